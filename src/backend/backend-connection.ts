@@ -1,0 +1,352 @@
+import type { Socket } from "bun";
+import type { BufferPool } from "../net/buffer-pool.ts";
+import { copyBytes } from "../net/bytes.ts";
+import { FrameReader } from "../net/frame-reader.ts";
+import { BatchedSocketWriter } from "../net/socket-writer.ts";
+import { CLIENT_HEADER_SIZE, MAX_CLIENT_BODY, readClientMessageId, readClientServerId } from "../protocol/client-frame.ts";
+import type { BackendFrameLayout } from "../protocol/layouts.ts";
+import {
+  BACKEND_FRAME_PREFIX,
+  GATE_HEADER_SIZE,
+  OpCode,
+  PING_BODY_SIZE,
+  isOpCode,
+  readOpCode,
+  readServerType,
+  readSessionIdHi,
+  readSessionIdLo,
+  writeBackendFrameHeader,
+} from "../protocol/server-frame.ts";
+import type { BackendFramingViolation, BackendViolation } from "../protocol/violations.ts";
+import type { CloseReason, ClientPort } from "../session/client-port.ts";
+import type { BackendLink, Session } from "../session/session.ts";
+import type { BackendTally } from "../admin/metrics.ts";
+
+// One TCP connection to a backend endpoint, shared by many sessions (or owned by one, in
+// dedicated mode). Outgoing frames are encoded straight into a batched writer; incoming frames
+// are validated here and handed to the session layer with their fields already checked.
+
+/** Where validated backend->gateway frames go (implemented by the session layer). */
+export interface BackendFrameHandler {
+  /** A Trans for session (hi, lo): frame at b[off, off+len), Type and body size already in range. */
+  onTrans(conn: BackendConnection, hi: number, lo: number, b: Uint8Array, off: number, len: number): void;
+  onKick(conn: BackendConnection, hi: number, lo: number, reason: string): void;
+  /** Multicast, structure checked: `count` i64 IDs at idsOff, client body at bodyOff. */
+  onMulticast(conn: BackendConnection, b: Uint8Array, off: number, count: number, idsOff: number, bodyOff: number, bodyLen: number): void;
+  onBroadcast(conn: BackendConnection, b: Uint8Array, off: number, len: number): void;
+  /** A frame dropped (framing intact) or, for framing violations, the connection is closing. */
+  onViolation(conn: BackendConnection, reason: BackendViolation): void;
+}
+
+/** Connection lifecycle, for the endpoint pool that owns the connection. */
+export interface BackendConnectionOwner {
+  /** Every session bound to the owner's endpoint (a Broadcast goes to all of them). */
+  readonly sessions: ReadonlySet<Session>;
+  onOpen(conn: BackendConnection): void;
+  /** A session carried by conn ended. */
+  detach(session: Session, reason: CloseReason): void;
+  /** wasOpen: false when the dial itself failed or timed out. */
+  onClosed(conn: BackendConnection, wasOpen: boolean): void;
+}
+
+export interface BackendConnectionOptions {
+  readonly endpoint: string;
+  readonly host: string;
+  readonly port: number;
+  readonly gatewayName: string;
+  readonly lifecycleMessages: boolean;
+  readonly dialTimeoutMs: number;
+  readonly highWater: number;
+  readonly limit: number;
+  readonly initialBuffer: number;
+}
+
+export type BackendConnectionState = "dialing" | "open" | "closed";
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
+
+const socketHandlers = {
+  binaryType: "uint8array" as const,
+  open(socket: Socket<BackendConnection>) {
+    socket.data.onSocketOpen(socket);
+  },
+  data(socket: Socket<BackendConnection>, chunk: Uint8Array) {
+    socket.data.onSocketData(chunk);
+  },
+  drain(socket: Socket<BackendConnection>) {
+    socket.data.onSocketDrain();
+  },
+  close(socket: Socket<BackendConnection>) {
+    socket.data.onSocketClosed();
+  },
+  error(socket: Socket<BackendConnection>) {
+    socket.data.onSocketClosed();
+  },
+  connectError(socket: Socket<BackendConnection>) {
+    socket.data.onSocketClosed();
+  },
+};
+
+export class BackendConnection implements BackendLink {
+  readonly endpoint: string;
+  state: BackendConnectionState = "dialing";
+  /** Sessions whose link is this connection. */
+  readonly sessions = new Set<Session>();
+  private socket: Socket<BackendConnection> | null = null;
+  private readonly writer: BatchedSocketWriter;
+  private readonly reader: FrameReader<BackendFramingViolation>;
+  /** Clients paused because this connection's queue passed high water; bounded by sessions. */
+  private readonly paused: ClientPort[] = [];
+  private dialTimer: ReturnType<typeof setTimeout> | null = null;
+  private endWhenFlushed = false;
+  private readonly dialStartedAt = performance.now();
+  closeCause = "";
+
+  constructor(
+    private readonly options: BackendConnectionOptions,
+    layout: BackendFrameLayout,
+    pool: BufferPool,
+    private readonly owner: BackendConnectionOwner,
+    private readonly handler: BackendFrameHandler,
+    private readonly tally: BackendTally,
+  ) {
+    this.endpoint = options.endpoint;
+    this.writer = new BatchedSocketWriter(options.initialBuffer, options.highWater, options.limit, () => this.resumeClients());
+    this.reader = new FrameReader(layout, this, pool);
+  }
+
+  /** Seconds the dial took, once open. */
+  setupSeconds = 0;
+
+  dial(): void {
+    this.dialTimer = setTimeout(() => this.close("dial_timeout"), this.options.dialTimeoutMs);
+    Bun.connect({ hostname: this.options.host, port: this.options.port, socket: socketHandlers, data: this }).catch(() => {
+      // connectError already reported it; a rejection here must not become unhandled.
+    });
+  }
+
+  get endpointSessions(): ReadonlySet<Session> {
+    return this.owner.sessions;
+  }
+
+  get queuedBytes(): number {
+    return this.writer.queuedBytes;
+  }
+
+  // ---- BackendLink ---------------------------------------------------------------------------
+
+  sendConnect(session: Session): void {
+    if (!this.options.lifecycleMessages) return;
+    const json = JSON.stringify({
+      client_ip: session.client.remoteAddress,
+      protocol: session.client.protocol,
+      connect_time: session.createdAt,
+      gateway: this.options.gatewayName,
+    });
+    this.sendControl(session, OpCode.Connect, textEncoder.encode(json));
+  }
+
+  sendTrans(session: Session, b: Uint8Array, off: number, len: number): boolean {
+    const bodyLen = len - CLIENT_HEADER_SIZE;
+    const at = this.writer.reserve(BACKEND_FRAME_PREFIX + bodyLen);
+    if (at < 0) return false;
+    const out = this.writer.bytes;
+    writeBackendFrameHeader(
+      out,
+      at,
+      GATE_HEADER_SIZE + bodyLen,
+      readClientMessageId(b, off),
+      readClientServerId(b, off),
+      OpCode.Trans,
+      session.hi,
+      session.lo,
+    );
+    copyBytes(b, off + CLIENT_HEADER_SIZE, out, at + BACKEND_FRAME_PREFIX, bodyLen);
+    this.tally.framesOut++;
+    this.tally.bytesOut += BACKEND_FRAME_PREFIX + bodyLen;
+    if (this.writer.congested && !session.client.closing) {
+      session.client.pauseReading();
+      this.paused.push(session.client);
+    }
+    return true;
+  }
+
+  release(session: Session, reason: CloseReason): void {
+    this.owner.detach(session, reason);
+  }
+
+  /** Opcode 3 (when lifecycle messages are on); the connection forgets the session. */
+  sendDisconnect(session: Session, reason: CloseReason): void {
+    if (this.options.lifecycleMessages && this.state !== "closed") {
+      this.sendControl(session, OpCode.Disconnect, textEncoder.encode(JSON.stringify({ reason, disconnect_time: Date.now() })));
+    }
+    this.sessions.delete(session);
+  }
+
+  /** Binds a session to this connection (it was routed here, or moved here from a lost sibling). */
+  adopt(session: Session): void {
+    this.sessions.add(session);
+    session.link = this;
+  }
+
+  /** Closes the connection; the owner hears about it through onClosed. */
+  close(cause: string): void {
+    if (this.state === "closed") return;
+    this.closeCause ||= cause;
+    if (this.socket !== null) this.socket.end();
+    else this.finish();
+  }
+
+  /** Ends the socket once what is queued has been written (dedicated connections, on session end). */
+  closeAfterFlush(): void {
+    this.endWhenFlushed = true;
+    if (this.state === "open") this.onSocketDrain();
+  }
+
+  // ---- socket events -------------------------------------------------------------------------
+
+  onSocketOpen(socket: Socket<BackendConnection>): void {
+    if (this.state === "closed") {
+      socket.terminate(); // timed out while the dial was still in flight
+      return;
+    }
+    this.clearDialTimer();
+    this.socket = socket;
+    this.state = "open";
+    this.setupSeconds = (performance.now() - this.dialStartedAt) / 1000;
+    socket.setNoDelay(true);
+    this.writer.attach(socket);
+    this.owner.onOpen(this);
+    if (this.endWhenFlushed) this.onSocketDrain();
+  }
+
+  onSocketData(chunk: Uint8Array): void {
+    this.tally.bytesIn += chunk.length;
+    this.reader.feed(chunk);
+  }
+
+  onSocketDrain(): void {
+    this.writer.flush();
+    if (this.endWhenFlushed && this.writer.queuedBytes === 0) this.close("session_ended");
+  }
+
+  onSocketClosed(): void {
+    this.finish();
+  }
+
+  // ---- FrameHandler (called by the reader) ---------------------------------------------------
+
+  onFrame(b: Uint8Array, off: number, len: number): boolean {
+    this.tally.framesIn++;
+    const opcode = readOpCode(b, off);
+    switch (opcode) {
+      case OpCode.Trans: {
+        const reason = checkClientBound(b, off, len - BACKEND_FRAME_PREFIX);
+        if (reason !== null) this.handler.onViolation(this, reason);
+        else this.handler.onTrans(this, readSessionIdHi(b, off), readSessionIdLo(b, off), b, off, len);
+        break;
+      }
+      case OpCode.Multicast:
+        this.multicast(b, off, len);
+        break;
+      case OpCode.Broadcast: {
+        const reason = checkClientBound(b, off, len - BACKEND_FRAME_PREFIX);
+        if (reason !== null) this.handler.onViolation(this, reason);
+        else this.handler.onBroadcast(this, b, off, len);
+        break;
+      }
+      case OpCode.Kick:
+        this.handler.onKick(this, readSessionIdHi(b, off), readSessionIdLo(b, off), kickReason(b, off, len));
+        break;
+      case OpCode.Ping:
+        if (len - BACKEND_FRAME_PREFIX !== PING_BODY_SIZE) this.handler.onViolation(this, "ping_malformed");
+        else this.sendPong(b, off);
+        break;
+      case OpCode.Pong:
+        break; // active health checks (a later issue) will time these
+      default:
+        this.handler.onViolation(this, isOpCode(opcode) ? "unexpected_opcode" : "unknown_opcode");
+    }
+    return this.state !== "closed";
+  }
+
+  onFramingError(reason: BackendFramingViolation): void {
+    this.handler.onViolation(this, reason);
+    this.close(reason);
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  private multicast(b: Uint8Array, off: number, len: number): void {
+    const bodyStart = off + BACKEND_FRAME_PREFIX;
+    const bodyLen = len - BACKEND_FRAME_PREFIX;
+    if (bodyLen < 2) return this.handler.onViolation(this, "multicast_malformed");
+    const count = b[bodyStart]! | (b[bodyStart + 1]! << 8);
+    const clientBodyLen = bodyLen - 2 - count * 8;
+    if (clientBodyLen < 0) return this.handler.onViolation(this, "multicast_malformed");
+    const reason = checkClientBound(b, off, clientBodyLen);
+    if (reason !== null) return this.handler.onViolation(this, reason);
+    this.handler.onMulticast(this, b, off, count, bodyStart + 2, bodyStart + 2 + count * 8, clientBodyLen);
+  }
+
+  private sendControl(session: Session, opcode: OpCode, body: Uint8Array): void {
+    const at = this.writer.reserve(BACKEND_FRAME_PREFIX + body.length);
+    if (at < 0) return; // at the hard bound the session is being closed anyway
+    const out = this.writer.bytes;
+    writeBackendFrameHeader(out, at, GATE_HEADER_SIZE + body.length, 0, 0, opcode, session.hi, session.lo);
+    out.set(body, at + BACKEND_FRAME_PREFIX);
+    this.tally.framesOut++;
+    this.tally.bytesOut += BACKEND_FRAME_PREFIX + body.length;
+  }
+
+  private sendPong(b: Uint8Array, off: number): void {
+    const at = this.writer.reserve(BACKEND_FRAME_PREFIX + PING_BODY_SIZE);
+    if (at < 0) return;
+    const out = this.writer.bytes;
+    writeBackendFrameHeader(out, at, GATE_HEADER_SIZE + PING_BODY_SIZE, 0, 0, OpCode.Pong, 0, 0);
+    copyBytes(b, off + BACKEND_FRAME_PREFIX, out, at + BACKEND_FRAME_PREFIX, PING_BODY_SIZE);
+  }
+
+  private resumeClients(): void {
+    const paused = this.paused;
+    for (let i = 0; i < paused.length; i++) paused[i]!.resumeReading();
+    paused.length = 0;
+  }
+
+  private finish(): void {
+    if (this.state === "closed") return;
+    const wasOpen = this.state === "open";
+    this.state = "closed";
+    this.clearDialTimer();
+    this.reader.stop();
+    this.writer.detach();
+    this.socket = null;
+    this.resumeClients();
+    this.owner.onClosed(this, wasOpen);
+  }
+
+  private clearDialTimer(): void {
+    if (this.dialTimer !== null) clearTimeout(this.dialTimer);
+    this.dialTimer = null;
+  }
+}
+
+/** Checks that a backend frame can become a client frame: Type fits a u16, body fits a u16 Length. */
+function checkClientBound(b: Uint8Array, off: number, clientBodyLen: number): BackendViolation | null {
+  const type = readServerType(b, off);
+  if (type < 0 || type > 0xffff) return "type_out_of_range";
+  if (clientBodyLen > MAX_CLIENT_BODY) return "body_too_large";
+  return null;
+}
+
+function kickReason(b: Uint8Array, off: number, len: number): string {
+  if (len <= BACKEND_FRAME_PREFIX) return "";
+  try {
+    const parsed: unknown = JSON.parse(textDecoder.decode(b.subarray(off + BACKEND_FRAME_PREFIX, off + len)));
+    if (parsed !== null && typeof parsed === "object" && "reason" in parsed) return String(parsed.reason).slice(0, 200);
+  } catch {
+    // an unparseable reason is still a kick
+  }
+  return "";
+}

@@ -1,0 +1,255 @@
+import type { BackendTally, GatewayMetrics } from "../admin/metrics.ts";
+import type { BackendMode } from "../config/types.ts";
+import type { Logger, ThrottledLog } from "../log/logger.ts";
+import type { BufferPool } from "../net/buffer-pool.ts";
+import type { BackendFrameLayout } from "../protocol/layouts.ts";
+import type { CloseReason } from "../session/client-port.ts";
+import type { Session } from "../session/session.ts";
+import {
+  BackendConnection,
+  type BackendConnectionOptions,
+  type BackendConnectionOwner,
+  type BackendFrameHandler,
+} from "./backend-connection.ts";
+
+// The connections of one backend endpoint and the sessions bound to it.
+//   multiplexed: a fixed number of persistent connections, each shared by many sessions,
+//                re-dialled with exponential backoff and jitter when lost.
+//   dedicated:   one connection per session, dialled when the session is bound and closed with
+//                it; never reused for another session.
+// When a shared connection is lost its sessions move to a live sibling (announced again with
+// Connect); with no live sibling they are closed with a logged reason. Other endpoints are untouched.
+
+export interface PoolSettings {
+  readonly mode: BackendMode;
+  readonly connectionsPerEndpoint: number;
+  readonly retryDelayMs: number;
+  readonly maxRetryDelayMs: number;
+  readonly connection: Omit<BackendConnectionOptions, "endpoint" | "host" | "port" | "initialBuffer">;
+}
+
+/** Everything a pool needs from the process, passed once. */
+export interface PoolDeps {
+  readonly settings: PoolSettings;
+  readonly layout: BackendFrameLayout;
+  readonly buffers: BufferPool;
+  readonly frames: BackendFrameHandler;
+  readonly metrics: GatewayMetrics;
+  readonly log: Logger;
+  readonly throttledLog: ThrottledLog;
+}
+
+const SHARED_INITIAL_BUFFER = 64 * 1024;
+const DEDICATED_INITIAL_BUFFER = 4 * 1024;
+
+export class EndpointPool implements BackendConnectionOwner {
+  /** Every session bound to this endpoint, whatever connection carries it (Broadcast goes to all). */
+  readonly sessions = new Set<Session>();
+  private readonly slots: (BackendConnection | null)[];
+  private readonly failures: number[];
+  private readonly redialTimers: (ReturnType<typeof setTimeout> | null)[];
+  private readonly dedicated = new Set<BackendConnection>();
+  private readonly tally: BackendTally;
+  /** Open dedicated connections; each carries exactly one session. */
+  private openDedicated = 0;
+  private closed = false;
+
+  constructor(
+    readonly endpoint: string,
+    private readonly host: string,
+    private readonly port: number,
+    private readonly deps: PoolDeps,
+  ) {
+    const n = deps.settings.mode === "multiplexed" ? deps.settings.connectionsPerEndpoint : 0;
+    this.slots = new Array(n).fill(null);
+    this.failures = new Array(n).fill(0);
+    this.redialTimers = new Array(n).fill(null);
+    this.tally = deps.metrics.backendTally(endpoint);
+  }
+
+  /** Dials the shared connections (multiplexed mode). */
+  start(): void {
+    for (let i = 0; i < this.slots.length; i++) this.dialSlot(i);
+  }
+
+  /** Open shared connections (for stats and tests). */
+  get openConnections(): number {
+    let n = this.openDedicated;
+    for (const c of this.slots) if (c?.state === "open") n++;
+    return n;
+  }
+
+  /**
+   * Binds a new session to a connection of this endpoint and announces it (Connect). Returns
+   * false when no connection is open or being dialled: the caller closes the client.
+   */
+  attach(session: Session): boolean {
+    if (this.closed) return false;
+    let conn: BackendConnection | null;
+    if (this.deps.settings.mode === "dedicated") {
+      conn = this.newConnection(DEDICATED_INITIAL_BUFFER);
+      this.dedicated.add(conn);
+      conn.dial();
+    } else {
+      conn = this.leastLoaded();
+      if (conn === null) return false;
+    }
+    this.sessions.add(session);
+    conn.adopt(session);
+    conn.sendConnect(session);
+    this.updatePoolGauges();
+    return true;
+  }
+
+  /** The session ended: tell the backend and forget it. */
+  detach(session: Session, reason: CloseReason): void {
+    if (!this.sessions.delete(session)) return;
+    const conn = session.link as BackendConnection | null;
+    if (conn !== null) {
+      conn.sendDisconnect(session, reason);
+      if (this.dedicated.has(conn)) conn.closeAfterFlush();
+    }
+    this.updatePoolGauges();
+  }
+
+  /** Closes every connection and stops re-dialling. Sessions are the caller's to close first. */
+  close(): void {
+    this.closed = true;
+    for (let i = 0; i < this.slots.length; i++) {
+      const t = this.redialTimers[i];
+      if (t) clearTimeout(t);
+      this.slots[i]?.close("pool_closed");
+    }
+    for (const c of this.dedicated) c.close("pool_closed");
+  }
+
+  // ---- BackendConnectionOwner ------------------------------------------------------------------
+
+  onOpen(conn: BackendConnection): void {
+    const slot = this.slots.indexOf(conn);
+    if (slot >= 0) this.failures[slot] = 0;
+    else this.openDedicated++;
+    const m = this.deps.metrics;
+    m.backendConnectionsActive.inc({ backend: this.endpoint });
+    m.backendConnectionSetupLatency.observe({ backend: this.endpoint }, conn.setupSeconds);
+    this.updatePoolGauges();
+    this.deps.log.debug("backend connection open", { backend: this.endpoint, slot });
+  }
+
+  onClosed(conn: BackendConnection, wasOpen: boolean): void {
+    const m = this.deps.metrics;
+    if (wasOpen) m.backendConnectionsActive.dec({ backend: this.endpoint });
+    else m.backendErrors.inc({ backend: this.endpoint, error_type: conn.closeCause === "dial_timeout" ? "dial_timeout" : "dial_failed" });
+    if (conn.closeCause === "dial_timeout") m.backendTimeouts.inc({ backend: this.endpoint });
+
+    const orphans = [...conn.sessions];
+    conn.sessions.clear();
+    if (this.dedicated.delete(conn)) {
+      if (wasOpen) this.openDedicated--;
+      this.closeSessions(orphans, wasOpen ? "backend_lost" : "backend_unavailable");
+    } else {
+      const slot = this.slots.indexOf(conn);
+      if (slot >= 0) {
+        this.slots[slot] = null;
+        if (!this.closed) this.scheduleRedial(slot);
+      }
+      this.rehome(orphans, wasOpen);
+    }
+    this.updatePoolGauges();
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  private rehome(orphans: Session[], wasOpen: boolean): void {
+    if (orphans.length === 0) return;
+    const target = this.closed ? null : this.leastLoaded();
+    if (target === null) {
+      this.closeSessions(orphans, wasOpen ? "backend_lost" : "backend_unavailable");
+      return;
+    }
+    this.deps.log.warn("backend connection lost; sessions moved to a sibling connection", {
+      backend: this.endpoint,
+      sessions: orphans.length,
+    });
+    for (const s of orphans) {
+      target.adopt(s);
+      target.sendConnect(s);
+    }
+  }
+
+  private closeSessions(sessions: Session[], reason: CloseReason): void {
+    if (sessions.length === 0) return;
+    this.deps.log.warn("backend unavailable; closing its sessions", {
+      backend: this.endpoint,
+      sessions: sessions.length,
+      reason,
+    });
+    for (const s of sessions) {
+      s.link = null; // nothing more can be sent for it on the dead connection
+      this.sessions.delete(s);
+      s.client.close(reason);
+    }
+  }
+
+  /** The open connection carrying fewest sessions; else one being dialled; else null. */
+  private leastLoaded(): BackendConnection | null {
+    let best: BackendConnection | null = null;
+    let dialing: BackendConnection | null = null;
+    for (const c of this.slots) {
+      if (c === null) continue;
+      if (c.state === "open") {
+        if (best === null || c.sessions.size < best.sessions.size) best = c;
+      } else if (c.state === "dialing" && dialing === null) {
+        dialing = c;
+      }
+    }
+    return best ?? dialing;
+  }
+
+  private dialSlot(slot: number): void {
+    this.redialTimers[slot] = null;
+    if (this.closed) return;
+    const conn = this.newConnection(SHARED_INITIAL_BUFFER);
+    this.slots[slot] = conn;
+    conn.dial();
+  }
+
+  private scheduleRedial(slot: number): void {
+    const { retryDelayMs, maxRetryDelayMs } = this.deps.settings;
+    const attempt = this.failures[slot]!++;
+    const base = Math.min(retryDelayMs * 2 ** Math.min(attempt, 20), maxRetryDelayMs);
+    const delay = base / 2 + Math.random() * (base / 2); // jitter: a fleet must not re-dial in step
+    this.deps.metrics.backendRetries.inc({ backend: this.endpoint });
+    this.deps.throttledLog.warn(`redial:${this.endpoint}`, "backend connection down; re-dialling", {
+      backend: this.endpoint,
+      attempt: attempt + 1,
+      delay_ms: Math.round(delay),
+    });
+    this.redialTimers[slot] = setTimeout(() => this.dialSlot(slot), delay);
+  }
+
+  private newConnection(initialBuffer: number): BackendConnection {
+    const d = this.deps;
+    return new BackendConnection(
+      { ...d.settings.connection, endpoint: this.endpoint, host: this.host, port: this.port, initialBuffer },
+      d.layout,
+      d.buffers,
+      this,
+      d.frames,
+      this.tally,
+    );
+  }
+
+  /** Called per session bind/unbind and connection change, never per message. */
+  private updatePoolGauges(): void {
+    let active = this.openDedicated;
+    let idle = 0;
+    for (const c of this.slots) {
+      if (c?.state !== "open") continue;
+      if (c.sessions.size > 0) active++;
+      else idle++;
+    }
+    this.deps.metrics.backendPoolActive.set({ backend: this.endpoint }, active);
+    this.deps.metrics.backendPoolIdle.set({ backend: this.endpoint }, idle);
+  }
+}

@@ -1,0 +1,79 @@
+// Command-line parsing for the gateway executable. Accepts the reference gateway's Go-style
+// single-dash flags (-config FILE) beside the usual --config FILE / --config=FILE.
+
+export type Command =
+  | { readonly kind: "run"; readonly configPath: string | null }
+  | { readonly kind: "check-config"; readonly configPath: string }
+  | { readonly kind: "demo-backend"; readonly host: string; readonly port: number }
+  | { readonly kind: "version" }
+  | { readonly kind: "help" };
+
+export class UsageError extends Error {}
+
+export const USAGE = `game-gateway: the front door of an online game
+
+Usage:
+  game-gateway [--config FILE]        run the gateway (no config: embedded demo backend)
+  game-gateway --check-config FILE    validate FILE and exit (0 valid, 1 invalid)
+  game-gateway demo-backend [--host H] [--port N]
+                                      run the demo game backend alone (default 127.0.0.1:9000)
+  game-gateway --version | --help
+
+Flags may also be written with one dash (-config FILE) or as --flag=value.`;
+
+/** Splits "--name=value" / "-name=value" and normalises the dash count. */
+function* tokens(argv: readonly string[]): Generator<{ flag: string | null; value: string | null; raw: string }> {
+  for (const raw of argv) {
+    const m = /^--?([a-zA-Z][\w-]*)(?:=(.*))?$/.exec(raw);
+    if (m) yield { flag: m[1]!, value: m[2] ?? null, raw };
+    else yield { flag: null, value: raw, raw };
+  }
+}
+
+export function parseArgs(argv: readonly string[]): Command {
+  const list = [...tokens(argv)];
+  let i = 0;
+  const valueOf = (name: string, inline: string | null): string => {
+    if (inline !== null) return inline;
+    const next = list[++i];
+    if (next === undefined || next.flag !== null) throw new UsageError(`--${name} needs a value`);
+    return next.raw;
+  };
+
+  if (list[0]?.flag === null && list[0].value === "demo-backend") {
+    let host = "127.0.0.1";
+    let port = 9000;
+    for (i = 1; i < list.length; i++) {
+      const t = list[i]!;
+      if (t.flag === "host") host = valueOf("host", t.value);
+      else if (t.flag === "port") {
+        const v = valueOf("port", t.value);
+        port = Number(v);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: got "${v}", expected 0..65535`);
+      } else throw new UsageError(`demo-backend: unknown argument "${t.raw}"`);
+    }
+    return { kind: "demo-backend", host, port };
+  }
+
+  let configPath: string | null = null;
+  for (i = 0; i < list.length; i++) {
+    const t = list[i]!;
+    switch (t.flag) {
+      case "version":
+      case "v":
+        return { kind: "version" };
+      case "help":
+      case "h":
+        return { kind: "help" };
+      case "check-config":
+        return { kind: "check-config", configPath: valueOf("check-config", t.value) };
+      case "config":
+      case "c":
+        configPath = valueOf("config", t.value);
+        break;
+      default:
+        throw new UsageError(`unknown argument "${t.raw}"`);
+    }
+  }
+  return { kind: "run", configPath };
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env bun
+// Process entry point: the one place that wires a gateway to the process (argv, signals, exit).
+import pkg from "../../package.json" with { type: "json" };
+import { ConfigError, defaultConfig, loadConfigFile } from "../config/load.ts";
+import type { GatewayConfig } from "../config/types.ts";
+import { DemoBackend } from "../demo/demo-backend.ts";
+import { Gateway } from "../gateway.ts";
+import { Logger } from "../log/logger.ts";
+import { USAGE, UsageError, parseArgs, type Command } from "./args.ts";
+
+/** Server types the embedded demo backend answers when no config file is given. */
+const DEMO_SERVER_TYPES = [10, 15, 200];
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`game-gateway: ${message}\n`);
+  process.exit(code);
+}
+
+async function loadOrExit(path: string): Promise<GatewayConfig> {
+  try {
+    const { config, warnings } = await loadConfigFile(path);
+    for (const w of warnings) process.stderr.write(`game-gateway: warning: ${w}\n`);
+    return config;
+  } catch (e) {
+    if (e instanceof ConfigError) fail(`invalid config ${path}:\n${e.message}`);
+    throw e;
+  }
+}
+
+/** The defaults, with every demo server type routed to an embedded demo backend. */
+async function demoConfig(): Promise<{ config: GatewayConfig; backend: DemoBackend }> {
+  const backend = await DemoBackend.start({ host: "127.0.0.1", port: 0, name: "embedded-demo" });
+  const base = defaultConfig();
+  const endpoint = `127.0.0.1:${backend.port}`;
+  const rules = DEMO_SERVER_TYPES.map((t) => ({
+    server_type: t,
+    world_id: 0,
+    service_name: "demo",
+    strategy: "round_robin" as const,
+    endpoints: [endpoint],
+  }));
+  return { config: { ...base, routing: { ...base.routing, rules } }, backend };
+}
+
+function onSignals(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: string): void => {
+    if (stopping) {
+      process.stderr.write(`game-gateway: second ${signal}, exiting now\n`);
+      process.exit(1);
+    }
+    stopping = true;
+    stop().then(
+      () => process.exit(0),
+      (e) => fail(`shutdown failed: ${e}`),
+    );
+  };
+  process.on("SIGINT", () => handler("SIGINT"));
+  process.on("SIGTERM", () => handler("SIGTERM"));
+}
+
+async function run(cmd: Command): Promise<void> {
+  switch (cmd.kind) {
+    case "help":
+      console.log(USAGE);
+      return;
+    case "version":
+      console.log(`game-gateway ${pkg.version} (bun ${Bun.version})`);
+      return;
+    case "check-config":
+      await loadOrExit(cmd.configPath);
+      console.log(`${cmd.configPath}: valid`);
+      return;
+    case "demo-backend": {
+      const backend = await DemoBackend.start({ host: cmd.host, port: cmd.port, name: "demo", log: (l) => console.log(l) });
+      console.log(`demo backend listening on ${cmd.host}:${backend.port}`);
+      onSignals(() => backend.stop());
+      return;
+    }
+    case "run": {
+      let config: GatewayConfig;
+      let demo: DemoBackend | null = null;
+      if (cmd.configPath !== null) {
+        config = await loadOrExit(cmd.configPath);
+      } else {
+        ({ config, backend: demo } = await demoConfig());
+      }
+      const log = new Logger(config.log.level, undefined, { gateway: config.server.gateway_name });
+      const gateway = Gateway.start(config, { logger: log });
+      const where = `${gateway.port}`;
+      if (demo !== null) {
+        console.log(
+          `game-gateway ${pkg.version}: no --config given, so an embedded demo backend answers server types ${DEMO_SERVER_TYPES.join(", ")}.\n` +
+            `Clients can connect to tcp://127.0.0.1:${where}  (admin: http://127.0.0.1:${gateway.adminPort}/metrics)`,
+        );
+      }
+      onSignals(async () => {
+        await gateway.stop();
+        await demo?.stop();
+      });
+      return;
+    }
+  }
+}
+
+try {
+  await run(parseArgs(process.argv.slice(2)));
+} catch (e) {
+  if (e instanceof UsageError) fail(`${e.message}\n\n${USAGE}`, 2);
+  throw e;
+}

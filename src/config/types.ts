@@ -1,0 +1,122 @@
+// The validated, typed configuration the rest of the gateway reads.
+// Field names follow the YAML keys (and the reference gateway's keys where it had them),
+// so a reader can grep from a YAML line to the code that uses it.
+// Every duration is already converted to milliseconds; every size is in bytes.
+
+export type Millis = number;
+export type Bytes = number;
+
+export type RouteStrategy = "round_robin" | "consistent_hash" | "realm_based";
+export type BackendMode = "multiplexed" | "dedicated";
+export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
+
+export interface RouteRule {
+  /** 0..255, matched against the ServerID's serverType bits. */
+  readonly server_type: number;
+  /** 0..32767; 0 means any world (the wildcard rule for this server type). */
+  readonly world_id: number;
+  readonly service_name: string;
+  readonly strategy: RouteStrategy;
+  /** "host:port" strings, at least one, no duplicates. */
+  readonly endpoints: readonly string[];
+}
+
+export interface ServerConfig {
+  /** ":8080", "0.0.0.0:8080", "127.0.0.1:0" (0 = ephemeral), "[::1]:8080". */
+  readonly listen_addr: string;
+  /** Admin HTTP port (health, ready, metrics). 0 = ephemeral, -1 = disabled. */
+  readonly health_check_port: number;
+  /** Accepted for compatibility with the reference config; unused. */
+  readonly metrics_port: number;
+  /** Empty: falls back to env POD_NAME, then the hostname (resolved by the loader). */
+  readonly gateway_name: string;
+  /** Accepted for compatibility; gRPC backends are not implemented yet, true is rejected. */
+  readonly use_grpc: boolean;
+  /** A connection that has not sent one complete frame by then is closed. */
+  readonly first_message_timeout: Millis;
+  /** Bytes queued toward one client (its socket would not take them) before it is closed as a slow reader. */
+  readonly client_write_queue_limit: Bytes;
+  /** Delay between "not ready" and closing the listener on drain. */
+  readonly drain_delay: Millis;
+}
+
+export interface ConnectionPoolConfig {
+  /** Global cap on concurrent client connections. */
+  readonly max_connections: number;
+  /** Accepted for compatibility (reference per-service pool size). */
+  readonly max_connections_per_service: number;
+  /** A client session with no traffic in either direction for this long is closed. */
+  readonly idle_timeout: Millis;
+  readonly dial_timeout: Millis;
+  readonly read_timeout: Millis;
+  readonly write_timeout: Millis;
+  readonly max_retries: number;
+  /** Base delay of the exponential re-dial backoff. */
+  readonly retry_delay: Millis;
+}
+
+export interface BackendConfig {
+  /** multiplexed: sessions share a few connections per endpoint; dedicated: one connection per session. */
+  readonly mode: BackendMode;
+  /** Send Connect/Disconnect (opcodes 2/3). Off for backends that only know Trans. */
+  readonly lifecycle_messages: boolean;
+  /** Persistent connections per endpoint in multiplexed mode. */
+  readonly connections_per_endpoint: number;
+  /** Largest backend frame Length accepted (gate header + body); larger closes that connection. */
+  readonly max_frame_size: Bytes;
+  /** Bytes queued toward one backend connection before clients sending to it are paused. */
+  readonly write_queue_high_water: Bytes;
+  /** Hard bound: a frame that would push the queue past it closes the sending client. */
+  readonly write_queue_limit: Bytes;
+}
+
+export interface SecurityConfig {
+  /** Largest client body accepted; larger closes the client. At most 65535 (u16 Length). */
+  readonly max_message_size: Bytes;
+  readonly max_connections_per_ip: number;
+  readonly connection_rate_limit: number;
+}
+
+export interface RoutingConfig {
+  readonly refresh_interval: Millis;
+  readonly realm_refresh_interval: Millis;
+  readonly rules: readonly RouteRule[];
+}
+
+export interface SessionConfig {
+  /** How often idle sessions and first-message deadlines are checked. */
+  readonly sweep_interval: Millis;
+}
+
+export interface RedisConfig {
+  readonly addr: string;
+  readonly password: string;
+  readonly db: number;
+  readonly key_prefix: string;
+  readonly pool_size: number;
+  readonly min_idle_conns: number;
+  readonly dial_timeout: Millis;
+  readonly read_timeout: Millis;
+  readonly write_timeout: Millis;
+}
+
+export interface ConsulConfig {
+  readonly enabled: boolean;
+  readonly service_name: string;
+  readonly namespace: string;
+  readonly refresh_interval: Millis;
+}
+
+export interface GatewayConfig {
+  readonly server: ServerConfig;
+  readonly connection_pool: ConnectionPoolConfig;
+  readonly backend: BackendConfig;
+  readonly security: SecurityConfig;
+  readonly routing: RoutingConfig;
+  readonly session: SessionConfig;
+  readonly redis: RedisConfig;
+  readonly consul: ConsulConfig;
+  readonly tracing: { readonly enable_trace_propagation: boolean };
+  readonly log: { readonly level: LogLevel };
+  readonly graceful_shutdown_timeout: Millis;
+}

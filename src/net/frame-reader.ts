@@ -1,0 +1,105 @@
+import type { BufferPool } from "./buffer-pool.ts";
+import { RingBuffer } from "./ring-buffer.ts";
+
+// Turns a byte stream into whole frames. Frames that arrive whole inside one chunk are handed
+// to the handler in place (no copy); only a frame split across chunks is gathered in a pooled
+// ring, which is given back as soon as that frame completes. So a connection pins a buffer only
+// while it has a partial frame pending.
+
+/** How a stream is framed: a fixed header that tells the whole frame's length. */
+export interface FrameLayout<V extends string> {
+  readonly headerSize: number;
+  /** Largest whole frame (header included) this layout can accept: bounds the pending buffer. */
+  readonly maxFrameSize: number;
+  /** Whole frame length from the header at off, or -1 when the header breaks the contract. */
+  frameLength(b: Uint8Array, off: number): number;
+  /** Why frameLength refused this header; called only after a -1. */
+  violation(b: Uint8Array, off: number): V;
+}
+
+export interface FrameHandler<V extends string> {
+  /** One whole frame at b[off, off+len). Return false to stop reading (the connection closed). */
+  onFrame(b: Uint8Array, off: number, len: number): boolean;
+  /** The stream broke framing; nothing more will be delivered. */
+  onFramingError(reason: V): void;
+}
+
+export class FrameReader<V extends string> {
+  private readonly pending: RingBuffer;
+  private stopped = false;
+
+  constructor(
+    private readonly layout: FrameLayout<V>,
+    private readonly handler: FrameHandler<V>,
+    pool: BufferPool,
+  ) {
+    this.pending = new RingBuffer(pool, layout.maxFrameSize);
+  }
+
+  /** Bytes held for a frame that has not fully arrived. */
+  get pendingBytes(): number {
+    return this.pending.length;
+  }
+
+  feed(chunk: Uint8Array): void {
+    if (this.stopped) return;
+    const end = chunk.length;
+    let off = 0;
+    if (this.pending.length > 0) {
+      off = this.completePending(chunk);
+      if (off < 0 || this.pending.length > 0) return;
+    }
+    const layout = this.layout;
+    const headerSize = layout.headerSize;
+    while (end - off >= headerSize) {
+      const n = layout.frameLength(chunk, off);
+      if (n < 0) return this.fail(layout.violation(chunk, off));
+      if (end - off < n) break;
+      if (!this.handler.onFrame(chunk, off, n)) return this.stop();
+      off += n;
+    }
+    // What is left is a partial header or a partial frame no larger than maxFrameSize.
+    if (off < end) this.pending.push(chunk, off, end - off);
+  }
+
+  /** Gives the pending buffer back; the reader delivers nothing more. */
+  stop(): void {
+    this.stopped = true;
+    this.pending.clear();
+  }
+
+  /** Feeds chunk into the pending frame; returns the chunk offset consumed, or -1 once stopped. */
+  private completePending(chunk: Uint8Array): number {
+    const ring = this.pending;
+    const layout = this.layout;
+    let off = 0;
+    if (ring.length < layout.headerSize) {
+      off = Math.min(layout.headerSize - ring.length, chunk.length);
+      ring.push(chunk, 0, off);
+      if (ring.length < layout.headerSize) return off;
+    }
+    ring.linearize();
+    const n = layout.frameLength(ring.bytes, ring.headOffset);
+    if (n < 0) {
+      this.fail(layout.violation(ring.bytes, ring.headOffset));
+      return -1;
+    }
+    const take = Math.min(n - ring.length, chunk.length - off);
+    ring.push(chunk, off, take);
+    off += take;
+    if (ring.length < n) return off;
+    ring.linearize();
+    const more = this.handler.onFrame(ring.bytes, ring.headOffset, n);
+    ring.clear();
+    if (!more) {
+      this.stop();
+      return -1;
+    }
+    return off;
+  }
+
+  private fail(reason: V): void {
+    this.stop();
+    this.handler.onFramingError(reason);
+  }
+}

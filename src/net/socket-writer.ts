@@ -1,0 +1,165 @@
+import type { BufferPool } from "./buffer-pool.ts";
+import { RingBuffer } from "./ring-buffer.ts";
+
+// Writers for Bun sockets, whose write() may take only part of a buffer. Each writer keeps its own
+// bounded queue of what the socket did not take and resumes on the socket's drain event.
+
+/** The part of a Bun socket a writer needs (also satisfied by test doubles of real sockets). */
+export interface ByteSink {
+  /** Bytes taken (possibly fewer than asked), or -1 once the socket is closed. */
+  write(data: Uint8Array, byteOffset?: number, byteLength?: number): number;
+}
+
+/**
+ * Writes straight to the socket while nothing is queued; otherwise appends to a pooled ring that
+ * is flushed on drain. Used toward clients: most writes go out at once and hold no buffer.
+ */
+export class QueuedSocketWriter {
+  private readonly queue: RingBuffer;
+
+  constructor(
+    private readonly sink: ByteSink,
+    pool: BufferPool,
+    /** Most bytes that may wait in the queue. */
+    readonly limit: number,
+  ) {
+    this.queue = new RingBuffer(pool, limit);
+  }
+
+  get queuedBytes(): number {
+    return this.queue.length;
+  }
+
+  /** Returns false (queuing nothing) when the queue bound would be passed. */
+  write(b: Uint8Array, off: number, len: number): boolean {
+    if (this.queue.length === 0) {
+      const n = this.sink.write(b, off, len);
+      if (n === len || n < 0) return true; // n < 0: closed; the close handler tears down
+      off += n;
+      len -= n;
+    }
+    return this.queue.push(b, off, len);
+  }
+
+  /** Call from the socket's drain handler. Returns true once the queue is empty. */
+  flush(): boolean {
+    const q = this.queue;
+    while (q.length > 0) {
+      const run = q.headRunLength();
+      const n = this.sink.write(q.bytes, q.headOffset, run);
+      if (n <= 0) return false;
+      q.consume(n);
+      if (n < run) return false;
+    }
+    return true;
+  }
+
+  /** Drops anything queued and gives the buffer back (the socket is gone). */
+  release(): void {
+    this.queue.clear();
+  }
+}
+
+/**
+ * Accumulates many frames into one buffer and writes them with one syscall per event-loop turn.
+ * Used toward backends, where many sessions share a connection: callers reserve space, encode in
+ * place and commit. Past the high-water mark it reports congestion; it never holds more than limit.
+ */
+export class BatchedSocketWriter {
+  private buf: Uint8Array;
+  private readonly initialCapacity: number;
+  private start = 0;
+  private end = 0;
+  private scheduled = false;
+  private sink: ByteSink | null = null;
+  private readonly flushNow = (): void => {
+    this.scheduled = false;
+    this.flush();
+  };
+
+  constructor(
+    initialCapacity: number,
+    readonly highWater: number,
+    readonly limit: number,
+    /** Called once the queue falls from above highWater to below half of it. */
+    private readonly onRelieved: () => void,
+  ) {
+    this.initialCapacity = initialCapacity;
+    this.buf = new Uint8Array(initialCapacity);
+  }
+
+  get queuedBytes(): number {
+    return this.end - this.start;
+  }
+
+  get congested(): boolean {
+    return this.end - this.start > this.highWater;
+  }
+
+  /** Starts writing to a connected socket (bytes reserved before this wait for it). */
+  attach(sink: ByteSink): void {
+    this.sink = sink;
+    this.schedule();
+  }
+
+  /** Stops writing; keeps nothing. */
+  detach(): void {
+    this.sink = null;
+    this.start = this.end = 0;
+  }
+
+  /**
+   * Reserves n bytes and returns their offset in `bytes`, or -1 past the limit. The caller must
+   * fill them before yielding to the event loop.
+   */
+  reserve(n: number): number {
+    if (this.end - this.start + n > this.limit) return -1;
+    if (this.end + n > this.buf.length) this.makeRoom(n);
+    const at = this.end;
+    this.end += n;
+    this.schedule();
+    return at;
+  }
+
+  get bytes(): Uint8Array {
+    return this.buf;
+  }
+
+  /** Writes what is queued; call from the socket's drain handler too. */
+  flush(): void {
+    const sink = this.sink;
+    if (sink === null || this.end === this.start) return;
+    const wasCongested = this.congested;
+    const len = this.end - this.start;
+    const n = sink.write(this.buf, this.start, len);
+    if (n < 0) return; // closed: the close handler detaches
+    this.start += n;
+    if (this.start === this.end) {
+      this.start = this.end = 0;
+      // A burst grew the buffer; don't keep megabytes per idle connection afterwards.
+      if (this.buf.length > this.initialCapacity * 16) this.buf = new Uint8Array(this.initialCapacity);
+    }
+    if (wasCongested && this.end - this.start <= this.highWater / 2) this.onRelieved();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.sink === null) return;
+    this.scheduled = true;
+    setImmediate(this.flushNow);
+  }
+
+  private makeRoom(n: number): void {
+    const used = this.end - this.start;
+    let cap = this.buf.length;
+    while (cap < used + n) cap *= 2;
+    if (cap === this.buf.length) {
+      this.buf.copyWithin(0, this.start, this.end);
+    } else {
+      const next = new Uint8Array(cap);
+      next.set(this.buf.subarray(this.start, this.end));
+      this.buf = next;
+    }
+    this.start = 0;
+    this.end = used;
+  }
+}

@@ -1,0 +1,191 @@
+// Gateway <-> backend framing (wire-protocol.md section 2):
+//   20-byte server header [i32 Length][i32 Type][u32 ServerID][i64 ObjectID]
+//   gate header           [u8 OpCode][i64 SessionID] (+ [16 TraceID][8 SpanID] in the extended form)
+//   body
+// Length counts the gate header and body, not the 20-byte server header.
+// Session IDs travel as i64 but are always positive; the hot path carries them as two u32
+// halves (hi, lo) so no BigInt is allocated per frame.
+
+export const SERVER_HEADER_SIZE = 20;
+export const GATE_HEADER_SIZE = 9;
+export const GATE_HEADER_TRACE_SIZE = 33;
+/** Server header + short gate header: where the body starts in every backend->gateway frame. */
+export const BACKEND_FRAME_PREFIX = SERVER_HEADER_SIZE + GATE_HEADER_SIZE;
+export const TRACE_ID_SIZE = 16;
+export const SPAN_ID_SIZE = 8;
+export const PING_BODY_SIZE = 8;
+
+export const OpCode = {
+  Trans: 1,
+  Connect: 2,
+  Disconnect: 3,
+  Kick: 4,
+  Multicast: 5,
+  Broadcast: 6,
+  Ping: 7,
+  Pong: 8,
+} as const;
+export type OpCode = (typeof OpCode)[keyof typeof OpCode];
+
+export function isOpCode(n: number): n is OpCode {
+  return n >= OpCode.Trans && n <= OpCode.Pong;
+}
+
+// Field offsets from the start of a frame.
+const OFF_TYPE = 4;
+const OFF_SERVER_ID = 8;
+const OFF_OBJECT_ID = 12;
+const OFF_OPCODE = 20;
+const OFF_SESSION_ID = 21;
+const OFF_TRACE_ID = 29;
+const OFF_SPAN_ID = 45;
+
+function readI32(b: Uint8Array, off: number): number {
+  return b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24);
+}
+
+function writeU32(b: Uint8Array, off: number, v: number): void {
+  b[off] = v;
+  b[off + 1] = v >>> 8;
+  b[off + 2] = v >>> 16;
+  b[off + 3] = v >>> 24;
+}
+
+/** The Length field (signed: a negative value is a protocol violation the caller must catch). */
+export function readServerLength(b: Uint8Array, off: number): number {
+  return readI32(b, off);
+}
+
+/** Type as a signed i32: the gateway forwards it as a u16 MessageID, so callers range-check it. */
+export function readServerType(b: Uint8Array, off: number): number {
+  return readI32(b, off + OFF_TYPE);
+}
+
+export function readServerServerId(b: Uint8Array, off: number): number {
+  return readI32(b, off + OFF_SERVER_ID) >>> 0;
+}
+
+export function readOpCode(b: Uint8Array, off: number): number {
+  return b[off + OFF_OPCODE]!;
+}
+
+/** High 32 bits of the gate header's SessionID, as a signed i32 (negative means an invalid ID). */
+export function readSessionIdHi(b: Uint8Array, off: number): number {
+  return readI32(b, off + OFF_SESSION_ID + 4);
+}
+
+export function readSessionIdLo(b: Uint8Array, off: number): number {
+  return readI32(b, off + OFF_SESSION_ID) >>> 0;
+}
+
+/** Reads a session ID of a Multicast target list (8 bytes LE at off) as hi/lo; same conventions. */
+export function readI64Hi(b: Uint8Array, off: number): number {
+  return readI32(b, off + 4);
+}
+
+export function readI64Lo(b: Uint8Array, off: number): number {
+  return readI32(b, off) >>> 0;
+}
+
+/**
+ * Writes the server header and the 9-byte gate header at off: ObjectID and SessionID both carry the
+ * session. gateLength is the Length field (gate header size + body size).
+ */
+export function writeBackendFrameHeader(
+  b: Uint8Array,
+  off: number,
+  gateLength: number,
+  type: number,
+  serverId: number,
+  opcode: OpCode,
+  sessionHi: number,
+  sessionLo: number,
+): void {
+  writeU32(b, off, gateLength);
+  writeU32(b, off + OFF_TYPE, type);
+  writeU32(b, off + OFF_SERVER_ID, serverId);
+  writeU32(b, off + OFF_OBJECT_ID, sessionLo);
+  writeU32(b, off + OFF_OBJECT_ID + 4, sessionHi);
+  b[off + OFF_OPCODE] = opcode;
+  writeU32(b, off + OFF_SESSION_ID, sessionLo);
+  writeU32(b, off + OFF_SESSION_ID + 4, sessionHi);
+}
+
+/** Fills the extended gate header's trace context (16-byte trace ID, 8-byte span ID). */
+export function writeTraceContext(b: Uint8Array, off: number, traceId: Uint8Array, spanId: Uint8Array): void {
+  b.set(traceId.subarray(0, TRACE_ID_SIZE), off + OFF_TRACE_ID);
+  b.set(spanId.subarray(0, SPAN_ID_SIZE), off + OFF_SPAN_ID);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole-frame encode/decode with objects: for the demo backend, tools and tests. The gateway's
+// data path uses the field readers/writers above instead.
+
+export interface BackendFrame {
+  readonly opcode: number;
+  readonly type: number;
+  readonly serverId: number;
+  readonly objectId: bigint;
+  readonly sessionId: bigint;
+  readonly traceId?: Uint8Array;
+  readonly spanId?: Uint8Array;
+  readonly body: Uint8Array;
+}
+
+export function encodeBackendFrame(f: {
+  opcode: number;
+  sessionId: bigint;
+  body?: Uint8Array;
+  type?: number;
+  serverId?: number;
+  objectId?: bigint;
+  traceId?: Uint8Array;
+  spanId?: Uint8Array;
+}): Uint8Array {
+  const body = f.body ?? new Uint8Array(0);
+  const gate = f.traceId ? GATE_HEADER_TRACE_SIZE : GATE_HEADER_SIZE;
+  const out = new Uint8Array(SERVER_HEADER_SIZE + gate + body.length);
+  const dv = new DataView(out.buffer);
+  dv.setInt32(0, gate + body.length, true);
+  dv.setInt32(OFF_TYPE, f.type ?? 0, true);
+  dv.setUint32(OFF_SERVER_ID, f.serverId ?? 0, true);
+  dv.setBigInt64(OFF_OBJECT_ID, f.objectId ?? f.sessionId, true);
+  dv.setUint8(OFF_OPCODE, f.opcode);
+  dv.setBigInt64(OFF_SESSION_ID, f.sessionId, true);
+  if (f.traceId) writeTraceContext(out, 0, f.traceId, f.spanId ?? new Uint8Array(SPAN_ID_SIZE));
+  out.set(body, SERVER_HEADER_SIZE + gate);
+  return out;
+}
+
+/** Decodes one complete frame at off (Length already validated by the caller). */
+export function decodeBackendFrame(b: Uint8Array, off: number, withTrace = false): BackendFrame {
+  const dv = new DataView(b.buffer, b.byteOffset + off);
+  const length = dv.getInt32(0, true);
+  const gate = withTrace ? GATE_HEADER_TRACE_SIZE : GATE_HEADER_SIZE;
+  const bodyStart = off + SERVER_HEADER_SIZE + gate;
+  const frame: BackendFrame = {
+    opcode: dv.getUint8(OFF_OPCODE),
+    type: dv.getInt32(OFF_TYPE, true),
+    serverId: dv.getUint32(OFF_SERVER_ID, true),
+    objectId: dv.getBigInt64(OFF_OBJECT_ID, true),
+    sessionId: dv.getBigInt64(OFF_SESSION_ID, true),
+    body: b.slice(bodyStart, off + SERVER_HEADER_SIZE + length),
+  };
+  if (!withTrace) return frame;
+  return {
+    ...frame,
+    traceId: b.slice(off + OFF_TRACE_ID, off + OFF_TRACE_ID + TRACE_ID_SIZE),
+    spanId: b.slice(off + OFF_SPAN_ID, off + OFF_SPAN_ID + SPAN_ID_SIZE),
+  };
+}
+
+/** Builds a Multicast body: [u16 count][count x i64 session IDs][client body]. */
+export function encodeMulticastBody(sessionIds: readonly bigint[], clientBody: Uint8Array): Uint8Array {
+  if (sessionIds.length > 0xffff) throw new RangeError(`multicast to ${sessionIds.length} sessions exceeds 65535`);
+  const out = new Uint8Array(2 + sessionIds.length * 8 + clientBody.length);
+  const dv = new DataView(out.buffer);
+  dv.setUint16(0, sessionIds.length, true);
+  sessionIds.forEach((id, i) => dv.setBigInt64(2 + i * 8, id, true));
+  out.set(clientBody, 2 + sessionIds.length * 8);
+  return out;
+}

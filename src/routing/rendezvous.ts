@@ -1,0 +1,39 @@
+// Rendezvous (highest-random-weight) hashing: each key goes to the endpoint that scores it
+// highest. Adding an endpoint to N moves only the keys the newcomer now wins, about 1/(N+1) of
+// them, and removing one moves only that endpoint's keys. O(N) per pick, which is fine for a
+// choice made once per session.
+
+/** murmur3's 32-bit finalizer: spreads every input bit over the output. */
+export function mix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** A stable 32-bit seed for an endpoint name (FNV-1a, then mixed). */
+export function endpointSeed(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) {
+    h ^= name.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return mix32(h);
+}
+
+/** Index of the winning seed for key (a 32-bit integer), or -1 when seeds is empty. */
+export function rendezvousPick(seeds: readonly number[], key: number): number {
+  const k = mix32(Math.imul(key | 0, 0x9e3779b1) ^ 0x5bd1e995);
+  let best = -1;
+  let bestScore = -1;
+  for (let i = 0; i < seeds.length; i++) {
+    const score = mix32(k ^ seeds[i]!);
+    if (score > bestScore) {
+      bestScore = score;
+      best = i;
+    }
+  }
+  return best;
+}

@@ -1,0 +1,73 @@
+import type { RouteRule, RouteStrategy } from "../config/types.ts";
+import { endpointSeed, mix32, rendezvousPick } from "./rendezvous.ts";
+
+// Maps a session's first ServerID to a backend endpoint. Lookup is exact (serverType, worldID)
+// first, then the serverType's wildcard rule (world_id 0). The choice is made once per session:
+// a session stays on its endpoint for life.
+//   round_robin      endpoints in turn
+//   consistent_hash  rendezvous hash of instID, or of the session ID when instID is 0
+//   realm_based      rendezvous hash of worldID: every player of a world lands on one endpoint
+
+export interface RoutePick {
+  readonly rule: CompiledRule;
+  readonly endpoint: string;
+}
+
+export class CompiledRule {
+  readonly serverType: number;
+  readonly worldId: number;
+  readonly serviceName: string;
+  readonly strategy: RouteStrategy;
+  readonly endpoints: readonly string[];
+  private readonly seeds: readonly number[];
+  private turn = 0;
+
+  constructor(rule: RouteRule) {
+    this.serverType = rule.server_type;
+    this.worldId = rule.world_id;
+    this.serviceName = rule.service_name;
+    this.strategy = rule.strategy;
+    this.endpoints = [...rule.endpoints];
+    this.seeds = this.endpoints.map(endpointSeed);
+  }
+
+  /** sessionKey: any 32-bit mix of the session ID, used when instID is 0. */
+  pick(worldId: number, instId: number, sessionKey: number): string {
+    const eps = this.endpoints;
+    switch (this.strategy) {
+      case "round_robin": {
+        const i = this.turn;
+        this.turn = i + 1 >= eps.length ? 0 : i + 1;
+        return eps[i]!;
+      }
+      case "consistent_hash":
+        return eps[rendezvousPick(this.seeds, instId !== 0 ? instId : mix32(sessionKey))]!;
+      case "realm_based":
+        return eps[rendezvousPick(this.seeds, worldId)]!;
+    }
+  }
+}
+
+function tableKey(serverType: number, worldId: number): number {
+  return serverType * 0x8000 + worldId;
+}
+
+export class Router {
+  private readonly table = new Map<number, CompiledRule>();
+  readonly rules: readonly CompiledRule[];
+
+  constructor(rules: readonly RouteRule[]) {
+    this.rules = rules.map((r) => new CompiledRule(r));
+    for (const r of this.rules) this.table.set(tableKey(r.serverType, r.worldId), r);
+  }
+
+  /** The rule for this address: exact world, then wildcard; undefined when none. */
+  ruleFor(serverType: number, worldId: number): CompiledRule | undefined {
+    return this.table.get(tableKey(serverType, worldId)) ?? this.table.get(tableKey(serverType, 0));
+  }
+
+  /** Every endpoint any rule names, each once. */
+  endpoints(): string[] {
+    return [...new Set(this.rules.flatMap((r) => r.endpoints))];
+  }
+}

@@ -1,0 +1,89 @@
+import type { GatewayMetrics } from "../admin/metrics.ts";
+import type { BackendConnection, BackendFrameHandler } from "../backend/backend-connection.ts";
+import type { ThrottledLog } from "../log/logger.ts";
+import { CLIENT_HEADER_SIZE, MAX_CLIENT_FRAME, writeClientHeader } from "../protocol/client-frame.ts";
+import {
+  BACKEND_FRAME_PREFIX,
+  readI64Hi,
+  readI64Lo,
+  readServerServerId,
+  readServerType,
+} from "../protocol/server-frame.ts";
+import type { BackendViolation } from "../protocol/violations.ts";
+import { copyBytes } from "../net/bytes.ts";
+import type { Session } from "./session.ts";
+import type { SessionManager } from "./session-manager.ts";
+
+// Backend -> client delivery. A backend frame's body is preceded by 29 header bytes that are
+// spent once parsed, so a Trans or Broadcast becomes a client frame by writing the 8-byte client
+// header over the bytes just before the body and sending that slice: no copy, no allocation.
+// A backend may only address sessions bound to its own endpoint; anything else is dropped.
+
+const CLIENT_FRAME_AT = BACKEND_FRAME_PREFIX - CLIENT_HEADER_SIZE;
+
+export class BackendRelay implements BackendFrameHandler {
+  private readonly scratch = new Uint8Array(MAX_CLIENT_FRAME);
+
+  constructor(
+    private readonly sessions: SessionManager,
+    private readonly metrics: GatewayMetrics,
+    private readonly log: ThrottledLog,
+  ) {}
+
+  onTrans(conn: BackendConnection, hi: number, lo: number, b: Uint8Array, off: number, len: number): void {
+    const s = this.sessions.get(hi, lo);
+    if (s === undefined || s.link?.endpoint !== conn.endpoint) return this.onViolation(conn, "unknown_session");
+    const bodyLen = len - BACKEND_FRAME_PREFIX;
+    writeClientHeader(b, off + CLIENT_FRAME_AT, bodyLen, readServerType(b, off), readServerServerId(b, off));
+    this.send(s, b, off + CLIENT_FRAME_AT, CLIENT_HEADER_SIZE + bodyLen);
+  }
+
+  onKick(conn: BackendConnection, hi: number, lo: number, reason: string): void {
+    const s = this.sessions.get(hi, lo);
+    if (s === undefined || s.link?.endpoint !== conn.endpoint) return this.onViolation(conn, "unknown_session");
+    this.log.warn(`kick:${conn.endpoint}`, "backend kicked a session", {
+      session: s.id,
+      backend: conn.endpoint,
+      kick_reason: reason,
+    });
+    s.client.close("kick");
+  }
+
+  onMulticast(conn: BackendConnection, b: Uint8Array, off: number, count: number, idsOff: number, bodyOff: number, bodyLen: number): void {
+    // The client body follows the ID list, so the frame is built once in scratch and sent to each.
+    const frame = this.scratch;
+    writeClientHeader(frame, 0, bodyLen, readServerType(b, off), readServerServerId(b, off));
+    copyBytes(b, bodyOff, frame, CLIENT_HEADER_SIZE, bodyLen);
+    for (let i = 0; i < count; i++) {
+      const at = idsOff + i * 8;
+      const s = this.sessions.get(readI64Hi(b, at), readI64Lo(b, at));
+      if (s === undefined || s.link?.endpoint !== conn.endpoint) this.onViolation(conn, "unknown_session");
+      else this.send(s, frame, 0, CLIENT_HEADER_SIZE + bodyLen);
+    }
+  }
+
+  onBroadcast(conn: BackendConnection, b: Uint8Array, off: number, len: number): void {
+    const bodyLen = len - BACKEND_FRAME_PREFIX;
+    writeClientHeader(b, off + CLIENT_FRAME_AT, bodyLen, readServerType(b, off), readServerServerId(b, off));
+    for (const s of conn.endpointSessions) this.send(s, b, off + CLIENT_FRAME_AT, CLIENT_HEADER_SIZE + bodyLen);
+  }
+
+  onViolation(conn: BackendConnection, reason: BackendViolation): void {
+    this.metrics.protocolViolations.inc({ side: "backend", reason });
+    this.metrics.framesDropped.inc({ reason });
+    this.metrics.backendErrors.inc({ backend: conn.endpoint, error_type: reason });
+    this.log.warn(`backend-violation:${conn.endpoint}:${reason}`, "backend frame broke the wire contract; dropped", {
+      backend: conn.endpoint,
+      reason,
+    });
+  }
+
+  private send(s: Session, b: Uint8Array, off: number, len: number): void {
+    if (s.client.closing) return;
+    s.lastActive = Date.now();
+    s.messagesOut++;
+    s.bytesOut += len;
+    this.metrics.messagesOut[s.route.serverType]!++;
+    s.client.send(b, off, len);
+  }
+}

@@ -1,0 +1,65 @@
+import type { ClientPort } from "./client-port.ts";
+import { Session, type SessionRoute } from "./session.ts";
+import { SessionIdGenerator } from "./session-id.ts";
+
+// All live sessions of this process, in 16 shards by the low 4 bits of the session ID.
+// Each shard is keyed by the ID's low 32 bits (a small integer key: no BigInt per lookup); the
+// manager keeps those low halves unique among live sessions (it skips an ID whose low half is in
+// use, which only happens to sessions older than 2^20 ms), and a lookup checks the high half too.
+
+export const SHARD_COUNT = 16;
+const SHARD_MASK = SHARD_COUNT - 1;
+
+export class SessionManager {
+  private readonly shards: Map<number, Session>[] = [];
+  private count = 0;
+
+  constructor(
+    private readonly ids: SessionIdGenerator,
+    /** Bound on live sessions; create() refuses beyond it. */
+    readonly maxSessions: number,
+  ) {
+    for (let i = 0; i < SHARD_COUNT; i++) this.shards.push(new Map());
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Creates and registers a session; null when maxSessions are live. */
+  create(client: ClientPort, route: SessionRoute): Session | null {
+    if (this.count >= this.maxSessions) return null;
+    const ids = this.ids;
+    do ids.next();
+    while (this.shards[ids.lo & SHARD_MASK]!.has(ids.lo));
+    const session = new Session(ids.hi, ids.lo, client, route);
+    this.shards[ids.lo & SHARD_MASK]!.set(ids.lo, session);
+    this.count++;
+    return session;
+  }
+
+  /** The live session with this ID, or undefined. */
+  get(hi: number, lo: number): Session | undefined {
+    const s = this.shards[lo & SHARD_MASK]!.get(lo);
+    return s !== undefined && s.hi === hi ? s : undefined;
+  }
+
+  remove(session: Session): boolean {
+    const shard = this.shards[session.lo & SHARD_MASK]!;
+    if (shard.get(session.lo) !== session) return false;
+    shard.delete(session.lo);
+    this.count--;
+    return true;
+  }
+
+  /** Sessions with no traffic either way since before `cutoff` (ms timestamp). */
+  idleSince(cutoff: number): Session[] {
+    const out: Session[] = [];
+    for (const shard of this.shards) for (const s of shard.values()) if (s.lastActive < cutoff) out.push(s);
+    return out;
+  }
+
+  *[Symbol.iterator](): IterableIterator<Session> {
+    for (const shard of this.shards) yield* shard.values();
+  }
+}

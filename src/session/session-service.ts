@@ -1,0 +1,157 @@
+import type { GatewayMetrics } from "../admin/metrics.ts";
+import type { BackendRegistry } from "../backend/backend-registry.ts";
+import type { Logger, ThrottledLog } from "../log/logger.ts";
+import {
+  readClientServerId,
+  serverIdInst,
+  serverIdType,
+  serverIdWorld,
+} from "../protocol/client-frame.ts";
+import type { ClientViolation } from "../protocol/violations.ts";
+import type { Router } from "../routing/router.ts";
+import type { ClientPort, CloseReason } from "./client-port.ts";
+import type { Session } from "./session.ts";
+import type { SessionManager } from "./session-manager.ts";
+
+// Client -> backend: binds a connection to a session on its first frame and forwards the rest.
+// The session is registered before anything reaches the backend, so a reply can never arrive
+// for a session the gateway does not know yet. Also enforces the first-message and idle timeouts.
+
+export interface SessionTimeouts {
+  readonly firstMessageMs: number;
+  readonly idleMs: number;
+}
+
+export class SessionService {
+  /** Connections that have not completed a first frame yet, with their accept time. */
+  private readonly awaitingFirst = new Map<ClientPort, number>();
+
+  constructor(
+    private readonly sessions: SessionManager,
+    private router: Router,
+    private readonly backends: BackendRegistry,
+    private timeouts: SessionTimeouts,
+    private readonly metrics: GatewayMetrics,
+    private readonly log: Logger,
+    private readonly throttled: ThrottledLog,
+  ) {}
+
+  /** Routes and timeouts for sessions created from now on (live sessions keep their endpoint). */
+  reconfigure(router: Router, timeouts: SessionTimeouts): void {
+    this.router = router;
+    this.timeouts = timeouts;
+    this.backends.warm(router.endpoints());
+  }
+
+  get pendingConnections(): number {
+    return this.awaitingFirst.size;
+  }
+
+  onClientOpen(port: ClientPort): void {
+    this.awaitingFirst.set(port, Date.now());
+    this.metrics.connectionsTotal.inc();
+    this.metrics.connectionsActive.inc();
+  }
+
+  /** One whole client frame. Returns false once the port is closing (stop reading). */
+  onClientFrame(port: ClientPort, b: Uint8Array, off: number, len: number): boolean {
+    let s = port.session;
+    if (s === null) {
+      const openedAt = this.awaitingFirst.get(port) ?? Date.now();
+      this.awaitingFirst.delete(port);
+      s = this.bind(port, b, off, openedAt);
+      if (s === null) return false;
+    }
+    s.lastActive = Date.now();
+    s.messagesIn++;
+    s.bytesIn += len;
+    this.metrics.messagesIn[s.route.serverType]!++;
+    const link = s.link;
+    if (link === null || !link.sendTrans(s, b, off, len)) {
+      this.metrics.framesDropped.inc({ reason: link === null ? "backend_unavailable" : "backend_congested" });
+      port.close(link === null ? "backend_unavailable" : "backend_congested");
+      return false;
+    }
+    return !port.closing;
+  }
+
+  /** The client broke the contract: close it with the reason, logged and counted. */
+  onClientViolation(port: ClientPort, reason: ClientViolation): void {
+    this.metrics.protocolViolations.inc({ side: "client", reason });
+    this.throttled.warn(`client-violation:${reason}`, "client frame broke the wire contract; closing client", {
+      client: port.remoteAddress,
+      session: port.session?.id,
+      reason,
+    });
+    port.close(reason === "no_route" ? "no_route" : "malformed_frame");
+  }
+
+  /** The client's socket is gone: tear the session down and tell its backend. */
+  onClientClosed(port: ClientPort, reason: CloseReason): void {
+    this.awaitingFirst.delete(port);
+    this.metrics.connectionsActive.dec();
+    this.metrics.clientCloses.inc({ reason });
+    const s = port.session;
+    if (s === null) return;
+    s.closeReason = reason;
+    this.sessions.remove(s);
+    this.metrics.sessionsActive.dec();
+    const backend = s.link?.endpoint;
+    s.link?.release(s, reason);
+    if (this.log.enabled("debug")) this.log.debug("session ended", { session: s.id, reason, backend });
+  }
+
+  /** Closes connections past their first-message deadline and sessions idle past idle_timeout. */
+  sweep(now = Date.now()): void {
+    const { firstMessageMs, idleMs } = this.timeouts;
+    for (const [port, openedAt] of this.awaitingFirst) {
+      if (now - openedAt >= firstMessageMs) {
+        this.awaitingFirst.delete(port);
+        port.close("first_message_timeout");
+      }
+    }
+    for (const s of this.sessions.idleSince(now - idleMs)) s.client.close("idle_timeout");
+  }
+
+  /** Closes every client (shutdown). */
+  closeAll(reason: CloseReason): void {
+    for (const port of [...this.awaitingFirst.keys()]) port.close(reason);
+    for (const s of [...this.sessions]) s.client.close(reason);
+  }
+
+  private bind(port: ClientPort, b: Uint8Array, off: number, openedAt: number): Session | null {
+    const serverId = readClientServerId(b, off);
+    const serverType = serverIdType(serverId);
+    const worldId = serverIdWorld(serverId);
+    const rule = this.router.ruleFor(serverType, worldId);
+    if (rule === undefined) {
+      this.metrics.routingErrors.inc({ error_type: "no_route" });
+      this.onClientViolation(port, "no_route");
+      return null;
+    }
+    const instId = serverIdInst(serverId);
+    const s = this.sessions.create(port, { serverType, worldId, instId });
+    if (s === null) {
+      this.metrics.routingErrors.inc({ error_type: "session_limit" });
+      port.close("backend_unavailable");
+      return null;
+    }
+    port.session = s;
+    this.metrics.sessionsActive.inc();
+    const pool = this.backends.pool(rule.pick(worldId, instId, s.lo ^ s.hi));
+    if (!pool.attach(s)) {
+      this.metrics.routingErrors.inc({ error_type: "backend_unavailable" });
+      this.throttled.warn(`unavailable:${pool.endpoint}`, "no backend connection for a new session; closing client", {
+        backend: pool.endpoint,
+        client: port.remoteAddress,
+      });
+      port.close("backend_unavailable");
+      return null;
+    }
+    this.metrics.connectionSetupLatency.observe({ service_type: String(serverType) }, (Date.now() - openedAt) / 1000);
+    if (this.log.enabled("debug")) {
+      this.log.debug("session bound", { session: s.id, client: port.remoteAddress, backend: pool.endpoint, server_type: serverType, world: worldId });
+    }
+    return s;
+  }
+}

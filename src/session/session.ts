@@ -1,0 +1,51 @@
+import type { ClientPort, CloseReason } from "./client-port.ts";
+import { type SessionId, sessionIdFromParts } from "./session-id.ts";
+
+// One player's session: a client port bound for life to one backend endpoint.
+// Fields are plain and mutable on purpose: they are updated per message on the hot path.
+
+/** The backend side of a session, whatever carries it (raw TCP today; gRPC streams later). */
+export interface BackendLink {
+  /** "host:port" of the endpoint this link belongs to. */
+  readonly endpoint: string;
+  /** Opcode 2 toward the backend, before the session's first Trans. */
+  sendConnect(session: Session): void;
+  /**
+   * Forwards one client frame (8-byte client header + body at b[off, off+len)) as a Trans.
+   * Returns false, queuing nothing, when the link is at its hard bound. When the link is merely
+   * congested it pauses reading from the session's client and resumes it once relieved.
+   */
+  sendTrans(session: Session, b: Uint8Array, off: number, len: number): boolean;
+  /** The session ended: Disconnect (opcode 3) toward the backend, and the link forgets it. */
+  release(session: Session, reason: CloseReason): void;
+}
+
+export interface SessionRoute {
+  readonly serverType: number;
+  readonly worldId: number;
+  readonly instId: number;
+}
+
+export class Session {
+  readonly createdAt = Date.now();
+  lastActive = this.createdAt;
+  bytesIn = 0;
+  bytesOut = 0;
+  messagesIn = 0;
+  messagesOut = 0;
+  /** Set by the backend side once bound (assigned after registration, before any send). */
+  link: BackendLink | null = null;
+  closeReason: CloseReason | null = null;
+  private idCache: SessionId | null = null;
+
+  constructor(
+    readonly hi: number,
+    readonly lo: number,
+    readonly client: ClientPort,
+    readonly route: SessionRoute,
+  ) {}
+
+  get id(): SessionId {
+    return (this.idCache ??= sessionIdFromParts(this.hi, this.lo));
+  }
+}
