@@ -79,6 +79,14 @@ export class EndpointPool implements BackendConnectionOwner {
     return n;
   }
 
+  /** Bytes waiting toward this endpoint across its connections. */
+  get queuedBytes(): number {
+    let n = 0;
+    for (const c of this.slots) if (c !== null) n += c.queuedBytes;
+    for (const c of this.dedicated) n += c.queuedBytes;
+    return n;
+  }
+
   /**
    * Binds a new session to a connection of this endpoint and announces it (Connect). Returns
    * false when no connection is open or being dialled: the caller closes the client.

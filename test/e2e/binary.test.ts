@@ -1,0 +1,113 @@
+// The shipped artifact: builds dist/game-gateway and drives real clients through it.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
+import { DemoBackend } from "../../src/demo/demo-backend.ts";
+import { str, text } from "../support/harness.ts";
+
+const root = join(import.meta.dir, "../..");
+const binary = join(root, "dist/game-gateway");
+const dir = mkdtempSync(join(tmpdir(), "gw-bin-"));
+
+beforeAll(async () => {
+  const build = Bun.spawnSync(["bun", "run", "build"], { cwd: root, stdout: "pipe", stderr: "pipe" });
+  if (build.exitCode !== 0) throw new Error(`build failed:\n${build.stderr.toString()}`);
+}, 120_000);
+
+function run(args: string[]) {
+  const p = Bun.spawnSync([binary, ...args], { cwd: dir, stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "" } });
+  return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
+}
+
+/** Reads a child's stdout until a line matches; returns the match. */
+async function waitForLine(proc: Subprocess<"ignore", "pipe", "pipe">, pattern: RegExp, timeoutMs = 15_000): Promise<RegExpMatchArray> {
+  const reader = proc.stdout.getReader();
+  const decoder = new TextDecoder();
+  let seen = "";
+  const deadline = Date.now() + timeoutMs;
+  try {
+    while (Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += decoder.decode(value);
+      const m = seen.match(pattern);
+      if (m) return m;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  throw new Error(`no line matching ${pattern} in:\n${seen}`);
+}
+
+describe("dist/game-gateway", () => {
+  test("--version and --help", () => {
+    expect(run(["--version"])).toMatchObject({ code: 0, out: expect.stringMatching(/^game-gateway \d+\.\d+\.\d+/) });
+    const help = run(["--help"]);
+    expect(help.code).toBe(0);
+    expect(help.out).toContain("--check-config");
+    const bad = run(["--bogus"]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('unknown argument "--bogus"');
+  });
+
+  test("--check-config accepts the example and names the key, value and expectation of a bad one", () => {
+    expect(run(["--check-config", join(root, "config/gateway.example.yaml")]).code).toBe(0);
+    const badPath = join(dir, "bad.yaml");
+    writeFileSync(badPath, "connection_pool:\n  dial_timeout: 5 seconds\n");
+    const bad = run(["-check-config", badPath]);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain("connection_pool.dial_timeout");
+    expect(bad.err).toContain("5 seconds");
+  });
+
+  describe("serving", () => {
+    let backend: DemoBackend;
+    const procs: Subprocess[] = [];
+    beforeAll(async () => {
+      backend = await DemoBackend.start({ port: 0 });
+    });
+    afterAll(async () => {
+      for (const p of procs) p.kill("SIGKILL");
+      await backend.stop();
+    });
+
+    test("--config FILE: clients round-trip through the binary; SIGTERM exits 0", async () => {
+      const cfg = join(dir, "gw.yaml");
+      writeFileSync(
+        cfg,
+        [
+          "server:",
+          '  listen_addr: "127.0.0.1:0"',
+          "  health_check_port: -1",
+          "routing:",
+          "  rules:",
+          `    - { server_type: 10, endpoints: ["127.0.0.1:${backend.port}"] }`,
+        ].join("\n"),
+      );
+      const proc = Bun.spawn([binary, "--config", cfg], { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+      procs.push(proc);
+      const [, port] = await waitForLine(proc, /"listen":"127\.0\.0\.1:(\d+)"/);
+      const clients = await Promise.all([1, 2, 3].map(() => GameClient.connect("127.0.0.1", Number(port))));
+      for (const [i, c] of clients.entries()) c.send(5, serverIdFor(10), text(`via binary ${i}`));
+      for (const [i, c] of clients.entries()) expect(str((await c.next()).body)).toBe(`via binary ${i}`);
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+      for (const c of clients) await c.closed;
+    });
+
+    test("no config: the embedded demo backend answers and the banner says where to connect", async () => {
+      const proc = Bun.spawn([binary], { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+      procs.push(proc);
+      const [, port] = await waitForLine(proc, /Clients can connect to tcp:\/\/127\.0\.0\.1:(\d+)/);
+      const c = await GameClient.connect("127.0.0.1", Number(port));
+      c.send(1, serverIdFor(200, 1), text("demo?"));
+      expect(str((await c.next()).body)).toBe("demo?");
+      c.close();
+      proc.kill("SIGINT");
+      expect(await proc.exited).toBe(0);
+    });
+  });
+});

@@ -1,0 +1,309 @@
+// Faults and bad input, end to end: each is answered (closed with a reason, counted, logged) and
+// every other session carries on.
+import { afterEach, describe, expect, test } from "bun:test";
+import type { Socket, TCPSocketListener } from "bun";
+import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
+import { DemoBackend } from "../../src/demo/demo-backend.ts";
+import { encodeClientFrame } from "../../src/protocol/client-frame.ts";
+import { OpCode, decodeBackendFrame, encodeBackendFrame } from "../../src/protocol/server-frame.ts";
+import { eventually, rule, startGateway, str, text, type TestGateway } from "../support/harness.ts";
+
+const T = 10;
+const cleanup: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+async function backend(port = 0): Promise<DemoBackend> {
+  const b = await DemoBackend.start({ port });
+  cleanup.push(() => b.stop());
+  return b;
+}
+
+function gateway(overrides: Record<string, unknown>): TestGateway {
+  const gw = startGateway(overrides);
+  cleanup.push(() => gw.stop());
+  return gw;
+}
+
+async function roundTrip(c: GameClient, serverType: number, body: string): Promise<string> {
+  c.send(1, serverIdFor(serverType), text(body));
+  return str((await c.next()).body);
+}
+
+describe("client misbehaviour", () => {
+  test("an oversize frame closes only that client, logged and counted", async () => {
+    const be = await backend();
+    const gw = gateway({ security: { max_message_size: 1024 }, routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] } });
+    const good = await gw.connect();
+    const bad = await gw.connect();
+    expect(await roundTrip(good, T, "before")).toBe("before");
+    expect(await roundTrip(bad, T, "me too")).toBe("me too");
+    bad.sendRaw(encodeClientFrame(1, serverIdFor(T), new Uint8Array(1025)));
+    await bad.closed;
+    expect(await gw.gateway.metrics.value("protocol_violations_total", { side: "client", reason: "client_body_too_large" })).toBe(1);
+    expect(await gw.gateway.metrics.value("client_closes_total", { reason: "malformed_frame" })).toBe(1);
+    expect(gw.log.lines.some((l) => l.reason === "client_body_too_large")).toBe(true);
+    expect(await roundTrip(good, T, "after")).toBe("after");
+    good.close();
+  });
+
+  test("a first frame with no route closes that client with reason no_route", async () => {
+    const be = await backend();
+    const gw = gateway({ routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] } });
+    const lost = await gw.connect();
+    lost.send(1, serverIdFor(99), text("anyone?"));
+    await lost.closed;
+    expect(await gw.gateway.metrics.value("routing_errors_total", { error_type: "no_route" })).toBe(1);
+    expect(await gw.gateway.metrics.value("client_closes_total", { reason: "no_route" })).toBe(1);
+  });
+
+  test("no complete first frame in time: closed and counted, even while trickling bytes", async () => {
+    const be = await backend();
+    const gw = gateway({
+      server: { first_message_timeout: "300ms" },
+      routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] },
+    });
+    const silent = await gw.connect();
+    const trickler = await gw.connect();
+    const frame = encodeClientFrame(1, serverIdFor(T), new Uint8Array(100));
+    let i = 0;
+    const timer = setInterval(() => i < frame.length - 1 && trickler.sendRaw(frame.subarray(i, ++i)), 20);
+    await Promise.all([silent.closed, trickler.closed]);
+    clearInterval(timer);
+    expect(await gw.gateway.metrics.value("client_closes_total", { reason: "first_message_timeout" })).toBe(2);
+    const fine = await gw.connect();
+    expect(await roundTrip(fine, T, "quick")).toBe("quick");
+    fine.close();
+  });
+
+  test("idle sessions are closed; traffic in either direction keeps a session alive", async () => {
+    const be = await backend();
+    const gw = gateway({ connection_pool: { idle_timeout: "400ms" }, routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] } });
+    const idle = await gw.connect();
+    const busy = await gw.connect();
+    expect(await roundTrip(idle, T, "x")).toBe("x");
+    expect(await roundTrip(busy, T, "x")).toBe("x");
+    const keepAlive = setInterval(() => busy.send(1, serverIdFor(T), text("tick")), 100);
+    await idle.closed;
+    clearInterval(keepAlive);
+    expect(busy.isClosed).toBe(false);
+    expect(await gw.gateway.metrics.value("client_closes_total", { reason: "idle_timeout" })).toBe(1);
+    busy.close();
+  });
+
+  test("a slow reader is closed at its queue bound; other clients are unaffected", async () => {
+    const be = await backend();
+    const gw = gateway({
+      server: { client_write_queue_limit: "256KiB" },
+      routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] },
+    });
+    const slow = await gw.connect();
+    const other = await gw.connect();
+    slow.pause();
+    const body = new Uint8Array(60_000);
+    // Far more echo than loopback socket buffers plus the 256 KiB queue can hold.
+    for (let i = 0; i < 800; i++) slow.send(1, serverIdFor(T), body);
+    await eventually(async () => (await gw.gateway.metrics.value("client_closes_total", { reason: "slow_reader" })) === 1, "slow reader closed");
+    expect(await roundTrip(other, T, "unaffected")).toBe("unaffected");
+    expect(gw.gateway.buffers.stats().outstandingBytes).toBeLessThan(2 * 1024 * 1024);
+    other.close();
+    slow.close();
+  });
+});
+
+describe("backend faults", () => {
+  test("backend killed mid-run: its clients are closed with a reason, others carry on; after restart it serves again", async () => {
+    const a = await backend();
+    const b = await backend();
+    const port = a.port;
+    const gw = gateway({
+      connection_pool: { retry_delay: "20ms" },
+      routing: { rules: [rule(T, [`127.0.0.1:${port}`]), rule(200, [`127.0.0.1:${b.port}`])] },
+    });
+    const onA = await Promise.all([1, 2, 3].map(() => gw.connect()));
+    const onB = await gw.connect();
+    for (const c of onA) expect(await roundTrip(c, T, "a")).toBe("a");
+    expect(await roundTrip(onB, 200, "b")).toBe("b");
+
+    await a.stop();
+    await Promise.all(onA.map((c) => c.closed));
+    expect(await gw.gateway.metrics.value("client_closes_total", { reason: "backend_lost" })).toBe(3);
+    expect(gw.log.find("backend unavailable; closing its sessions").length).toBeGreaterThan(0);
+    expect(await roundTrip(onB, 200, "b still")).toBe("b still");
+
+    const restarted = await backend(port);
+    await eventually(() => restarted.stats().connections >= 1, "gateway to re-dial the restarted backend");
+    const again = await gw.connect();
+    expect(await roundTrip(again, T, "back")).toBe("back");
+    expect(await gw.gateway.metrics.value("backend_retries_total")).toBeGreaterThan(0);
+    again.close();
+    onB.close();
+  });
+
+  test("one shared connection lost: its sessions move to the sibling and keep talking", async () => {
+    const be = await backend();
+    const gw = gateway({
+      backend: { connections_per_endpoint: 2 },
+      routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] },
+    });
+    await eventually(() => be.stats().connections === 2, "both shared connections");
+    const clients = await Promise.all(Array.from({ length: 10 }, () => gw.connect()));
+    for (const c of clients) expect(await roundTrip(c, T, "before")).toBe("before");
+    be.dropOneConnection();
+    await Bun.sleep(50);
+    for (const c of clients) expect(await roundTrip(c, T, "after")).toBe("after");
+    // Moved sessions are announced again on their new connection.
+    expect(be.events.filter((e) => e.opcode === OpCode.Connect).length).toBeGreaterThan(10);
+    for (const c of clients) c.close();
+  });
+
+  test("no backend listening: new clients are closed with backend_unavailable and counted", async () => {
+    const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const deadPort = probe.port;
+    probe.stop(true);
+    const gw = gateway({
+      connection_pool: { retry_delay: "1s", dial_timeout: "200ms" },
+      routing: { rules: [rule(T, [`127.0.0.1:${deadPort}`])] },
+    });
+    await Bun.sleep(100);
+    const c = await gw.connect();
+    c.send(1, serverIdFor(T), text("hello?"));
+    await c.closed;
+    expect(await gw.gateway.metrics.value("client_closes_total", { reason: "backend_unavailable" })).toBe(1);
+    expect(await gw.gateway.metrics.value("backend_errors_total", { error_type: "dial_failed" })).toBeGreaterThan(0);
+  });
+
+  test("dedicated mode: one backend connection per session, closed with it", async () => {
+    const be = await backend();
+    const gw = gateway({ backend: { mode: "dedicated" }, routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] } });
+    const clients = await Promise.all([1, 2, 3].map(() => gw.connect()));
+    for (const c of clients) expect(await roundTrip(c, T, "own line")).toBe("own line");
+    expect(be.stats().connections).toBe(3);
+    clients[0]!.close();
+    await eventually(() => be.stats().connections === 2, "the closed session's connection to close");
+    expect(await roundTrip(clients[1]!, T, "still")).toBe("still");
+    clients[1]!.close();
+    clients[2]!.close();
+    await eventually(() => be.stats().connections === 0, "all dedicated connections closed");
+  });
+
+  test("lifecycle messages off: the backend sees only Trans", async () => {
+    const be = await backend();
+    const gw = gateway({ backend: { lifecycle_messages: false }, routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] } });
+    const c = await gw.connect();
+    expect(await roundTrip(c, T, "plain")).toBe("plain");
+    c.close();
+    await eventually(() => gw.gateway.sessions.size === 0, "session end");
+    await Bun.sleep(50);
+    expect(be.stats().framesByOpcode[OpCode.Connect] ?? 0).toBe(0);
+    expect(be.stats().framesByOpcode[OpCode.Disconnect] ?? 0).toBe(0);
+  });
+});
+
+/** A backend that answers every Trans with `reply(frame)`: for sending what no sane backend would. */
+async function rawBackend(reply: (sessionId: bigint, socket: Socket<undefined>) => void): Promise<TCPSocketListener<undefined>> {
+  const server = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      binaryType: "uint8array",
+      data(socket, chunk) {
+        // Tests send one small frame at a time, so each chunk holds whole frames.
+        let off = 0;
+        while (off + 20 <= chunk.length) {
+          const f = decodeBackendFrame(chunk, off);
+          off += 20 + new DataView(chunk.buffer, chunk.byteOffset + off).getInt32(0, true);
+          if (f.opcode === OpCode.Trans) reply(f.sessionId, socket);
+        }
+      },
+    },
+  });
+  cleanup.push(() => server.stop(true));
+  return server;
+}
+
+describe("backend garbage", () => {
+  test("contract-breaking frames are dropped and counted; the session still gets its good replies", async () => {
+    const bad = await rawBackend((sid, s) => {
+      const echo = (body: string, extra: Partial<Parameters<typeof encodeBackendFrame>[0]> = {}) =>
+        s.write(encodeBackendFrame({ opcode: OpCode.Trans, sessionId: sid, type: 1, body: text(body), ...extra }));
+      echo("unknown session", { sessionId: sid + 1n });
+      echo("bad opcode", { opcode: 42 });
+      echo("connect from backend", { opcode: OpCode.Connect });
+      echo("type too big", { type: 70_000 });
+      echo("ok");
+    });
+    const gw = gateway({ routing: { rules: [rule(T, [`127.0.0.1:${bad.port}`])] } });
+    const c = await gw.connect();
+    c.send(1, serverIdFor(T), text("hi"));
+    expect(str((await c.next()).body)).toBe("ok");
+    const m = gw.gateway.metrics;
+    for (const reason of ["unknown_session", "unknown_opcode", "unexpected_opcode", "type_out_of_range"]) {
+      expect(await m.value("protocol_violations_total", { side: "backend", reason })).toBe(1);
+    }
+    expect(gw.log.lines.filter((l) => l.msg === "backend frame broke the wire contract; dropped").length).toBe(4);
+    c.close();
+  });
+
+  test("a negative Length closes that backend connection; its sessions are closed, others carry on", async () => {
+    const good = await backend();
+    const bad = await rawBackend((_sid, s) => {
+      const f = encodeBackendFrame({ opcode: OpCode.Trans, sessionId: 1n });
+      new DataView(f.buffer).setInt32(0, -5, true);
+      s.write(f);
+    });
+    const gw = gateway({
+      connection_pool: { retry_delay: "1s" },
+      backend: { connections_per_endpoint: 1 },
+      routing: { rules: [rule(T, [`127.0.0.1:${bad.port}`]), rule(200, [`127.0.0.1:${good.port}`])] },
+    });
+    const victim = await gw.connect();
+    const other = await gw.connect();
+    expect(await roundTrip(other, 200, "fine")).toBe("fine");
+    victim.send(1, serverIdFor(T), text("trigger"));
+    await victim.closed;
+    expect(await gw.gateway.metrics.value("protocol_violations_total", { side: "backend", reason: "length_negative" })).toBe(1);
+    expect(await roundTrip(other, 200, "still fine")).toBe("still fine");
+    other.close();
+  });
+
+  test("a backend that stops reading pauses its clients instead of growing memory", async () => {
+    let held: Socket<undefined> | null = null;
+    let received = 0;
+    const stalled = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open(s) {
+          held = s;
+          s.pause();
+        },
+        data(_s, chunk) {
+          received += chunk.length;
+        },
+      },
+    });
+    cleanup.push(() => stalled.stop(true));
+    const gw = gateway({
+      backend: { connections_per_endpoint: 1, write_queue_high_water: "256KiB", write_queue_limit: "4MiB" },
+      routing: { rules: [rule(T, [`127.0.0.1:${stalled.port}`])] },
+    });
+    await eventually(() => held !== null, "gateway to connect");
+    const c = await gw.connect();
+    const body = new Uint8Array(32_000);
+    const total = 450; // ~14 MB: past loopback socket buffers plus the 4 MiB hard bound
+    for (let i = 0; i < total; i++) c.send(1, serverIdFor(T), body);
+    await Bun.sleep(500);
+    // Paused, not closed; the queue toward the backend stayed under its hard bound.
+    expect(c.isClosed).toBe(false);
+    const pool = [...gw.gateway.backends.all()][0]!;
+    expect(pool.queuedBytes).toBeLessThanOrEqual(4 * 1024 * 1024);
+    expect(await gw.gateway.metrics.value("client_closes_total", { reason: "backend_congested" })).toBe(0);
+    // Once the backend reads again, everything the client sent arrives.
+    held!.resume();
+    const expected = total * (20 + 9 + body.length);
+    await eventually(() => received >= expected, `backend to receive all ${expected} bytes`, 30_000);
+    c.close();
+  });
+});

@@ -1,0 +1,81 @@
+// Shared set-up for end-to-end tests: a real gateway on an ephemeral loopback port, configured
+// through the real YAML loader, in front of real demo backends.
+import YAML from "yaml";
+import { parseConfig } from "../../src/config/load.ts";
+import type { GatewayConfig } from "../../src/config/types.ts";
+import { Gateway } from "../../src/gateway.ts";
+import { Logger, type LogSink } from "../../src/log/logger.ts";
+import { GameClient } from "../../src/client/game-client.ts";
+
+export type Overrides = Record<string, unknown>;
+
+function merge(base: Overrides, extra: Overrides): Overrides {
+  const out: Overrides = { ...base };
+  for (const [k, v] of Object.entries(extra)) {
+    const b = out[k];
+    out[k] =
+      v && typeof v === "object" && !Array.isArray(v) && b && typeof b === "object" && !Array.isArray(b)
+        ? merge(b as Overrides, v as Overrides)
+        : v;
+  }
+  return out;
+}
+
+/** A config for tests: loopback, ephemeral ports, admin off, fast sweeps; then the overrides. */
+export function testConfig(overrides: Overrides = {}): GatewayConfig {
+  const base: Overrides = {
+    server: { listen_addr: "127.0.0.1:0", health_check_port: -1, gateway_name: "test-gw", first_message_timeout: "10s" },
+    session: { sweep_interval: "50ms" },
+    log: { level: "warn" },
+  };
+  return parseConfig(YAML.stringify(merge(base, overrides))).config;
+}
+
+/** Log lines a test can read back (JSON-parsed). */
+export class CapturedLog implements LogSink {
+  readonly lines: Record<string, unknown>[] = [];
+  write(line: string): void {
+    this.lines.push(JSON.parse(line) as Record<string, unknown>);
+  }
+  find(msg: string): Record<string, unknown>[] {
+    return this.lines.filter((l) => l.msg === msg);
+  }
+}
+
+export interface TestGateway {
+  readonly gateway: Gateway;
+  readonly log: CapturedLog;
+  connect(): Promise<GameClient>;
+  stop(): Promise<void>;
+}
+
+export function startGateway(overrides: Overrides = {}): TestGateway {
+  const config = testConfig(overrides);
+  const log = new CapturedLog();
+  const gateway = Gateway.start(config, { logger: new Logger(config.log.level, log), defaultMetrics: false });
+  return {
+    gateway,
+    log,
+    connect: () => GameClient.connect("127.0.0.1", gateway.port),
+    stop: () => gateway.stop(),
+  };
+}
+
+/** A routing rule to `endpoints` for a server type, any world. */
+export function rule(serverType: number, endpoints: string[], strategy = "round_robin"): Overrides {
+  return { server_type: serverType, world_id: 0, service_name: `svc-${serverType}`, strategy, endpoints };
+}
+
+/** Polls until check() is truthy; for waiting on asynchronous effects, never for timing assertions. */
+export async function eventually<T>(check: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(10);
+  }
+}
+
+export const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+export const str = (b: Uint8Array): string => new TextDecoder().decode(b);
