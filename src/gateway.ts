@@ -1,7 +1,7 @@
 import { AdminServer } from "./admin/admin-server.ts";
 import { GatewayMetrics } from "./admin/metrics.ts";
 import { BackendRegistry } from "./backend/backend-registry.ts";
-import { parseHostPort } from "./config/load.ts";
+import { parseHostPort } from "./config/host-port.ts";
 import type { GatewayConfig } from "./config/types.ts";
 import { Logger, ThrottledLog } from "./log/logger.ts";
 import { BufferPool, DEFAULT_CLASSES } from "./net/buffer-pool.ts";

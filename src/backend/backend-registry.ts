@@ -1,4 +1,4 @@
-import { parseHostPort } from "../config/load.ts";
+import { parseHostPort } from "../config/host-port.ts";
 import { EndpointPool, type PoolDeps } from "./endpoint-pool.ts";
 
 // All endpoint pools of the process, by "host:port". Pools are created for every endpoint the
