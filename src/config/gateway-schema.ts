@@ -1,0 +1,95 @@
+// Every config key with its default and its bounds. Keys and defaults the reference gateway has
+// are kept as it had them (see reference-gateway.md) so its config files load unchanged.
+
+import { readRules } from "./rules.ts";
+import { bool, custom, duration, hostPort, int, oneOf, size, str, type Section } from "./schema.ts";
+import type { LogLevel, RouteRule } from "./types.ts";
+
+/** The client Length field is a u16: no body can be larger. */
+export const MAX_CLIENT_BODY = 65535;
+/** Gate header (9) + multicast count (u16) + 65,535 session IDs (i64) + the largest client body. */
+export const DEFAULT_MAX_FRAME_SIZE = 9 + 2 + 8 * 65535 + MAX_CLIENT_BODY;
+/** The largest frame the gateway itself sends a backend: server header 20 + traced gate header 33 + body. */
+const LARGEST_FRAME_TO_BACKEND = 20 + 33 + MAX_CLIENT_BODY;
+
+export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
+
+const anySize = size(0, 0);
+const maxMessageSize = custom<number>(MAX_CLIENT_BODY, (v, p, ctx) => {
+  const n = anySize.read(v, p, ctx);
+  if (n === undefined || n <= MAX_CLIENT_BODY) return n;
+  // The reference's default is 1048576, and it silently truncated larger bodies; its files must
+  // still load, so clamp to what the wire can carry, and say so.
+  ctx.warnings.push(`${p}: ${n} clamped to ${MAX_CLIENT_BODY}: the client wire protocol's Length field is a u16`);
+  return MAX_CLIENT_BODY;
+});
+
+export const GATEWAY_SCHEMA = {
+  server: {
+    listen_addr: hostPort(":8080", 0, false),
+    health_check_port: int(9090, -1, 65535, "a port 0..65535, or -1 to disable"),
+    metrics_port: int(9091, 0, 65535, "a port 0..65535"),
+    gateway_name: str(""),
+    use_grpc: bool(false, (b) => (b ? "false (gRPC backends are not implemented in this version)" : undefined)),
+    first_message_timeout: duration("10s", "positive"),
+    client_write_queue_limit: size("1MiB", 1),
+    drain_delay: duration("0s", 0),
+  },
+  connection_pool: {
+    max_connections: int(1000, 1),
+    max_connections_per_service: int(100, 1),
+    idle_timeout: duration("5m", "positive"),
+    dial_timeout: duration("5s", "positive"),
+    read_timeout: duration("30s", "positive"),
+    write_timeout: duration("30s", "positive"),
+    max_retries: int(3, 0),
+    retry_delay: duration("100ms", 0),
+  },
+  backend: {
+    mode: oneOf("multiplexed", ["multiplexed", "dedicated"]),
+    lifecycle_messages: bool(true),
+    connections_per_endpoint: int(2, 1, 64),
+    max_frame_size: size(DEFAULT_MAX_FRAME_SIZE, 9 + MAX_CLIENT_BODY, 2 ** 31 - 1),
+    write_queue_high_water: size("1MiB", 1),
+    // Below one frame, the largest client messages could never be queued at all.
+    write_queue_limit: size("8MiB", LARGEST_FRAME_TO_BACKEND),
+  },
+  security: {
+    max_message_size: maxMessageSize,
+    max_connections_per_ip: int(10, 1),
+    connection_rate_limit: int(5, 1),
+  },
+  routing: {
+    refresh_interval: duration("10s", "positive"),
+    realm_refresh_interval: duration("5s", "positive"),
+    rules: custom<readonly RouteRule[]>([], readRules),
+  },
+  session: {
+    sweep_interval: duration("1s", "positive"),
+  },
+  redis: {
+    addr: hostPort("localhost:6379", 1, true),
+    password: str(""),
+    db: int(0, 0),
+    key_prefix: str("game-gateway:"),
+    pool_size: int(10, 1),
+    min_idle_conns: int(5, 0),
+    dial_timeout: duration("5s", "positive"),
+    read_timeout: duration("3s", "positive"),
+    write_timeout: duration("3s", "positive"),
+  },
+  consul: {
+    enabled: bool(false),
+    service_name: str(""),
+    namespace: str(""),
+    refresh_interval: duration("10s", "positive"),
+  },
+  tracing: {
+    enable_trace_propagation: bool(false),
+  },
+  log: {
+    // "info" unless env LOG_LEVEL says otherwise; the loader applies that.
+    level: oneOf<LogLevel>("info", LOG_LEVELS),
+  },
+  graceful_shutdown_timeout: duration("30s", 0),
+} satisfies Section;

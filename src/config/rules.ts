@@ -1,0 +1,86 @@
+// routing.rules in the three shapes a deployment may hold them: a YAML list, the reference's
+// Redis object keyed by server type, or that object still as the JSON string stored in Redis.
+
+import type { RouteRule } from "./types.ts";
+import { custom, int, isMapping, issue, joinPath, oneOf, readSection, str, type ReadContext } from "./schema.ts";
+import { isDialableEndpoint } from "./host-port.ts";
+
+const ENDPOINT = `"host:port" with a host and a port 1..65535`;
+
+const endpoints = custom<readonly string[]>(
+  undefined,
+  (v, p, ctx) => {
+    if (!Array.isArray(v) || v.length === 0) return issue(ctx, p, v, `a non-empty list of ${ENDPOINT} strings`);
+    const before = ctx.issues.length;
+    const seen = new Map<string, number>();
+    v.forEach((e: unknown, i) => {
+      const ep = `${p}[${i}]`;
+      if (typeof e !== "string" || !isDialableEndpoint(e)) issue(ctx, ep, e, ENDPOINT);
+      else if (seen.has(e)) issue(ctx, ep, e, `an endpoint not already listed (duplicate of ${p}[${seen.get(e)}])`);
+      else seen.set(e, i);
+    });
+    return ctx.issues.length === before ? (v as string[]) : undefined;
+  },
+  `a non-empty list of ${ENDPOINT} strings`,
+);
+
+const RULE = {
+  server_type: int(undefined, 0, 255),
+  world_id: int(0, 0, 32767),
+  service_name: str(""),
+  strategy: oneOf("round_robin", ["round_robin", "consistent_hash", "realm_based"]),
+  endpoints,
+};
+
+const SHAPES = "a list of rules, a mapping keyed by server type, or a JSON string of either";
+
+/** Reads routing.rules; reports problems to ctx and returns undefined when there were any. */
+export function readRules(value: unknown, path: string, ctx: ReadContext): readonly RouteRule[] | undefined {
+  const before = ctx.issues.length;
+  let raw = value;
+  if (typeof raw === "string") {
+    try {
+      raw = JSON.parse(raw);
+    } catch (e) {
+      return issue(ctx, path, value, `${SHAPES} (JSON.parse: ${(e as Error).message})`);
+    }
+  }
+  const rules: { rule?: RouteRule; path: string }[] = [];
+  if (Array.isArray(raw)) {
+    raw.forEach((r, i) => rules.push(readRule(r, `${path}[${i}]`, undefined, ctx)));
+  } else if (isMapping(raw)) {
+    for (const [key, r] of Object.entries(raw)) {
+      const rp = joinPath(path, key);
+      // Strict decimal, so "10" and "010" cannot both name server type 10.
+      const type = /^(?:0|[1-9]\d{0,2})$/.test(key) ? Number(key) : 256;
+      if (type > 255) issue(ctx, rp, r, `a server type key 0..255 in decimal (got key "${key}")`);
+      else rules.push(readRule(r, rp, type, ctx));
+    }
+  } else return issue(ctx, path, value, SHAPES);
+
+  const firstAt = new Map<string, string>();
+  for (const { rule, path: rp } of rules) {
+    if (rule === undefined) continue;
+    const id = `${rule.server_type}/${rule.world_id}`;
+    const prior = firstAt.get(id);
+    if (prior !== undefined) {
+      issue(ctx, rp, { server_type: rule.server_type, world_id: rule.world_id }, `a (server_type, world_id) pair not already used by ${prior}`);
+    } else firstAt.set(id, rp);
+  }
+  return ctx.issues.length === before ? rules.map((r) => r.rule!) : undefined;
+}
+
+/** `keyType` is the server type of the Redis-shape key the rule is stored under. */
+function readRule(raw: unknown, path: string, keyType: number | undefined, ctx: ReadContext): { rule?: RouteRule; path: string } {
+  if (!isMapping(raw)) {
+    issue(ctx, path, raw, `a rule mapping with keys ${Object.keys(RULE).join(", ")}`);
+    return { path };
+  }
+  const given = raw.server_type;
+  const rule = readSection(RULE, keyType !== undefined && (given === undefined || given === null) ? { ...raw, server_type: keyType } : raw, path, ctx);
+  if (keyType !== undefined && rule.server_type === given && given !== keyType) {
+    issue(ctx, joinPath(path, "server_type"), given, `${keyType}, the key this rule is stored under`);
+  }
+  // server_type is undefined only when it was invalid, which has been reported.
+  return { rule: rule.server_type === undefined ? undefined : (rule as RouteRule), path };
+}

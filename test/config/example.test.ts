@@ -1,0 +1,57 @@
+import { describe, expect, test } from "bun:test";
+import { parse } from "yaml";
+import { GATEWAY_SCHEMA } from "../../src/config/gateway-schema.ts";
+import { defaultConfig, loadConfigFile, parseConfig } from "../../src/config/load.ts";
+import { Field, isMapping, type Section } from "../../src/config/schema.ts";
+import type { GatewayConfig } from "../../src/config/types.ts";
+
+const EXAMPLE = new URL("../../config/gateway.example.yaml", import.meta.url);
+const ENV = { POD_NAME: "gw-0" };
+
+/** Every key path of the schema, e.g. "server.listen_addr". */
+function keyPaths(section: Section, prefix = ""): string[] {
+  return Object.entries(section).flatMap(([k, v]) => (v instanceof Field ? [`${prefix}${k}`] : keyPaths(v, `${prefix}${k}.`)));
+}
+
+function has(doc: unknown, path: string): boolean {
+  let node = doc;
+  for (const k of path.split(".")) {
+    if (!isMapping(node) || !Object.hasOwn(node, k)) return false;
+    node = node[k];
+  }
+  return true;
+}
+
+describe("config/gateway.example.yaml", () => {
+  test("parses, and apart from its example rules equals the defaults", async () => {
+    const { config, warnings } = await loadConfigFile(EXAMPLE.pathname, ENV);
+    expect(warnings).toEqual([]);
+    const withoutRules: GatewayConfig = { ...config, routing: { ...config.routing, rules: [] } };
+    expect(withoutRules).toEqual(defaultConfig(ENV));
+  });
+
+  test("its rules show an exact world and a wildcard for one server type", async () => {
+    const { config } = await loadConfigFile(EXAMPLE.pathname, ENV);
+    expect(config.routing.rules.map((r) => [r.server_type, r.world_id])).toEqual([
+      [10, 3],
+      [10, 0],
+    ]);
+  });
+
+  test("documents every key", async () => {
+    const text = await Bun.file(EXAMPLE).text();
+    const doc: unknown = parse(text);
+    // log.level is commented out on purpose: set in the file, it would override env LOG_LEVEL.
+    const missing = keyPaths(GATEWAY_SCHEMA).filter((p) => !has(doc, p) && p !== "log.level");
+    expect(missing).toEqual([]);
+    expect(text).toContain("# level: info");
+  });
+
+  test("its commented-out Redis JSON example is valid too", async () => {
+    const text = await Bun.file(EXAMPLE).text();
+    const line = text.split("\n").find((l) => l.trimStart().startsWith("# rules: '{"));
+    expect(line).toBeDefined();
+    const rules = parseConfig(`routing:\n  ${line!.trimStart().slice(2)}\n`, ENV).config.routing.rules;
+    expect(rules).toEqual([{ server_type: 10, world_id: 0, service_name: "account", strategy: "round_robin", endpoints: ["account:19711"] }]);
+  });
+});

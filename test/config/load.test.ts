@@ -1,0 +1,330 @@
+import { describe, expect, test } from "bun:test";
+import { hostname } from "node:os";
+import { ConfigError, defaultConfig, loadConfigFile, parseConfig, parseRouteRules } from "../../src/config/load.ts";
+import type { RouteRule } from "../../src/config/types.ts";
+
+const ENV = { POD_NAME: "gw-0" };
+
+function errorOf(yaml: string, env: Record<string, string | undefined> = ENV): ConfigError {
+  try {
+    parseConfig(yaml, env);
+  } catch (e) {
+    if (e instanceof ConfigError) return e;
+    throw e;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+/** The one message line for this path. */
+function lineFor(yaml: string, path: string, env?: Record<string, string | undefined>): string {
+  const lines = errorOf(yaml, env).message.split("\n").filter((l) => l.startsWith(`${path}: `));
+  expect(lines).toHaveLength(1);
+  return lines[0]!;
+}
+
+describe("defaults", () => {
+  test("an empty document gives the reference's defaults and this version's new ones", () => {
+    for (const text of ["", "# only a comment\n", "---\n", "~\n"]) {
+      const { config, warnings } = parseConfig(text, ENV);
+      expect(warnings).toEqual([]);
+      expect(config).toEqual({
+        server: {
+          listen_addr: ":8080",
+          health_check_port: 9090,
+          metrics_port: 9091,
+          gateway_name: "gw-0",
+          use_grpc: false,
+          first_message_timeout: 10_000,
+          client_write_queue_limit: 1024 * 1024,
+          drain_delay: 0,
+        },
+        connection_pool: {
+          max_connections: 1000,
+          max_connections_per_service: 100,
+          idle_timeout: 5 * 60_000,
+          dial_timeout: 5000,
+          read_timeout: 30_000,
+          write_timeout: 30_000,
+          max_retries: 3,
+          retry_delay: 100,
+        },
+        backend: {
+          mode: "multiplexed",
+          lifecycle_messages: true,
+          connections_per_endpoint: 2,
+          max_frame_size: 9 + 2 + 8 * 65535 + 65535,
+          write_queue_high_water: 1024 * 1024,
+          write_queue_limit: 8 * 1024 * 1024,
+        },
+        // The reference's 1048576 is more than the u16 Length can carry: its effective value is the default.
+        security: { max_message_size: 65535, max_connections_per_ip: 10, connection_rate_limit: 5 },
+        routing: { refresh_interval: 10_000, realm_refresh_interval: 5000, rules: [] },
+        session: { sweep_interval: 1000 },
+        redis: {
+          addr: "localhost:6379",
+          password: "",
+          db: 0,
+          key_prefix: "game-gateway:",
+          pool_size: 10,
+          min_idle_conns: 5,
+          dial_timeout: 5000,
+          read_timeout: 3000,
+          write_timeout: 3000,
+        },
+        consul: { enabled: false, service_name: "", namespace: "", refresh_interval: 10_000 },
+        tracing: { enable_trace_propagation: false },
+        log: { level: "info" },
+        graceful_shutdown_timeout: 30_000,
+      });
+    }
+  });
+
+  test("empty sections and null keys take defaults", () => {
+    const { config } = parseConfig("server:\nredis:\n  addr:\n  db: ~\n", ENV);
+    expect(config).toEqual(defaultConfig(ENV));
+  });
+
+  test("defaultConfig is parseConfig of nothing", () => {
+    expect(defaultConfig(ENV)).toEqual(parseConfig("", ENV).config);
+  });
+
+  test("the result is deeply frozen", () => {
+    const { config } = parseConfig("routing:\n  rules: [{server_type: 1, endpoints: ['a:1']}]\n", ENV);
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.server)).toBe(true);
+    expect(Object.isFrozen(config.routing.rules)).toBe(true);
+    expect(Object.isFrozen(config.routing.rules[0])).toBe(true);
+    expect(Object.isFrozen(config.routing.rules[0]!.endpoints)).toBe(true);
+    expect(() => {
+      (config.server as { listen_addr: string }).listen_addr = "x";
+    }).toThrow();
+  });
+});
+
+describe("values", () => {
+  test("durations, sizes, addresses, YAML 1.1 booleans and merge keys, as Go's yaml reads them", () => {
+    const { config } = parseConfig(
+      `
+redis: &timeouts {dial_timeout: 1.5s, read_timeout: 1h30m, write_timeout: 250us}
+connection_pool:
+  <<: *timeouts
+  idle_timeout: 0.5s
+  retry_delay: 0
+server:
+  client_write_queue_limit: 64KiB
+  listen_addr: "[::1]:0"
+  health_check_port: -1
+backend:
+  write_queue_limit: 1MB
+  write_queue_high_water: 65536
+  lifecycle_messages: no
+consul:
+  enabled: Yes
+`,
+      ENV,
+    );
+    expect(config.connection_pool).toMatchObject({ dial_timeout: 1500, read_timeout: 5_400_000, write_timeout: 0.25, idle_timeout: 500, retry_delay: 0 });
+    expect(config.server).toMatchObject({ client_write_queue_limit: 65536, listen_addr: "[::1]:0", health_check_port: -1 });
+    expect(config.backend).toMatchObject({ write_queue_limit: 1_000_000, write_queue_high_water: 65536, lifecycle_messages: false });
+    expect(config.consul.enabled).toBe(true);
+  });
+});
+
+describe("rejections name the key path, the value and what was expected", () => {
+  test.each([
+    ["connection_pool:\n  dial_timeout: 5 seconds", 'connection_pool.dial_timeout: got "5 seconds", expected a Go-style duration like "5s"'],
+    ["connection_pool:\n  dial_timeout: 5", 'connection_pool.dial_timeout: got 5, expected a Go-style duration like "5s"'],
+    ["connection_pool:\n  dial_timeout: 0s", "connection_pool.dial_timeout: got \"0s\", expected a duration greater than 0s"],
+    ["server:\n  drain_delay: -1s", 'server.drain_delay: got "-1s", expected a duration of at least 0s'],
+    ["server:\n  listen_addr: 8080", "server.listen_addr: got 8080, expected \"host:port\", \":port\" or \"[ipv6]:port\" with a port 0..65535"],
+    ["server:\n  listen_addr: ':70000'", 'server.listen_addr: got ":70000", expected "host:port", ":port" or "[ipv6]:port" with a port 0..65535'],
+    ["server:\n  health_check_port: -2", "server.health_check_port: got -2, expected a port 0..65535, or -1 to disable"],
+    ["server:\n  metrics_port: 65536", "server.metrics_port: got 65536, expected a port 0..65535"],
+    ["server:\n  gateway_name: 12", "server.gateway_name: got 12, expected a string (quote it)"],
+    ["server:\n  use_grpc: true", "server.use_grpc: got true, expected false (gRPC backends are not implemented in this version)"],
+    ["server:\n  client_write_queue_limit: 1 meg", 'server.client_write_queue_limit: got "1 meg", expected a byte size: an integer or a string like "64KiB", "4MiB", "1MB"'],
+    ["connection_pool:\n  max_connections: 0", "connection_pool.max_connections: got 0, expected an integer >= 1"],
+    ["connection_pool:\n  max_retries: 1.5", "connection_pool.max_retries: got 1.5, expected an integer >= 0"],
+    ["connection_pool:\n  max_retries: '3'", 'connection_pool.max_retries: got "3", expected an integer >= 0'],
+    ["backend:\n  mode: pooled", 'backend.mode: got "pooled", expected one of multiplexed, dedicated'],
+    ["backend:\n  connections_per_endpoint: 65", "backend.connections_per_endpoint: got 65, expected an integer 1..64"],
+    ["backend:\n  max_frame_size: 64KiB", 'backend.max_frame_size: got "64KiB", expected a size of at least 65544 and at most 2147483647'],
+    ["backend:\n  lifecycle_messages: maybe", 'backend.lifecycle_messages: got "maybe", expected true or false'],
+    ["backend:\n  write_queue_limit: 64KiB", 'backend.write_queue_limit: got "64KiB", expected a size of at least 65588'],
+    ["backend:\n  write_queue_high_water: 16MiB", 'backend.write_queue_high_water: got "16MiB", expected a size no larger than backend.write_queue_limit (8MiB)'],
+    ["security:\n  max_message_size: -1", "security.max_message_size: got -1, expected a byte size: an integer or a string like \"64KiB\", \"4MiB\", \"1MB\""],
+    ["redis:\n  addr: ':6379'", 'redis.addr: got ":6379", expected "host:port" with a host and a port 1..65535'],
+    ["log:\n  level: verbose", 'log.level: got "verbose", expected one of debug, info, warn, error, silent'],
+    ["graceful_shutdown_timeout: 30", 'graceful_shutdown_timeout: got 30, expected a Go-style duration like "5s"'],
+    ["server: [1, 2]", "server: got [1,2], expected a mapping with keys listen_addr, health_check_port"],
+    ["- a\n- b", '(root): got ["a","b"], expected a mapping with keys server, connection_pool'],
+  ])("%p", (yaml, line) => {
+    const path = line.slice(0, line.indexOf(": "));
+    expect(lineFor(yaml, path)).toStartWith(line);
+  });
+
+  test("unknown keys, top-level and nested, list the allowed keys", () => {
+    expect(lineFor("servr:\n  listen_addr: ':1'", "servr")).toBe(
+      "servr: got an unknown key, expected one of the keys at the top level: server, connection_pool, backend, security, routing, session, redis, consul, tracing, log, graceful_shutdown_timeout",
+    );
+    const e = errorOf("connection_pool:\n  dial_timout: 5s\n");
+    expect(e.issues).toEqual([
+      {
+        path: "connection_pool.dial_timout",
+        value: "5s",
+        got: "an unknown key",
+        expected: expect.stringContaining("under connection_pool: max_connections, max_connections_per_service, idle_timeout, dial_timeout,"),
+      },
+    ]);
+  });
+
+  test("every problem in a file is reported at once", () => {
+    const e = errorOf("server:\n  use_grpc: true\n  listen_addr: nope\nredis:\n  db: -1\nextra: 1\n");
+    expect(e.issues.map((i) => i.path).sort()).toEqual(["extra", "redis.db", "server.listen_addr", "server.use_grpc"]);
+    expect(e.message.split("\n")).toHaveLength(4);
+  });
+
+  test("YAML syntax errors and duplicate keys", () => {
+    expect(lineFor("server:\n  listen_addr: [\n", "(yaml)")).toStartWith("(yaml): got invalid YAML (");
+    expect(lineFor("redis:\n  db: 1\n  db: 2\n", "(yaml)")).toContain("unique");
+    expect(lineFor("redis: *nowhere\n", "(yaml)")).toContain("alias");
+    expect(lineFor("redis: {}\n---\nserver: {}\n", "(yaml)")).toContain("multiple documents");
+  });
+});
+
+describe("security.max_message_size", () => {
+  test("above the u16 wire limit is clamped with a warning (reference files say 1048576)", () => {
+    const { config, warnings } = parseConfig("security:\n  max_message_size: 1048576\n", ENV);
+    expect(config.security.max_message_size).toBe(65535);
+    expect(warnings).toEqual(["security.max_message_size: 1048576 clamped to 65535: the client wire protocol's Length field is a u16"]);
+  });
+
+  test("within the limit is kept silently, sizes included", () => {
+    for (const [v, n] of [["0", 0], ["4KiB", 4096], ["65535", 65535]] as const) {
+      const { config, warnings } = parseConfig(`security:\n  max_message_size: ${v}\n`, ENV);
+      expect(config.security.max_message_size).toBe(n);
+      expect(warnings).toEqual([]);
+    }
+  });
+});
+
+describe("routing.rules", () => {
+  const expected: RouteRule[] = [
+    { server_type: 10, world_id: 3, service_name: "account", strategy: "consistent_hash", endpoints: ["a:1", "b:1"] },
+    { server_type: 10, world_id: 0, service_name: "", strategy: "round_robin", endpoints: ["c:1"] },
+  ];
+
+  test("a YAML list", () => {
+    const { config } = parseConfig(
+      `
+routing:
+  rules:
+    - {server_type: 10, world_id: 3, service_name: account, strategy: consistent_hash, endpoints: ["a:1", "b:1"]}
+    - {server_type: 10, endpoints: ["c:1"]}
+`,
+      ENV,
+    );
+    expect(config.routing.rules).toEqual(expected);
+  });
+
+  const redisJson = '{"10":{"server_type":10,"service_name":"account","strategy":"round_robin","endpoints":["account:19711"]},"200":{"endpoints":["[::1]:7000"]}}';
+  const redisRules: RouteRule[] = [
+    { server_type: 10, world_id: 0, service_name: "account", strategy: "round_robin", endpoints: ["account:19711"] },
+    { server_type: 200, world_id: 0, service_name: "", strategy: "round_robin", endpoints: ["[::1]:7000"] },
+  ];
+
+  test("the reference's Redis shape: a mapping keyed by server type (server_type taken from the key)", () => {
+    const { config } = parseConfig(`routing:\n  rules: ${redisJson}\n`, ENV);
+    expect(config.routing.rules).toEqual(redisRules);
+  });
+
+  test("the Redis shape as the JSON string stored in Redis", () => {
+    const { config } = parseConfig(`routing:\n  rules: '${redisJson}'\n`, ENV);
+    expect(config.routing.rules).toEqual(redisRules);
+    expect(parseConfig(`routing:\n  rules: '[{"server_type": 5, "endpoints": ["h:1"]}]'\n`, ENV).config.routing.rules[0]!.server_type).toBe(5);
+  });
+
+  test("parseRouteRules validates rules from Redis directly", () => {
+    expect(parseRouteRules(redisJson)).toEqual(redisRules);
+    expect(() => parseRouteRules('{"10":{"endpoints":[]}}')).toThrow("routing.rules.10.endpoints: got [], expected a non-empty list");
+  });
+
+  test.each([
+    ["rules: '{\"10\": '", 'routing.rules: got "{\\"10\\": ", expected a list of rules, a mapping keyed by server type, or a JSON string of either (JSON.parse: '],
+    ["rules: 5", "routing.rules: got 5, expected a list of rules, a mapping keyed by server type, or a JSON string of either"],
+    ["rules: [5]", "routing.rules[0]: got 5, expected a rule mapping with keys server_type, world_id, service_name, strategy, endpoints"],
+    ["rules: [{endpoints: ['a:1']}]", "routing.rules[0].server_type: got nothing, expected an integer 0..255 (required)"],
+    ["rules: [{server_type: 256, endpoints: ['a:1']}]", "routing.rules[0].server_type: got 256, expected an integer 0..255"],
+    ["rules: [{server_type: 1, world_id: 32768, endpoints: ['a:1']}]", "routing.rules[0].world_id: got 32768, expected an integer 0..32767"],
+    ["rules: [{server_type: 1, endpoints: ['a:1']}, {server_type: 1, endpoints: ['a:1'], strategy: random}]", 'routing.rules[1].strategy: got "random", expected one of round_robin, consistent_hash, realm_based'],
+    ["rules: [{server_type: 1}]", "routing.rules[0].endpoints: got nothing, expected a non-empty list of \"host:port\" with a host and a port 1..65535 strings (required)"],
+    ["rules: [{server_type: 1, endpoints: 'a:1'}]", 'routing.rules[0].endpoints: got "a:1", expected a non-empty list of'],
+    ["rules: [{server_type: 1, endpoints: ['a:1', 'b']}]", 'routing.rules[0].endpoints[1]: got "b", expected "host:port" with a host and a port 1..65535'],
+    ["rules: [{server_type: 1, endpoints: ['a:0']}]", 'routing.rules[0].endpoints[0]: got "a:0", expected "host:port" with a host and a port 1..65535'],
+    ["rules: [{server_type: 1, endpoints: [':80']}]", 'routing.rules[0].endpoints[0]: got ":80", expected "host:port" with a host and a port 1..65535'],
+    ["rules: [{server_type: 1, endpoints: ['a:1', 'b:1', 'a:1']}]", 'routing.rules[0].endpoints[2]: got "a:1", expected an endpoint not already listed (duplicate of routing.rules[0].endpoints[0])'],
+    ["rules: [{server_type: 1, endpoints: ['a:1'], weight: 3}]", "routing.rules[0].weight: got an unknown key, expected one of the keys under routing.rules[0]: server_type, world_id, service_name, strategy, endpoints"],
+    ["rules: {'10': {server_type: 11, endpoints: ['a:1']}}", "routing.rules.10.server_type: got 11, expected 10, the key this rule is stored under"],
+    ["rules: {'010': {endpoints: ['a:1']}}", 'routing.rules.010: got {"endpoints":["a:1"]}, expected a server type key 0..255 in decimal (got key "010")'],
+    ["rules: {'300': {endpoints: ['a:1']}}", 'routing.rules.300: got {"endpoints":["a:1"]}, expected a server type key 0..255 in decimal (got key "300")'],
+  ])("%p", (rules, line) => {
+    const path = line.slice(0, line.indexOf(": "));
+    expect(lineFor(`routing:\n  ${rules}\n`, path)).toStartWith(line);
+  });
+
+  test("two rules for the same (server_type, world_id) name both indexes", () => {
+    const yaml = `
+routing:
+  rules:
+    - {server_type: 1, world_id: 2, endpoints: ["a:1"]}
+    - {server_type: 1, endpoints: ["a:1"]}
+    - {server_type: 1, world_id: 2, endpoints: ["b:1"]}
+`;
+    expect(errorOf(yaml).message).toBe(
+      'routing.rules[2]: got {"server_type":1,"world_id":2}, expected a (server_type, world_id) pair not already used by routing.rules[0]',
+    );
+  });
+});
+
+describe("environment", () => {
+  test("gateway_name: the file, else POD_NAME, else the hostname", () => {
+    expect(parseConfig("server:\n  gateway_name: gw-file\n", ENV).config.server.gateway_name).toBe("gw-file");
+    expect(parseConfig("", { POD_NAME: "pod-7" }).config.server.gateway_name).toBe("pod-7");
+    expect(parseConfig("", {}).config.server.gateway_name).toBe(hostname() || "game-gateway");
+    expect(parseConfig("", { POD_NAME: "" }).config.server.gateway_name).toBe(hostname() || "game-gateway");
+  });
+
+  test("log.level: the file wins over LOG_LEVEL, which wins over info", () => {
+    expect(parseConfig("", { LOG_LEVEL: "debug" }).config.log.level).toBe("debug");
+    expect(parseConfig("", { LOG_LEVEL: "WARN" }).config.log.level).toBe("warn");
+    expect(parseConfig("log:\n  level: error\n", { LOG_LEVEL: "debug" }).config.log.level).toBe("error");
+    expect(parseConfig("", { LOG_LEVEL: "" }).config.log.level).toBe("info");
+    expect(parseConfig("", {}).config.log.level).toBe("info");
+  });
+
+  test("an invalid LOG_LEVEL is an error even when the file sets the level", () => {
+    const line = 'env LOG_LEVEL: got "loud", expected one of debug, info, warn, error, silent';
+    expect(errorOf("", { LOG_LEVEL: "loud" }).message).toBe(line);
+    expect(errorOf("log:\n  level: info\n", { LOG_LEVEL: "loud" }).message).toBe(line);
+  });
+});
+
+describe("loadConfigFile", () => {
+  test("a missing file is a ConfigError at (file) naming the path", async () => {
+    const path = "/nonexistent/gateway.yaml";
+    const e = await loadConfigFile(path, ENV).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ConfigError);
+    expect((e as ConfigError).message).toBe(`(file): got "${path}", which does not exist, expected a readable YAML config file`);
+  });
+
+  test("reads and validates a file", async () => {
+    const path = `${process.env.TMPDIR ?? "/tmp"}/gateway-config-test-${process.pid}.yaml`;
+    await Bun.write(path, "server:\n  listen_addr: 127.0.0.1:0\n");
+    try {
+      const { config } = await loadConfigFile(path, ENV);
+      expect(config.server.listen_addr).toBe("127.0.0.1:0");
+    } finally {
+      await Bun.file(path).delete();
+    }
+  });
+});
