@@ -3,5 +3,6 @@
 import { $ } from "bun";
 
 const out = "dist/game-gateway";
-await $`bun build --compile --minify --sourcemap=inline --no-compile-autoload-dotenv --no-compile-autoload-bunfig src/cli/main.ts --outfile ${out}`;
+// process.execPath: the Bun running this script, whether or not `bun` is on PATH.
+await $`${process.execPath} build --compile --minify --sourcemap=inline --no-compile-autoload-dotenv --no-compile-autoload-bunfig src/cli/main.ts --outfile ${out}`;
 console.log(`built ${out}`);

@@ -13,7 +13,7 @@ const binary = join(root, "dist/game-gateway");
 const dir = mkdtempSync(join(tmpdir(), "gw-bin-"));
 
 beforeAll(async () => {
-  const build = Bun.spawnSync(["bun", "run", "build"], { cwd: root, stdout: "pipe", stderr: "pipe" });
+  const build = Bun.spawnSync([process.execPath, "scripts/build.ts"], { cwd: root, stdout: "pipe", stderr: "pipe" });
   if (build.exitCode !== 0) throw new Error(`build failed:\n${build.stderr.toString()}`);
 }, 120_000);
 
