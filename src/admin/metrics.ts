@@ -13,6 +13,8 @@ export interface BackendTally {
   bytesOut: number;
   framesIn: number;
   framesOut: number;
+  /** Times a client was paused because a connection to this endpoint was congested. */
+  pauses: number;
 }
 
 export class GatewayMetrics {
@@ -118,6 +120,16 @@ export class GatewayMetrics {
         }
       },
     });
+    new Counter({
+      name: `${P}backend_backpressure_pauses_total`,
+      help: "Clients paused because their backend connection's queue passed high water",
+      labelNames: ["backend"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [backend, t] of tallies) this.inc({ backend }, t.pauses);
+      },
+    });
     const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
     this.backendConnectionSetupLatency = new Histogram({
       name: `${P}backend_connection_setup_latency_seconds`,
@@ -203,7 +215,7 @@ export class GatewayMetrics {
   backendTally(endpoint: string): BackendTally {
     let t = this.backendTallies.get(endpoint);
     if (t === undefined) {
-      t = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0 };
+      t = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, pauses: 0 };
       this.backendTallies.set(endpoint, t);
     }
     return t;

@@ -96,8 +96,8 @@ export class BackendConnection implements BackendLink {
   private socket: Socket<BackendConnection> | null = null;
   private readonly writer: BatchedSocketWriter;
   private readonly reader: FrameReader<BackendFramingViolation>;
-  /** Clients paused because this connection's queue passed high water; bounded by sessions. */
-  private readonly paused: ClientPort[] = [];
+  /** Clients paused because this connection's queue passed high water (a subset of its sessions' clients). */
+  private readonly paused = new Set<ClientPort>();
   private dialTimer: ReturnType<typeof setTimeout> | null = null;
   private endWhenFlushed = false;
   private readonly dialStartedAt = performance.now();
@@ -167,12 +167,14 @@ export class BackendConnection implements BackendLink {
     this.tally.bytesOut += BACKEND_FRAME_PREFIX + bodyLen;
     if (this.writer.congested && !session.client.closing) {
       session.client.pauseReading();
-      this.paused.push(session.client);
+      this.paused.add(session.client);
+      this.tally.pauses++;
     }
     return true;
   }
 
   release(session: Session, reason: CloseReason): void {
+    this.paused.delete(session.client);
     this.owner.detach(session, reason);
   }
 
@@ -309,9 +311,8 @@ export class BackendConnection implements BackendLink {
   }
 
   private resumeClients(): void {
-    const paused = this.paused;
-    for (let i = 0; i < paused.length; i++) paused[i]!.resumeReading();
-    paused.length = 0;
+    for (const client of this.paused) client.resumeReading();
+    this.paused.clear();
   }
 
   private finish(): void {
