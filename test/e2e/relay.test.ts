@@ -49,6 +49,9 @@ describe("relay through two backends", () => {
     expect(b.stats().framesByOpcode[OpCode.Trans]).toBeGreaterThanOrEqual((CLIENTS / 2) * MESSAGES);
     expect(a.stats().connections).toBeLessThanOrEqual(2);
     expect(await gw.gateway.metrics.value("messages_processed_total", { direction: "in" })).toBeGreaterThanOrEqual(CLIENTS * MESSAGES);
+    // 500 idle clients with live sessions hold no pooled input buffer.
+    expect(gw.gateway.sessions.size).toBe(CLIENTS);
+    expect(gw.gateway.buffers.stats().outstanding).toBe(0);
     for (const c of clients) c.close();
     await eventually(() => gw.gateway.sessions.size === 0, "all sessions to end");
   });
