@@ -1,29 +1,75 @@
+import { AccessLog } from "./admin/access-log.ts";
 import { AdminServer } from "./admin/admin-server.ts";
-import { GatewayMetrics } from "./admin/metrics.ts";
+import { GatewayMetrics, LatencyDirection } from "./admin/metrics.ts";
 import { BackendRegistry } from "./backend/backend-registry.ts";
 import { parseHostPort } from "./config/host-port.ts";
+import { ConfigError, loadConfigFile } from "./config/load.ts";
 import type { GatewayConfig } from "./config/types.ts";
-import { Logger, ThrottledLog } from "./log/logger.ts";
+import { Logger, type LogSink, ThrottledLog } from "./log/logger.ts";
 import { BufferPool, DEFAULT_CLASSES } from "./net/buffer-pool.ts";
-import { TcpListener } from "./net/tcp-listener.ts";
+import { TcpListener, type TcpListenerOptions } from "./net/tcp-listener.ts";
 import { BackendFrameLayout } from "./protocol/layouts.ts";
 import { Router } from "./routing/router.ts";
 import { BackendRelay } from "./session/backend-relay.ts";
 import { SessionIdGenerator } from "./session/session-id.ts";
 import { SessionManager } from "./session/session-manager.ts";
-import { SessionService } from "./session/session-service.ts";
+import { SessionService, type SessionTimeouts } from "./session/session-service.ts";
+import { SpanIdSource } from "./session/trace.ts";
 
 // The composition root: builds every part from one config and owns their lifetimes.
 // Listeners -> SessionService -> Router -> BackendRegistry (pools, connections) -> BackendRelay.
+// Also the operator's handles: reload (hot config), drain (graceful shutdown) and status.
 
 export interface GatewayOptions {
   readonly logger?: Logger;
   /** Register process-wide default metrics (off for tests that start many gateways). */
   readonly defaultMetrics?: boolean;
+  /** Where access-log batches go (default stdout). */
+  readonly accessLogSink?: LogSink;
+}
+
+export interface ReloadRecord {
+  readonly at: string;
+  readonly ok: boolean;
+  /** Version in force after this attempt. */
+  readonly version: number;
+  readonly source: string;
+  readonly error?: string;
+  /** Keys that changed in the file but need a restart; their old values stay in force. */
+  readonly needsRestart?: readonly string[];
 }
 
 /** Re-dial backoff never waits longer than this, whatever retry_delay grows to. */
 const MAX_REDIAL_DELAY_MS = 5_000;
+/** How long shutdown waits for clients to close and backends to take their Disconnects. */
+const CLOSE_WAIT_MS = 5_000;
+const RELOADS_KEPT = 20;
+
+/**
+ * Config keys a running gateway cannot change (sockets, identity, backend connection settings):
+ * a reload that changes one logs it and keeps the old value.
+ */
+const RESTART_ONLY: readonly string[] = [
+  "server.listen_addr",
+  "server.health_check_port",
+  "server.gateway_name",
+  "backend",
+  "connection_pool.dial_timeout",
+  "connection_pool.retry_delay",
+  "session",
+  "tracing",
+  "log.access_log",
+];
+
+function at(config: unknown, path: string): unknown {
+  return path.split(".").reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], config);
+}
+
+function withOld(next: GatewayConfig, old: GatewayConfig, path: string): GatewayConfig {
+  const [section, key] = path.split(".") as [keyof GatewayConfig, string | undefined];
+  if (key === undefined) return { ...next, [section]: old[section] };
+  return { ...next, [section]: { ...(next[section] as object), [key]: at(old, path) } };
+}
 
 export class Gateway {
   readonly metrics: GatewayMetrics;
@@ -31,24 +77,35 @@ export class Gateway {
   readonly sessions: SessionManager;
   readonly backends: BackendRegistry;
   readonly buffers: BufferPool;
+  readonly startedAt = Date.now();
+  private current: GatewayConfig;
+  private version = 1;
+  private readonly reloads: ReloadRecord[] = [];
   private readonly service: SessionService;
   private readonly listener: TcpListener;
   private readonly admin: AdminServer | null;
+  private readonly accessLog: AccessLog | null;
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
-  private draining = false;
+  private drainReason: string | null = null;
+  private drained: Promise<void> | null = null;
 
-  private constructor(
-    readonly config: GatewayConfig,
-    options: GatewayOptions,
-  ) {
+  private constructor(config: GatewayConfig, options: GatewayOptions) {
+    this.current = config;
     this.log = options.logger ?? new Logger(config.log.level, undefined, { gateway: config.server.gateway_name });
     const throttled = new ThrottledLog(this.log);
     this.metrics = new GatewayMetrics({ defaultMetrics: options.defaultMetrics ?? true });
+    this.metrics.configVersion.set(this.version);
     this.buffers = new BufferPool({ classes: DEFAULT_CLASSES, maxIdleBytes: 64 * 1024 * 1024 });
     this.sessions = new SessionManager(
       new SessionIdGenerator(config.server.gateway_name),
       config.connection_pool.max_connections,
     );
+    this.accessLog =
+      config.log.access_log === "off"
+        ? null
+        : new AccessLog(options.accessLogSink ?? { write: (s) => process.stdout.write(s) }, () =>
+            this.metrics.accessLogDropped.inc(),
+          );
     const relay = new BackendRelay(this.sessions, this.metrics, throttled);
     const cp = config.connection_pool;
     this.backends = new BackendRegistry({
@@ -63,6 +120,7 @@ export class Gateway {
           dialTimeoutMs: cp.dial_timeout,
           highWater: config.backend.write_queue_high_water,
           limit: config.backend.write_queue_limit,
+          traceContext: config.tracing.enable_trace_propagation,
         },
       },
       layout: new BackendFrameLayout(config.backend.max_frame_size),
@@ -71,26 +129,21 @@ export class Gateway {
       metrics: this.metrics,
       log: this.log,
       throttledLog: throttled,
+      telemetry: { latency: this.metrics.requestLatency, spans: new SpanIdSource() },
     });
     this.service = new SessionService(
       this.sessions,
       new Router(config.routing.rules),
       this.backends,
-      { firstMessageMs: config.server.first_message_timeout, idleMs: cp.idle_timeout },
+      Gateway.timeouts(config),
       this.metrics,
       this.log,
       throttled,
+      { tracing: config.tracing.enable_trace_propagation, accessLog: this.accessLog },
     );
     const listen = parseHostPort(config.server.listen_addr)!;
     this.listener = new TcpListener(
-      {
-        host: listen.host,
-        port: listen.port,
-        maxMessageSize: config.security.max_message_size,
-        writeQueueLimit: config.server.client_write_queue_limit,
-        closeTimeoutMs: cp.write_timeout,
-        maxConnections: cp.max_connections,
-      },
+      { host: listen.host, port: listen.port, ...Gateway.listenerLimits(config) },
       this.service,
       this.buffers,
       this.metrics,
@@ -98,17 +151,18 @@ export class Gateway {
     this.admin =
       config.server.health_check_port < 0
         ? null
-        : new AdminServer(listen.host, config.server.health_check_port, this.metrics, {
-            notReadyReason: () => (this.draining ? "draining" : null),
-          });
+        : new AdminServer(listen.host, config.server.health_check_port, this);
   }
 
   static start(config: GatewayConfig, options: GatewayOptions = {}): Gateway {
     const gw = new Gateway(config, options);
-    gw.backends.warm(new Router(config.routing.rules).endpoints());
+    gw.backends.retain(new Router(config.routing.rules).endpoints());
     gw.listener.start();
     gw.admin?.start();
-    gw.sweepTimer = setInterval(() => gw.service.sweep(), config.session.sweep_interval);
+    gw.sweepTimer = setInterval(() => {
+      gw.service.sweep();
+      gw.backends.reapRetired();
+    }, config.session.sweep_interval);
     gw.log.info("gateway listening", {
       listen: `${gw.listener.hostname}:${gw.listener.port}`,
       admin_port: gw.admin?.boundPort ?? null,
@@ -116,6 +170,32 @@ export class Gateway {
       backend_mode: config.backend.mode,
     });
     return gw;
+  }
+
+  private static timeouts(c: GatewayConfig): SessionTimeouts {
+    return { firstMessageMs: c.server.first_message_timeout, idleMs: c.connection_pool.idle_timeout };
+  }
+
+  private static listenerLimits(c: GatewayConfig): Omit<TcpListenerOptions, "host" | "port"> {
+    return {
+      maxMessageSize: c.security.max_message_size,
+      writeQueueLimit: c.server.client_write_queue_limit,
+      closeTimeoutMs: c.connection_pool.write_timeout,
+      maxConnections: c.connection_pool.max_connections,
+    };
+  }
+
+  /** The config in force. */
+  get config(): GatewayConfig {
+    return this.current;
+  }
+
+  get configVersion(): number {
+    return this.version;
+  }
+
+  get recentReloads(): readonly ReloadRecord[] {
+    return this.reloads;
   }
 
   /** The client listener's bound port. */
@@ -131,15 +211,152 @@ export class Gateway {
     return this.listener.connections;
   }
 
-  /** Stops accepting, closes every client (reason shutdown, Disconnect to backends), then the backends. */
-  async stop(): Promise<void> {
-    this.draining = true;
-    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+  /** null when ready for traffic; otherwise why not (the /ready body). */
+  notReadyReason(): string | null {
+    if (this.drainReason !== null) return this.drainReason;
+    if (this.current.routing.rules.length === 0) return "no routes loaded";
+    return null;
+  }
+
+  /**
+   * Applies a new config without dropping sessions: routes, timeouts, limits and log level take
+   * effect for what happens next; live sessions keep their endpoint (a removed endpoint's pool
+   * serves them until they end). Keys that need a restart keep their old values and are reported.
+   */
+  reload(next: GatewayConfig, source = "api"): ReloadRecord {
+    const old = this.current;
+    const needsRestart = RESTART_ONLY.filter((p) => JSON.stringify(at(next, p)) !== JSON.stringify(at(old, p)));
+    const effective = needsRestart.reduce((c, p) => withOld(c, old, p), next);
+    this.current = effective;
+    this.version++;
+    this.log.setLevel(effective.log.level);
+    this.service.reconfigure(new Router(effective.routing.rules), Gateway.timeouts(effective));
+    this.sessions.maxSessions = effective.connection_pool.max_connections;
+    this.listener.update(Gateway.listenerLimits(effective));
+    const record: ReloadRecord = {
+      at: new Date().toISOString(),
+      ok: true,
+      version: this.version,
+      source,
+      ...(needsRestart.length > 0 ? { needsRestart } : {}),
+    };
+    this.remember(record);
+    this.metrics.configVersion.set(this.version);
+    this.metrics.configRefreshSuccess.inc({ config_type: source });
+    this.log.info("config reloaded", { version: this.version, source, routes: effective.routing.rules.length });
+    if (needsRestart.length > 0) {
+      this.log.warn("config keys changed that need a restart; old values kept", { keys: needsRestart });
+    }
+    return record;
+  }
+
+  /** Reads, validates and applies a config file; an invalid file changes nothing. */
+  async reloadFromFile(path: string): Promise<ReloadRecord> {
+    try {
+      const { config, warnings } = await loadConfigFile(path);
+      for (const w of warnings) this.log.warn("config warning", { warning: w });
+      return this.reload(config, "file");
+    } catch (e) {
+      const error = e instanceof ConfigError ? e.message : String(e);
+      const record: ReloadRecord = { at: new Date().toISOString(), ok: false, version: this.version, source: "file", error };
+      this.remember(record);
+      this.metrics.configRefreshErrors.inc({ config_type: "file" });
+      this.log.error("config reload refused; previous config stays in force", { path, error });
+      return record;
+    }
+  }
+
+  private remember(r: ReloadRecord): void {
+    this.reloads.push(r);
+    if (this.reloads.length > RELOADS_KEPT) this.reloads.shift();
+  }
+
+  /**
+   * Graceful shutdown: not ready at once; after server.drain_delay the listener closes; live
+   * sessions carry on until they end or graceful_shutdown_timeout passes; the rest are closed
+   * with reason shutdown (their backends get Disconnect); backends close once that is written.
+   */
+  drain(): Promise<void> {
+    this.drained ??= this.runDrain();
+    return this.drained;
+  }
+
+  private async runDrain(): Promise<void> {
+    const c = this.current;
+    this.drainReason = "draining";
+    this.log.info("draining", {
+      sessions: this.sessions.size,
+      drain_delay_ms: c.server.drain_delay,
+      graceful_shutdown_timeout_ms: c.graceful_shutdown_timeout,
+    });
+    if (c.server.drain_delay > 0) await Bun.sleep(c.server.drain_delay);
     this.listener.stop();
+    const deadline = Date.now() + c.graceful_shutdown_timeout;
+    while (this.listener.connections > 0 && Date.now() < deadline) await Bun.sleep(25);
+    await this.shutdown();
+  }
+
+  /** Immediate shutdown: every client closed with reason shutdown, then the backends. */
+  stop(): Promise<void> {
+    this.drainReason ??= "stopping";
+    this.drained ??= (async () => {
+      this.listener.stop();
+      await this.shutdown();
+    })();
+    return this.drained;
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+    const remaining = this.listener.connections;
     this.service.closeAll("shutdown");
-    // Let Disconnect frames reach the backends before their connections close.
-    await new Promise((r) => setTimeout(r, 20));
-    this.backends.close();
+    const deadline = Date.now() + CLOSE_WAIT_MS;
+    while (this.listener.connections > 0 && Date.now() < deadline) await Bun.sleep(10);
+    await this.backends.close(CLOSE_WAIT_MS);
+    this.accessLog?.close();
     await this.admin?.stop();
+    this.log.info("gateway stopped", { closed_at_shutdown: remaining });
+  }
+
+  /** A JSON-ready snapshot for /debug/stats and the status page. */
+  status() {
+    const m = this.metrics;
+    let messagesIn = 0;
+    let messagesOut = 0;
+    for (let t = 0; t < 256; t++) {
+      messagesIn += m.messagesIn[t]!;
+      messagesOut += m.messagesOut[t]!;
+    }
+    const ms = (s: number): number | null => (Number.isFinite(s) ? s * 1000 : null);
+    const latency = (series: number) => ({
+      p50_ms: ms(m.requestLatency.quantile(series, 0.5)),
+      p90_ms: ms(m.requestLatency.quantile(series, 0.9)),
+      p99_ms: ms(m.requestLatency.quantile(series, 0.99)),
+      count: m.requestLatency.count(series),
+    });
+    return {
+      gateway: this.current.server.gateway_name,
+      uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
+      ready: this.notReadyReason() === null,
+      not_ready_reason: this.notReadyReason(),
+      config_version: this.version,
+      connections: this.listener.connections,
+      pending_first_frame: this.service.pendingConnections,
+      sessions: this.sessions.size,
+      messages: { in: messagesIn, out: messagesOut },
+      latency: { upstream: latency(LatencyDirection.Upstream), downstream: latency(LatencyDirection.Downstream) },
+      buffers: this.buffers.stats(),
+      backends: this.backends.all().map((p) => ({
+        endpoint: p.endpoint,
+        connections_open: p.openConnections,
+        sessions: p.sessions.size,
+        queued_bytes: p.queuedBytes,
+        breaker: "closed" as const,
+      })),
+      reloads: [...this.reloads].reverse(),
+    };
   }
 }
+
+export type GatewayStatus = ReturnType<Gateway["status"]>;

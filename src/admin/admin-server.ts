@@ -1,12 +1,32 @@
 import type { Server } from "bun";
+import { timingSafeEqual } from "node:crypto";
 import type { GatewayMetrics } from "./metrics.ts";
+import { STATUS_PAGE_HTML } from "./status-page.ts";
 
-// The admin HTTP endpoint (server.health_check_port): /health (process alive), /ready (routes
-// loaded and not draining), /metrics (Prometheus text).
+// The admin HTTP endpoint (server.health_check_port):
+//   /health        the process is alive
+//   /ready         200 once routes are loaded and while not draining; 503 with the reason otherwise
+//   /metrics       Prometheus text
+//   /              the live status page (polls /api/status)
+//   /api/status    the numbers the status page shows
+//   /debug/stats   full JSON snapshot      } only when admin.debug_token is set, and then only
+//   /debug/heap    V8 heap snapshot        } with "Authorization: Bearer <token>" or ?token=<token>
 
-export interface Readiness {
-  /** null when ready; otherwise why not, shown in the 503 body. */
+/** What the admin server reads from the gateway. */
+export interface AdminSource {
+  readonly metrics: GatewayMetrics;
+  readonly config: { readonly admin: { readonly debug_token: string } };
   notReadyReason(): string | null;
+  status(): object;
+}
+
+function tokenMatches(expected: string, req: Request): boolean {
+  if (expected === "") return false;
+  const header = req.headers.get("authorization") ?? "";
+  const given = header.startsWith("Bearer ") ? header.slice(7) : (new URL(req.url).searchParams.get("token") ?? "");
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 export class AdminServer {
@@ -15,8 +35,7 @@ export class AdminServer {
   constructor(
     private readonly host: string,
     private readonly port: number,
-    private readonly metrics: GatewayMetrics,
-    private readonly readiness: Readiness,
+    private readonly source: AdminSource,
   ) {}
 
   get boundPort(): number {
@@ -24,21 +43,38 @@ export class AdminServer {
   }
 
   start(): void {
+    const src = this.source;
+    const guarded = (handler: () => Response) => (req: Request) => {
+      const token = src.config.admin.debug_token;
+      if (token === "") return new Response("debug endpoints are off (set admin.debug_token)\n", { status: 404 });
+      if (!tokenMatches(token, req)) return new Response("missing or wrong debug token\n", { status: 401 });
+      return handler();
+    };
     this.server = Bun.serve({
       hostname: this.host,
       port: this.port,
       routes: {
+        "/": () => new Response(STATUS_PAGE_HTML, { headers: { "content-type": "text/html; charset=utf-8" } }),
         "/health": () => Response.json({ status: "ok" }),
         "/ready": () => {
-          const reason = this.readiness.notReadyReason();
+          const reason = src.notReadyReason();
           return reason === null
             ? Response.json({ status: "ready" })
             : Response.json({ status: "not_ready", reason }, { status: 503 });
         },
         "/metrics": async () =>
-          new Response(await this.metrics.text(), {
-            headers: { "content-type": this.metrics.registry.contentType },
-          }),
+          new Response(await src.metrics.text(), { headers: { "content-type": src.metrics.registry.contentType } }),
+        "/api/status": () => Response.json(src.status(), { headers: { "cache-control": "no-store" } }),
+        "/debug/stats": guarded(() => Response.json(src.status())),
+        "/debug/heap": guarded(
+          () =>
+            new Response(Bun.generateHeapSnapshot("v8", "arraybuffer"), {
+              headers: {
+                "content-type": "application/json",
+                "content-disposition": `attachment; filename="game-gateway-${Date.now()}.heapsnapshot"`,
+              },
+            }),
+        ),
       },
       fetch: () => new Response("not found\n", { status: 404 }),
     });

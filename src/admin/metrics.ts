@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, type Metric, Registry, collectDefaultMetrics } from "prom-client";
+import { LatencyHistogram } from "./latency-histogram.ts";
 
 // Every metric the gateway exports, in one registry per gateway instance (so tests can run
 // several gateways in one process). Names are the reference gateway's, prefixed game_gateway_.
@@ -16,6 +17,9 @@ export interface BackendTally {
   /** Times a client was paused because a connection to this endpoint was congested. */
   pauses: number;
 }
+
+/** Series indexes of request_latency_seconds. */
+export const LatencyDirection = { Upstream: 0, Downstream: 1 } as const;
 
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -43,7 +47,10 @@ export class GatewayMetrics {
   readonly connectionSetupLatency: Histogram<"service_type">;
   readonly configRefreshErrors: Counter<"config_type">;
   readonly configRefreshSuccess: Counter<"config_type">;
-  readonly requestLatency: Histogram<"direction">;
+  /** From a frame's arrival to its write toward the other side. Series: see LatencyDirection. */
+  readonly requestLatency: LatencyHistogram<"upstream" | "downstream">;
+  readonly accessLogDropped: Counter;
+  readonly configVersion: Gauge;
   /** Beyond the reference: why clients were closed, and protocol violations by side and reason. */
   readonly clientCloses: Counter<"reason">;
   readonly protocolViolations: Counter<"side" | "reason">;
@@ -184,11 +191,22 @@ export class GatewayMetrics {
       labelNames: ["config_type"],
       registers,
     });
-    this.requestLatency = new Histogram({
-      name: `${P}request_latency_seconds`,
-      help: "From a frame's arrival to its write toward the other side",
-      labelNames: ["direction"],
-      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.2],
+    this.requestLatency = new LatencyHistogram(
+      `${P}request_latency_seconds`,
+      "From a frame's arrival to its write toward the other side (upstream: client to backend)",
+      "direction",
+      ["upstream", "downstream"],
+      [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.2],
+    );
+    this.registry.registerMetric(this.requestLatency as unknown as Metric);
+    this.accessLogDropped = new Counter({
+      name: `${P}access_log_dropped_total`,
+      help: "Access-log records dropped because the batch queue was full",
+      registers,
+    });
+    this.configVersion = new Gauge({
+      name: `${P}config_version`,
+      help: "Config version in force (1 at start, +1 per applied reload)",
       registers,
     });
     this.clientCloses = new Counter({

@@ -8,7 +8,10 @@ import type { BackendFrameLayout } from "../protocol/layouts.ts";
 import {
   BACKEND_FRAME_PREFIX,
   GATE_HEADER_SIZE,
+  GATE_HEADER_TRACE_SIZE,
   OpCode,
+  SERVER_HEADER_SIZE,
+  TRACE_ID_SIZE,
   PING_BODY_SIZE,
   isOpCode,
   readOpCode,
@@ -20,7 +23,9 @@ import {
 import type { BackendFramingViolation, BackendViolation } from "../protocol/violations.ts";
 import type { CloseReason, ClientPort } from "../session/client-port.ts";
 import type { BackendLink, Session } from "../session/session.ts";
-import type { BackendTally } from "../admin/metrics.ts";
+import { LatencyDirection, type BackendTally } from "../admin/metrics.ts";
+import type { LatencyHistogram } from "../admin/latency-histogram.ts";
+import type { SpanIdSource } from "../session/trace.ts";
 
 // One TCP connection to a backend endpoint, shared by many sessions (or owned by one, in
 // dedicated mode). Outgoing frames are encoded straight into a batched writer; incoming frames
@@ -59,9 +64,20 @@ export interface BackendConnectionOptions {
   readonly highWater: number;
   readonly limit: number;
   readonly initialBuffer: number;
+  /** Send Trans with the 33-byte gate header carrying the session's W3C trace context. */
+  readonly traceContext: boolean;
 }
 
 export type BackendConnectionState = "dialing" | "open" | "closed";
+
+/** Process-wide instruments a connection reports to. */
+export interface BackendTelemetry {
+  readonly latency: LatencyHistogram<"upstream" | "downstream">;
+  readonly spans: SpanIdSource;
+}
+
+/** Where the trace ID starts: after the server header, opcode and session ID. */
+const TRACE_ID_OFFSET = SERVER_HEADER_SIZE + GATE_HEADER_SIZE;
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
@@ -95,12 +111,16 @@ export class BackendConnection implements BackendLink {
   readonly sessions = new Set<Session>();
   private socket: Socket<BackendConnection> | null = null;
   private readonly writer: BatchedSocketWriter;
+  private readonly gateSize: number;
   private readonly reader: FrameReader<BackendFramingViolation>;
   /** Clients paused because this connection's queue passed high water (a subset of its sessions' clients). */
   private readonly paused = new Set<ClientPort>();
   private dialTimer: ReturnType<typeof setTimeout> | null = null;
   private endWhenFlushed = false;
   private readonly dialStartedAt = performance.now();
+  /** Trans frames queued since the last write, and when the first of them was queued. */
+  private unsentFrames = 0;
+  private unsentSince = 0;
   closeCause = "";
 
   constructor(
@@ -110,9 +130,17 @@ export class BackendConnection implements BackendLink {
     private readonly owner: BackendConnectionOwner,
     private readonly handler: BackendFrameHandler,
     private readonly tally: BackendTally,
+    private readonly telemetry: BackendTelemetry,
   ) {
     this.endpoint = options.endpoint;
-    this.writer = new BatchedSocketWriter(options.initialBuffer, options.highWater, options.limit, () => this.resumeClients());
+    this.gateSize = options.traceContext ? GATE_HEADER_TRACE_SIZE : GATE_HEADER_SIZE;
+    this.writer = new BatchedSocketWriter(
+      options.initialBuffer,
+      options.highWater,
+      options.limit,
+      () => this.resumeClients(),
+      () => this.recordUpstreamLatency(),
+    );
     this.reader = new FrameReader(layout, this, pool);
   }
 
@@ -149,22 +177,30 @@ export class BackendConnection implements BackendLink {
 
   sendTrans(session: Session, b: Uint8Array, off: number, len: number): boolean {
     const bodyLen = len - CLIENT_HEADER_SIZE;
-    const at = this.writer.reserve(BACKEND_FRAME_PREFIX + bodyLen);
+    const prefix = SERVER_HEADER_SIZE + this.gateSize;
+    const at = this.writer.reserve(prefix + bodyLen);
     if (at < 0) return false;
     const out = this.writer.bytes;
     writeBackendFrameHeader(
       out,
       at,
-      GATE_HEADER_SIZE + bodyLen,
+      this.gateSize + bodyLen,
       readClientMessageId(b, off),
       readClientServerId(b, off),
       OpCode.Trans,
       session.hi,
       session.lo,
     );
-    copyBytes(b, off + CLIENT_HEADER_SIZE, out, at + BACKEND_FRAME_PREFIX, bodyLen);
+    if (this.gateSize === GATE_HEADER_TRACE_SIZE) {
+      // A session without a trace ID (tracing switched on by a reload) sends the W3C "invalid" all-zero ID.
+      if (session.traceId !== null) out.set(session.traceId, at + TRACE_ID_OFFSET);
+      else out.fill(0, at + TRACE_ID_OFFSET, at + TRACE_ID_OFFSET + TRACE_ID_SIZE);
+      this.telemetry.spans.write(out, at + TRACE_ID_OFFSET + TRACE_ID_SIZE);
+    }
+    copyBytes(b, off + CLIENT_HEADER_SIZE, out, at + prefix, bodyLen);
+    if (this.unsentFrames++ === 0) this.unsentSince = performance.now();
     this.tally.framesOut++;
-    this.tally.bytesOut += BACKEND_FRAME_PREFIX + bodyLen;
+    this.tally.bytesOut += prefix + bodyLen;
     if (this.writer.congested && !session.client.closing) {
       session.client.pauseReading();
       this.paused.add(session.client);
@@ -204,6 +240,7 @@ export class BackendConnection implements BackendLink {
   closeAfterFlush(): void {
     this.endWhenFlushed = true;
     if (this.state === "open") this.onSocketDrain();
+    else if (this.state === "dialing") this.close("closing");
   }
 
   // ---- socket events -------------------------------------------------------------------------
@@ -224,8 +261,15 @@ export class BackendConnection implements BackendLink {
   }
 
   onSocketData(chunk: Uint8Array): void {
+    const startedAt = performance.now();
+    const framesBefore = this.tally.framesIn;
     this.tally.bytesIn += chunk.length;
     this.reader.feed(chunk);
+    // Replies are written to their clients synchronously inside feed(): one observation per chunk.
+    const frames = this.tally.framesIn - framesBefore;
+    if (frames > 0) {
+      this.telemetry.latency.observe(LatencyDirection.Downstream, (performance.now() - startedAt) / 1000, frames);
+    }
   }
 
   onSocketDrain(): void {
@@ -308,6 +352,13 @@ export class BackendConnection implements BackendLink {
     const out = this.writer.bytes;
     writeBackendFrameHeader(out, at, GATE_HEADER_SIZE + PING_BODY_SIZE, 0, 0, OpCode.Pong, 0, 0);
     copyBytes(b, off + BACKEND_FRAME_PREFIX, out, at + BACKEND_FRAME_PREFIX, PING_BODY_SIZE);
+  }
+
+  /** Every Trans queued since the last write has now reached the socket. */
+  private recordUpstreamLatency(): void {
+    if (this.unsentFrames === 0) return;
+    this.telemetry.latency.observe(LatencyDirection.Upstream, (performance.now() - this.unsentSince) / 1000, this.unsentFrames);
+    this.unsentFrames = 0;
   }
 
   private resumeClients(): void {

@@ -3,9 +3,12 @@ import { EndpointPool, type PoolDeps } from "./endpoint-pool.ts";
 
 // All endpoint pools of the process, by "host:port". Pools are created for every endpoint the
 // routes name (so connections are warm before the first player arrives) and on first use.
+// When a reload drops an endpoint from the routes, its pool is retired: it keeps serving the
+// sessions already bound to it and closes once the last of them ends.
 
 export class BackendRegistry {
   private readonly pools = new Map<string, EndpointPool>();
+  private readonly retired = new Set<EndpointPool>();
 
   constructor(private readonly deps: PoolDeps) {}
 
@@ -22,17 +25,38 @@ export class BackendRegistry {
     return p;
   }
 
-  /** Starts pools for these endpoints (routes loaded or reloaded). */
-  warm(endpoints: Iterable<string>): void {
-    for (const e of endpoints) this.pool(e);
+  /** The routes now name exactly these endpoints: start new pools, retire the rest. */
+  retain(endpoints: readonly string[]): void {
+    const wanted = new Set(endpoints);
+    for (const e of wanted) this.pool(e);
+    for (const [e, p] of this.pools) {
+      if (wanted.has(e)) continue;
+      this.pools.delete(e);
+      this.retired.add(p);
+    }
+    this.reapRetired();
   }
 
-  all(): IterableIterator<EndpointPool> {
-    return this.pools.values();
+  /** Closes retired pools whose last session has ended (called from the sweep). */
+  reapRetired(): void {
+    for (const p of this.retired) {
+      if (p.sessions.size > 0) continue;
+      p.close();
+      this.retired.delete(p);
+    }
   }
 
-  close(): void {
-    for (const p of this.pools.values()) p.close();
+  all(): EndpointPool[] {
+    return [...this.pools.values(), ...this.retired];
+  }
+
+  /** Closes every pool after its queued frames are written; resolves when all are closed or after maxWaitMs. */
+  async close(maxWaitMs: number): Promise<void> {
+    const pools = this.all();
+    for (const p of pools) p.close();
     this.pools.clear();
+    this.retired.clear();
+    const deadline = Date.now() + maxWaitMs;
+    while (pools.some((p) => !p.finished) && Date.now() < deadline) await Bun.sleep(10);
   }
 }

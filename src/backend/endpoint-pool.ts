@@ -10,6 +10,7 @@ import {
   type BackendConnectionOptions,
   type BackendConnectionOwner,
   type BackendFrameHandler,
+  type BackendTelemetry,
 } from "./backend-connection.ts";
 
 // The connections of one backend endpoint and the sessions bound to it.
@@ -37,6 +38,7 @@ export interface PoolDeps {
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
   readonly throttledLog: ThrottledLog;
+  readonly telemetry: BackendTelemetry;
 }
 
 const SHARED_INITIAL_BUFFER = 64 * 1024;
@@ -120,15 +122,23 @@ export class EndpointPool implements BackendConnectionOwner {
     this.updatePoolGauges();
   }
 
-  /** Closes every connection and stops re-dialling. Sessions are the caller's to close first. */
+  /**
+   * Stops re-dialling and closes every connection once what is queued on it (Disconnects
+   * included) has been written. Sessions are the caller's to close first.
+   */
   close(): void {
     this.closed = true;
     for (let i = 0; i < this.slots.length; i++) {
       const t = this.redialTimers[i];
       if (t) clearTimeout(t);
-      this.slots[i]?.close("pool_closed");
+      this.slots[i]?.closeAfterFlush();
     }
-    for (const c of this.dedicated) c.close("pool_closed");
+    for (const c of this.dedicated) c.closeAfterFlush();
+  }
+
+  /** True once close() was called and every connection has closed. */
+  get finished(): boolean {
+    return this.closed && this.openConnections === 0 && this.slots.every((c) => c === null || c.state === "closed");
   }
 
   // ---- BackendConnectionOwner ------------------------------------------------------------------
@@ -245,6 +255,7 @@ export class EndpointPool implements BackendConnectionOwner {
       this,
       d.frames,
       this.tally,
+      d.telemetry,
     );
   }
 

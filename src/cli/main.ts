@@ -2,6 +2,7 @@
 // Process entry point: the one place that wires a gateway to the process (argv, signals, exit).
 import pkg from "../../package.json" with { type: "json" };
 import { ConfigError, defaultConfig, loadConfigFile } from "../config/load.ts";
+import { ConfigWatcher } from "../config/watcher.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import { DemoBackend } from "../demo/demo-backend.ts";
 import { Gateway } from "../gateway.ts";
@@ -42,6 +43,7 @@ async function demoConfig(): Promise<{ config: GatewayConfig; backend: DemoBacke
   return { config: { ...base, routing: { ...base.routing, rules } }, backend };
 }
 
+/** First SIGINT/SIGTERM: graceful stop, exit 0. A second one: exit at once. */
 function onSignals(stop: () => Promise<void>): void {
   let stopping = false;
   const handler = (signal: string): void => {
@@ -94,10 +96,23 @@ async function run(cmd: Command): Promise<void> {
             `Clients can connect to tcp://127.0.0.1:${where}  (admin: http://127.0.0.1:${gateway.adminPort}/metrics)`,
         );
       }
-      onSignals(async () => {
-        await gateway.stop();
-        await demo?.stop();
-      });
+      if (cmd.configPath !== null) {
+        // Hot reload: on SIGHUP and whenever the file changes. An invalid file changes nothing.
+        const path = cmd.configPath;
+        const reload = (): void => void gateway.reloadFromFile(path);
+        const watcher = new ConfigWatcher(path, reload);
+        watcher.start();
+        process.on("SIGHUP", reload);
+        onSignals(async () => {
+          watcher.stop();
+          await gateway.drain();
+        });
+      } else {
+        onSignals(async () => {
+          await gateway.drain();
+          await demo?.stop();
+        });
+      }
       return;
     }
   }

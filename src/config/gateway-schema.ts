@@ -3,7 +3,7 @@
 
 import { readRules } from "./rules.ts";
 import { bool, custom, duration, hostPort, int, oneOf, size, str, type Section } from "./schema.ts";
-import type { LogLevel, RouteRule } from "./types.ts";
+import type { AccessLogTarget, LogLevel, RouteRule } from "./types.ts";
 
 /** The client Length field is a u16: no body can be larger. */
 export const MAX_CLIENT_BODY = 65535;
@@ -90,6 +90,10 @@ export const GATEWAY_SCHEMA = {
   log: {
     // "info" unless env LOG_LEVEL says otherwise; the loader applies that.
     level: oneOf<LogLevel>("info", LOG_LEVELS),
+    access_log: oneOf<AccessLogTarget>("stdout", ["stdout", "off"]),
+  },
+  admin: {
+    debug_token: str(""),
   },
   graceful_shutdown_timeout: duration("30s", 0),
 } satisfies Section;

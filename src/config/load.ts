@@ -39,7 +39,7 @@ export function parseConfig(yamlText: string, env: Env = process.env): LoadedCon
   const config: GatewayConfig = {
     ...parsed,
     server: { ...parsed.server, gateway_name: gatewayName(parsed.server.gateway_name, env) },
-    log: { level },
+    log: { ...parsed.log, level },
   };
   return { config: deepFreeze(config), warnings: ctx.warnings };
 }

@@ -9,6 +9,7 @@ export type Bytes = number;
 export type RouteStrategy = "round_robin" | "consistent_hash" | "realm_based";
 export type BackendMode = "multiplexed" | "dedicated";
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
+export type AccessLogTarget = "stdout" | "off";
 
 export interface RouteRule {
   /** 0..255, matched against the ServerID's serverType bits. */
@@ -117,6 +118,14 @@ export interface GatewayConfig {
   readonly redis: RedisConfig;
   readonly consul: ConsulConfig;
   readonly tracing: { readonly enable_trace_propagation: boolean };
-  readonly log: { readonly level: LogLevel };
+  readonly log: {
+    readonly level: LogLevel;
+    /** One JSON record per session end, batched; "off" disables it. */
+    readonly access_log: AccessLogTarget;
+  };
+  readonly admin: {
+    /** Enables /debug/stats and /debug/heap for requests carrying this token; "" keeps them off. */
+    readonly debug_token: string;
+  };
   readonly graceful_shutdown_timeout: Millis;
 }

@@ -60,6 +60,8 @@ export class QueuedSocketWriter {
   }
 }
 
+function noop(): void {}
+
 /**
  * Accumulates many frames into one buffer and writes them with one syscall per event-loop turn.
  * Used toward backends, where many sessions share a connection: callers reserve space, encode in
@@ -83,6 +85,8 @@ export class BatchedSocketWriter {
     readonly limit: number,
     /** Called once the queue falls from above highWater to below half of it. */
     private readonly onRelieved: () => void,
+    /** Called after each write that the socket took whole or in part. */
+    private readonly onWritten: () => void = noop,
   ) {
     this.initialCapacity = initialCapacity;
     this.buf = new Uint8Array(initialCapacity);
@@ -134,6 +138,7 @@ export class BatchedSocketWriter {
     const n = sink.write(this.buf, this.start, len);
     if (n < 0) return; // closed: the close handler detaches
     this.start += n;
+    if (n > 0) this.onWritten();
     if (this.start === this.end) {
       this.start = this.end = 0;
       // A burst grew the buffer; don't keep megabytes per idle connection afterwards.

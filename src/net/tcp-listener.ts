@@ -120,13 +120,27 @@ export class TcpClientPort implements ClientPort {
 export class TcpListener {
   private listener: TCPSocketListener<TcpClientPort> | null = null;
   private open = 0;
+  /** Settings for connections accepted from now on (replaced on reload). */
+  private ctx: ListenerContext;
 
   constructor(
-    private readonly options: TcpListenerOptions,
+    private options: TcpListenerOptions,
     private readonly service: SessionService,
     private readonly buffers: BufferPool,
     private readonly metrics: GatewayMetrics,
-  ) {}
+  ) {
+    this.ctx = this.context(options);
+  }
+
+  /** New limits for connections accepted from now on; live connections keep theirs. Host and port cannot change. */
+  update(options: Omit<TcpListenerOptions, "host" | "port">): void {
+    this.options = { ...options, host: this.options.host, port: this.options.port };
+    this.ctx = this.context(this.options);
+  }
+
+  private context(options: TcpListenerOptions): ListenerContext {
+    return { layout: new ClientFrameLayout(options.maxMessageSize), service: this.service, buffers: this.buffers, options };
+  }
 
   /** The bound port (useful when listening on port 0). */
   get port(): number {
@@ -142,12 +156,6 @@ export class TcpListener {
   }
 
   start(): void {
-    const ctx: ListenerContext = {
-      layout: new ClientFrameLayout(this.options.maxMessageSize),
-      service: this.service,
-      buffers: this.buffers,
-      options: this.options,
-    };
     this.listener = Bun.listen<TcpClientPort>({
       hostname: this.options.host,
       port: this.options.port,
@@ -161,7 +169,7 @@ export class TcpListener {
           }
           this.open++;
           socket.setNoDelay(true);
-          socket.data = new TcpClientPort(socket, ctx);
+          socket.data = new TcpClientPort(socket, this.ctx);
           this.service.onClientOpen(socket.data);
         },
         data: (socket, chunk) => socket.data?.onData(chunk),

@@ -16,8 +16,8 @@ export class SessionManager {
 
   constructor(
     private readonly ids: SessionIdGenerator,
-    /** Bound on live sessions; create() refuses beyond it. */
-    readonly maxSessions: number,
+    /** Bound on live sessions; create() refuses beyond it. Lowering it closes no live session. */
+    public maxSessions: number,
   ) {
     for (let i = 0; i < SHARD_COUNT; i++) this.shards.push(new Map());
   }

@@ -1,3 +1,4 @@
+import type { AccessLog } from "../admin/access-log.ts";
 import type { GatewayMetrics } from "../admin/metrics.ts";
 import type { BackendRegistry } from "../backend/backend-registry.ts";
 import type { Logger, ThrottledLog } from "../log/logger.ts";
@@ -12,6 +13,7 @@ import type { Router } from "../routing/router.ts";
 import type { ClientPort, CloseReason } from "./client-port.ts";
 import type { Session } from "./session.ts";
 import type { SessionManager } from "./session-manager.ts";
+import { hex, newTraceId } from "./trace.ts";
 
 // Client -> backend: binds a connection to a session on its first frame and forwards the rest.
 // The session is registered before anything reaches the backend, so a reply can never arrive
@@ -20,6 +22,13 @@ import type { SessionManager } from "./session-manager.ts";
 export interface SessionTimeouts {
   readonly firstMessageMs: number;
   readonly idleMs: number;
+}
+
+export interface SessionServiceOptions {
+  /** Give each session a W3C trace ID (trace propagation). */
+  readonly tracing: boolean;
+  /** Where session-end records go; null = no access log. */
+  readonly accessLog: AccessLog | null;
 }
 
 export class SessionService {
@@ -34,13 +43,14 @@ export class SessionService {
     private readonly metrics: GatewayMetrics,
     private readonly log: Logger,
     private readonly throttled: ThrottledLog,
+    private readonly options: SessionServiceOptions,
   ) {}
 
   /** Routes and timeouts for sessions created from now on (live sessions keep their endpoint). */
   reconfigure(router: Router, timeouts: SessionTimeouts): void {
     this.router = router;
     this.timeouts = timeouts;
-    this.backends.warm(router.endpoints());
+    this.backends.retain(router.endpoints());
   }
 
   get pendingConnections(): number {
@@ -96,9 +106,26 @@ export class SessionService {
     s.closeReason = reason;
     this.sessions.remove(s);
     this.metrics.sessionsActive.dec();
-    const backend = s.link?.endpoint;
+    const backend = s.link?.endpoint ?? null;
     s.link?.release(s, reason);
-    if (this.log.enabled("debug")) this.log.debug("session ended", { session: s.id, reason, backend });
+    const traceId = s.traceId === null ? undefined : hex(s.traceId);
+    if (this.log.enabled("debug")) this.log.debug("session ended", { session: s.id, trace_id: traceId, reason, backend });
+    this.options.accessLog?.record({
+      time: new Date().toISOString(),
+      client: port.remoteAddress,
+      protocol: port.protocol,
+      session: s.id.toString(),
+      trace_id: traceId,
+      server_type: s.route.serverType,
+      world: s.route.worldId,
+      backend,
+      bytes_in: s.bytesIn,
+      bytes_out: s.bytesOut,
+      msgs_in: s.messagesIn,
+      msgs_out: s.messagesOut,
+      duration_ms: Date.now() - s.createdAt,
+      reason,
+    });
   }
 
   /** Closes connections past their first-message deadline and sessions idle past idle_timeout. */
@@ -137,6 +164,7 @@ export class SessionService {
       return null;
     }
     port.session = s;
+    if (this.options.tracing) s.traceId = newTraceId();
     this.metrics.sessionsActive.inc();
     const pool = this.backends.pool(rule.pick(worldId, instId, s.lo ^ s.hi));
     if (!pool.attach(s)) {
@@ -150,7 +178,8 @@ export class SessionService {
     }
     this.metrics.connectionSetupLatency.observe({ service_type: String(serverType) }, (Date.now() - openedAt) / 1000);
     if (this.log.enabled("debug")) {
-      this.log.debug("session bound", { session: s.id, client: port.remoteAddress, backend: pool.endpoint, server_type: serverType, world: worldId });
+      const traceId = s.traceId === null ? undefined : hex(s.traceId);
+      this.log.debug("session bound", { session: s.id, trace_id: traceId, client: port.remoteAddress, backend: pool.endpoint, server_type: serverType, world: worldId });
     }
     return s;
   }

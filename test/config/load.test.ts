@@ -73,7 +73,8 @@ describe("defaults", () => {
         },
         consul: { enabled: false, service_name: "", namespace: "", refresh_interval: 10_000 },
         tracing: { enable_trace_propagation: false },
-        log: { level: "info" },
+        log: { level: "info", access_log: "stdout" },
+        admin: { debug_token: "" },
         graceful_shutdown_timeout: 30_000,
       });
     }
@@ -165,7 +166,7 @@ describe("rejections name the key path, the value and what was expected", () => 
 
   test("unknown keys, top-level and nested, list the allowed keys", () => {
     expect(lineFor("servr:\n  listen_addr: ':1'", "servr")).toBe(
-      "servr: got an unknown key, expected one of the keys at the top level: server, connection_pool, backend, security, routing, session, redis, consul, tracing, log, graceful_shutdown_timeout",
+      "servr: got an unknown key, expected one of the keys at the top level: server, connection_pool, backend, security, routing, session, redis, consul, tracing, log, admin, graceful_shutdown_timeout",
     );
     const e = errorOf("connection_pool:\n  dial_timout: 5s\n");
     expect(e.issues).toEqual([

@@ -1,12 +1,12 @@
 // The shipped artifact: builds dist/game-gateway and drives real clients through it.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { DemoBackend } from "../../src/demo/demo-backend.ts";
-import { str, text } from "../support/harness.ts";
+import { eventually, str, text } from "../support/harness.ts";
 
 const root = join(import.meta.dir, "../..");
 const binary = join(root, "dist/game-gateway");
@@ -82,6 +82,7 @@ describe("dist/game-gateway", () => {
           "server:",
           '  listen_addr: "127.0.0.1:0"',
           "  health_check_port: -1",
+          "graceful_shutdown_timeout: 1s",
           "routing:",
           "  rules:",
           `    - { server_type: 10, endpoints: ["127.0.0.1:${backend.port}"] }`,
@@ -93,6 +94,23 @@ describe("dist/game-gateway", () => {
       const clients = await Promise.all([1, 2, 3].map(() => GameClient.connect("127.0.0.1", Number(port))));
       for (const [i, c] of clients.entries()) c.send(5, serverIdFor(10), text(`via binary ${i}`));
       for (const [i, c] of clients.entries()) expect(str((await c.next()).body)).toBe(`via binary ${i}`);
+
+      // Hot reload on SIGHUP: a route for server type 15 appears without a restart.
+      const tryType15 = async (): Promise<boolean> => {
+        const c = await GameClient.connect("127.0.0.1", Number(port));
+        c.send(1, serverIdFor(15), text("new route"));
+        const ok = await c.next(2000).then((f) => str(f.body) === "new route", () => false);
+        c.close();
+        return ok;
+      };
+      expect(await tryType15()).toBe(false);
+      writeFileSync(cfg, readFileSync(cfg, "utf8") + `\n    - { server_type: 15, endpoints: ["127.0.0.1:${backend.port}"] }\n`);
+      proc.kill("SIGHUP");
+      await eventually(tryType15, "the reloaded route to serve server type 15");
+      for (const [i, c] of clients.entries()) {
+        c.send(6, serverIdFor(10), text(`after reload ${i}`));
+        expect(str((await c.next()).body)).toBe(`after reload ${i}`);
+      }
       proc.kill("SIGTERM");
       expect(await proc.exited).toBe(0);
       for (const c of clients) await c.closed;

@@ -34,8 +34,8 @@ export function testConfig(overrides: Overrides = {}): GatewayConfig {
 /** Log lines a test can read back (JSON-parsed). */
 export class CapturedLog implements LogSink {
   readonly lines: Record<string, unknown>[] = [];
-  write(line: string): void {
-    this.lines.push(JSON.parse(line) as Record<string, unknown>);
+  write(text: string): void {
+    for (const line of text.split("\n")) if (line !== "") this.lines.push(JSON.parse(line) as Record<string, unknown>);
   }
   find(msg: string): Record<string, unknown>[] {
     return this.lines.filter((l) => l.msg === msg);
@@ -45,6 +45,7 @@ export class CapturedLog implements LogSink {
 export interface TestGateway {
   readonly gateway: Gateway;
   readonly log: CapturedLog;
+  readonly accessLog: CapturedLog;
   connect(): Promise<GameClient>;
   stop(): Promise<void>;
 }
@@ -52,10 +53,12 @@ export interface TestGateway {
 export function startGateway(overrides: Overrides = {}): TestGateway {
   const config = testConfig(overrides);
   const log = new CapturedLog();
-  const gateway = Gateway.start(config, { logger: new Logger(config.log.level, log), defaultMetrics: false });
+  const accessLog = new CapturedLog();
+  const gateway = Gateway.start(config, { logger: new Logger(config.log.level, log), defaultMetrics: false, accessLogSink: accessLog });
   return {
     gateway,
     log,
+    accessLog,
     connect: () => GameClient.connect("127.0.0.1", gateway.port),
     stop: () => gateway.stop(),
   };
