@@ -13,7 +13,8 @@ import { Router } from "./routing/router.ts";
 import { BackendRelay } from "./session/backend-relay.ts";
 import { SessionIdGenerator } from "./session/session-id.ts";
 import { SessionManager } from "./session/session-manager.ts";
-import { SessionService, type SessionTimeouts } from "./session/session-service.ts";
+import { type MessageRateLimit, SessionService, type SessionTimeouts } from "./session/session-service.ts";
+import { AdmissionControl, type AdmissionOptions } from "./net/admission.ts";
 import { SpanIdSource } from "./session/trace.ts";
 
 // The composition root: builds every part from one config and owns their lifetimes.
@@ -54,8 +55,11 @@ const RESTART_ONLY: readonly string[] = [
   "server.health_check_port",
   "server.gateway_name",
   "backend",
+  "circuit_breaker",
   "connection_pool.dial_timeout",
   "connection_pool.retry_delay",
+  "connection_pool.read_timeout",
+  "connection_pool.max_retries",
   "session",
   "tracing",
   "log.access_log",
@@ -85,6 +89,7 @@ export class Gateway {
   private readonly listener: TcpListener;
   private readonly admin: AdminServer | null;
   private readonly accessLog: AccessLog | null;
+  readonly admission: AdmissionControl;
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
   private drainReason: string | null = null;
   private drained: Promise<void> | null = null;
@@ -111,6 +116,15 @@ export class Gateway {
     this.backends = new BackendRegistry({
       settings: {
         mode: config.backend.mode,
+        breaker: {
+          failureThreshold: config.circuit_breaker.failure_threshold,
+          windowMs: config.circuit_breaker.window,
+          openTimeoutMs: config.circuit_breaker.open_timeout,
+          halfOpenMaxRequests: config.circuit_breaker.half_open_max_requests,
+        },
+        pingIntervalMs: config.backend.ping_interval,
+        readTimeoutMs: cp.read_timeout,
+        maxRetries: cp.max_retries,
         connectionsPerEndpoint: config.backend.connections_per_endpoint,
         retryDelayMs: cp.retry_delay,
         maxRetryDelayMs: Math.max(MAX_REDIAL_DELAY_MS, cp.retry_delay),
@@ -136,17 +150,20 @@ export class Gateway {
       new Router(config.routing.rules),
       this.backends,
       Gateway.timeouts(config),
+      Gateway.rateLimit(config),
       this.metrics,
       this.log,
       throttled,
       { tracing: config.tracing.enable_trace_propagation, accessLog: this.accessLog },
     );
+    this.admission = new AdmissionControl(Gateway.admission(config));
     const listen = parseHostPort(config.server.listen_addr)!;
     this.listener = new TcpListener(
       { host: listen.host, port: listen.port, ...Gateway.listenerLimits(config) },
       this.service,
       this.buffers,
       this.metrics,
+      this.admission,
     );
     this.admin =
       config.server.health_check_port < 0
@@ -161,6 +178,7 @@ export class Gateway {
     gw.admin?.start();
     gw.sweepTimer = setInterval(() => {
       gw.service.sweep();
+      gw.backends.healthCheck();
       gw.backends.reapRetired();
     }, config.session.sweep_interval);
     gw.log.info("gateway listening", {
@@ -174,6 +192,16 @@ export class Gateway {
 
   private static timeouts(c: GatewayConfig): SessionTimeouts {
     return { firstMessageMs: c.server.first_message_timeout, idleMs: c.connection_pool.idle_timeout };
+  }
+
+  private static rateLimit(c: GatewayConfig): MessageRateLimit {
+    const s = c.security;
+    return { rate: s.message_rate_limit, burst: s.message_rate_burst, action: s.message_rate_action };
+  }
+
+  private static admission(c: GatewayConfig): AdmissionOptions {
+    const s = c.security;
+    return { maxPerIp: s.max_connections_per_ip, ratePerSec: s.connection_rate_limit, maxTrackedIps: s.max_tracked_ips };
   }
 
   private static listenerLimits(c: GatewayConfig): Omit<TcpListenerOptions, "host" | "port"> {
@@ -230,7 +258,8 @@ export class Gateway {
     this.current = effective;
     this.version++;
     this.log.setLevel(effective.log.level);
-    this.service.reconfigure(new Router(effective.routing.rules), Gateway.timeouts(effective));
+    this.service.reconfigure(new Router(effective.routing.rules), Gateway.timeouts(effective), Gateway.rateLimit(effective));
+    this.admission.update(Gateway.admission(effective));
     this.sessions.maxSessions = effective.connection_pool.max_connections;
     this.listener.update(Gateway.listenerLimits(effective));
     const record: ReloadRecord = {
@@ -352,7 +381,7 @@ export class Gateway {
         connections_open: p.openConnections,
         sessions: p.sessions.size,
         queued_bytes: p.queuedBytes,
-        breaker: "closed" as const,
+        breaker: (["closed", "open", "half-open"] as const)[p.breaker.state],
       })),
       reloads: [...this.reloads].reverse(),
     };

@@ -48,6 +48,8 @@ export interface BackendConnectionOwner {
   /** Every session bound to the owner's endpoint (a Broadcast goes to all of them). */
   readonly sessions: ReadonlySet<Session>;
   onOpen(conn: BackendConnection): void;
+  /** A Ping sent by this gateway was answered after rttSeconds. */
+  onPong(conn: BackendConnection, rttSeconds: number): void;
   /** A session carried by conn ended. */
   detach(session: Session, reason: CloseReason): void;
   /** wasOpen: false when the dial itself failed or timed out. */
@@ -121,6 +123,9 @@ export class BackendConnection implements BackendLink {
   /** Trans frames queued since the last write, and when the first of them was queued. */
   private unsentFrames = 0;
   private unsentSince = 0;
+  /** Health check state: when anything last arrived, and the Ping awaiting its Pong (0 = none). */
+  private lastReceivedAt = Date.now();
+  private pingSentAt = 0;
   closeCause = "";
 
   constructor(
@@ -228,19 +233,28 @@ export class BackendConnection implements BackendLink {
     session.link = this;
   }
 
-  /** Closes the connection; the owner hears about it through onClosed. */
-  close(cause: string): void {
+  /**
+   * Closes the connection; the owner hears about it through onClosed. A graceful close sends FIN
+   * after what the kernel holds; otherwise (a broken or unresponsive backend) it is dropped at once.
+   */
+  close(cause: string, graceful = false): void {
     if (this.state === "closed") return;
     this.closeCause ||= cause;
-    if (this.socket !== null) this.socket.end();
-    else this.finish();
+    if (this.socket === null) this.finish();
+    else if (graceful) this.socket.end();
+    else this.socket.terminate();
+  }
+
+  /** Closed on purpose by this gateway (not a backend failure). */
+  get closedByUs(): boolean {
+    return this.closeCause === "session_ended" || this.closeCause === "closing";
   }
 
   /** Ends the socket once what is queued has been written (dedicated connections, on session end). */
   closeAfterFlush(): void {
     this.endWhenFlushed = true;
     if (this.state === "open") this.onSocketDrain();
-    else if (this.state === "dialing") this.close("closing");
+    else if (this.state === "dialing") this.close("closing", true);
   }
 
   // ---- socket events -------------------------------------------------------------------------
@@ -262,6 +276,7 @@ export class BackendConnection implements BackendLink {
 
   onSocketData(chunk: Uint8Array): void {
     const startedAt = performance.now();
+    this.lastReceivedAt = Date.now();
     const framesBefore = this.tally.framesIn;
     this.tally.bytesIn += chunk.length;
     this.reader.feed(chunk);
@@ -274,7 +289,7 @@ export class BackendConnection implements BackendLink {
 
   onSocketDrain(): void {
     this.writer.flush();
-    if (this.endWhenFlushed && this.writer.queuedBytes === 0) this.close("session_ended");
+    if (this.endWhenFlushed && this.writer.queuedBytes === 0) this.close("session_ended", true);
   }
 
   onSocketClosed(): void {
@@ -310,7 +325,9 @@ export class BackendConnection implements BackendLink {
         else this.sendPong(b, off);
         break;
       case OpCode.Pong:
-        break; // active health checks (a later issue) will time these
+        if (len - BACKEND_FRAME_PREFIX !== PING_BODY_SIZE) this.handler.onViolation(this, "ping_malformed");
+        else this.onPong();
+        break;
       default:
         this.handler.onViolation(this, isOpCode(opcode) ? "unexpected_opcode" : "unknown_opcode");
     }
@@ -344,6 +361,35 @@ export class BackendConnection implements BackendLink {
     out.set(body, at + BACKEND_FRAME_PREFIX);
     this.tally.framesOut++;
     this.tally.bytesOut += BACKEND_FRAME_PREFIX + body.length;
+  }
+
+  /**
+   * Active health check, called periodically: Ping a connection that has been silent for
+   * pingIntervalMs; close one whose Ping went unanswered for readTimeoutMs (cause ping_timeout).
+   */
+  healthCheck(now: number, pingIntervalMs: number, readTimeoutMs: number): void {
+    if (this.state !== "open") return;
+    if (this.pingSentAt !== 0) {
+      if (now - this.pingSentAt >= readTimeoutMs) this.close("ping_timeout");
+      return;
+    }
+    if (now - this.lastReceivedAt < pingIntervalMs) return;
+    const at = this.writer.reserve(BACKEND_FRAME_PREFIX + PING_BODY_SIZE);
+    if (at < 0) return;
+    const out = this.writer.bytes;
+    writeBackendFrameHeader(out, at, GATE_HEADER_SIZE + PING_BODY_SIZE, 0, 0, OpCode.Ping, 0, 0);
+    // The body is opaque to the backend; the gateway times the round trip itself.
+    out.fill(0, at + BACKEND_FRAME_PREFIX, at + BACKEND_FRAME_PREFIX + PING_BODY_SIZE);
+    this.pingSentAt = now;
+    this.pingStartedAt = performance.now();
+  }
+
+  private pingStartedAt = 0;
+
+  private onPong(): void {
+    if (this.pingSentAt === 0) return; // unsolicited: nothing to time
+    this.pingSentAt = 0;
+    this.owner.onPong(this, (performance.now() - this.pingStartedAt) / 1000);
   }
 
   private sendPong(b: Uint8Array, off: number): void {

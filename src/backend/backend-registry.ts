@@ -46,6 +46,16 @@ export class BackendRegistry {
     }
   }
 
+  /** Whether a new session may go to this endpoint now (its breaker lets it through). */
+  admits(endpoint: string): boolean {
+    return this.pool(endpoint).admits();
+  }
+
+  healthCheck(now = Date.now()): void {
+    for (const p of this.pools.values()) p.healthCheck(now);
+    for (const p of this.retired) p.healthCheck(now);
+  }
+
   all(): EndpointPool[] {
     return [...this.pools.values(), ...this.retired];
   }

@@ -5,6 +5,7 @@ import type { BufferPool } from "../net/buffer-pool.ts";
 import type { BackendFrameLayout } from "../protocol/layouts.ts";
 import type { CloseReason } from "../session/client-port.ts";
 import type { Session } from "../session/session.ts";
+import { BreakerState, CircuitBreaker, type BreakerSettings } from "./circuit-breaker.ts";
 import {
   BackendConnection,
   type BackendConnectionOptions,
@@ -23,6 +24,11 @@ import {
 
 export interface PoolSettings {
   readonly mode: BackendMode;
+  readonly breaker: BreakerSettings;
+  readonly pingIntervalMs: number;
+  readonly readTimeoutMs: number;
+  /** The re-dial backoff doubles at most this many times. */
+  readonly maxRetries: number;
   readonly connectionsPerEndpoint: number;
   readonly retryDelayMs: number;
   readonly maxRetryDelayMs: number;
@@ -55,6 +61,7 @@ export class EndpointPool implements BackendConnectionOwner {
   /** Open dedicated connections; each carries exactly one session. */
   private openDedicated = 0;
   private closed = false;
+  readonly breaker: CircuitBreaker;
 
   constructor(
     readonly endpoint: string,
@@ -67,6 +74,24 @@ export class EndpointPool implements BackendConnectionOwner {
     this.failures = new Array(n).fill(0);
     this.redialTimers = new Array(n).fill(null);
     this.tally = deps.metrics.backendTally(endpoint);
+    deps.metrics.circuitBreakerState.set({ backend: endpoint }, BreakerState.Closed);
+    this.breaker = new CircuitBreaker(deps.settings.breaker, (state) => {
+      deps.metrics.circuitBreakerState.set({ backend: endpoint }, state);
+      const name = state === BreakerState.Open ? "open" : state === BreakerState.HalfOpen ? "half-open" : "closed";
+      (state === BreakerState.Open ? deps.log.warn : deps.log.info).call(deps.log, "circuit breaker " + name, { backend: endpoint });
+    });
+  }
+
+  /** Whether a new session may be routed here now (spends a half-open probe when it says yes). */
+  admits(): boolean {
+    return !this.closed && this.breaker.tryAcquire();
+  }
+
+  /** Ping silent connections, drop unresponsive ones (called from the gateway's sweep). */
+  healthCheck(now: number): void {
+    const { pingIntervalMs, readTimeoutMs } = this.deps.settings;
+    for (const c of this.slots) c?.healthCheck(now, pingIntervalMs, readTimeoutMs);
+    for (const c of this.dedicated) c.healthCheck(now, pingIntervalMs, readTimeoutMs);
   }
 
   /** Dials the shared connections (multiplexed mode). */
@@ -147,6 +172,7 @@ export class EndpointPool implements BackendConnectionOwner {
     const slot = this.slots.indexOf(conn);
     if (slot >= 0) this.failures[slot] = 0;
     else this.openDedicated++;
+    this.breaker.recordSuccess();
     const m = this.deps.metrics;
     m.backendConnectionsActive.inc({ backend: this.endpoint });
     m.backendConnectionSetupLatency.observe({ backend: this.endpoint }, conn.setupSeconds);
@@ -158,7 +184,11 @@ export class EndpointPool implements BackendConnectionOwner {
     const m = this.deps.metrics;
     if (wasOpen) m.backendConnectionsActive.dec({ backend: this.endpoint });
     else m.backendErrors.inc({ backend: this.endpoint, error_type: conn.closeCause === "dial_timeout" ? "dial_timeout" : "dial_failed" });
-    if (conn.closeCause === "dial_timeout") m.backendTimeouts.inc({ backend: this.endpoint });
+    if (conn.closeCause === "dial_timeout" || conn.closeCause === "ping_timeout") m.backendTimeouts.inc({ backend: this.endpoint });
+    if (!this.closed && !conn.closedByUs) {
+      this.breaker.recordFailure();
+      if (wasOpen) m.backendErrors.inc({ backend: this.endpoint, error_type: conn.closeCause || "connection_lost" });
+    }
 
     const orphans = [...conn.sessions];
     conn.sessions.clear();
@@ -174,6 +204,11 @@ export class EndpointPool implements BackendConnectionOwner {
       this.rehome(orphans, wasOpen);
     }
     this.updatePoolGauges();
+  }
+
+  onPong(_conn: BackendConnection, rttSeconds: number): void {
+    this.deps.metrics.backendConnectionLatency.observe({ backend: this.endpoint }, rttSeconds);
+    this.breaker.recordSuccess();
   }
 
   // ---- internals -------------------------------------------------------------------------------
@@ -233,9 +268,9 @@ export class EndpointPool implements BackendConnectionOwner {
   }
 
   private scheduleRedial(slot: number): void {
-    const { retryDelayMs, maxRetryDelayMs } = this.deps.settings;
+    const { retryDelayMs, maxRetryDelayMs, maxRetries } = this.deps.settings;
     const attempt = this.failures[slot]!++;
-    const base = Math.min(retryDelayMs * 2 ** Math.min(attempt, 20), maxRetryDelayMs);
+    const base = Math.min(retryDelayMs * 2 ** Math.min(attempt, maxRetries), maxRetryDelayMs);
     const delay = base / 2 + Math.random() * (base / 2); // jitter: a fleet must not re-dial in step
     this.deps.metrics.backendRetries.inc({ backend: this.endpoint });
     this.deps.throttledLog.warn(`redial:${this.endpoint}`, "backend connection down; re-dialling", {

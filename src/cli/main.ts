@@ -40,7 +40,9 @@ async function demoConfig(): Promise<{ config: GatewayConfig; backend: DemoBacke
     strategy: "round_robin" as const,
     endpoints: [endpoint],
   }));
-  return { config: { ...base, routing: { ...base.routing, rules } }, backend };
+  // The demo is for trying the gateway from one machine: one IP, so per-IP limits are lifted.
+  const security = { ...base.security, max_connections_per_ip: 1_000_000, connection_rate_limit: 1_000_000 };
+  return { config: { ...base, security, routing: { ...base.routing, rules } }, backend };
 }
 
 /** First SIGINT/SIGTERM: graceful stop, exit 0. A second one: exit at once. */

@@ -3,7 +3,7 @@
 
 import { readRules } from "./rules.ts";
 import { bool, custom, duration, hostPort, int, oneOf, size, str, type Section } from "./schema.ts";
-import type { AccessLogTarget, LogLevel, RouteRule } from "./types.ts";
+import type { AccessLogTarget, LogLevel, RateLimitAction, RouteRule } from "./types.ts";
 
 /** The client Length field is a u16: no body can be larger. */
 export const MAX_CLIENT_BODY = 65535;
@@ -53,11 +53,22 @@ export const GATEWAY_SCHEMA = {
     write_queue_high_water: size("1MiB", 1),
     // Below one frame, the largest client messages could never be queued at all.
     write_queue_limit: size("8MiB", LARGEST_FRAME_TO_BACKEND),
+    ping_interval: duration("10s", "positive"),
+  },
+  circuit_breaker: {
+    failure_threshold: int(5, 1),
+    window: duration("10s", "positive"),
+    open_timeout: duration("30s", "positive"),
+    half_open_max_requests: int(1, 1),
   },
   security: {
     max_message_size: maxMessageSize,
     max_connections_per_ip: int(10, 1),
     connection_rate_limit: int(5, 1),
+    max_tracked_ips: int(100_000, 1),
+    message_rate_limit: int(0, 0),
+    message_rate_burst: int(0, 0),
+    message_rate_action: oneOf<RateLimitAction>("drop", ["drop", "close"]),
   },
   routing: {
     refresh_interval: duration("10s", "positive"),

@@ -10,6 +10,7 @@ export type RouteStrategy = "round_robin" | "consistent_hash" | "realm_based";
 export type BackendMode = "multiplexed" | "dedicated";
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 export type AccessLogTarget = "stdout" | "off";
+export type RateLimitAction = "drop" | "close";
 
 export interface RouteRule {
   /** 0..255, matched against the ServerID's serverType bits. */
@@ -69,13 +70,34 @@ export interface BackendConfig {
   readonly write_queue_high_water: Bytes;
   /** Hard bound: a frame that would push the queue past it closes the sending client. */
   readonly write_queue_limit: Bytes;
+  /** A connection that has received nothing for this long is sent a Ping; no Pong within read_timeout closes it. */
+  readonly ping_interval: Millis;
+}
+
+export interface CircuitBreakerConfig {
+  /** Failures within `window` that open the breaker. */
+  readonly failure_threshold: number;
+  readonly window: Millis;
+  /** How long an open breaker refuses new sessions before half-opening. */
+  readonly open_timeout: Millis;
+  /** New sessions let through while half-open. */
+  readonly half_open_max_requests: number;
 }
 
 export interface SecurityConfig {
   /** Largest client body accepted; larger closes the client. At most 65535 (u16 Length). */
   readonly max_message_size: Bytes;
   readonly max_connections_per_ip: number;
+  /** New connections per second per IP (token bucket; burst = the same number). */
   readonly connection_rate_limit: number;
+  /** Bound on client IPs whose rate state is remembered; the least recently seen is forgotten past it. */
+  readonly max_tracked_ips: number;
+  /** Client frames per second per session; 0 = unlimited. */
+  readonly message_rate_limit: number;
+  /** Frames a session may send at once above the rate; 0 = message_rate_limit. */
+  readonly message_rate_burst: number;
+  /** Over the limit: drop the frame (counted) or close the client. */
+  readonly message_rate_action: RateLimitAction;
 }
 
 export interface RoutingConfig {
@@ -112,6 +134,7 @@ export interface GatewayConfig {
   readonly server: ServerConfig;
   readonly connection_pool: ConnectionPoolConfig;
   readonly backend: BackendConfig;
+  readonly circuit_breaker: CircuitBreakerConfig;
   readonly security: SecurityConfig;
   readonly routing: RoutingConfig;
   readonly session: SessionConfig;

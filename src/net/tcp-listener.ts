@@ -5,6 +5,7 @@ import type { ClientViolation } from "../protocol/violations.ts";
 import type { ClientPort, CloseReason } from "../session/client-port.ts";
 import type { Session } from "../session/session.ts";
 import type { SessionService } from "../session/session-service.ts";
+import type { AdmissionControl } from "./admission.ts";
 import type { BufferPool } from "./buffer-pool.ts";
 import { FrameReader } from "./frame-reader.ts";
 import { QueuedSocketWriter } from "./socket-writer.ts";
@@ -128,6 +129,7 @@ export class TcpListener {
     private readonly service: SessionService,
     private readonly buffers: BufferPool,
     private readonly metrics: GatewayMetrics,
+    private readonly admission: AdmissionControl,
   ) {
     this.ctx = this.context(options);
   }
@@ -167,6 +169,13 @@ export class TcpListener {
             socket.terminate();
             return;
           }
+          const refusal = this.admission.admit(socket.remoteAddress);
+          if (refusal !== null) {
+            this.metrics.connectionRejected.inc({ reason: refusal });
+            if (refusal === "rate_limited") this.metrics.rateLimitRejected.inc();
+            socket.terminate();
+            return;
+          }
           this.open++;
           socket.setNoDelay(true);
           socket.data = new TcpClientPort(socket, this.ctx);
@@ -180,6 +189,7 @@ export class TcpListener {
           if (port === undefined) return; // rejected at admission
           socket.data = undefined as unknown as TcpClientPort;
           this.open--;
+          this.admission.release(port.remoteAddress);
           port.onClosed(error);
         },
         error: () => {

@@ -23,17 +23,26 @@ export function endpointSeed(name: string): number {
   return mix32(h);
 }
 
-/** Index of the winning seed for key (a 32-bit integer), or -1 when seeds is empty. */
-export function rendezvousPick(seeds: readonly number[], key: number): number {
+/**
+ * Index of the winning seed for key (a 32-bit integer), or -1 when none is accepted. When the
+ * winner is refused by `accept` (its endpoint is down), the runner-up is tried, and so on: the
+ * keys of a down endpoint spread over the others and come back when it recovers.
+ */
+export function rendezvousPick(seeds: readonly number[], key: number, accept?: (index: number) => boolean): number {
   const k = mix32(Math.imul(key | 0, 0x9e3779b1) ^ 0x5bd1e995);
-  let best = -1;
-  let bestScore = -1;
-  for (let i = 0; i < seeds.length; i++) {
-    const score = mix32(k ^ seeds[i]!);
-    if (score > bestScore) {
-      bestScore = score;
-      best = i;
+  let refusedAbove = Number.POSITIVE_INFINITY; // scores at or above this were refused
+  for (let tries = 0; tries < seeds.length; tries++) {
+    let best = -1;
+    let bestScore = -1;
+    for (let i = 0; i < seeds.length; i++) {
+      const score = mix32(k ^ seeds[i]!);
+      if (score > bestScore && score < refusedAbove) {
+        bestScore = score;
+        best = i;
+      }
     }
+    if (best < 0 || accept === undefined || accept(best)) return best;
+    refusedAbove = bestScore;
   }
-  return best;
+  return -1;
 }

@@ -7,6 +7,8 @@ import { endpointSeed, mix32, rendezvousPick } from "./rendezvous.ts";
 //   round_robin      endpoints in turn
 //   consistent_hash  rendezvous hash of instID, or of the session ID when instID is 0
 //   realm_based      rendezvous hash of worldID: every player of a world lands on one endpoint
+// An endpoint whose circuit breaker is open is skipped: round robin moves on, the hashes fall
+// back to their runner-up.
 
 export interface RoutePick {
   readonly rule: CompiledRule;
@@ -31,19 +33,25 @@ export class CompiledRule {
     this.seeds = this.endpoints.map(endpointSeed);
   }
 
-  /** sessionKey: any 32-bit mix of the session ID, used when instID is 0. */
-  pick(worldId: number, instId: number, sessionKey: number): string {
+  /**
+   * The endpoint for a new session, or null when `usable` refuses every endpoint (all down).
+   * sessionKey: any 32-bit mix of the session ID, used when instID is 0.
+   */
+  pick(worldId: number, instId: number, sessionKey: number, usable?: (endpoint: string) => boolean): string | null {
     const eps = this.endpoints;
+    const accept = usable === undefined ? undefined : (i: number): boolean => usable(eps[i]!);
     switch (this.strategy) {
-      case "round_robin": {
-        const i = this.turn;
-        this.turn = i + 1 >= eps.length ? 0 : i + 1;
-        return eps[i]!;
-      }
+      case "round_robin":
+        for (let tries = 0; tries < eps.length; tries++) {
+          const i = this.turn;
+          this.turn = i + 1 >= eps.length ? 0 : i + 1;
+          if (accept === undefined || accept(i)) return eps[i]!;
+        }
+        return null;
       case "consistent_hash":
-        return eps[rendezvousPick(this.seeds, instId !== 0 ? instId : mix32(sessionKey))]!;
+        return eps[rendezvousPick(this.seeds, instId !== 0 ? instId : mix32(sessionKey), accept)] ?? null;
       case "realm_based":
-        return eps[rendezvousPick(this.seeds, worldId)]!;
+        return eps[rendezvousPick(this.seeds, worldId, accept)] ?? null;
     }
   }
 }

@@ -18,6 +18,7 @@ export type CloseReason =
   | "backend_unavailable"
   | "backend_lost"
   | "backend_congested"
+  | "rate_limited"
   | "shutdown";
 
 export interface ClientPort {

@@ -24,6 +24,13 @@ export interface SessionTimeouts {
   readonly idleMs: number;
 }
 
+/** Per-session message rate limit; rate 0 = off. */
+export interface MessageRateLimit {
+  readonly rate: number;
+  readonly burst: number;
+  readonly action: "drop" | "close";
+}
+
 export interface SessionServiceOptions {
   /** Give each session a W3C trace ID (trace propagation). */
   readonly tracing: boolean;
@@ -32,6 +39,7 @@ export interface SessionServiceOptions {
 }
 
 export class SessionService {
+  private readonly admits = (endpoint: string): boolean => this.backends.admits(endpoint);
   /** Connections that have not completed a first frame yet, with their accept time. */
   private readonly awaitingFirst = new Map<ClientPort, number>();
 
@@ -40,6 +48,7 @@ export class SessionService {
     private router: Router,
     private readonly backends: BackendRegistry,
     private timeouts: SessionTimeouts,
+    private rateLimit: MessageRateLimit,
     private readonly metrics: GatewayMetrics,
     private readonly log: Logger,
     private readonly throttled: ThrottledLog,
@@ -47,9 +56,10 @@ export class SessionService {
   ) {}
 
   /** Routes and timeouts for sessions created from now on (live sessions keep their endpoint). */
-  reconfigure(router: Router, timeouts: SessionTimeouts): void {
+  reconfigure(router: Router, timeouts: SessionTimeouts, rateLimit: MessageRateLimit): void {
     this.router = router;
     this.timeouts = timeouts;
+    this.rateLimit = rateLimit;
     this.backends.retain(router.endpoints());
   }
 
@@ -72,7 +82,17 @@ export class SessionService {
       s = this.bind(port, b, off, openedAt);
       if (s === null) return false;
     }
-    s.lastActive = Date.now();
+    const now = Date.now();
+    s.lastActive = now;
+    if (this.rateLimit.rate > 0 && !this.withinRate(s, now)) {
+      this.metrics.rateLimitRejected.inc();
+      if (this.rateLimit.action === "close") {
+        port.close("rate_limited");
+        return false;
+      }
+      this.metrics.framesDropped.inc({ reason: "rate_limited" });
+      return true;
+    }
     s.messagesIn++;
     s.bytesIn += len;
     this.metrics.messagesIn[s.route.serverType]!++;
@@ -83,6 +103,17 @@ export class SessionService {
       return false;
     }
     return !port.closing;
+  }
+
+  /** Token bucket per session: rate per second, refilled continuously, capped at burst. */
+  private withinRate(s: Session, now: number): boolean {
+    const { rate, burst } = this.rateLimit;
+    const cap = burst > 0 ? burst : rate;
+    s.rateTokens = Math.min(cap, s.rateTokens + ((now - s.rateAt) * rate) / 1000);
+    s.rateAt = now;
+    if (s.rateTokens < 1) return false;
+    s.rateTokens -= 1;
+    return true;
   }
 
   /** The client broke the contract: close it with the reason, logged and counted. */
@@ -166,7 +197,18 @@ export class SessionService {
     port.session = s;
     if (this.options.tracing) s.traceId = newTraceId();
     this.metrics.sessionsActive.inc();
-    const pool = this.backends.pool(rule.pick(worldId, instId, s.lo ^ s.hi));
+    const endpoint = rule.pick(worldId, instId, s.lo ^ s.hi, this.admits);
+    if (endpoint === null) {
+      this.metrics.routingErrors.inc({ error_type: "circuit_open" });
+      this.throttled.warn(`circuit-open:${serverType}:${worldId}`, "every endpoint of the route has an open breaker; closing client", {
+        server_type: serverType,
+        world: worldId,
+        client: port.remoteAddress,
+      });
+      port.close("backend_unavailable");
+      return null;
+    }
+    const pool = this.backends.pool(endpoint);
     if (!pool.attach(s)) {
       this.metrics.routingErrors.inc({ error_type: "backend_unavailable" });
       this.throttled.warn(`unavailable:${pool.endpoint}`, "no backend connection for a new session; closing client", {

@@ -36,6 +36,9 @@ export class Session {
   /** Set by the backend side once bound (assigned after registration, before any send). */
   link: BackendLink | null = null;
   closeReason: CloseReason | null = null;
+  /** Message rate limit bucket (security.message_rate_limit). */
+  rateTokens = Number.POSITIVE_INFINITY;
+  rateAt = 0;
   /** W3C trace ID (16 bytes) when trace propagation is on. */
   traceId: Uint8Array | null = null;
   private idCache: SessionId | null = null;

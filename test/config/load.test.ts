@@ -55,9 +55,19 @@ describe("defaults", () => {
           max_frame_size: 9 + 2 + 8 * 65535 + 65535,
           write_queue_high_water: 1024 * 1024,
           write_queue_limit: 8 * 1024 * 1024,
+          ping_interval: 10_000,
         },
+        circuit_breaker: { failure_threshold: 5, window: 10_000, open_timeout: 30_000, half_open_max_requests: 1 },
         // The reference's 1048576 is more than the u16 Length can carry: its effective value is the default.
-        security: { max_message_size: 65535, max_connections_per_ip: 10, connection_rate_limit: 5 },
+        security: {
+          max_message_size: 65535,
+          max_connections_per_ip: 10,
+          connection_rate_limit: 5,
+          max_tracked_ips: 100_000,
+          message_rate_limit: 0,
+          message_rate_burst: 0,
+          message_rate_action: "drop",
+        },
         routing: { refresh_interval: 10_000, realm_refresh_interval: 5000, rules: [] },
         session: { sweep_interval: 1000 },
         redis: {
@@ -166,7 +176,7 @@ describe("rejections name the key path, the value and what was expected", () => 
 
   test("unknown keys, top-level and nested, list the allowed keys", () => {
     expect(lineFor("servr:\n  listen_addr: ':1'", "servr")).toBe(
-      "servr: got an unknown key, expected one of the keys at the top level: server, connection_pool, backend, security, routing, session, redis, consul, tracing, log, admin, graceful_shutdown_timeout",
+      "servr: got an unknown key, expected one of the keys at the top level: server, connection_pool, backend, circuit_breaker, security, routing, session, redis, consul, tracing, log, admin, graceful_shutdown_timeout",
     );
     const e = errorOf("connection_pool:\n  dial_timout: 5s\n");
     expect(e.issues).toEqual([

@@ -83,6 +83,7 @@ describe("dist/game-gateway", () => {
           '  listen_addr: "127.0.0.1:0"',
           "  health_check_port: -1",
           "graceful_shutdown_timeout: 1s",
+          "security: { connection_rate_limit: 1000, max_connections_per_ip: 1000 }",
           "routing:",
           "  rules:",
           `    - { server_type: 10, endpoints: ["127.0.0.1:${backend.port}"] }`,

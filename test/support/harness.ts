@@ -26,6 +26,9 @@ export function testConfig(overrides: Overrides = {}): GatewayConfig {
   const base: Overrides = {
     server: { listen_addr: "127.0.0.1:0", health_check_port: -1, gateway_name: "test-gw", first_message_timeout: "10s" },
     session: { sweep_interval: "50ms" },
+    // Every test client comes from 127.0.0.1: per-IP limits are tested on purpose, not by accident.
+    security: { max_connections_per_ip: 100_000, connection_rate_limit: 100_000 },
+    connection_pool: { max_connections: 100_000 },
     log: { level: "warn" },
   };
   return parseConfig(YAML.stringify(merge(base, overrides))).config;
