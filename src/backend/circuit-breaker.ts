@@ -6,7 +6,8 @@
 //   half-open  at most half_open_max_requests probes (new sessions) are let through; the first
 //              success closes the breaker, any failure opens it again.
 // Failures: a dial that fails or times out, an open connection lost, a Ping without Pong.
-// Successes: a dial that connects, a Pong in time.
+// Successes (counted while half-open): a dial that connects, a Pong in time. A half-open pool
+// pings its open connections at once, so a recovered backend closes the breaker within a sweep.
 
 export const BreakerState = { Closed: 0, Open: 1, HalfOpen: 2 } as const;
 export type BreakerState = (typeof BreakerState)[keyof typeof BreakerState];

@@ -90,8 +90,11 @@ export class EndpointPool implements BackendConnectionOwner {
   /** Ping silent connections, drop unresponsive ones (called from the gateway's sweep). */
   healthCheck(now: number): void {
     const { pingIntervalMs, readTimeoutMs } = this.deps.settings;
-    for (const c of this.slots) c?.healthCheck(now, pingIntervalMs, readTimeoutMs);
-    for (const c of this.dedicated) c.healthCheck(now, pingIntervalMs, readTimeoutMs);
+    // Half-open: probe at once. A Pong is the success that closes the breaker; an open
+    // connection alone is not (a backend that accepts but never answers must stay out).
+    const interval = this.breaker.state === BreakerState.HalfOpen ? 0 : pingIntervalMs;
+    for (const c of this.slots) c?.healthCheck(now, interval, readTimeoutMs);
+    for (const c of this.dedicated) c.healthCheck(now, interval, readTimeoutMs);
   }
 
   /** Dials the shared connections (multiplexed mode). */

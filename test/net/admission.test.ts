@@ -1,0 +1,46 @@
+import { describe, expect, test } from "bun:test";
+import { AdmissionControl } from "../../src/net/admission.ts";
+
+describe("AdmissionControl", () => {
+  test("caps concurrent connections per IP and frees a slot on release", () => {
+    const a = new AdmissionControl({ maxPerIp: 2, ratePerSec: 100, maxTrackedIps: 10 });
+    expect(a.admit("10.0.0.1", 0)).toBeNull();
+    expect(a.admit("10.0.0.1", 0)).toBeNull();
+    expect(a.admit("10.0.0.1", 0)).toBe("per_ip_limit");
+    expect(a.admit("10.0.0.2", 0)).toBeNull();
+    a.release("10.0.0.1");
+    expect(a.admit("10.0.0.1", 0)).toBeNull();
+  });
+
+  test("new-connection rate is a token bucket per IP", () => {
+    const a = new AdmissionControl({ maxPerIp: 1000, ratePerSec: 5, maxTrackedIps: 10 });
+    const results = Array.from({ length: 7 }, () => a.admit("1.2.3.4", 1000));
+    expect(results).toEqual([null, null, null, null, null, "rate_limited", "rate_limited"]);
+    expect(a.admit("1.2.3.4", 1199)).toBe("rate_limited"); // 0.995 tokens after 199 ms
+    expect(a.admit("1.2.3.4", 1200)).toBeNull(); // one token back after 200 ms
+    expect(a.admit("5.6.7.8", 1200)).toBeNull(); // other IPs are unaffected
+  });
+
+  test("1,000,000 distinct addresses never grow its state past the bound", () => {
+    const bound = 50_000;
+    const a = new AdmissionControl({ maxPerIp: 10, ratePerSec: 5, maxTrackedIps: bound });
+    let peak = 0;
+    for (let i = 0; i < 1_000_000; i++) {
+      const ip = `10.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}-${i >>> 24}`;
+      expect(a.admit(ip, i)).toBeNull();
+      a.release(ip);
+      if (a.trackedIps > peak) peak = a.trackedIps;
+    }
+    expect(peak).toBe(bound);
+  });
+
+  test("the least recently seen address is the one forgotten", () => {
+    const a = new AdmissionControl({ maxPerIp: 10, ratePerSec: 1, maxTrackedIps: 2 });
+    expect(a.admit("a", 0)).toBeNull(); // a: bucket empty
+    expect(a.admit("b", 0)).toBeNull();
+    expect(a.admit("a", 0)).toBe("rate_limited"); // a seen again: now most recent
+    expect(a.admit("c", 0)).toBeNull(); // evicts b, not a
+    expect(a.admit("a", 0)).toBe("rate_limited");
+    expect(a.admit("b", 0)).toBeNull(); // b was forgotten: a full bucket again
+  });
+});
