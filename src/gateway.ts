@@ -7,7 +7,8 @@ import { ConfigError, loadConfigFile } from "./config/load.ts";
 import type { GatewayConfig } from "./config/types.ts";
 import { Logger, type LogSink, ThrottledLog } from "./log/logger.ts";
 import { BufferPool, DEFAULT_CLASSES } from "./net/buffer-pool.ts";
-import { TcpListener, type TcpListenerOptions } from "./net/tcp-listener.ts";
+import { CidrBlock, CidrList } from "./net/cidr.ts";
+import { type ProxyProtocolOptions, TcpListener, type TcpListenerOptions } from "./net/tcp-listener.ts";
 import { BackendFrameLayout } from "./protocol/layouts.ts";
 import { Router } from "./routing/router.ts";
 import { BackendRelay } from "./session/backend-relay.ts";
@@ -164,6 +165,7 @@ export class Gateway {
       this.buffers,
       this.metrics,
       this.admission,
+      Gateway.proxy(config),
     );
     this.admin =
       config.server.health_check_port < 0
@@ -202,6 +204,11 @@ export class Gateway {
   private static admission(c: GatewayConfig): AdmissionOptions {
     const s = c.security;
     return { maxPerIp: s.max_connections_per_ip, ratePerSec: s.connection_rate_limit, maxTrackedIps: s.max_tracked_ips };
+  }
+
+  private static proxy(c: GatewayConfig): ProxyProtocolOptions {
+    const blocks = c.security.trusted_proxies.map((t) => CidrBlock.parse(t)!); // validated by the loader
+    return { mode: c.security.proxy_protocol, trusted: new CidrList(blocks) };
   }
 
   private static listenerLimits(c: GatewayConfig): Omit<TcpListenerOptions, "host" | "port"> {
@@ -261,7 +268,7 @@ export class Gateway {
     this.service.reconfigure(new Router(effective.routing.rules), Gateway.timeouts(effective), Gateway.rateLimit(effective));
     this.admission.update(Gateway.admission(effective));
     this.sessions.maxSessions = effective.connection_pool.max_connections;
-    this.listener.update(Gateway.listenerLimits(effective));
+    this.listener.update(Gateway.listenerLimits(effective), Gateway.proxy(effective));
     const record: ReloadRecord = {
       at: new Date().toISOString(),
       ok: true,

@@ -2,8 +2,9 @@
 // are kept as it had them (see reference-gateway.md) so its config files load unchanged.
 
 import { readRules } from "./rules.ts";
-import { bool, custom, duration, hostPort, int, oneOf, size, str, type Section } from "./schema.ts";
-import type { AccessLogTarget, LogLevel, RateLimitAction, RouteRule } from "./types.ts";
+import { bool, custom, duration, hostPort, int, issue, oneOf, size, str, type ReadContext, type Section } from "./schema.ts";
+import type { AccessLogTarget, LogLevel, ProxyProtocolMode, RateLimitAction, RouteRule } from "./types.ts";
+import { CidrBlock } from "../net/cidr.ts";
 
 /** The client Length field is a u16: no body can be larger. */
 export const MAX_CLIENT_BODY = 65535;
@@ -23,6 +24,18 @@ const maxMessageSize = custom<number>(MAX_CLIENT_BODY, (v, p, ctx) => {
   ctx.warnings.push(`${p}: ${n} clamped to ${MAX_CLIENT_BODY}: the client wire protocol's Length field is a u16`);
   return MAX_CLIENT_BODY;
 });
+
+function readCidrList(value: unknown, path: string, ctx: ReadContext): readonly string[] | undefined {
+  if (!Array.isArray(value)) return issue(ctx, path, value, 'a list of CIDR blocks like ["10.0.0.0/8", "::1/128"]');
+  let ok = true;
+  value.forEach((v, i) => {
+    if (typeof v !== "string" || CidrBlock.parse(v) === undefined) {
+      ok = false;
+      issue(ctx, `${path}[${i}]`, v, 'a CIDR block like "10.0.0.0/8" or an address like "192.168.1.10"');
+    }
+  });
+  return ok ? (value as string[]) : undefined;
+}
 
 export const GATEWAY_SCHEMA = {
   server: {
@@ -69,6 +82,8 @@ export const GATEWAY_SCHEMA = {
     message_rate_limit: int(0, 0),
     message_rate_burst: int(0, 0),
     message_rate_action: oneOf<RateLimitAction>("drop", ["drop", "close"]),
+    proxy_protocol: oneOf<ProxyProtocolMode>("off", ["off", "optional", "required"]),
+    trusted_proxies: custom<readonly string[]>([], readCidrList),
   },
   routing: {
     refresh_interval: duration("10s", "positive"),

@@ -11,6 +11,7 @@ export type BackendMode = "multiplexed" | "dedicated";
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 export type AccessLogTarget = "stdout" | "off";
 export type RateLimitAction = "drop" | "close";
+export type ProxyProtocolMode = "off" | "optional" | "required";
 
 export interface RouteRule {
   /** 0..255, matched against the ServerID's serverType bits. */
@@ -98,6 +99,10 @@ export interface SecurityConfig {
   readonly message_rate_burst: number;
   /** Over the limit: drop the frame (counted) or close the client. */
   readonly message_rate_action: RateLimitAction;
+  /** PROXY protocol v1/v2 on the client listener: off, optional or required for trusted peers. */
+  readonly proxy_protocol: ProxyProtocolMode;
+  /** CIDR blocks of load balancers allowed to send a PROXY header. */
+  readonly trusted_proxies: readonly string[];
 }
 
 export interface RoutingConfig {

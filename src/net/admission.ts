@@ -2,9 +2,12 @@
 //   - at most maxPerIp concurrent connections (state: one counter per IP with a live connection,
 //     so bounded by the global connection cap);
 //   - at most ratePerSec new connections per second (a token bucket per IP, burst = ratePerSec).
-// Bucket state is bounded: at most maxTrackedIps addresses are remembered, least recently seen
-// forgotten first (a forgotten address simply starts again with a full bucket), and a bucket
-// that has refilled is dropped at once since it is the same as no state at all.
+// Bucket state is bounded: at most maxTrackedIps addresses are remembered. It is kept in two
+// generations: new and touched buckets go into the young one; when that holds half the bound,
+// the old generation is dropped whole and the young one becomes old. So the addresses forgotten
+// are the least recently seen, at O(1) per connection (deleting Map entries one by one from the
+// front is O(n) per delete in JavaScriptCore). A forgotten address starts again with a full
+// bucket; a full bucket is never stored, since it is the same as no state at all.
 
 export type AdmissionRefusal = "per_ip_limit" | "rate_limited";
 
@@ -21,18 +24,19 @@ interface Bucket {
 
 export class AdmissionControl {
   private readonly live = new Map<string, number>();
-  private readonly buckets = new Map<string, Bucket>();
+  private young = new Map<string, Bucket>();
+  private old = new Map<string, Bucket>();
 
   constructor(private options: AdmissionOptions) {}
 
   /** New limits (reload); counts and buckets are kept. */
   update(options: AdmissionOptions): void {
     this.options = options;
-    while (this.buckets.size > options.maxTrackedIps) this.buckets.delete(this.buckets.keys().next().value!);
+    if (this.young.size + this.old.size > options.maxTrackedIps) this.old = new Map();
   }
 
   get trackedIps(): number {
-    return this.buckets.size;
+    return this.young.size + this.old.size;
   }
 
   /** null when admitted (and counted as live until release), else why not. */
@@ -41,11 +45,14 @@ export class AdmissionControl {
     const live = this.live.get(ip) ?? 0;
     if (live >= maxPerIp) return "per_ip_limit";
 
-    let b = this.buckets.get(ip);
+    let b = this.young.get(ip);
+    if (b === undefined) {
+      b = this.old.get(ip);
+      if (b !== undefined) this.old.delete(ip); // promoted into the young generation below
+    }
     if (b === undefined) {
       b = { tokens: ratePerSec, at: now };
     } else {
-      this.buckets.delete(ip); // re-inserted below: Map order is least-recently-seen first
       b.tokens = Math.min(ratePerSec, b.tokens + ((now - b.at) * ratePerSec) / 1000);
       b.at = now;
     }
@@ -55,6 +62,7 @@ export class AdmissionControl {
     }
     b.tokens -= 1;
     if (b.tokens < ratePerSec) this.remember(ip, b, maxTrackedIps);
+    else this.young.delete(ip);
     this.live.set(ip, live + 1);
     return null;
   }
@@ -68,7 +76,10 @@ export class AdmissionControl {
   }
 
   private remember(ip: string, b: Bucket, max: number): void {
-    this.buckets.set(ip, b);
-    if (this.buckets.size > max) this.buckets.delete(this.buckets.keys().next().value!);
+    if (!this.young.has(ip) && this.young.size >= Math.max(1, Math.floor(max / 2))) {
+      this.old = this.young;
+      this.young = new Map();
+    }
+    this.young.set(ip, b);
   }
 }

@@ -6,12 +6,15 @@ import type { ClientPort, CloseReason } from "../session/client-port.ts";
 import type { Session } from "../session/session.ts";
 import type { SessionService } from "../session/session-service.ts";
 import type { AdmissionControl } from "./admission.ts";
+import type { CidrList } from "./cidr.ts";
+import { parseProxyHeader } from "./proxy-protocol.ts";
 import type { BufferPool } from "./buffer-pool.ts";
 import { FrameReader } from "./frame-reader.ts";
 import { QueuedSocketWriter } from "./socket-writer.ts";
 
-// The raw-TCP client listener. Each accepted socket becomes a TcpClientPort: framed input through
-// a FrameReader, output through a bounded QueuedSocketWriter, everything else in the session layer.
+// The raw-TCP client listener. Each accepted socket becomes a TcpClientPort: an optional PROXY
+// protocol header, admission by client IP, framed input through a FrameReader, output through a
+// bounded QueuedSocketWriter; everything else happens in the session layer.
 
 export interface TcpListenerOptions {
   readonly host: string;
@@ -26,19 +29,39 @@ export interface TcpListenerOptions {
   readonly maxConnections: number;
 }
 
+export type ProxyProtocolMode = "off" | "optional" | "required";
+
+export interface ProxyProtocolOptions {
+  /** off: never parsed; optional: trusted peers may send one; required: trusted peers must. */
+  readonly mode: ProxyProtocolMode;
+  /** Peers allowed to send a PROXY header (security.trusted_proxies). */
+  readonly trusted: CidrList;
+}
+
 interface ListenerContext {
   readonly layout: ClientFrameLayout;
   readonly service: SessionService;
   readonly buffers: BufferPool;
   readonly options: TcpListenerOptions;
+  readonly admission: AdmissionControl;
+  readonly metrics: GatewayMetrics;
+  readonly proxy: ProxyProtocolOptions;
 }
+
+/** The longest PROXY header accepted (v2 with TLVs); a peer sending more without one is refused. */
+const MAX_PROXY_HEADER = 1024;
 
 export class TcpClientPort implements ClientPort {
   readonly protocol = "tcp" as const;
-  readonly remoteAddress: string;
+  /** The client's address: the socket peer, or the one a trusted PROXY header carries. */
+  remoteAddress: string;
   session: Session | null = null;
   closing = false;
   private reason: CloseReason | null = null;
+  /** Counted by admission control (released on close). */
+  private admitted = false;
+  /** Bytes held while waiting for a PROXY header to complete; null once decided. */
+  private proxyBytes: Uint8Array | null = null;
   private readonly reader: FrameReader<ClientViolation>;
   private readonly writer: QueuedSocketWriter;
 
@@ -49,6 +72,61 @@ export class TcpClientPort implements ClientPort {
     this.remoteAddress = socket.remoteAddress;
     this.reader = new FrameReader(ctx.layout, this, ctx.buffers);
     this.writer = new QueuedSocketWriter(socket, ctx.buffers, ctx.options.writeQueueLimit);
+  }
+
+  /** Called once the socket's data points at this port (a refusal closes the socket at once). */
+  start(): void {
+    // With the PROXY protocol on, admission waits for the header: limits apply to the player's
+    // address, not the load balancer's.
+    if (this.ctx.proxy.mode === "off") this.admit();
+    else this.proxyBytes = new Uint8Array(0);
+  }
+
+  /** Applies per-IP limits to remoteAddress; refuses the connection when over them. */
+  private admit(): boolean {
+    const refusal = this.ctx.admission.admit(this.remoteAddress);
+    if (refusal === null) {
+      this.admitted = true;
+      return true;
+    }
+    if (refusal === "rate_limited") this.ctx.metrics.rateLimitRejected.inc();
+    this.refuse(refusal);
+    return false;
+  }
+
+  private refuse(reason: string): void {
+    this.ctx.metrics.connectionRejected.inc({ reason });
+    this.closing = true;
+    this.reason = "rejected";
+    this.reader.stop();
+    this.socket.terminate();
+  }
+
+  /** Gathers the start of the stream until it is known whether a PROXY header leads it. */
+  private onProxyData(chunk: Uint8Array): void {
+    const held = this.proxyBytes!;
+    const bytes = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
+    const parsed = parseProxyHeader(bytes);
+    const trusted = this.ctx.proxy.trusted.contains(this.socket.remoteAddress);
+    switch (parsed.kind) {
+      case "incomplete":
+        if (bytes.length > MAX_PROXY_HEADER) return this.refuse("proxy_invalid");
+        this.proxyBytes = Uint8Array.from(bytes);
+        return;
+      case "invalid":
+        return this.refuse("proxy_invalid");
+      case "absent":
+        if (trusted && this.ctx.proxy.mode === "required") return this.refuse("proxy_missing");
+        this.proxyBytes = null;
+        if (this.admit()) this.reader.feed(bytes);
+        return;
+      case "header":
+        if (!trusted) return this.refuse("proxy_untrusted");
+        this.proxyBytes = null;
+        if (parsed.address !== null) this.remoteAddress = parsed.address;
+        if (this.admit() && parsed.length < bytes.length) this.reader.feed(bytes.subarray(parsed.length));
+        return;
+    }
   }
 
   get queuedBytes(): number {
@@ -99,7 +177,8 @@ export class TcpClientPort implements ClientPort {
   // ---- socket events ---------------------------------------------------------------------------
 
   onData(chunk: Uint8Array): void {
-    this.reader.feed(chunk);
+    if (this.proxyBytes !== null) this.onProxyData(chunk);
+    else this.reader.feed(chunk);
   }
 
   onDrain(): void {
@@ -111,6 +190,8 @@ export class TcpClientPort implements ClientPort {
   }
 
   onClosed(error?: Error): void {
+    if (this.admitted) this.ctx.admission.release(this.remoteAddress);
+    this.admitted = false;
     this.reader.stop();
     this.writer.release();
     this.closing = true;
@@ -130,18 +211,28 @@ export class TcpListener {
     private readonly buffers: BufferPool,
     private readonly metrics: GatewayMetrics,
     private readonly admission: AdmissionControl,
+    private proxy: ProxyProtocolOptions,
   ) {
     this.ctx = this.context(options);
   }
 
   /** New limits for connections accepted from now on; live connections keep theirs. Host and port cannot change. */
-  update(options: Omit<TcpListenerOptions, "host" | "port">): void {
+  update(options: Omit<TcpListenerOptions, "host" | "port">, proxy: ProxyProtocolOptions): void {
     this.options = { ...options, host: this.options.host, port: this.options.port };
+    this.proxy = proxy;
     this.ctx = this.context(this.options);
   }
 
   private context(options: TcpListenerOptions): ListenerContext {
-    return { layout: new ClientFrameLayout(options.maxMessageSize), service: this.service, buffers: this.buffers, options };
+    return {
+      layout: new ClientFrameLayout(options.maxMessageSize),
+      service: this.service,
+      buffers: this.buffers,
+      options,
+      admission: this.admission,
+      metrics: this.metrics,
+      proxy: this.proxy,
+    };
   }
 
   /** The bound port (useful when listening on port 0). */
@@ -169,17 +260,12 @@ export class TcpListener {
             socket.terminate();
             return;
           }
-          const refusal = this.admission.admit(socket.remoteAddress);
-          if (refusal !== null) {
-            this.metrics.connectionRejected.inc({ reason: refusal });
-            if (refusal === "rate_limited") this.metrics.rateLimitRejected.inc();
-            socket.terminate();
-            return;
-          }
           this.open++;
           socket.setNoDelay(true);
-          socket.data = new TcpClientPort(socket, this.ctx);
-          this.service.onClientOpen(socket.data);
+          const port = new TcpClientPort(socket, this.ctx);
+          socket.data = port;
+          this.service.onClientOpen(port);
+          port.start();
         },
         data: (socket, chunk) => socket.data?.onData(chunk),
         drain: (socket) => socket.data?.onDrain(),
@@ -189,7 +275,6 @@ export class TcpListener {
           if (port === undefined) return; // rejected at admission
           socket.data = undefined as unknown as TcpClientPort;
           this.open--;
-          this.admission.release(port.remoteAddress);
           port.onClosed(error);
         },
         error: () => {

@@ -19,6 +19,8 @@ export type CloseReason =
   | "backend_lost"
   | "backend_congested"
   | "rate_limited"
+  /** Refused at admission: per-IP limits or the PROXY protocol. */
+  | "rejected"
   | "shutdown";
 
 export interface ClientPort {

@@ -67,6 +67,8 @@ describe("defaults", () => {
           message_rate_limit: 0,
           message_rate_burst: 0,
           message_rate_action: "drop",
+          proxy_protocol: "off",
+          trusted_proxies: [],
         },
         routing: { refresh_interval: 10_000, realm_refresh_interval: 5000, rules: [] },
         session: { sweep_interval: 1000 },

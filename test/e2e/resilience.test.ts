@@ -2,6 +2,9 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { DemoBackend } from "../../src/demo/demo-backend.ts";
+import { proxyV1, proxyV2 } from "../../src/net/proxy-protocol.ts";
+import { encodeClientFrame } from "../../src/protocol/client-frame.ts";
+import { OpCode } from "../../src/protocol/server-frame.ts";
 import { eventually, rule, startGateway, str, text, type Overrides, type TestGateway } from "../support/harness.ts";
 
 const T = 10;
@@ -158,5 +161,63 @@ describe("admission limits", () => {
     for (let i = 0; i < 20; i++) flooder.send(1, serverIdFor(T), text(`m${i}`));
     await flooder.closed;
     expect(await closer.gateway.metrics.value("client_closes_total", { reason: "rate_limited" })).toBe(1);
+  });
+});
+
+describe("PROXY protocol", () => {
+  async function proxied(gw: TestGateway, header: Uint8Array | null, body: string): Promise<GameClient> {
+    const c = await gw.connect();
+    const frame = new Uint8Array([...(header ?? []), ...encodeClientFrame(1, serverIdFor(T), text(body))]);
+    c.sendRaw(frame);
+    return c;
+  }
+
+  test("a trusted balancer's header gives the player's address to limits, logs and Connect", async () => {
+    const a = await backend();
+    const gw = gateway({
+      security: { proxy_protocol: "required", trusted_proxies: ["127.0.0.0/8"], max_connections_per_ip: 1 },
+      routing: { rules: [rule(T, [`127.0.0.1:${a.port}`])] },
+    });
+    const v1 = await proxied(gw, proxyV1("203.0.113.7", "10.0.0.1", 50000, 8080), "via v1");
+    expect(str((await v1.next()).body)).toBe("via v1");
+    const v2 = await proxied(gw, proxyV2("198.51.100.9", "10.0.0.1", 50001, 8080), "via v2");
+    expect(str((await v2.next()).body)).toBe("via v2");
+    const ips = a.events.filter((e) => e.opcode === OpCode.Connect).map((e) => (e.json as { client_ip: string }).client_ip);
+    expect(ips).toEqual(["203.0.113.7", "198.51.100.9"]);
+    // Both share the balancer's socket address, yet max_connections_per_ip: 1 admitted both:
+    // the limit counts players. A second connection for the same player is refused.
+    const again = await proxied(gw, proxyV1("203.0.113.7", "10.0.0.1", 50002, 8080), "same player");
+    await again.closed;
+    expect(await gw.gateway.metrics.value("connection_rejected_total", { reason: "per_ip_limit" })).toBe(1);
+    v1.close();
+    v2.close();
+    await eventually(() => gw.gateway.sessions.size === 0, "sessions to end");
+    await gw.gateway.stop();
+    expect(gw.accessLog.lines.map((l) => l.client).sort()).toEqual(["198.51.100.9", "203.0.113.7"]);
+  });
+
+  test("required: a trusted peer without a header is refused; untrusted peers may not send one", async () => {
+    const a = await backend();
+    const trustedOnly = gateway({
+      security: { proxy_protocol: "required", trusted_proxies: ["127.0.0.1"] },
+      routing: { rules: [rule(T, [`127.0.0.1:${a.port}`])] },
+    });
+    const bare = await proxied(trustedOnly, null, "no header");
+    await bare.closed;
+    expect(await trustedOnly.gateway.metrics.value("connection_rejected_total", { reason: "proxy_missing" })).toBe(1);
+
+    const untrusted = gateway({
+      security: { proxy_protocol: "optional", trusted_proxies: ["10.0.0.0/8"] },
+      routing: { rules: [rule(T, [`127.0.0.1:${a.port}`])] },
+    });
+    const spoofer = await proxied(untrusted, proxyV1("1.1.1.1", "10.0.0.1", 1, 2), "spoofed");
+    await spoofer.closed;
+    expect(await untrusted.gateway.metrics.value("connection_rejected_total", { reason: "proxy_untrusted" })).toBe(1);
+    const plain = await proxied(untrusted, null, "plain client");
+    expect(str((await plain.next()).body)).toBe("plain client");
+    const garbage = await proxied(untrusted, new TextEncoder().encode("PROXY nonsense\r\n"), "x");
+    await garbage.closed;
+    expect(await untrusted.gateway.metrics.value("connection_rejected_total", { reason: "proxy_invalid" })).toBe(1);
+    plain.close();
   });
 });

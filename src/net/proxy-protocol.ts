@@ -1,0 +1,92 @@
+// The PROXY protocol header a load balancer puts before the client's bytes (v1 text, v2 binary),
+// so the gateway sees the player's address rather than the balancer's.
+// https://www.haproxy.org/download/2.9/doc/proxy-protocol.txt
+
+export type ProxyParse =
+  /** Not enough bytes yet to decide. */
+  | { readonly kind: "incomplete" }
+  /** The stream does not start with a PROXY header. */
+  | { readonly kind: "absent" }
+  /** A header of `length` bytes; address null for LOCAL / UNKNOWN (use the socket's peer). */
+  | { readonly kind: "header"; readonly length: number; readonly address: string | null }
+  | { readonly kind: "invalid"; readonly reason: string };
+
+const V2_SIGNATURE = Uint8Array.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
+const V1_PREFIX = Uint8Array.from([0x50, 0x52, 0x4f, 0x58, 0x59, 0x20]); // "PROXY "
+const V1_MAX = 107;
+
+function startsWith(b: Uint8Array, prefix: Uint8Array): "yes" | "no" | "maybe" {
+  const n = Math.min(b.length, prefix.length);
+  for (let i = 0; i < n; i++) if (b[i] !== prefix[i]) return "no";
+  return n === prefix.length ? "yes" : "maybe";
+}
+
+export function parseProxyHeader(b: Uint8Array): ProxyParse {
+  const v2 = startsWith(b, V2_SIGNATURE);
+  if (v2 === "yes") return parseV2(b);
+  const v1 = startsWith(b, V1_PREFIX);
+  if (v1 === "yes") return parseV1(b);
+  return v2 === "maybe" || v1 === "maybe" ? { kind: "incomplete" } : { kind: "absent" };
+}
+
+function parseV1(b: Uint8Array): ProxyParse {
+  let end = -1;
+  for (let i = 0; i < Math.min(b.length, V1_MAX) - 1; i++) {
+    if (b[i] === 0x0d && b[i + 1] === 0x0a) {
+      end = i;
+      break;
+    }
+  }
+  if (end < 0) return b.length >= V1_MAX ? { kind: "invalid", reason: "v1 header longer than 107 bytes" } : { kind: "incomplete" };
+  const line = new TextDecoder().decode(b.subarray(0, end));
+  const parts = line.split(" ");
+  if (parts[1] === "UNKNOWN") return { kind: "header", length: end + 2, address: null };
+  if (parts.length !== 6 || (parts[1] !== "TCP4" && parts[1] !== "TCP6")) return { kind: "invalid", reason: `bad v1 header "${line.slice(0, 60)}"` };
+  const src = parts[2]!;
+  const port = Number(parts[4]);
+  const v4 = /^\d{1,3}(\.\d{1,3}){3}$/.test(src);
+  if ((parts[1] === "TCP4") !== v4 || !(port >= 0 && port <= 65535)) return { kind: "invalid", reason: `bad v1 address "${line.slice(0, 60)}"` };
+  return { kind: "header", length: end + 2, address: src };
+}
+
+function parseV2(b: Uint8Array): ProxyParse {
+  if (b.length < 16) return { kind: "incomplete" };
+  const verCmd = b[12]!;
+  if (verCmd >> 4 !== 2) return { kind: "invalid", reason: `v2 version ${verCmd >> 4}` };
+  const length = 16 + ((b[14]! << 8) | b[15]!);
+  if (b.length < length) return { kind: "incomplete" };
+  const command = verCmd & 0x0f;
+  if (command === 0) return { kind: "header", length, address: null }; // LOCAL: health check from the balancer
+  if (command !== 1) return { kind: "invalid", reason: `v2 command ${command}` };
+  const family = b[13]! >> 4;
+  if (family === 1 && length >= 16 + 12) return { kind: "header", length, address: `${b[16]}.${b[17]}.${b[18]}.${b[19]}` };
+  if (family === 2 && length >= 16 + 36) {
+    const groups: string[] = [];
+    for (let i = 0; i < 8; i++) groups.push(((b[16 + i * 2]! << 8) | b[17 + i * 2]!).toString(16));
+    return { kind: "header", length, address: groups.join(":") };
+  }
+  if (family === 0 || family === 3) return { kind: "header", length, address: null }; // UNSPEC / UNIX
+  return { kind: "invalid", reason: `v2 family ${family} with ${length - 16} address bytes` };
+}
+
+/** Builds a v1 header (for tests and tools). */
+export function proxyV1(src: string, dst: string, srcPort: number, dstPort: number): Uint8Array {
+  const family = src.includes(":") ? "TCP6" : "TCP4";
+  return new TextEncoder().encode(`PROXY ${family} ${src} ${dst} ${srcPort} ${dstPort}\r\n`);
+}
+
+/** Builds a v2 PROXY header for IPv4 (for tests and tools). */
+export function proxyV2(src: string, dst: string, srcPort: number, dstPort: number): Uint8Array {
+  const out = new Uint8Array(28);
+  out.set(V2_SIGNATURE, 0);
+  out[12] = 0x21; // version 2, PROXY
+  out[13] = 0x11; // INET, STREAM
+  out[15] = 12;
+  src.split(".").forEach((p, i) => (out[16 + i] = Number(p)));
+  dst.split(".").forEach((p, i) => (out[20 + i] = Number(p)));
+  out[24] = srcPort >> 8;
+  out[25] = srcPort & 0xff;
+  out[26] = dstPort >> 8;
+  out[27] = dstPort & 0xff;
+  return out;
+}
