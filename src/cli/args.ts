@@ -5,6 +5,7 @@ export type Command =
   | { readonly kind: "run"; readonly configPath: string | null }
   | { readonly kind: "check-config"; readonly configPath: string }
   | { readonly kind: "demo-backend"; readonly host: string; readonly port: number }
+  | { readonly kind: "loadtest"; readonly argv: readonly string[] }
   | { readonly kind: "version" }
   | { readonly kind: "help" };
 
@@ -17,6 +18,7 @@ Usage:
   game-gateway --check-config FILE    validate FILE and exit (0 valid, 1 invalid)
   game-gateway demo-backend [--host H] [--port N]
                                       run the demo game backend alone (default 127.0.0.1:9000)
+  game-gateway loadtest [flags]       round-trip load test of a gateway (loadtest --help)
   game-gateway --version | --help
 
 Flags may also be written with one dash (-config FILE) or as --flag=value.`;
@@ -40,6 +42,8 @@ export function parseArgs(argv: readonly string[]): Command {
     return next.raw;
   };
 
+  // The load tester parses its own (reference-compatible) flags.
+  if (list[0]?.flag === null && list[0].value === "loadtest") return { kind: "loadtest", argv: argv.slice(1) };
   if (list[0]?.flag === null && list[0].value === "demo-backend") {
     let host = "127.0.0.1";
     let port = 9000;

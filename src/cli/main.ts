@@ -6,6 +6,7 @@ import { ConfigWatcher } from "../config/watcher.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import { DemoBackend } from "../demo/demo-backend.ts";
 import { Gateway } from "../gateway.ts";
+import { loadtestMain } from "../loadtest/main.ts";
 import { Logger } from "../log/logger.ts";
 import { USAGE, UsageError, parseArgs, type Command } from "./args.ts";
 
@@ -71,6 +72,8 @@ async function run(cmd: Command): Promise<void> {
     case "version":
       console.log(`game-gateway ${pkg.version} (bun ${Bun.version})`);
       return;
+    case "loadtest":
+      return loadtestMain([...cmd.argv]);
     case "check-config":
       await loadOrExit(cmd.configPath);
       console.log(`${cmd.configPath}: valid`);

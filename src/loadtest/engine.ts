@@ -15,7 +15,7 @@ import { CLIENT_HEADER_SIZE, MAX_CLIENT_BODY, writeClientHeader } from "../proto
 import { ClientFrameLayout } from "../protocol/layouts.ts";
 import type { ClientViolation } from "../protocol/violations.ts";
 import { Histogram } from "./histogram.ts";
-import { MIN_BODY_SIZE } from "./options.ts";
+import { MIN_BODY_SIZE, sourceAddress } from "./options.ts";
 import { type ErrorKind, type ProgressSnapshot, type RunResult, zeroErrors } from "./result.ts";
 
 export interface EngineConfig {
@@ -38,7 +38,7 @@ export interface EngineConfig {
   readonly replyTimeoutMs: number;
   /** Connections opened per second by this process; 0 = all at once. */
   readonly ramp: number;
-  /** Spread connections over source addresses 127.0.0.1..N (1 = let the kernel pick). */
+  /** Spread connections over N source addresses from 127.0.0.1 up (1 = let the kernel pick). */
   readonly sourceAddresses: number;
   readonly verbose: boolean;
   readonly log: (line: string) => void;
@@ -71,6 +71,8 @@ const CLOSING = 2;
 const DONE = 3;
 
 const SCAN_INTERVAL_MS = 100;
+/** Open loop: sends overdue by more than this (a stalled event loop) are skipped, not bunched. */
+const CATCH_UP_MS = 100;
 const PROGRESS_INTERVAL_MS = 1000;
 /** How long closing waits for sockets to report closed before terminating them. */
 const CLOSE_GRACE_MS = 2000;
@@ -206,6 +208,8 @@ export class Engine {
   /** Open loop: send slots issued since t0 (slot k is due at t0 + k * slotMs, for connection k mod n). */
   private issued = 0;
   private readonly slotMs: number;
+  /** Open loop: the most overdue slots sent in one tick. */
+  private readonly catchUpSlots: number;
   private sourceChecked = false;
 
   // Counters (plain fields: the hot path bumps them directly).
@@ -241,6 +245,7 @@ export class Engine {
     this.conns = [];
     for (let i = 0; i < cfg.connections; i++) this.conns.push(new Conn(this, cfg.connBase + i, ring));
     this.slotMs = cfg.rate > 0 ? 1000 / (cfg.rate * cfg.connections) : 0;
+    this.catchUpSlots = cfg.rate > 0 ? Math.max(1, Math.ceil(CATCH_UP_MS / this.slotMs)) : 0;
     // A source address in 127/8 cannot reach ::1, which "localhost" may resolve to.
     this.connectHost = cfg.sourceAddresses > 1 && cfg.host === "localhost" ? "127.0.0.1" : cfg.host;
   }
@@ -273,6 +278,10 @@ export class Engine {
   private tick(): void {
     const now = performance.now();
     if (this.phase === RUNNING) {
+      // Every connection has been dialled and none is open or opening: nothing left to measure.
+      if (this.dialed === this.conns.length && this.connecting === 0 && this.open === 0 && now < this.deadline) {
+        this.deadline = now;
+      }
       if (now >= this.deadline) {
         if (this.cfg.rate > 0) this.openLoop(this.deadline);
         this.startDrain(now);
@@ -287,6 +296,8 @@ export class Engine {
     }
     if (this.cfg.onProgress !== undefined && now >= this.nextProgress && this.phase !== DONE) {
       this.nextProgress += PROGRESS_INTERVAL_MS;
+      // After a long stall, one line, not a burst of catch-up lines.
+      if (this.nextProgress <= now) this.nextProgress = now + PROGRESS_INTERVAL_MS;
       this.cfg.onProgress(this.snapshot(now));
     }
     if (this.phase === DRAINING && ((this.inFlight() === 0 && this.connecting === 0) || now >= this.drainUntil)) {
@@ -311,11 +322,13 @@ export class Engine {
     const due = Math.floor((now - this.t0) / this.slotMs) + 1;
     let k = due - this.issued;
     if (k <= 0) return;
-    if (k > n) {
-      // More than a whole round behind (the event loop stalled): send one round, count the rest.
-      this.skipped += Math.round(((k - n) * this.open) / n);
-      this.issued = due - n;
-      k = n;
+    const cap = this.catchUpSlots;
+    if (k > cap) {
+      // The event loop stalled: sending the whole backlog at once would be a burst the schedule
+      // never asked for, so slots older than the catch-up window are counted, not sent.
+      this.skipped += Math.round(((k - cap) * this.open) / n);
+      this.issued = due - cap;
+      k = cap;
     }
     let cur = this.issued % n;
     for (; k > 0; k--) {
@@ -378,7 +391,13 @@ export class Engine {
 
   private finish(): void {
     if (this.phase === DONE) return;
-    for (const c of this.conns) if (c.state === OPEN) c.socket!.terminate();
+    for (const c of this.conns) {
+      if (c.state !== OPEN) continue;
+      // Accounted here, not in its close event, which may come after the result is taken.
+      const socket = c.socket!;
+      this.onClose(c);
+      socket.terminate();
+    }
     this.phase = DONE;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
@@ -396,7 +415,7 @@ export class Engine {
     c.dialAt = performance.now();
     const opts: ConnectOptions = { hostname: this.connectHost, port: this.cfg.port, socket: handlers, data: c };
     const spread = this.cfg.sourceAddresses;
-    if (spread > 1) opts.localAddress = `127.0.0.${1 + (c.id % spread)}`;
+    if (spread > 1) opts.localAddress = sourceAddress(c.id % spread);
     try {
       // Failures arrive through handlers.connectError; the promise only needs its rejection handled.
       Bun.connect(opts).catch(ignore);
@@ -420,7 +439,7 @@ export class Engine {
     this.open++;
     if (!this.sourceChecked && this.cfg.sourceAddresses > 1) {
       this.sourceChecked = true;
-      const want = `127.0.0.${1 + (c.id % this.cfg.sourceAddresses)}`;
+      const want = sourceAddress(c.id % this.cfg.sourceAddresses);
       if (socket.localAddress !== want) {
         this.warnings.push(
           `source address spreading is not honoured by this Bun (asked ${want}, bound ${socket.localAddress}): all connections share one source address`,
@@ -484,10 +503,14 @@ export class Engine {
     for (let i = 0; i < 8; i++) f[TIME_AT + i] = t[i]!;
     writeU32(f, CONN_AT, c.id);
     c.writeFailed = false;
-    if (!c.writer!.write(f, 0, this.frameLen) || c.writeFailed) {
+    if (!c.writer!.write(f, 0, this.frameLen)) {
+      // The write queue is full: the peer has stopped reading.
       this.count("send_failed", 1, c);
       return false;
     }
+    // The socket closed under us and its close event is on the way: that is counted once, as
+    // closed_by_peer, and this frame was never sent.
+    if (c.writeFailed) return false;
     c.sendTimes[seq & c.mask] = now;
     c.nextSeq = seq + 1;
     this.sent++;

@@ -8,6 +8,17 @@ import { MAX_CLIENT_BODY, MAX_WORLD_ID } from "../protocol/client-frame.ts";
 /** Body bytes needed for the sequence number (u32), send time (f64) and connection id (u32). */
 export const MIN_BODY_SIZE = 16;
 
+/**
+ * Connections per source address under "auto". The gateway admits at most
+ * security.max_connections_per_ip (default 10) concurrent and connection_rate_limit (default 5,
+ * also the burst) new connections per second from one IP; 5 per address stays inside both even
+ * when every connection is dialled at once. Real players come from many addresses too.
+ */
+export const CONNECTIONS_PER_SOURCE_ADDRESS = 5;
+
+/** 127.0.0.1 .. 127.255.255.254: the whole loopback /8 but its network and broadcast addresses. */
+export const MAX_SOURCE_ADDRESSES = 0xfffffe;
+
 export interface LoadtestOptions {
   readonly host: string;
   readonly port: number;
@@ -31,7 +42,7 @@ export interface LoadtestOptions {
   /** Fraction (0.001 = 0.1%). */
   readonly maxErrorRate: number;
   readonly processes: number;
-  /** Source addresses 127.0.0.1..N to spread connections over; "auto" decides from the target. */
+  /** Source addresses to spread connections over, from 127.0.0.1 up; "auto" decides from the target. */
   readonly sourceAddresses: number | "auto";
   readonly ws: boolean;
   // Internal: set by a parent for its worker processes.
@@ -67,14 +78,17 @@ Usage: game-gateway loadtest [flags]
   --in-flight N          closed loop: messages in flight per connection (1)
   --reply-timeout D      a reply later than this is an error (5s)
   --json                 print the result as JSON on stdout
-  --max-error-rate F     exit 1 when errors / messages sent exceeds F (0.001 = 0.1%)
+  --max-error-rate F     exit 1 when errors / messages sent, or failed or dropped
+                         connections / connections dialled, exceeds F (0.001 = 0.1%)
   --processes N          spread connections over N worker processes (1)
-  --source-addresses N   spread connections over source addresses 127.0.0.1..127.0.0.N
-                         (loopback targets only; default auto: max(processes, connections/25000))
+  --source-addresses N   spread connections over N source addresses from 127.0.0.1 up
+                         (loopback targets only; auto, the default: on Linux one per
+                         ${CONNECTIONS_PER_SOURCE_ADDRESS} connections, so the gateway's default per-IP admission
+                         limits let every connection in; elsewhere 1)
   --ws                   WebSocket clients (not available yet)
   -h, --help
 
-Exit status: 0 pass, 1 error rate above --max-error-rate, 2 usage error.`;
+Exit status: 0 pass, 1 an error rate above --max-error-rate, 2 usage error.`;
 
 type Kind = "string" | "int" | "float" | "duration" | "bool";
 
@@ -214,7 +228,10 @@ export function parseLoadtestArgs(argv: readonly string[]): ParsedLoadtestArgs {
   check(o.processes >= 1 && o.processes <= 64, `--processes: got ${o.processes}, expected 1..64`);
   check(o.processes <= o.connections, `--processes ${o.processes} is more than -connections ${o.connections}`);
   if (o.sourceAddresses !== "auto") {
-    check(o.sourceAddresses >= 1 && o.sourceAddresses <= 254, `--source-addresses: got ${o.sourceAddresses}, expected 1..254 or auto`);
+    check(
+      o.sourceAddresses >= 1 && o.sourceAddresses <= MAX_SOURCE_ADDRESSES,
+      `--source-addresses: got ${o.sourceAddresses}, expected 1..${MAX_SOURCE_ADDRESSES} or auto`,
+    );
   }
   check(o.connBase >= 0, `--conn-base: got ${o.connBase}, expected 0 or more`);
 
@@ -234,12 +251,17 @@ export function isLoopbackHost(host: string): boolean {
   return host === "localhost" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
-/** Connections per source address before "auto" adds another (the ephemeral range is ~28,000 ports). */
-export const CONNECTIONS_PER_SOURCE_ADDRESS = 25_000;
-
 /** How many source addresses to spread over (1 = leave it to the kernel). */
 export function resolveSourceAddresses(o: LoadtestOptions): number {
   if (!isLoopbackHost(o.host)) return 1;
-  if (o.sourceAddresses !== "auto") return o.sourceAddresses;
-  return Math.min(254, Math.max(o.processes, Math.ceil(o.connections / CONNECTIONS_PER_SOURCE_ADDRESS)));
+  if (o.sourceAddresses !== "auto") return Math.min(o.sourceAddresses, o.connections);
+  // Linux answers on all of 127/8; macOS, for one, has only 127.0.0.1 unless aliases are added.
+  if (process.platform !== "linux") return 1;
+  return Math.max(o.processes, Math.ceil(o.connections / CONNECTIONS_PER_SOURCE_ADDRESS));
+}
+
+/** The k-th source address (0-based): 127.0.0.1 + k, as dotted quad. */
+export function sourceAddress(k: number): string {
+  const a = 1 + k;
+  return `127.${(a >>> 16) & 0xff}.${(a >>> 8) & 0xff}.${a & 0xff}`;
 }

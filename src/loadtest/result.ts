@@ -105,6 +105,29 @@ export function errorRate(r: RunResult): number {
   return errors / r.messages.sent;
 }
 
+/** Errors that end a connection: it was never open, or the peer closed it. */
+export function connectionErrors(r: RunResult): number {
+  const e = r.errors;
+  return e.connect_failed + e.connect_timeout + e.closed_by_peer + e.worker_failed;
+}
+
+/**
+ * Connection errors / connections dialled. Held to the same bound as errorRate: per message
+ * sent, a few refused or dropped connections vanish among thousands of frames, and a run in
+ * which the gateway turned most players away would pass.
+ */
+export function connectionErrorRate(r: RunResult): number {
+  const n = r.connections.attempted;
+  const errors = connectionErrors(r);
+  if (n === 0) return errors > 0 ? 1 : 0;
+  return Math.min(1, errors / n);
+}
+
+/** The exit status's test: both rates within the bound. */
+export function passes(r: RunResult, maxErrorRate: number): boolean {
+  return errorRate(r) <= maxErrorRate && connectionErrorRate(r) <= maxErrorRate;
+}
+
 /** Progress of one process, each second (cumulative counters). */
 export interface ProgressSnapshot {
   elapsedMs: number;

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { DemoBackend } from "../../src/demo/demo-backend.ts";
-import { eventually, str, text } from "../support/harness.ts";
+import { eventually, rule, startGateway, str, text } from "../support/harness.ts";
 
 const root = join(import.meta.dir, "../..");
 const binary = join(root, "dist/game-gateway");
@@ -115,6 +115,23 @@ describe("dist/game-gateway", () => {
       proc.kill("SIGTERM");
       expect(await proc.exited).toBe(0);
       for (const c of clients) await c.closed;
+    });
+
+    test("loadtest subcommand: round trips through a gateway, JSON result, exit 0", async () => {
+      const gw = startGateway({ routing: { rules: [rule(10, [`127.0.0.1:${backend.port}`])] } });
+      try {
+        const proc = Bun.spawn(
+          [binary, "loadtest", "-host", "127.0.0.1", "-port", String(gw.gateway.port), "-connections", "8", "-duration", "1s", "-rate", "0", "--json"],
+          { cwd: dir, stdout: "pipe", stderr: "pipe" },
+        );
+        const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+        expect(code).toBe(0);
+        const result = JSON.parse(out) as { messages: { sent: number; received: number } };
+        expect(result.messages.sent).toBeGreaterThan(0);
+        expect(result.messages.received).toBe(result.messages.sent);
+      } finally {
+        await gw.stop();
+      }
     });
 
     test("no config: the embedded demo backend answers and the banner says where to connect", async () => {
