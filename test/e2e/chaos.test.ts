@@ -3,7 +3,7 @@
 import { afterAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
+import { serverIdFor } from "../../src/client/game-client.ts";
 import { eventually, rule, startGateway, str, text } from "../support/harness.ts";
 
 const main = join(import.meta.dir, "../../src/cli/main.ts");

@@ -3,28 +3,15 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Socket, TCPSocketListener } from "bun";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
-import { DemoBackend } from "../../src/demo/demo-backend.ts";
 import { encodeClientFrame } from "../../src/protocol/client-frame.ts";
 import { OpCode, decodeBackendFrame, encodeBackendFrame, encodeMulticastBody } from "../../src/protocol/server-frame.ts";
-import { eventually, rule, startGateway, str, text, type TestGateway } from "../support/harness.ts";
+import { eventually, rule, str, text, TestScope } from "../support/harness.ts";
 
 const T = 10;
-const cleanup: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
-
-async function backend(port = 0): Promise<DemoBackend> {
-  const b = await DemoBackend.start({ port });
-  cleanup.push(() => b.stop());
-  return b;
-}
-
-function gateway(overrides: Record<string, unknown>): TestGateway {
-  const gw = startGateway(overrides);
-  cleanup.push(() => gw.stop());
-  return gw;
-}
+const scope = new TestScope();
+afterEach(scope.release);
+const gateway = scope.gateway;
+const backend = (port = 0) => scope.backend({ port });
 
 async function roundTrip(c: GameClient, serverType: number, body: string): Promise<string> {
   c.send(1, serverIdFor(serverType), text(body));
@@ -233,7 +220,7 @@ async function rawBackend(reply: (sessionId: bigint, socket: Socket<undefined>) 
       },
     },
   });
-  cleanup.push(() => server.stop(true));
+  scope.defer(() => server.stop(true));
   return server;
 }
 
@@ -302,7 +289,7 @@ describe("backend garbage", () => {
         },
       },
     });
-    cleanup.push(() => stalled.stop(true));
+    scope.defer(() => stalled.stop(true));
     const gw = gateway({
       backend: { connections_per_endpoint: 1, write_queue_high_water: "256KiB", write_queue_limit: "4MiB" },
       routing: { rules: [rule(T, [`127.0.0.1:${stalled.port}`])] },

@@ -6,31 +6,18 @@ import { join } from "node:path";
 import type { Socket } from "bun";
 import YAML from "yaml";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
-import { DemoBackend } from "../../src/demo/demo-backend.ts";
 import { FrameReader } from "../../src/net/frame-reader.ts";
 import { BufferPool } from "../../src/net/buffer-pool.ts";
 import { BackendFrameLayout } from "../../src/protocol/layouts.ts";
 import { OpCode, decodeBackendFrame, encodeBackendFrame } from "../../src/protocol/server-frame.ts";
 import { hex } from "../../src/session/trace.ts";
-import { eventually, rule, startGateway, str, text, type Overrides, type TestGateway } from "../support/harness.ts";
+import { eventually, rule, str, text, TestScope, type TestGateway } from "../support/harness.ts";
 
 const T = 10;
-const cleanup: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
-
-async function backend(opts: { traceHeader?: boolean } = {}): Promise<DemoBackend> {
-  const b = await DemoBackend.start({ port: 0, ...opts });
-  cleanup.push(() => b.stop());
-  return b;
-}
-
-function gateway(overrides: Overrides): TestGateway {
-  const gw = startGateway(overrides);
-  cleanup.push(() => gw.stop());
-  return gw;
-}
+const scope = new TestScope();
+afterEach(scope.release);
+const gateway = scope.gateway;
+const backend = (opts: { traceHeader?: boolean } = {}) => scope.backend(opts);
 
 async function roundTrip(c: GameClient, body: string): Promise<string> {
   c.send(1, serverIdFor(T), text(body));
@@ -232,7 +219,7 @@ describe("trace propagation", () => {
         },
       },
     });
-    cleanup.push(() => server.stop(true));
+    scope.defer(() => server.stop(true));
     const gw = gateway({ tracing: { enable_trace_propagation: true }, routing: { rules: [rule(T, [`127.0.0.1:${server.port}`])] } });
     const c = await gw.connect();
     for (let i = 0; i < 3; i++) expect(await roundTrip(c, `traced ${i}`)).toBe(`traced ${i}`);

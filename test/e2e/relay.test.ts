@@ -1,6 +1,6 @@
 // End to end over loopback: real gateway, real demo backends, real clients.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
+import { serverIdFor } from "../../src/client/game-client.ts";
 import { DemoBackend, DemoMessage } from "../../src/demo/demo-backend.ts";
 import { OpCode } from "../../src/protocol/server-frame.ts";
 import { eventually, rule, startGateway, str, text, type TestGateway } from "../support/harness.ts";

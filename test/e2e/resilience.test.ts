@@ -1,29 +1,16 @@
 // Breakers, health checks and admission limits, end to end with real sockets.
 import { afterEach, describe, expect, test } from "bun:test";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
-import { DemoBackend } from "../../src/demo/demo-backend.ts";
 import { proxyV1, proxyV2 } from "../../src/net/proxy-protocol.ts";
 import { encodeClientFrame } from "../../src/protocol/client-frame.ts";
 import { OpCode } from "../../src/protocol/server-frame.ts";
-import { eventually, rule, startGateway, str, text, type Overrides, type TestGateway } from "../support/harness.ts";
+import { eventually, rule, str, text, TestScope, type TestGateway } from "../support/harness.ts";
 
 const T = 10;
-const cleanup: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
-
-async function backend(port = 0): Promise<DemoBackend> {
-  const b = await DemoBackend.start({ port });
-  cleanup.push(() => b.stop());
-  return b;
-}
-
-function gateway(overrides: Overrides): TestGateway {
-  const gw = startGateway(overrides);
-  cleanup.push(() => gw.stop());
-  return gw;
-}
+const scope = new TestScope();
+afterEach(scope.release);
+const gateway = scope.gateway;
+const backend = (port = 0) => scope.backend({ port });
 
 async function echoes(gw: TestGateway, body: string): Promise<boolean> {
   const c = await gw.connect();
@@ -100,7 +87,7 @@ describe("active health checks", () => {
   test("a backend that never answers Ping is dropped and re-dialled", async () => {
     let accepted = 0;
     const mute = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: () => void accepted++, data() {} } });
-    cleanup.push(() => mute.stop(true));
+    scope.defer(() => mute.stop(true));
     const gw = gateway({
       backend: { ping_interval: "100ms", connections_per_endpoint: 1 },
       connection_pool: { read_timeout: "200ms", retry_delay: "10ms" },

@@ -9,26 +9,18 @@ import { CLIENT_HEADER_SIZE, encodeClientFrame, readClientBodyLength } from "../
 import { BackendFrameLayout, ClientFrameLayout } from "../../src/protocol/layouts.ts";
 import { OpCode, SERVER_HEADER_SIZE, encodeBackendFrame, readServerLength } from "../../src/protocol/server-frame.ts";
 import { Prng } from "./prng.ts";
+import { concat } from "../support/bytes.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261126);
 const CASES = Number(process.env.FUZZ_CASES ?? 60_000);
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 interface Outcome {
   frames: Uint8Array[];
   violation: string | null;
 }
 
-function run<V extends string>(layout: ClientFrameLayout | BackendFrameLayout, pool: BufferPool, chunks: Uint8Array[]): Outcome {
+function run(layout: ClientFrameLayout | BackendFrameLayout, pool: BufferPool, chunks: Uint8Array[]): Outcome {
   const out: Outcome = { frames: [], violation: null };
   const reader = new FrameReader<string>(layout as never, {
     onFrame(b, off, len) {

@@ -4,7 +4,7 @@
 // get every reply in order.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { TCPSocketListener } from "bun";
-import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
+import { serverIdFor } from "../../src/client/game-client.ts";
 import { DemoBackend } from "../../src/demo/demo-backend.ts";
 import { encodeClientFrame } from "../../src/protocol/client-frame.ts";
 import { OpCode, SERVER_HEADER_SIZE, decodeBackendFrame, encodeBackendFrame, encodeMulticastBody } from "../../src/protocol/server-frame.ts";

@@ -4,6 +4,7 @@ import { FrameReader } from "../../src/net/frame-reader.ts";
 import { encodeClientFrame } from "../../src/protocol/client-frame.ts";
 import { BackendFrameLayout, ClientFrameLayout } from "../../src/protocol/layouts.ts";
 import { OpCode, encodeBackendFrame } from "../../src/protocol/server-frame.ts";
+import { concat } from "../support/bytes.ts";
 
 /** Collects what a reader delivers (copies: frames are only valid during the callback). */
 class Collector<V extends string> {
@@ -19,15 +20,6 @@ class Collector<V extends string> {
   }
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function clientFrames(n: number, size: (i: number) => number): Uint8Array[] {
   return Array.from({ length: n }, (_, i) => encodeClientFrame(i, 0x0a00 + i, new Uint8Array(size(i)).fill(i & 0xff)));

@@ -6,6 +6,7 @@ import type { GatewayConfig } from "../../src/config/types.ts";
 import { Gateway } from "../../src/gateway.ts";
 import { Logger, type LogSink } from "../../src/log/logger.ts";
 import { GameClient } from "../../src/client/game-client.ts";
+import { DemoBackend } from "../../src/demo/demo-backend.ts";
 
 export type Overrides = Record<string, unknown>;
 
@@ -85,3 +86,31 @@ export async function eventually<T>(check: () => T | Promise<T>, what: string, t
 
 export const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const str = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+/**
+ * Resources one test starts (backends, gateways, listeners), stopped after it in reverse order:
+ * `const scope = new TestScope(); afterEach(scope.release);`
+ */
+export class TestScope {
+  private readonly releases: (() => Promise<void> | void)[] = [];
+
+  defer(release: () => Promise<void> | void): void {
+    this.releases.push(release);
+  }
+
+  readonly backend = async (opts: { port?: number; traceHeader?: boolean } = {}): Promise<DemoBackend> => {
+    const b = await DemoBackend.start({ port: 0, ...opts });
+    this.defer(() => b.stop());
+    return b;
+  };
+
+  readonly gateway = (overrides: Overrides = {}): TestGateway => {
+    const gw = startGateway(overrides);
+    this.defer(() => gw.stop());
+    return gw;
+  };
+
+  readonly release = async (): Promise<void> => {
+    for (const f of this.releases.splice(0).reverse()) await f();
+  };
+}
