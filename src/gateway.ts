@@ -112,7 +112,7 @@ export class Gateway {
         : new AccessLog(options.accessLogSink ?? { write: (s) => process.stdout.write(s) }, () =>
             this.metrics.accessLogDropped.inc(),
           );
-    const relay = new BackendRelay(this.sessions, this.metrics, throttled);
+    const relay = new BackendRelay(this.sessions, this.metrics, throttled, this.log);
     const cp = config.connection_pool;
     this.backends = new BackendRegistry({
       settings: {

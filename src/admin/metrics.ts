@@ -16,6 +16,13 @@ export interface BackendTally {
   framesOut: number;
   /** Times a client was paused because a connection to this endpoint was congested. */
   pauses: number;
+  /** backend_errors_total by error_type (connection failures and dropped bad frames). */
+  readonly errors: Map<string, number>;
+}
+
+/** Adds one to a count kept in a Map (no allocation once the key exists). */
+export function bump(counts: Map<string, number>, key: string): void {
+  counts.set(key, (counts.get(key) ?? 0) + 1);
 }
 
 /** Series indexes of request_latency_seconds. */
@@ -28,6 +35,11 @@ export class GatewayMetrics {
   readonly messagesIn = new Float64Array(256);
   readonly messagesOut = new Float64Array(256);
   private readonly backendTallies = new Map<string, BackendTally>();
+  /** Events that can repeat per message under abuse, counted without touching prom-client. */
+  readonly drops = new Map<string, number>();
+  readonly clientViolations = new Map<string, number>();
+  readonly backendViolations = new Map<string, number>();
+  rateLimitRejections = 0;
 
   readonly connectionsActive: Gauge;
   readonly connectionsTotal: Counter;
@@ -78,7 +90,16 @@ export class GatewayMetrics {
       labelNames: ["reason"],
       registers,
     });
-    this.rateLimitRejected = new Counter({ name: `${P}rate_limit_rejected_total`, help: "Rate-limit rejections", registers });
+    const self = this;
+    this.rateLimitRejected = new Counter({
+      name: `${P}rate_limit_rejected_total`,
+      help: "Rate-limit rejections (new connections over the per-IP rate, frames over the per-session rate)",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(self.rateLimitRejections);
+      },
+    });
     this.circuitBreakerState = new Gauge({
       name: `${P}circuit_breaker_state`,
       help: "Breaker per backend: 0 closed, 1 open, 2 half-open",
@@ -157,6 +178,10 @@ export class GatewayMetrics {
       help: "Backend connection errors and protocol violations, by type",
       labelNames: ["backend", "error_type"],
       registers,
+      collect() {
+        this.reset();
+        for (const [backend, t] of tallies) for (const [error_type, n] of t.errors) this.inc({ backend, error_type }, n);
+      },
     });
     this.backendTimeouts = new Counter({ name: `${P}backend_timeouts_total`, help: "Backend dial/read timeouts", labelNames: ["backend"], registers });
     this.backendRetries = new Counter({ name: `${P}backend_retries_total`, help: "Backend re-dials", labelNames: ["backend"], registers });
@@ -220,12 +245,21 @@ export class GatewayMetrics {
       help: "Frames that broke the wire contract, by side (client/backend) and reason",
       labelNames: ["side", "reason"],
       registers,
+      collect() {
+        this.reset();
+        for (const [reason, n] of self.clientViolations) this.inc({ side: "client", reason }, n);
+        for (const [reason, n] of self.backendViolations) this.inc({ side: "backend", reason }, n);
+      },
     });
     this.framesDropped = new Counter({
       name: `${P}frames_dropped_total`,
       help: "Frames not delivered, by reason",
       labelNames: ["reason"],
       registers,
+      collect() {
+        this.reset();
+        for (const [reason, n] of self.drops) this.inc({ reason }, n);
+      },
     });
   }
 
@@ -233,7 +267,7 @@ export class GatewayMetrics {
   backendTally(endpoint: string): BackendTally {
     let t = this.backendTallies.get(endpoint);
     if (t === undefined) {
-      t = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, pauses: 0 };
+      t = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, pauses: 0, errors: new Map() };
       this.backendTallies.set(endpoint, t);
     }
     return t;

@@ -23,7 +23,7 @@ import {
 import type { BackendFramingViolation, BackendViolation } from "../protocol/violations.ts";
 import type { CloseReason, ClientPort } from "../session/client-port.ts";
 import type { BackendLink, Session } from "../session/session.ts";
-import { LatencyDirection, type BackendTally } from "../admin/metrics.ts";
+import { LatencyDirection, type BackendTally, bump } from "../admin/metrics.ts";
 import type { LatencyHistogram } from "../admin/latency-histogram.ts";
 import type { SpanIdSource } from "../session/trace.ts";
 
@@ -77,6 +77,8 @@ export interface BackendTelemetry {
   readonly latency: LatencyHistogram<"upstream" | "downstream">;
   readonly spans: SpanIdSource;
 }
+
+const VIOLATION_LOG_INTERVAL_MS = 10_000;
 
 /** Where the trace ID starts: after the server header, opcode and session ID. */
 const TRACE_ID_OFFSET = SERVER_HEADER_SIZE + GATE_HEADER_SIZE;
@@ -147,6 +149,34 @@ export class BackendConnection implements BackendLink {
       () => this.recordUpstreamLatency(),
     );
     this.reader = new FrameReader(layout, this, pool);
+  }
+
+  /** Per violation reason: when it was last logged and how many were not logged since. */
+  private readonly violationLog = new Map<string, { at: number; suppressed: number }>();
+
+  /** Counts a backend_errors_total event for this endpoint (allocation-free for a known type). */
+  countError(errorType: string): void {
+    bump(this.tally.errors, errorType);
+  }
+
+  /**
+   * Whether a violation of this reason should be logged now (at most one line per reason and
+   * connection every 10 s): -1 to stay quiet, else how many were suppressed since the last line.
+   */
+  violationLogGate(reason: string, now: number): number {
+    const seen = this.violationLog.get(reason);
+    if (seen === undefined) {
+      this.violationLog.set(reason, { at: now, suppressed: 0 });
+      return 0;
+    }
+    if (now - seen.at < VIOLATION_LOG_INTERVAL_MS) {
+      seen.suppressed++;
+      return -1;
+    }
+    const suppressed = seen.suppressed;
+    seen.at = now;
+    seen.suppressed = 0;
+    return suppressed;
   }
 
   /** Seconds the dial took, once open. */

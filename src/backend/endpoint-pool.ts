@@ -1,4 +1,4 @@
-import type { BackendTally, GatewayMetrics } from "../admin/metrics.ts";
+import { type BackendTally, type GatewayMetrics, bump } from "../admin/metrics.ts";
 import type { BackendMode } from "../config/types.ts";
 import type { Logger, ThrottledLog } from "../log/logger.ts";
 import type { BufferPool } from "../net/buffer-pool.ts";
@@ -186,11 +186,11 @@ export class EndpointPool implements BackendConnectionOwner {
   onClosed(conn: BackendConnection, wasOpen: boolean): void {
     const m = this.deps.metrics;
     if (wasOpen) m.backendConnectionsActive.dec({ backend: this.endpoint });
-    else m.backendErrors.inc({ backend: this.endpoint, error_type: conn.closeCause === "dial_timeout" ? "dial_timeout" : "dial_failed" });
+    else bump(this.tally.errors, conn.closeCause === "dial_timeout" ? "dial_timeout" : "dial_failed");
     if (conn.closeCause === "dial_timeout" || conn.closeCause === "ping_timeout") m.backendTimeouts.inc({ backend: this.endpoint });
     if (!this.closed && !conn.closedByUs) {
       this.breaker.recordFailure();
-      if (wasOpen) m.backendErrors.inc({ backend: this.endpoint, error_type: conn.closeCause || "connection_lost" });
+      if (wasOpen) bump(this.tally.errors, conn.closeCause || "connection_lost");
     }
 
     const orphans = [...conn.sessions];

@@ -1,6 +1,6 @@
-import type { GatewayMetrics } from "../admin/metrics.ts";
+import { type GatewayMetrics, bump } from "../admin/metrics.ts";
 import type { BackendConnection, BackendFrameHandler } from "../backend/backend-connection.ts";
-import type { ThrottledLog } from "../log/logger.ts";
+import type { Logger, ThrottledLog } from "../log/logger.ts";
 import { CLIENT_HEADER_SIZE, MAX_CLIENT_FRAME, writeClientHeader } from "../protocol/client-frame.ts";
 import {
   BACKEND_FRAME_PREFIX,
@@ -29,6 +29,7 @@ export class BackendRelay implements BackendFrameHandler {
     private readonly sessions: SessionManager,
     private readonly metrics: GatewayMetrics,
     private readonly log: ThrottledLog,
+    private readonly logger: Logger,
   ) {}
 
   onTrans(conn: BackendConnection, hi: number, lo: number, b: Uint8Array, off: number, len: number): void {
@@ -70,14 +71,15 @@ export class BackendRelay implements BackendFrameHandler {
     for (const s of conn.endpointSessions) this.send(s, b, off + CLIENT_FRAME_AT, CLIENT_HEADER_SIZE + bodyLen);
   }
 
+  /** Counted and (rate-limited) logged without allocating: a backend may do this per frame. */
   onViolation(conn: BackendConnection, reason: BackendViolation): void {
-    this.metrics.protocolViolations.inc({ side: "backend", reason });
-    this.metrics.framesDropped.inc({ reason });
-    this.metrics.backendErrors.inc({ backend: conn.endpoint, error_type: reason });
-    this.log.warn(`backend-violation:${conn.endpoint}:${reason}`, "backend frame broke the wire contract; dropped", {
-      backend: conn.endpoint,
-      reason,
-    });
+    bump(this.metrics.backendViolations, reason);
+    bump(this.metrics.drops, reason);
+    conn.countError(reason);
+    if (!this.logger.enabled("warn")) return;
+    const suppressed = conn.violationLogGate(reason, Date.now());
+    if (suppressed < 0) return;
+    this.logger.warn("backend frame broke the wire contract; dropped", { backend: conn.endpoint, reason, suppressed });
   }
 
   private send(s: Session, b: Uint8Array, off: number, len: number): void {

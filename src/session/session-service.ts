@@ -1,5 +1,5 @@
 import type { AccessLog } from "../admin/access-log.ts";
-import type { GatewayMetrics } from "../admin/metrics.ts";
+import { type GatewayMetrics, bump } from "../admin/metrics.ts";
 import type { BackendRegistry } from "../backend/backend-registry.ts";
 import type { Logger, ThrottledLog } from "../log/logger.ts";
 import {
@@ -85,12 +85,12 @@ export class SessionService {
     const now = Date.now();
     s.lastActive = now;
     if (this.rateLimit.rate > 0 && !this.withinRate(s, now)) {
-      this.metrics.rateLimitRejected.inc();
+      this.metrics.rateLimitRejections++;
       if (this.rateLimit.action === "close") {
         port.close("rate_limited");
         return false;
       }
-      this.metrics.framesDropped.inc({ reason: "rate_limited" });
+      bump(this.metrics.drops, "rate_limited");
       return true;
     }
     s.messagesIn++;
@@ -98,7 +98,7 @@ export class SessionService {
     this.metrics.messagesIn[s.route.serverType]!++;
     const link = s.link;
     if (link === null || !link.sendTrans(s, b, off, len)) {
-      this.metrics.framesDropped.inc({ reason: link === null ? "backend_unavailable" : "backend_congested" });
+      bump(this.metrics.drops, link === null ? "backend_unavailable" : "backend_congested");
       port.close(link === null ? "backend_unavailable" : "backend_congested");
       return false;
     }
@@ -118,7 +118,7 @@ export class SessionService {
 
   /** The client broke the contract: close it with the reason, logged and counted. */
   onClientViolation(port: ClientPort, reason: ClientViolation): void {
-    this.metrics.protocolViolations.inc({ side: "client", reason });
+    bump(this.metrics.clientViolations, reason);
     this.throttled.warn(`client-violation:${reason}`, "client frame broke the wire contract; closing client", {
       client: port.remoteAddress,
       session: port.session?.id,
