@@ -217,7 +217,7 @@ export class BackendConnection implements BackendLink {
     if (at < 0) return false;
     const out = this.writer.bytes;
     writeBackendFrameHeader(
-      out,
+      this.writer.view,
       at,
       this.gateSize + bodyLen,
       readClientMessageId(b, off),
@@ -230,7 +230,7 @@ export class BackendConnection implements BackendLink {
       // A session without a trace ID (tracing switched on by a reload) sends the W3C "invalid" all-zero ID.
       if (session.traceId !== null) out.set(session.traceId, at + TRACE_ID_OFFSET);
       else out.fill(0, at + TRACE_ID_OFFSET, at + TRACE_ID_OFFSET + TRACE_ID_SIZE);
-      this.telemetry.spans.write(out, at + TRACE_ID_OFFSET + TRACE_ID_SIZE);
+      this.telemetry.spans.write(this.writer.view, at + TRACE_ID_OFFSET + TRACE_ID_SIZE);
     }
     copyBytes(b, off + CLIENT_HEADER_SIZE, out, at + prefix, bodyLen);
     if (this.unsentFrames++ === 0) this.unsentSince = performance.now();
@@ -387,7 +387,7 @@ export class BackendConnection implements BackendLink {
     const at = this.writer.reserve(BACKEND_FRAME_PREFIX + body.length);
     if (at < 0) return; // at the hard bound the session is being closed anyway
     const out = this.writer.bytes;
-    writeBackendFrameHeader(out, at, GATE_HEADER_SIZE + body.length, 0, 0, opcode, session.hi, session.lo);
+    writeBackendFrameHeader(this.writer.view, at, GATE_HEADER_SIZE + body.length, 0, 0, opcode, session.hi, session.lo);
     out.set(body, at + BACKEND_FRAME_PREFIX);
     this.tally.framesOut++;
     this.tally.bytesOut += BACKEND_FRAME_PREFIX + body.length;
@@ -407,7 +407,7 @@ export class BackendConnection implements BackendLink {
     const at = this.writer.reserve(BACKEND_FRAME_PREFIX + PING_BODY_SIZE);
     if (at < 0) return;
     const out = this.writer.bytes;
-    writeBackendFrameHeader(out, at, GATE_HEADER_SIZE + PING_BODY_SIZE, 0, 0, OpCode.Ping, 0, 0);
+    writeBackendFrameHeader(this.writer.view, at, GATE_HEADER_SIZE + PING_BODY_SIZE, 0, 0, OpCode.Ping, 0, 0);
     // The body is opaque to the backend; the gateway times the round trip itself.
     out.fill(0, at + BACKEND_FRAME_PREFIX, at + BACKEND_FRAME_PREFIX + PING_BODY_SIZE);
     this.pingSentAt = now;
@@ -426,7 +426,7 @@ export class BackendConnection implements BackendLink {
     const at = this.writer.reserve(BACKEND_FRAME_PREFIX + PING_BODY_SIZE);
     if (at < 0) return;
     const out = this.writer.bytes;
-    writeBackendFrameHeader(out, at, GATE_HEADER_SIZE + PING_BODY_SIZE, 0, 0, OpCode.Pong, 0, 0);
+    writeBackendFrameHeader(this.writer.view, at, GATE_HEADER_SIZE + PING_BODY_SIZE, 0, 0, OpCode.Pong, 0, 0);
     copyBytes(b, off + BACKEND_FRAME_PREFIX, out, at + BACKEND_FRAME_PREFIX, PING_BODY_SIZE);
   }
 

@@ -296,7 +296,7 @@ export class DemoConnection implements FrameHandler<BackendFramingViolation> {
     const at = this.reserve(BACKEND_FRAME_PREFIX + srcLen);
     if (at < 0) return false;
     const out = this.writer.bytes;
-    writeBackendFrameHeader(out, at, GATE_HEADER_SIZE + srcLen, type, serverId, opcode, hi, lo);
+    writeBackendFrameHeader(this.writer.view, at, GATE_HEADER_SIZE + srcLen, type, serverId, opcode, hi, lo);
     copyBytes(src, srcOff, out, at + BACKEND_FRAME_PREFIX, srcLen);
     return true;
   }
@@ -322,7 +322,7 @@ export class DemoConnection implements FrameHandler<BackendFramingViolation> {
     const at = this.reserve(BACKEND_FRAME_PREFIX + payload);
     if (at < 0) return false;
     const out = this.writer.bytes;
-    writeBackendFrameHeader(out, at, GATE_HEADER_SIZE + payload, type, serverId, OpCode.Multicast, 0, 0);
+    writeBackendFrameHeader(this.writer.view, at, GATE_HEADER_SIZE + payload, type, serverId, OpCode.Multicast, 0, 0);
     let p = at + BACKEND_FRAME_PREFIX;
     out[p] = count;
     out[p + 1] = count >>> 8;

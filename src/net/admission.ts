@@ -9,6 +9,8 @@
 // front is O(n) per delete in JavaScriptCore). A forgotten address starts again with a full
 // bucket; a full bucket is never stored, since it is the same as no state at all.
 
+import { type TokenBucket, takeToken } from "./token-bucket.ts";
+
 export type AdmissionRefusal = "per_ip_limit" | "rate_limited";
 
 export interface AdmissionOptions {
@@ -17,15 +19,11 @@ export interface AdmissionOptions {
   readonly maxTrackedIps: number;
 }
 
-interface Bucket {
-  tokens: number;
-  at: number;
-}
 
 export class AdmissionControl {
   private readonly live = new Map<string, number>();
-  private young = new Map<string, Bucket>();
-  private old = new Map<string, Bucket>();
+  private young = new Map<string, TokenBucket>();
+  private old = new Map<string, TokenBucket>();
 
   constructor(private options: AdmissionOptions) {}
 
@@ -50,17 +48,11 @@ export class AdmissionControl {
       b = this.old.get(ip);
       if (b !== undefined) this.old.delete(ip); // promoted into the young generation below
     }
-    if (b === undefined) {
-      b = { tokens: ratePerSec, at: now };
-    } else {
-      b.tokens = Math.min(ratePerSec, b.tokens + ((now - b.at) * ratePerSec) / 1000);
-      b.at = now;
-    }
-    if (b.tokens < 1) {
+    b ??= { tokens: ratePerSec, at: now };
+    if (!takeToken(b, now, ratePerSec, ratePerSec)) {
       this.remember(ip, b, maxTrackedIps);
       return "rate_limited";
     }
-    b.tokens -= 1;
     if (b.tokens < ratePerSec) this.remember(ip, b, maxTrackedIps);
     else this.young.delete(ip);
     this.live.set(ip, live + 1);
@@ -75,7 +67,7 @@ export class AdmissionControl {
     else this.live.set(ip, n - 1);
   }
 
-  private remember(ip: string, b: Bucket, max: number): void {
+  private remember(ip: string, b: TokenBucket, max: number): void {
     if (!this.young.has(ip) && this.young.size >= Math.max(1, Math.floor(max / 2))) {
       this.old = this.young;
       this.young = new Map();

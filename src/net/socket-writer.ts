@@ -69,6 +69,7 @@ function noop(): void {}
  */
 export class BatchedSocketWriter {
   private buf: Uint8Array;
+  private dv: DataView;
   private readonly initialCapacity: number;
   private start = 0;
   private end = 0;
@@ -90,6 +91,7 @@ export class BatchedSocketWriter {
   ) {
     this.initialCapacity = initialCapacity;
     this.buf = new Uint8Array(initialCapacity);
+    this.dv = new DataView(this.buf.buffer);
   }
 
   get queuedBytes(): number {
@@ -129,6 +131,16 @@ export class BatchedSocketWriter {
     return this.buf;
   }
 
+  /** A DataView over `bytes` (same lifetime rules). */
+  get view(): DataView {
+    return this.dv;
+  }
+
+  private setBuffer(buf: Uint8Array): void {
+    this.buf = buf;
+    this.dv = new DataView(buf.buffer);
+  }
+
   /** Writes what is queued; call from the socket's drain handler too. */
   flush(): void {
     const sink = this.sink;
@@ -142,7 +154,7 @@ export class BatchedSocketWriter {
     if (this.start === this.end) {
       this.start = this.end = 0;
       // A burst grew the buffer; don't keep megabytes per idle connection afterwards.
-      if (this.buf.length > this.initialCapacity * 16) this.buf = new Uint8Array(this.initialCapacity);
+      if (this.buf.length > this.initialCapacity * 16) this.setBuffer(new Uint8Array(this.initialCapacity));
     }
     if (wasCongested && this.end - this.start <= this.highWater / 2) this.onRelieved();
   }
@@ -162,7 +174,7 @@ export class BatchedSocketWriter {
     } else {
       const next = new Uint8Array(cap);
       next.set(this.buf.subarray(this.start, this.end));
-      this.buf = next;
+      this.setBuffer(next);
     }
     this.start = 0;
     this.end = used;

@@ -44,13 +44,6 @@ function readI32(b: Uint8Array, off: number): number {
   return b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24);
 }
 
-function writeU32(b: Uint8Array, off: number, v: number): void {
-  b[off] = v;
-  b[off + 1] = v >>> 8;
-  b[off + 2] = v >>> 16;
-  b[off + 3] = v >>> 24;
-}
-
 /** The Length field (signed: a negative value is a protocol violation the caller must catch). */
 export function readServerLength(b: Uint8Array, off: number): number {
   return readI32(b, off);
@@ -89,10 +82,11 @@ export function readI64Lo(b: Uint8Array, off: number): number {
 
 /**
  * Writes the server header and the 9-byte gate header at off: ObjectID and SessionID both carry the
- * session. gateLength is the Length field (gate header size + body size).
+ * session. gateLength is the Length field (gate header size + body size). Takes a DataView over
+ * the output buffer: eight DataView stores cost a quarter of 29 single-byte stores.
  */
 export function writeBackendFrameHeader(
-  b: Uint8Array,
+  dv: DataView,
   off: number,
   gateLength: number,
   type: number,
@@ -101,14 +95,14 @@ export function writeBackendFrameHeader(
   sessionHi: number,
   sessionLo: number,
 ): void {
-  writeU32(b, off, gateLength);
-  writeU32(b, off + OFF_TYPE, type);
-  writeU32(b, off + OFF_SERVER_ID, serverId);
-  writeU32(b, off + OFF_OBJECT_ID, sessionLo);
-  writeU32(b, off + OFF_OBJECT_ID + 4, sessionHi);
-  b[off + OFF_OPCODE] = opcode;
-  writeU32(b, off + OFF_SESSION_ID, sessionLo);
-  writeU32(b, off + OFF_SESSION_ID + 4, sessionHi);
+  dv.setInt32(off, gateLength, true);
+  dv.setInt32(off + OFF_TYPE, type, true);
+  dv.setUint32(off + OFF_SERVER_ID, serverId, true);
+  dv.setUint32(off + OFF_OBJECT_ID, sessionLo, true);
+  dv.setUint32(off + OFF_OBJECT_ID + 4, sessionHi, true);
+  dv.setUint8(off + OFF_OPCODE, opcode);
+  dv.setUint32(off + OFF_SESSION_ID, sessionLo, true);
+  dv.setUint32(off + OFF_SESSION_ID + 4, sessionHi, true);
 }
 
 /** Fills the extended gate header's trace context (16-byte trace ID, 8-byte span ID). */

@@ -14,6 +14,7 @@ import type { ClientPort, CloseReason } from "./client-port.ts";
 import type { Session } from "./session.ts";
 import type { SessionManager } from "./session-manager.ts";
 import { hex, newTraceId } from "./trace.ts";
+import { takeToken } from "../net/token-bucket.ts";
 
 // Client -> backend: binds a connection to a session on its first frame and forwards the rest.
 // The session is registered before anything reaches the backend, so a reply can never arrive
@@ -84,9 +85,10 @@ export class SessionService {
     }
     const now = Date.now();
     s.lastActive = now;
-    if (this.rateLimit.rate > 0 && !this.withinRate(s, now)) {
+    const limit = this.rateLimit;
+    if (limit.rate > 0 && !takeToken(s.rate, now, limit.rate, limit.burst > 0 ? limit.burst : limit.rate)) {
       this.metrics.rateLimitRejections++;
-      if (this.rateLimit.action === "close") {
+      if (limit.action === "close") {
         port.close("rate_limited");
         return false;
       }
@@ -103,17 +105,6 @@ export class SessionService {
       return false;
     }
     return !port.closing;
-  }
-
-  /** Token bucket per session: rate per second, refilled continuously, capped at burst. */
-  private withinRate(s: Session, now: number): boolean {
-    const { rate, burst } = this.rateLimit;
-    const cap = burst > 0 ? burst : rate;
-    s.rateTokens = Math.min(cap, s.rateTokens + ((now - s.rateAt) * rate) / 1000);
-    s.rateAt = now;
-    if (s.rateTokens < 1) return false;
-    s.rateTokens -= 1;
-    return true;
   }
 
   /** The client broke the contract: close it with the reason, logged and counted. */

@@ -1,4 +1,5 @@
 import type { ClientPort, CloseReason } from "./client-port.ts";
+import type { TokenBucket } from "../net/token-bucket.ts";
 import { type SessionId, sessionIdFromParts } from "./session-id.ts";
 
 // One player's session: a client port bound for life to one backend endpoint.
@@ -36,9 +37,8 @@ export class Session {
   /** Set by the backend side once bound (assigned after registration, before any send). */
   link: BackendLink | null = null;
   closeReason: CloseReason | null = null;
-  /** Message rate limit bucket (security.message_rate_limit). */
-  rateTokens = Number.POSITIVE_INFINITY;
-  rateAt = 0;
+  /** Message rate limit bucket (security.message_rate_limit); starts full. */
+  readonly rate: TokenBucket = { tokens: Number.POSITIVE_INFINITY, at: 0 };
   /** W3C trace ID (16 bytes) when trace propagation is on. */
   traceId: Uint8Array | null = null;
   private idCache: SessionId | null = null;

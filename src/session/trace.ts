@@ -27,8 +27,8 @@ export class SpanIdSource {
     this.b = seed[1]! | 1;
   }
 
-  /** Writes a non-zero 8-byte span ID at b[off]. */
-  write(out: Uint8Array, off: number): void {
+  /** Writes an 8-byte span ID at off (never all-zero: xorshift states are never 0). */
+  write(dv: DataView, off: number): void {
     let a = this.a;
     a ^= a << 13;
     a ^= a >>> 17;
@@ -39,14 +39,8 @@ export class SpanIdSource {
     b ^= b << 5;
     this.a = a;
     this.b = b;
-    out[off] = a;
-    out[off + 1] = a >>> 8;
-    out[off + 2] = a >>> 16;
-    out[off + 3] = a >>> 24;
-    out[off + 4] = b;
-    out[off + 5] = b >>> 8;
-    out[off + 6] = b >>> 16;
-    out[off + 7] = b >>> 24;
+    dv.setUint32(off, a >>> 0, true);
+    dv.setUint32(off + 4, b >>> 0, true);
   }
 }
 

@@ -29,7 +29,7 @@ const LO = 0x89abcdef;
 describe("server + gate header", () => {
   test("the 20-byte server header and 9-byte gate header, byte by byte", () => {
     const b = new Uint8Array(BACKEND_FRAME_PREFIX + 3);
-    writeBackendFrameHeader(b, 0, GATE_HEADER_SIZE + 3, 0xfffe, 0x80c80a07, OpCode.Trans, HI, LO);
+    writeBackendFrameHeader(new DataView(b.buffer), 0, GATE_HEADER_SIZE + 3, 0xfffe, 0x80c80a07, OpCode.Trans, HI, LO);
     const dv = new DataView(b.buffer);
     expect(dv.getInt32(0, true)).toBe(12); // Length excludes the 20-byte header
     expect(dv.getInt32(4, true)).toBe(0xfffe);
@@ -48,7 +48,7 @@ describe("server + gate header", () => {
 
   test("the largest positive session ID", () => {
     const b = new Uint8Array(BACKEND_FRAME_PREFIX);
-    writeBackendFrameHeader(b, 0, 9, 0, 0, OpCode.Trans, 0x7fffffff, 0xffffffff);
+    writeBackendFrameHeader(new DataView(b.buffer), 0, 9, 0, 0, OpCode.Trans, 0x7fffffff, 0xffffffff);
     expect(new DataView(b.buffer).getBigInt64(21, true)).toBe(0x7fffffffffffffffn);
   });
 
