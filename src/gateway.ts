@@ -167,6 +167,10 @@ export class Gateway {
       this.admission,
       Gateway.proxy(config),
     );
+    this.metrics.trackQueues({
+      backendQueues: () => this.backends.all().map((p) => ({ endpoint: p.endpoint, queuedBytes: p.queuedBytes })),
+      pooledBytesInUse: () => this.buffers.stats().outstandingBytes,
+    });
     this.admin =
       config.server.health_check_port < 0
         ? null

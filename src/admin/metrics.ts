@@ -263,6 +263,32 @@ export class GatewayMetrics {
     });
   }
 
+  /**
+   * Queue depths, read when scraped: bytes waiting toward each backend endpoint, and bytes of
+   * pooled buffers in use (client output queues and partial input frames).
+   */
+  trackQueues(source: { backendQueues(): Iterable<{ endpoint: string; queuedBytes: number }>; pooledBytesInUse(): number }): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: `${P}backend_queued_bytes`,
+      help: "Bytes queued toward a backend endpoint, not yet taken by its sockets",
+      labelNames: ["backend"],
+      registers,
+      collect() {
+        this.reset();
+        for (const q of source.backendQueues()) this.set({ backend: q.endpoint }, q.queuedBytes);
+      },
+    });
+    new Gauge({
+      name: `${P}buffer_pool_in_use_bytes`,
+      help: "Pooled buffer bytes in use: client output queues and partial input frames",
+      registers,
+      collect() {
+        this.set(source.pooledBytesInUse());
+      },
+    });
+  }
+
   /** The tally for one endpoint; the same object for the life of this registry. */
   backendTally(endpoint: string): BackendTally {
     let t = this.backendTallies.get(endpoint);

@@ -111,6 +111,9 @@ test("every reference metric is registered with its labels and moves with its ev
   // backend_pool_idle is exported per endpoint too (0 or more).
   expect(find(m, `${P}backend_pool_idle`, { backend: H })).toHaveLength(1);
   expect(find(m, `${P}circuit_breaker_state`, { backend: H })).toEqual([0]);
+  // Queue depths beyond the reference: exported per endpoint (0 when drained) and in total.
+  expect(find(m, `${P}backend_queued_bytes`, { backend: H })).toEqual([0]);
+  expect(find(m, `${P}buffer_pool_in_use_bytes`)).toHaveLength(1);
   c.close();
   flood.close();
 });
