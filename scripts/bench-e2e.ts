@@ -1,0 +1,1454 @@
+// End-to-end benchmark: the same client workload, from the project's own load tester, against
+// three targets on this machine's loopback, in one run, with ratios.
+//
+//   bun scripts/bench-e2e.ts [--quick] [--json FILE] [--targets direct,haproxy,gateway]
+//                            [--workloads a,b,c,d] [--profile | --no-profile] [--profile-dir DIR]
+//                            [--syscalls | --no-syscalls] [--rounds N] [--c-ramp R] [--idle N]
+//                            [--keep-temp]
+//
+// Targets
+//   direct   clients -> bench/e2e/echo-server.ts (a plain Bun TCP echo server): the floor.
+//   haproxy  clients -> HAProxy (TCP mode, nbthread 1, no logging) -> another echo server.
+//            Skipped, with a message, when no haproxy is on PATH or at /usr/sbin/haproxy
+//            ($BENCH_E2E_HAPROXY overrides the binary; "none" skips it).
+//   gateway  clients -> this gateway (one process, `bun src/cli/main.ts --config <temp yaml>`)
+//            -> the demo echo backend (`bun src/cli/main.ts demo-backend`), multiplexed.
+// Every target returns each client frame unchanged (same MessageID, ServerID and body), so the
+// load tester's byte-for-byte reply check holds for all three.
+//
+// Workloads (the load tester, `bun src/cli/main.ts loadtest ... --json`, drives a-c)
+//   a  100 clients, closed loop, 1 frame in flight each, 64-byte bodies
+//   b  1,000 clients, closed loop, 4 in flight each, 64-byte bodies
+//   c  5,000 clients, open loop, 10 frames/s each, 1,024-byte bodies (the guide's typical traffic),
+//      connecting at --c-ramp per second (2,500: 2 s). All 5,000 dials at once (--c-ramp 0)
+//      overflow a Bun listener's accept queue (kernel ListenOverflows, 1 s SYN retransmits) for
+//      every target, direct included, and that, not the steady traffic, then sets p99.
+//   d  capacity: RSS of the proxy process with 0 and with 15,000 idle clients
+//      (bench/e2e/idle-clients.ts; gateway clients send one frame each so they hold a session)
+// Each of a-c runs against every target in turn (a: direct, haproxy, gateway; then b; ...), so
+// load from other processes on the machine hits all targets alike; a and b run --rounds times
+// (2 by default, 1 with --quick) and are pooled (mean rate; total CPU / total round trips).
+// d starts each target afresh.
+//
+// CPU: utime+stime from /proc/PID/stat of the proxy process (HAProxy or the gateway) and of the
+// echo server / demo backend, read before the load tester starts and after it exits, divided by
+// the round trips it received: CPU per round trip (connection setup and teardown included).
+// "cores" is the same counter over the steady middle of the run (30%..90% of the duration)
+// divided by that wall time. The load generator's own CPU (wait4 rusage, workers included) and
+// the machine-wide busy time (/proc/stat) are recorded so the load from other processes shows.
+//
+//      HAProxy needs two descriptors per client: where the open-files limit cannot be raised
+//      (no CAP_SYS_RESOURCE) its run holds as many clients as fit, and says so.
+//
+// --quick: 5-8 s runs, one round, 5,000 idle clients, no profile or census (about 2 minutes).
+// Default (full): about 7 minutes on 2 cores.
+// --profile (default in a full run): one more workload-b run against a fresh gateway started
+// under `bun --cpu-prof`; the top functions by self time are printed and stored in the JSON.
+//
+// --syscalls (default in a full run, when `perf stat` works here): after a-c, workloads a and b
+// again, shorter, against each target with `perf stat` counting the syscalls of the proxy and
+// the backend over the steady window: syscalls per round trip (perf costs CPU, so these runs
+// are kept out of the CPU and throughput figures).
+//
+// Results: a table on stdout and JSON in bench/e2e/results-<date>[-quick].json (or --json FILE).
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, release, tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+
+const ROOT = resolve(import.meta.dir, "..");
+const BUN = process.execPath;
+const CLI = join(ROOT, "src/cli/main.ts");
+const ECHO = join(ROOT, "bench/e2e/echo-server.ts");
+const IDLE = join(ROOT, "bench/e2e/idle-clients.ts");
+const HOST = "127.0.0.1";
+/** File descriptors asked for every child (15,000 idle clients need ~30,000 in HAProxy). */
+const NOFILE = 65536;
+
+type TargetName = "direct" | "haproxy" | "gateway";
+type LoadId = "a" | "b" | "c";
+type WorkloadId = LoadId | "d";
+const TARGETS: readonly TargetName[] = ["direct", "haproxy", "gateway"];
+const WORKLOADS: readonly WorkloadId[] = ["a", "b", "c", "d"];
+
+// --- options ---------------------------------------------------------------------------------
+
+const USAGE = `bun scripts/bench-e2e.ts [--quick] [--json FILE] [--targets direct,haproxy,gateway]
+                         [--workloads a,b,c,d] [--profile | --no-profile] [--profile-dir DIR]
+                         [--syscalls | --no-syscalls] [--rounds N] [--c-ramp R] [--idle N] [--keep-temp]`;
+
+interface Options {
+  quick: boolean;
+  jsonPath: string;
+  targets: TargetName[];
+  workloads: WorkloadId[];
+  profile: boolean;
+  profileDir: string | null;
+  syscalls: boolean;
+  /** Rounds of a and b (each round runs every target once). */
+  rounds: number;
+  /** Workload c: connections opened per second (0 = all 5,000 at once). */
+  cRamp: number;
+  idle: number;
+  keepTemp: boolean;
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  const value = (name: string): string | undefined => {
+    const i = argv.indexOf(name);
+    if (i < 0) return undefined;
+    const v = argv[i + 1];
+    if (v === undefined || v.startsWith("--")) throw new Error(`${name} needs a value`);
+    return v;
+  };
+  const known = new Set([
+    "--quick", "--json", "--targets", "--workloads", "--profile", "--no-profile", "--profile-dir", "--idle", "--keep-temp",
+    "--syscalls", "--no-syscalls", "--rounds", "--c-ramp", "--help", "-h",
+  ]);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!known.has(a)) throw new Error(`unknown argument "${a}"`);
+    if (["--json", "--targets", "--workloads", "--profile-dir", "--idle", "--rounds", "--c-ramp"].includes(a)) i++;
+  }
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const quick = argv.includes("--quick");
+  const list = <T extends string>(name: string, all: readonly T[]): T[] => {
+    const v = value(name);
+    if (v === undefined) return [...all];
+    const got = v.split(",").map((s) => s.trim()) as T[];
+    for (const g of got) if (!all.includes(g)) throw new Error(`${name}: "${g}" is not one of ${all.join(", ")}`);
+    return all.filter((t) => got.includes(t));
+  };
+  const date = new Date().toISOString().slice(0, 10);
+  const idle = Number(value("--idle") ?? (quick ? 5000 : 15000));
+  if (!Number.isInteger(idle) || idle < 1) throw new Error("--idle must be a positive integer");
+  const rounds = Number(value("--rounds") ?? (quick ? 1 : 2));
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 10) throw new Error("--rounds must be 1..10");
+  const cRamp = Number(value("--c-ramp") ?? 2500);
+  if (!Number.isFinite(cRamp) || cRamp < 0) throw new Error("--c-ramp must be 0 (all at once) or more");
+  return {
+    quick,
+    jsonPath: resolve(value("--json") ?? join(ROOT, `bench/e2e/results-${date}${quick ? "-quick" : ""}.json`)),
+    targets: list("--targets", TARGETS),
+    workloads: list("--workloads", WORKLOADS),
+    profile: argv.includes("--profile") || (!quick && !argv.includes("--no-profile")),
+    profileDir: value("--profile-dir") ?? null,
+    syscalls: argv.includes("--syscalls") || (!quick && !argv.includes("--no-syscalls")),
+    rounds,
+    cRamp,
+    idle,
+    keepTemp: argv.includes("--keep-temp"),
+  };
+}
+
+interface LoadWorkload {
+  readonly id: LoadId;
+  readonly title: string;
+  readonly connections: number;
+  /** 0 = closed loop. */
+  readonly rate: number;
+  readonly inFlight: number;
+  readonly messageSize: number;
+  readonly seconds: number;
+  /** Connections opened per second (0 = all at once). */
+  readonly ramp: number;
+  /** Load tester processes: one is fastest for a-b here; c needs both cores' worth of sending. */
+  readonly processes: number;
+}
+
+function loadWorkloads(quick: boolean, cRamp: number): Record<LoadId, LoadWorkload> {
+  return {
+    a: { id: "a", title: "100 clients, 1 in flight, 64 B", connections: 100, rate: 0, inFlight: 1, messageSize: 64, seconds: quick ? 5 : 15, ramp: 0, processes: 1 },
+    b: { id: "b", title: "1,000 clients, 4 in flight, 64 B", connections: 1000, rate: 0, inFlight: 4, messageSize: 64, seconds: quick ? 5 : 15, ramp: 0, processes: 1 },
+    c: { id: "c", title: "5,000 clients, 10 msg/s each (open loop), 1 KiB", connections: 5000, rate: 10, inFlight: 1, messageSize: 1024, seconds: quick ? 8 : 30, ramp: cRamp, processes: 2 },
+  };
+}
+
+// --- small helpers ---------------------------------------------------------------------------
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const T0 = performance.now();
+function log(line: string): void {
+  process.stderr.write(`[${((performance.now() - T0) / 1000).toFixed(0).padStart(4)}s] ${line}\n`);
+}
+
+function clkTck(): number {
+  try {
+    const r = Bun.spawnSync(["getconf", "CLK_TCK"]);
+    const n = Number(r.stdout.toString().trim());
+    if (Number.isInteger(n) && n > 0) return n;
+  } catch {}
+  return 100;
+}
+const CLK_TCK = clkTck();
+
+/** utime + stime of one process, in seconds (null once it is gone). */
+function cpuSeconds(pid: number): number | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return null;
+  }
+}
+
+/** Resident set size in bytes (VmRSS). */
+function rssBytes(pid: number): number | null {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Machine-wide busy and total CPU seconds since boot (all cores). */
+function machineCpu(): { busy: number; total: number } {
+  const line = readFileSync("/proc/stat", "utf8").split("\n")[0]!;
+  const v = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = v.reduce((a, b) => a + b, 0);
+  const idle = (v[3] ?? 0) + (v[4] ?? 0);
+  return { busy: (total - idle) / CLK_TCK, total: total / CLK_TCK };
+}
+
+/** Kernel TCP counters that show accept-queue overflows and retransmitted handshakes (machine-wide). */
+const KERNEL_COUNTERS = ["ListenOverflows", "ListenDrops", "TCPSynRetrans", "TCPTimeouts", "TCPAbortOnData"];
+
+function kernelCounters(): Record<string, number> {
+  const out: Record<string, number> = {};
+  try {
+    const lines = readFileSync("/proc/net/netstat", "utf8").split("\n").filter((l) => l.startsWith("TcpExt:"));
+    const names = (lines[0] ?? "").trim().split(/\s+/);
+    const values = (lines[1] ?? "").trim().split(/\s+/);
+    names.forEach((n, i) => {
+      if (KERNEL_COUNTERS.includes(n)) out[n] = Number(values[i]);
+    });
+  } catch {}
+  return out;
+}
+
+function freePort(): number {
+  const l = Bun.listen({ hostname: HOST, port: 0, socket: { data() {} } });
+  const port = l.port;
+  l.stop(true);
+  return port;
+}
+
+async function waitForPort(port: number, ms: number, alive: () => boolean): Promise<void> {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    if (!alive()) throw new Error(`process exited before listening on ${port}`);
+    try {
+      const s = await Bun.connect({ hostname: HOST, port, socket: { data() {}, error() {} } });
+      s.end();
+      return;
+    } catch {
+      await sleep(50);
+    }
+  }
+  throw new Error(`nothing listening on ${HOST}:${port} after ${ms} ms`);
+}
+
+/**
+ * The open-files limit children can get: NOFILE if this process may raise its hard limit, else
+ * the hard limit (a container without CAP_SYS_RESOURCE cannot go past it).
+ */
+function childFdLimit(): number {
+  try {
+    const m = /Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/.exec(readFileSync("/proc/self/limits", "utf8"));
+    const hard = m === null || m[2] === "unlimited" ? NOFILE : Number(m[2]);
+    if (hard >= NOFILE) return NOFILE;
+    const r = Bun.spawnSync(["sh", "-c", `ulimit -n ${NOFILE} 2>/dev/null && ulimit -n`]);
+    const got = Number(r.stdout.toString().trim());
+    return Number.isInteger(got) && got > hard ? got : hard;
+  } catch {
+    return 1024;
+  }
+}
+
+/** HAProxy's binary: $BENCH_E2E_HAPROXY if set ("none" = pretend it is absent), else PATH, else /usr/sbin. */
+function findHaproxy(): string | null {
+  const forced = process.env.BENCH_E2E_HAPROXY;
+  if (forced !== undefined && forced !== "") return forced === "none" || !existsSync(forced) ? null : forced;
+  const onPath = Bun.which("haproxy");
+  if (onPath !== null) return onPath;
+  return existsSync("/usr/sbin/haproxy") ? "/usr/sbin/haproxy" : null;
+}
+
+const fmtInt = (n: number): string => Math.round(n).toLocaleString("en-US");
+const fmt = (n: number | null | undefined, digits = 2): string => (n === null || n === undefined || !Number.isFinite(n) ? "-" : n.toFixed(digits));
+
+// --- child processes -------------------------------------------------------------------------
+
+/** Reads a child's output line by line, keeping a tail and letting a caller wait for a line. */
+class LineTap {
+  readonly tail: string[] = [];
+  lines = 0;
+  private waiters: { re: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
+  readonly done: Promise<void>;
+
+  constructor(stream: ReadableStream<Uint8Array>, private readonly keep = 30) {
+    this.done = this.read(stream);
+  }
+
+  private async read(stream: ReadableStream<Uint8Array>): Promise<void> {
+    const decoder = new TextDecoder();
+    let pending = "";
+    try {
+      for await (const chunk of stream) {
+        pending += decoder.decode(chunk, { stream: true });
+        let nl: number;
+        while ((nl = pending.indexOf("\n")) >= 0) {
+          this.onLine(pending.slice(0, nl));
+          pending = pending.slice(nl + 1);
+        }
+      }
+    } catch {}
+    if (pending !== "") this.onLine(pending);
+  }
+
+  private onLine(line: string): void {
+    this.lines++;
+    this.tail.push(line);
+    if (this.tail.length > this.keep) this.tail.shift();
+    for (const w of [...this.waiters]) {
+      const m = w.re.exec(line);
+      if (m) {
+        this.waiters.splice(this.waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  }
+
+  waitFor(re: RegExp, ms: number): Promise<RegExpExecArray> {
+    for (const line of this.tail) {
+      const m = re.exec(line);
+      if (m) return Promise.resolve(m);
+    }
+    return new Promise((resolve, reject) => {
+      const w = { re, resolve: (m: RegExpExecArray) => (clearTimeout(t), resolve(m)) };
+      const t = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(w), 1);
+        reject(new Error(`no line matching ${re} within ${ms} ms; last lines:\n${this.tail.slice(-10).join("\n")}`));
+      }, ms);
+      this.waiters.push(w);
+    });
+  }
+}
+
+/** Every child this script started; ended at exit, by pid, if still running. */
+const children = new Set<Child>();
+
+class Child {
+  readonly proc: Bun.Subprocess<"pipe" | "ignore", "pipe", "pipe">;
+  readonly out: LineTap;
+  readonly err: LineTap;
+
+  constructor(
+    readonly name: string,
+    cmd: string[],
+    opts: { stdin?: "pipe" | "ignore"; raiseFds?: boolean; keepLines?: number } = {},
+  ) {
+    // `ulimit -n` then exec: the pid stays the child's, so /proc/PID is the measured process.
+    const full = opts.raiseFds === false ? cmd : ["sh", "-c", `ulimit -n ${NOFILE} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`, "sh", ...cmd];
+    this.proc = Bun.spawn({ cmd: full, cwd: ROOT, stdin: opts.stdin ?? "ignore", stdout: "pipe", stderr: "pipe" });
+    this.out = new LineTap(this.proc.stdout, opts.keepLines);
+    this.err = new LineTap(this.proc.stderr);
+    children.add(this);
+    void this.proc.exited.then(() => children.delete(this));
+  }
+
+  get pid(): number {
+    return this.proc.pid;
+  }
+
+  get alive(): boolean {
+    return this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  /** SIGTERM, then SIGKILL after graceMs. */
+  async stop(graceMs = 5000): Promise<void> {
+    if (!this.alive) return;
+    this.proc.kill("SIGTERM");
+    const t = setTimeout(() => {
+      if (this.alive) this.proc.kill("SIGKILL");
+    }, graceMs);
+    await this.proc.exited;
+    clearTimeout(t);
+  }
+
+  lastLines(n = 8): string {
+    return [...this.out.tail, ...this.err.tail].slice(-n).join("\n");
+  }
+}
+
+function killAllChildren(): void {
+  for (const c of children) if (c.alive) c.proc.kill("SIGKILL");
+}
+
+// --- targets ---------------------------------------------------------------------------------
+
+interface Target {
+  readonly name: TargetName;
+  readonly port: number;
+  /** The measured proxy process (null for direct). */
+  readonly proxy: Child | null;
+  /** The echo server or demo backend behind it (for direct: the echo server itself). */
+  readonly backend: Child;
+  readonly tempDir: string;
+  /** The gateway's admin port, for /metrics (null for the others). */
+  readonly adminPort: number | null;
+  stop(): Promise<void>;
+}
+
+async function startEcho(name: string): Promise<{ child: Child; port: number }> {
+  const child = new Child(name, [BUN, ECHO, "--host", HOST, "--port", "0"]);
+  const m = await child.out.waitFor(/^listening [\d.]+:(\d+)$/, 15_000);
+  return { child, port: Number(m[1]) };
+}
+
+async function startDirect(tempDir: string): Promise<Target> {
+  const echo = await startEcho("echo-server (direct)");
+  return { name: "direct", port: echo.port, proxy: null, backend: echo.child, tempDir, adminPort: null, stop: () => echo.child.stop() };
+}
+
+function haproxyConfig(port: number, echoPort: number, maxconn: number): string {
+  return `# generated by scripts/bench-e2e.ts
+global
+    nbthread 1
+    maxconn ${maxconn}
+    # no "log" line: logging is off
+
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 10m
+    timeout server 10m
+
+frontend bench
+    bind ${HOST}:${port}
+    maxconn ${maxconn}
+    default_backend echo
+
+backend echo
+    server echo ${HOST}:${echoPort} maxconn ${maxconn}
+`;
+}
+
+async function startHaproxy(bin: string, tempDir: string, maxconn: number): Promise<Target> {
+  const echo = await startEcho("echo-server (behind haproxy)");
+  const port = freePort();
+  const cfg = join(tempDir, `haproxy-${port}.cfg`);
+  writeFileSync(cfg, haproxyConfig(port, echo.port, maxconn));
+  const child = new Child("haproxy", [bin, "-db", "-f", cfg]);
+  try {
+    await waitForPort(port, 15_000, () => child.alive);
+  } catch (e) {
+    await echo.child.stop();
+    throw new Error(`haproxy did not start: ${(e as Error).message}\n${child.lastLines()}`);
+  }
+  return {
+    name: "haproxy",
+    port,
+    proxy: child,
+    backend: echo.child,
+    tempDir,
+    adminPort: null,
+    stop: async () => {
+      await child.stop();
+      await echo.child.stop();
+    },
+  };
+}
+
+function gatewayConfig(port: number, adminPort: number, backendPort: number, maxConnections: number): string {
+  return `# generated by scripts/bench-e2e.ts
+server:
+  listen_addr: "${HOST}:${port}"
+  health_check_port: ${adminPort}
+  gateway_name: bench-e2e
+connection_pool:
+  max_connections: ${maxConnections}
+security:
+  max_connections_per_ip: 1000000
+  connection_rate_limit: 1000000
+routing:
+  rules:
+    - server_type: 10
+      service_name: echo
+      strategy: round_robin
+      endpoints: ["${HOST}:${backendPort}"]
+log:
+  level: warn
+  access_log: "off"
+`;
+}
+
+async function startGateway(tempDir: string, maxConnections: number, profileDir: string | null = null): Promise<Target> {
+  const demo = new Child("demo-backend", [BUN, CLI, "demo-backend", "--host", HOST, "--port", "0"]);
+  const m = await demo.out.waitFor(/demo backend listening on [\d.]+:(\d+)/, 15_000);
+  const backendPort = Number(m[1]);
+  const port = freePort();
+  const adminPort = freePort();
+  const cfg = join(tempDir, `gateway-${port}.yaml`);
+  writeFileSync(cfg, gatewayConfig(port, adminPort, backendPort, maxConnections));
+  const prof = profileDir === null ? [] : ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${profileDir}`];
+  const child = new Child("gateway", [BUN, ...prof, CLI, "--config", cfg]);
+  try {
+    await waitForPort(port, 20_000, () => child.alive);
+  } catch (e) {
+    await demo.stop();
+    throw new Error(`gateway did not start: ${(e as Error).message}\n${child.lastLines()}`);
+  }
+  // Let its backend connections open before the first session needs them.
+  await sleep(500);
+  return {
+    name: "gateway",
+    port,
+    proxy: child,
+    backend: demo,
+    tempDir,
+    adminPort,
+    stop: async () => {
+      await child.stop(15_000);
+      await demo.stop();
+    },
+  };
+}
+
+// --- gateway counters ------------------------------------------------------------------------
+
+/** Counters that tell why a gateway run went wrong (closes by reason, drops, pauses, rejections). */
+const TELLING = /^game_gateway_(client_closes_total|frames_dropped_total|protocol_violations_total|backend_backpressure_pauses_total|connection_rejected_total|routing_errors_total|backend_timeouts_total)\b/;
+
+async function gatewayCounters(adminPort: number | null): Promise<Map<string, number> | null> {
+  if (adminPort === null) return null;
+  try {
+    const res = await fetch(`http://${HOST}:${adminPort}/metrics`, { signal: AbortSignal.timeout(3000) });
+    const text = await res.text();
+    const m = new Map<string, number>();
+    for (const line of text.split("\n")) {
+      if (line.startsWith("#") || !TELLING.test(line)) continue;
+      const sp = line.lastIndexOf(" ");
+      m.set(line.slice(0, sp).replace(/^game_gateway_/, ""), Number(line.slice(sp + 1)));
+    }
+    return m;
+  } catch {
+    return null;
+  }
+}
+
+function counterDeltas(before: Map<string, number> | null, after: Map<string, number> | null): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (after === null) return out;
+  for (const [k, v] of after) {
+    const d = v - (before?.get(k) ?? 0);
+    if (d !== 0) out[k] = d;
+  }
+  return out;
+}
+
+// --- syscall census (perf) -------------------------------------------------------------------
+
+/** Syscalls counted per process; raw_syscalls:sys_enter is all of them. */
+const SYSCALLS = ["sendto", "recvfrom", "sendmsg", "recvmsg", "write", "read", "writev", "readv", "epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl"];
+
+function perfUsable(): boolean {
+  if (Bun.which("perf") === null) return false;
+  try {
+    return Bun.spawnSync(["perf", "stat", "-e", "raw_syscalls:sys_enter", "--", "true"], { stderr: "pipe" }).exitCode === 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts `perf stat` on one process for `seconds`; resolves to syscall name -> count. */
+function perfSyscalls(pid: number, seconds: number): Promise<Record<string, number>> {
+  const events = ["raw_syscalls:sys_enter", ...SYSCALLS.map((n) => `syscalls:sys_enter_${n}`)].join(",");
+  const p = Bun.spawn({ cmd: ["perf", "stat", "-x", ",", "-e", events, "-p", String(pid), "--", "sleep", String(seconds)], stdout: "ignore", stderr: "pipe" });
+  return (async () => {
+    const text = await new Response(p.stderr).text();
+    await p.exited;
+    const out: Record<string, number> = {};
+    for (const line of text.split("\n")) {
+      const f = line.split(",");
+      const n = Number(f[0]);
+      const ev = f[2] ?? "";
+      if (!Number.isFinite(n) || ev === "") continue;
+      const name = ev === "raw_syscalls:sys_enter" ? "all" : ev.replace("syscalls:sys_enter_", "");
+      if (n > 0) out[name] = n;
+    }
+    return out;
+  })();
+}
+
+interface Census {
+  windowSeconds: number;
+  /** Round trips in the window, estimated from the run's mean rate. */
+  approxRoundTrips: number;
+  proxyPerRoundTrip: Record<string, number> | null;
+  backendPerRoundTrip: Record<string, number>;
+}
+
+// --- load runs -------------------------------------------------------------------------------
+
+interface LoadtestJson {
+  elapsedSeconds: number;
+  connections: { attempted: number; ok: number; failed: number; closedByPeer: number };
+  messages: { sent: number; received: number; timedOut: number; lost: number; late: number; skipped: number };
+  throughput: { messagesPerSecond: number };
+  latencyMs: { count: number; p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+  errors: Record<string, number> & { total: number };
+  passed: boolean;
+  warnings: string[];
+}
+
+interface LoadResult {
+  target: TargetName;
+  workload: LoadId;
+  round: number;
+  ok: boolean;
+  failure?: string;
+  roundTripsPerSecond: number;
+  latencyMs: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+  messages: LoadtestJson["messages"];
+  connections: LoadtestJson["connections"];
+  errors: Record<string, number>;
+  errorsTotal: number;
+  elapsedSeconds: number;
+  /** CPU seconds over the whole load-tester run. */
+  proxyCpuSeconds: number | null;
+  backendCpuSeconds: number | null;
+  /** Microseconds of CPU per round trip received. */
+  proxyCpuUsPerRoundTrip: number | null;
+  backendCpuUsPerRoundTrip: number | null;
+  /** Cores busy over the steady middle of the run. */
+  proxyCoresSteady: number | null;
+  backendCoresSteady: number | null;
+  generatorCpuSeconds: number | null;
+  /** Machine-wide busy cores over the whole run, and the part no process of this run used. */
+  machineBusyCores: number;
+  otherCores: number | null;
+  proxyLogLines: number;
+  proxyLogSample: string[];
+  /** Gateway only: changes in its telling counters over the run (closes by reason, drops, pauses). */
+  gatewayCounters: Record<string, number>;
+  /** Machine-wide kernel TCP counters that moved during the run (accept-queue overflows and such). */
+  kernel: Record<string, number>;
+  /** Syscalls per round trip (census runs only; perf attached, so not used for CPU figures). */
+  syscalls?: Census;
+  warnings: string[];
+}
+
+function loadtestArgs(port: number, w: LoadWorkload, seconds: number): string[] {
+  return [
+    BUN, CLI, "loadtest",
+    "-host", HOST,
+    "-port", String(port),
+    "-connections", String(w.connections),
+    "-duration", `${seconds}s`,
+    "-rate", String(w.rate),
+    "--in-flight", String(w.inFlight),
+    "-message-size", String(w.messageSize),
+    "--processes", String(w.processes),
+    "--ramp", String(w.ramp),
+    "--json",
+  ];
+}
+
+async function runLoad(t: Target, w: LoadWorkload, seconds = w.seconds, census = false): Promise<LoadResult> {
+  const proxyPid = t.proxy?.pid ?? null;
+  const backendPid = t.backend.pid;
+  const proxyLinesBefore = t.proxy === null ? 0 : t.proxy.out.lines + t.proxy.err.lines;
+  const cpu = (pid: number | null): number | null => (pid === null ? null : cpuSeconds(pid));
+  const counters0 = await gatewayCounters(t.adminPort);
+  const kernel0 = kernelCounters();
+  const p0 = cpu(proxyPid);
+  const b0 = cpu(backendPid);
+  const m0 = machineCpu();
+  const wall0 = performance.now();
+
+  const gen = new Child(`loadtest ${w.id}/${t.name}`, loadtestArgs(t.port, w, seconds), { keepLines: 100_000 });
+  // The steady window: 30%..90% of the sending time.
+  const steady: { p: number | null; b: number | null; at: number }[] = [];
+  const timers = [0.3, 0.9].map((f) =>
+    setTimeout(() => steady.push({ p: cpu(proxyPid), b: cpu(backendPid), at: performance.now() }), f * seconds * 1000),
+  );
+  const censusWindow = Math.max(1, Math.round(seconds * 0.6));
+  // Set when the window opens (a run that ends before that has no census).
+  let censusRuns: Promise<[Record<string, number> | null, Record<string, number>]> | null = null;
+  if (census) {
+    timers.push(
+      setTimeout(() => {
+        censusRuns = Promise.all([proxyPid === null ? Promise.resolve(null) : perfSyscalls(proxyPid, censusWindow), perfSyscalls(backendPid, censusWindow)]);
+      }, 0.3 * seconds * 1000),
+    );
+  }
+  // Bounded: the run is `seconds` plus the reply timeout (5 s) and closing; past that, stop it.
+  const guard = setTimeout(() => {
+    log(`${w.id}/${t.name}: load tester overran; interrupting`);
+    gen.proc.kill("SIGINT");
+    setTimeout(() => gen.alive && gen.proc.kill("SIGKILL"), 10_000);
+  }, (seconds + 30) * 1000);
+  const code = await gen.proc.exited;
+  await Promise.all([gen.out.done, gen.err.done]);
+  clearTimeout(guard);
+  const counted: [Record<string, number> | null, Record<string, number>] | null = censusRuns === null ? null : await censusRuns;
+  for (const tm of timers) clearTimeout(tm);
+
+  const p1 = cpu(proxyPid);
+  const b1 = cpu(backendPid);
+  const m1 = machineCpu();
+  const wallS = (performance.now() - wall0) / 1000;
+  const ru = gen.proc.resourceUsage();
+  const counters1 = await gatewayCounters(t.adminPort);
+  const kernel1 = kernelCounters();
+  const kernel: Record<string, number> = {};
+  for (const k of Object.keys(kernel1)) if ((kernel1[k] ?? 0) - (kernel0[k] ?? 0) !== 0) kernel[k] = kernel1[k]! - (kernel0[k] ?? 0);
+  const genCpu = ru === undefined ? null : Number(ru.cpuTime.total) / 1e6;
+
+  const text = gen.out.tail.join("\n");
+  let j: LoadtestJson | null = null;
+  const start = text.indexOf("{");
+  if (start >= 0) {
+    try {
+      j = JSON.parse(text.slice(start)) as LoadtestJson;
+    } catch {}
+  }
+  const delta = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : b - a);
+  const proxyCpu = delta(p0, p1);
+  const backendCpu = delta(b0, b1);
+  const received = j?.messages.received ?? 0;
+  const perRt = (s: number | null): number | null => (s === null || received === 0 ? null : (s * 1e6) / received);
+  let proxyCores: number | null = null;
+  let backendCores: number | null = null;
+  const [s0, s1] = steady;
+  if (s0 !== undefined && s1 !== undefined && s1.at > s0.at) {
+    const secs = (s1.at - s0.at) / 1000;
+    const d = delta(s0.p, s1.p);
+    const e = delta(s0.b, s1.b);
+    proxyCores = d === null ? null : d / secs;
+    backendCores = e === null ? null : e / secs;
+  }
+  const busy = m1.busy - m0.busy;
+  const ours = (proxyCpu ?? 0) + (backendCpu ?? 0) + (genCpu ?? 0);
+  const proxyTap = t.proxy;
+  const proxyLines = proxyTap === null ? 0 : proxyTap.out.lines + proxyTap.err.lines - proxyLinesBefore;
+  const errors: Record<string, number> = {};
+  if (j !== null) for (const [k, v] of Object.entries(j.errors)) if (k !== "total" && v > 0) errors[k] = v;
+  const failure =
+    j === null
+      ? `load tester exited ${code} without a JSON result: ${gen.lastLines(6)}`
+      : t.proxy !== null && !t.proxy.alive
+        ? `${t.proxy.name} exited during the run: ${t.proxy.lastLines(6)}`
+        : undefined;
+  return {
+    target: t.name,
+    workload: w.id,
+    round: 1,
+    ok: failure === undefined,
+    ...(failure === undefined ? {} : { failure }),
+    roundTripsPerSecond: j?.throughput.messagesPerSecond ?? 0,
+    latencyMs: {
+      p50: j?.latencyMs.p50 ?? NaN,
+      p90: j?.latencyMs.p90 ?? NaN,
+      p99: j?.latencyMs.p99 ?? NaN,
+      p999: j?.latencyMs.p999 ?? NaN,
+      max: j?.latencyMs.max ?? NaN,
+      mean: j?.latencyMs.mean ?? NaN,
+    },
+    messages: j?.messages ?? { sent: 0, received: 0, timedOut: 0, lost: 0, late: 0, skipped: 0 },
+    connections: j?.connections ?? { attempted: 0, ok: 0, failed: 0, closedByPeer: 0 },
+    errors,
+    errorsTotal: j?.errors.total ?? 0,
+    elapsedSeconds: j?.elapsedSeconds ?? 0,
+    proxyCpuSeconds: proxyCpu,
+    backendCpuSeconds: backendCpu,
+    proxyCpuUsPerRoundTrip: perRt(proxyCpu),
+    backendCpuUsPerRoundTrip: perRt(backendCpu),
+    proxyCoresSteady: proxyCores,
+    backendCoresSteady: backendCores,
+    generatorCpuSeconds: genCpu,
+    machineBusyCores: busy / wallS,
+    otherCores: genCpu === null ? null : Math.max(0, busy - ours) / wallS,
+    proxyLogLines: proxyLines,
+    proxyLogSample: proxyLines > 0 && proxyTap !== null ? [...proxyTap.out.tail, ...proxyTap.err.tail].slice(-Math.min(proxyLines, 3)) : [],
+    gatewayCounters: counterDeltas(counters0, counters1),
+    kernel,
+    ...(counted === null || j === null
+      ? {}
+      : {
+          syscalls: ((): Census => {
+            const rts = j.throughput.messagesPerSecond * censusWindow;
+            const per = (c: Record<string, number>): Record<string, number> =>
+              Object.fromEntries(Object.entries(c).map(([k, v]) => [k, rts > 0 ? v / rts : 0]));
+            return { windowSeconds: censusWindow, approxRoundTrips: rts, proxyPerRoundTrip: counted[0] === null ? null : per(counted[0]), backendPerRoundTrip: per(counted[1]) };
+          })(),
+        }),
+    warnings: j?.warnings ?? [],
+  };
+}
+
+function describeLoad(r: LoadResult): string {
+  if (!r.ok) return `${r.workload}/${r.target}: FAILED: ${r.failure}`;
+  const cpu = r.proxyCpuUsPerRoundTrip !== null ? `, proxy ${fmt(r.proxyCpuUsPerRoundTrip)} µs/rt (${fmt(r.proxyCoresSteady)} cores)` : "";
+  return (
+    `${r.workload}/${r.target}: ${fmtInt(r.roundTripsPerSecond)} rt/s, p50 ${fmt(r.latencyMs.p50, 3)} ms, p99 ${fmt(r.latencyMs.p99, 3)} ms, ` +
+    `errors ${r.errorsTotal}${cpu}, backend ${fmt(r.backendCpuUsPerRoundTrip)} µs/rt, others ${fmt(r.otherCores)} cores`
+  );
+}
+
+// --- capacity (d) ----------------------------------------------------------------------------
+
+interface CapacityResult {
+  target: TargetName;
+  ok: boolean;
+  failure?: string;
+  clients: number;
+  open: number;
+  replied: number;
+  failed: number;
+  connectMs: number;
+  /** The proxy (gateway, HAProxy) or, for direct, the echo server. */
+  measured: string;
+  rssIdleBytes: number | null;
+  rssLoadedBytes: number | null;
+  bytesPerConnection: number | null;
+  backendRssIdleBytes: number | null;
+  backendRssLoadedBytes: number | null;
+  backendBytesPerConnection: number | null;
+  fdLimit: string | null;
+}
+
+function fdLimit(pid: number): string | null {
+  try {
+    const m = /Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/.exec(readFileSync(`/proc/${pid}/limits`, "utf8"));
+    return m ? `${m[1]}/${m[2]}` : null;
+  } catch {
+    return null;
+  }
+}
+
+async function runCapacity(t: Target, clients: number): Promise<CapacityResult> {
+  const measuredChild = t.proxy ?? t.backend;
+  const other = t.proxy === null ? null : t.backend;
+  await sleep(1500);
+  const rss0 = rssBytes(measuredChild.pid);
+  const brss0 = other === null ? null : rssBytes(other.pid);
+  const holder = new Child(`idle-clients/${t.name}`, [
+    BUN, IDLE,
+    "--host", HOST,
+    "--port", String(t.port),
+    "--connections", String(clients),
+    "--source-addresses", String(Math.max(1, Math.ceil(clients / 1000))),
+    "--timeout-ms", "90000",
+    ...(t.name === "gateway" ? ["--send-frame"] : []),
+  ], { stdin: "pipe" });
+  const base: CapacityResult = {
+    target: t.name, ok: false, clients, open: 0, replied: 0, failed: 0, connectMs: 0, measured: measuredChild.name,
+    rssIdleBytes: rss0, rssLoadedBytes: null, bytesPerConnection: null,
+    backendRssIdleBytes: brss0, backendRssLoadedBytes: null, backendBytesPerConnection: null,
+    fdLimit: fdLimit(measuredChild.pid),
+  };
+  try {
+    const m = await holder.out.waitFor(/^\{"ready":(.*)\}$/, 100_000);
+    const ready = JSON.parse(m[1]!) as { open: number; failed: number; replied: number; closedByPeer: number; ms: number };
+    Object.assign(base, { open: ready.open, replied: ready.replied, failed: ready.failed, connectMs: ready.ms });
+    // Let allocation settle, then read RSS three times and keep the last (it only grows here).
+    let rss1: number | null = null;
+    let brss1: number | null = null;
+    for (let i = 0; i < 3; i++) {
+      await sleep(1000);
+      rss1 = rssBytes(measuredChild.pid);
+      brss1 = other === null ? null : rssBytes(other.pid);
+    }
+    base.rssLoadedBytes = rss1;
+    base.backendRssLoadedBytes = brss1;
+    if (rss0 !== null && rss1 !== null && ready.open > 0) base.bytesPerConnection = (rss1 - rss0) / ready.open;
+    if (brss0 !== null && brss1 !== null && ready.open > 0) base.backendBytesPerConnection = (brss1 - brss0) / ready.open;
+    base.ok = ready.open === clients && (t.name !== "gateway" || ready.replied === clients);
+    if (!base.ok) base.failure = `only ${ready.open} of ${clients} open (${ready.failed} failed), ${ready.replied} replied`;
+  } catch (e) {
+    base.failure = (e as Error).message;
+  } finally {
+    (holder.proc.stdin as import("bun").FileSink).end();
+    const t2 = setTimeout(() => holder.alive && holder.proc.kill("SIGKILL"), 15_000);
+    await holder.proc.exited;
+    clearTimeout(t2);
+  }
+  return base;
+}
+
+// --- profile ---------------------------------------------------------------------------------
+
+interface ProfileEntry {
+  function: string;
+  location: string;
+  selfMs: number;
+  selfPercent: number;
+}
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }[];
+  startTime: number;
+  endTime: number;
+  samples?: number[];
+  timeDeltas?: number[];
+}
+
+/** Self time per function (summed over call sites), largest first, as % of non-idle samples. */
+function topSelf(profile: CpuProfile, n: number): { entries: ProfileEntry[]; busyMs: number; idleMs: number; totalMs: number } {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const selfUs = new Map<number, number>();
+  const samples = profile.samples ?? [];
+  const deltas = profile.timeDeltas ?? [];
+  if (samples.length > 0) {
+    // A sample's weight is the gap to the next one, capped at 4x the median gap: after the last
+    // sample of a busy stretch the process may sleep for seconds, and that is not its function's.
+    const sorted = deltas.slice(1).sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)] ?? 1000;
+    for (let i = 0; i < samples.length; i++) {
+      const next = deltas[i + 1];
+      const w = Math.min(next !== undefined ? next : median, 4 * median);
+      selfUs.set(samples[i]!, (selfUs.get(samples[i]!) ?? 0) + w);
+    }
+  } else {
+    const per = (profile.endTime - profile.startTime) / Math.max(1, profile.nodes.reduce((a, x) => a + (x.hitCount ?? 0), 0));
+    for (const node of profile.nodes) selfUs.set(node.id, (node.hitCount ?? 0) * per);
+  }
+  const agg = new Map<string, { fn: string; loc: string; us: number }>();
+  let idleUs = 0;
+  let totalUs = 0;
+  for (const [id, us] of selfUs) {
+    const node = byId.get(id);
+    if (node === undefined) continue;
+    totalUs += us;
+    const f = node.callFrame;
+    if (f.functionName === "(idle)" || f.functionName === "(root)" || f.functionName === "(program)") {
+      idleUs += us;
+      continue;
+    }
+    const url = f.url.replace(/^file:\/\//, "").replace(`${ROOT}/`, "");
+    const loc = url === "" ? "[native code]" : `${url}${f.lineNumber >= 0 ? `:${f.lineNumber + 1}` : ""}`;
+    const fn = f.functionName === "" ? "(anonymous)" : f.functionName;
+    const key = `${fn}\u0000${loc}`;
+    const e = agg.get(key) ?? { fn, loc, us: 0 };
+    e.us += us;
+    agg.set(key, e);
+  }
+  const busyUs = totalUs - idleUs;
+  const entries = [...agg.values()]
+    .sort((a, b) => b.us - a.us)
+    .slice(0, n)
+    .map((e) => ({ function: e.fn, location: e.loc, selfMs: e.us / 1000, selfPercent: busyUs > 0 ? (100 * e.us) / busyUs : 0 }));
+  return { entries, busyMs: busyUs / 1000, idleMs: idleUs / 1000, totalMs: totalUs / 1000 };
+}
+
+interface ProfileResult {
+  ok: boolean;
+  failure?: string;
+  workload: LoadId;
+  run: LoadResult | null;
+  busyMs: number;
+  idleMs: number;
+  top: ProfileEntry[];
+  files: string[];
+}
+
+async function runProfile(tempDir: string, w: LoadWorkload, keepDir: string | null): Promise<ProfileResult> {
+  const dir = join(tempDir, "cpu-prof");
+  mkdirSync(dir, { recursive: true });
+  const result: ProfileResult = { ok: false, workload: w.id, run: null, busyMs: 0, idleMs: 0, top: [], files: [] };
+  let t: Target | null = null;
+  try {
+    t = await startGateway(tempDir, 20_000, dir);
+    result.run = await runLoad(t, w);
+    log(`profile run: ${describeLoad(result.run)}`);
+  } catch (e) {
+    result.failure = (e as Error).message;
+  } finally {
+    // The profile is written when the gateway exits (SIGTERM: drain, then exit 0).
+    await t?.stop();
+  }
+  const files = existsSync(dir) ? readdirSync(dir) : [];
+  const prof = files.find((f) => f.endsWith(".cpuprofile"));
+  if (prof === undefined) {
+    result.failure ??= `no .cpuprofile written in ${dir}`;
+    return result;
+  }
+  const top = topSelf(JSON.parse(readFileSync(join(dir, prof), "utf8")) as CpuProfile, 20);
+  Object.assign(result, { ok: result.failure === undefined, top: top.entries, busyMs: top.busyMs, idleMs: top.idleMs });
+  if (keepDir !== null) {
+    mkdirSync(keepDir, { recursive: true });
+    for (const f of files) {
+      copyFileSync(join(dir, f), join(keepDir, f));
+      result.files.push(join(keepDir, f));
+    }
+  }
+  return result;
+}
+
+// --- report ----------------------------------------------------------------------------------
+
+interface Check {
+  name: string;
+  met: boolean | null;
+  detail: string;
+}
+
+function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
+  if (a === null || a === undefined || b === null || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return null;
+  return a / b;
+}
+
+/** A markdown table; `align` has one letter per column (l or r), or a number: right from that column on. */
+function table(headers: string[], rows: string[][], align: number | string = 1): string {
+  const right = (i: number): boolean => (typeof align === "number" ? i >= align : align[i] === "r");
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]): string =>
+    `| ${cells.map((c, i) => (right(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(" | ")} |`;
+  const sep = `| ${widths.map((w, i) => (right(i) ? `${"-".repeat(w - 1)}:` : "-".repeat(w))).join(" | ")} |`;
+  return [line(headers), sep, ...rows.map(line)].join("\n");
+}
+
+// --- main ------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  let opts: Options;
+  try {
+    opts = parseOptions(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`bench-e2e: ${(e as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  const W = loadWorkloads(opts.quick, opts.cRamp);
+  const loadIds = opts.workloads.filter((w): w is LoadId => w !== "d");
+  const tempDir = mkdtempSync(join(tmpdir(), "bench-e2e-"));
+  const haproxyBin = findHaproxy();
+  let haproxyVersion: string | null = null;
+  const skipped: Record<string, string> = {};
+  let targets = [...opts.targets];
+  if (targets.includes("haproxy")) {
+    if (haproxyBin === null) {
+      skipped.haproxy = "haproxy not found on PATH or at /usr/sbin/haproxy (Debian: apt-get install haproxy): HAProxy target skipped";
+      process.stderr.write(`bench-e2e: ${skipped.haproxy}\n`);
+      targets = targets.filter((t) => t !== "haproxy");
+    } else {
+      const v = Bun.spawnSync([haproxyBin, "-v"]).stdout.toString().split("\n")[0] ?? "";
+      haproxyVersion = v.trim();
+    }
+  }
+  const cpuModel = cpus()[0]?.model ?? "unknown";
+  const machine = {
+    cpus: cpus().length,
+    cpuModel,
+    kernel: release(),
+    bun: Bun.version,
+    haproxy: haproxyVersion,
+    clkTck: CLK_TCK,
+    loadavgBefore: loadavg().map((x) => Number(x.toFixed(2))),
+    loadavgAfter: [] as number[],
+  };
+  // Read-only: which code was measured (others may be editing src/ while this runs).
+  const git = (args: string[]): string => {
+    try {
+      return Bun.spawnSync(["git", ...args], { cwd: ROOT }).stdout.toString().trim();
+    } catch {
+      return "";
+    }
+  };
+  const source = {
+    commit: git(["rev-parse", "--short", "HEAD"]),
+    modified: git(["status", "--porcelain", "--", "src"]).split("\n").filter((l) => l !== "").map((l) => l.slice(3)),
+  };
+  log(
+    `bench-e2e ${opts.quick ? "--quick" : "(full)"}: targets ${targets.join(", ")}; workloads ${opts.workloads.join(", ")}; ` +
+      `${machine.cpus} cores (${cpuModel}); load average ${machine.loadavgBefore.join(" ")}`,
+  );
+
+  const cleanup = (): void => {
+    killAllChildren();
+    if (!opts.keepTemp) rmSync(tempDir, { recursive: true, force: true });
+  };
+  process.on("SIGINT", () => {
+    process.stderr.write("bench-e2e: interrupted; stopping children\n");
+    cleanup();
+    process.exit(130);
+  });
+
+  const loadResults: LoadResult[] = [];
+  const census: LoadResult[] = [];
+  const capacity: CapacityResult[] = [];
+  let profile: ProfileResult | null = null;
+  const maxConnFor = (n: number): number => Math.max(20_000, n + 5_000);
+  // HAProxy needs two descriptors per client (client side, server side) and refuses to start
+  // when its maxconn cannot fit the open-files limit it can get.
+  const fdLimit = childFdLimit();
+  const haproxyMaxconn = Math.max(1000, Math.min(40_000, Math.floor((fdLimit - 500) / 2)));
+  const haproxyIdle = Math.min(opts.idle, haproxyMaxconn - 100);
+  const notes: string[] = [];
+  if (targets.includes("haproxy") && opts.workloads.includes("d") && haproxyIdle < opts.idle) {
+    notes.push(
+      `open-files limit ${fdLimit} (cannot be raised here): HAProxy holds 2 descriptors per client, so its capacity run uses ${fmtInt(haproxyIdle)} idle clients, not ${fmtInt(opts.idle)}`,
+    );
+    log(notes[notes.length - 1]!);
+  }
+
+  try {
+    // a-c: every target up at once (idle ones cost nothing), runs interleaved per workload.
+    if (loadIds.length > 0) {
+      const up = new Map<TargetName, Target>();
+      for (const name of targets) {
+        try {
+          const t =
+            name === "direct" ? await startDirect(tempDir)
+            : name === "haproxy" ? await startHaproxy(haproxyBin!, tempDir, haproxyMaxconn)
+            : await startGateway(tempDir, maxConnFor(opts.idle));
+          up.set(name, t);
+          log(`${name} up on ${HOST}:${t.port} (${t.proxy ? `${t.proxy.name} pid ${t.proxy.pid}, ` : ""}${t.backend.name} pid ${t.backend.pid})`);
+        } catch (e) {
+          skipped[name] = `did not start: ${(e as Error).message}`;
+          log(`${name}: ${skipped[name]}`);
+        }
+      }
+      // Warm-up: JIT and allocator settle before anything is measured.
+      for (const t of up.values()) {
+        const warm: LoadWorkload = { ...W.b, id: "b", connections: 200, seconds: opts.quick ? 1 : 2 };
+        await runLoad(t, warm, warm.seconds);
+      }
+      log("warm-up done");
+      const schedule: { id: LoadId; round: number }[] = [];
+      for (let round = 1; round <= opts.rounds; round++) {
+        for (const id of loadIds) if (id !== "c") schedule.push({ id, round });
+      }
+      if (loadIds.includes("c")) schedule.push({ id: "c", round: 1 });
+      for (const { id, round } of schedule) {
+        for (const t of up.values()) {
+          if (t.proxy !== null && !t.proxy.alive) continue;
+          await sleep(1000);
+          const r = { ...(await runLoad(t, W[id])), round };
+          loadResults.push(r);
+          log(`${opts.rounds > 1 && id !== "c" ? `round ${round} ` : ""}${describeLoad(r)}`);
+          if (r.proxyLogLines > 0) log(`  ${t.name} logged ${r.proxyLogLines} lines, e.g. ${r.proxyLogSample[0]}`);
+          const unusual = Object.entries(r.gatewayCounters).filter(([k]) => !k.includes('reason="client_closed"'));
+          if (unusual.length > 0) log(`  gateway counters: ${unusual.map(([k, v]) => `${k} +${v}`).join(", ")}`);
+          if (Object.keys(r.kernel).length > 0) log(`  kernel TCP counters: ${Object.entries(r.kernel).map(([k, v]) => `${k} +${v}`).join(", ")}`);
+        }
+      }
+      if (opts.syscalls) {
+        if (!perfUsable()) {
+          notes.push("syscall census skipped: `perf stat -e raw_syscalls:sys_enter` does not work here");
+          log(notes[notes.length - 1]!);
+        } else {
+          for (const id of loadIds.filter((x) => x !== "c")) {
+            for (const t of up.values()) {
+              if (t.proxy !== null && !t.proxy.alive) continue;
+              await sleep(1000);
+              const r = await runLoad(t, W[id], opts.quick ? 5 : 8, true);
+              census.push(r);
+              const sc = r.syscalls;
+              log(
+                `census ${id}/${t.name}: ${fmtInt(r.roundTripsPerSecond)} rt/s under perf; syscalls per round trip: ` +
+                  `proxy ${fmt(sc?.proxyPerRoundTrip?.all)}, backend ${fmt(sc?.backendPerRoundTrip.all)}`,
+              );
+            }
+          }
+        }
+      }
+      for (const t of up.values()) await t.stop();
+    }
+
+    // d: a fresh process per target, so RSS at 0 is a new process's.
+    if (opts.workloads.includes("d")) {
+      for (const name of targets) {
+        let t: Target | null = null;
+        try {
+          t =
+            name === "direct" ? await startDirect(tempDir)
+            : name === "haproxy" ? await startHaproxy(haproxyBin!, tempDir, haproxyMaxconn)
+            : await startGateway(tempDir, maxConnFor(opts.idle));
+          const c = await runCapacity(t, name === "haproxy" ? haproxyIdle : opts.idle);
+          capacity.push(c);
+          log(
+            `d/${name}: ${c.open} idle clients (${c.connectMs} ms to connect${name === "gateway" ? `, ${c.replied} with a session` : ""}); ` +
+              `${c.measured} RSS ${fmt((c.rssIdleBytes ?? NaN) / 2 ** 20, 1)} -> ${fmt((c.rssLoadedBytes ?? NaN) / 2 ** 20, 1)} MiB = ` +
+              `${fmtInt(c.bytesPerConnection ?? NaN)} B/connection${c.failure ? `; ${c.failure}` : ""}`,
+          );
+        } catch (e) {
+          log(`d/${name}: failed: ${(e as Error).message}`);
+          capacity.push({
+            target: name, ok: false, failure: (e as Error).message, clients: opts.idle, open: 0, replied: 0, failed: 0, connectMs: 0,
+            measured: name, rssIdleBytes: null, rssLoadedBytes: null, bytesPerConnection: null, backendRssIdleBytes: null,
+            backendRssLoadedBytes: null, backendBytesPerConnection: null, fdLimit: null,
+          });
+        } finally {
+          await t?.stop();
+        }
+        await sleep(1000);
+      }
+    }
+
+    if (opts.profile && targets.includes("gateway")) {
+      log(`profile: workload b against a fresh gateway under bun --cpu-prof (${W.b.seconds} s)`);
+      profile = await runProfile(tempDir, W.b, opts.profileDir);
+      if (!profile.ok) log(`profile: ${profile.failure}`);
+    }
+  } finally {
+    killAllChildren();
+  }
+  machine.loadavgAfter = loadavg().map((x) => Number(x.toFixed(2)));
+
+  // --- tables, ratios, checks ----------------------------------------------------------------
+  /** One workload and target over all rounds: mean rate, total CPU / total round trips. */
+  interface Pooled {
+    roundTripsPerSecond: number;
+    proxyCpuUsPerRoundTrip: number | null;
+    backendCpuUsPerRoundTrip: number | null;
+    rounds: LoadResult[];
+  }
+  const get = (w: LoadId, t: TargetName): Pooled | undefined => {
+    const rs = loadResults.filter((r) => r.workload === w && r.target === t && r.ok);
+    if (rs.length === 0) return undefined;
+    const received = rs.reduce((a, r) => a + r.messages.received, 0);
+    const sum = (f: (r: LoadResult) => number | null): number | null =>
+      rs.some((r) => f(r) === null) || received === 0 ? null : (rs.reduce((a, r) => a + f(r)!, 0) * 1e6) / received;
+    return {
+      roundTripsPerSecond: rs.reduce((a, r) => a + r.roundTripsPerSecond, 0) / rs.length,
+      proxyCpuUsPerRoundTrip: sum((r) => r.proxyCpuSeconds),
+      backendCpuUsPerRoundTrip: sum((r) => r.backendCpuSeconds),
+      rounds: rs,
+    };
+  };
+  /** Per-round ratios gateway/HAProxy, as "min-max" when there are several rounds. */
+  const perRound = (w: LoadId, f: (r: LoadResult) => number | null): string => {
+    const vals: number[] = [];
+    for (let round = 1; round <= opts.rounds; round++) {
+      const g = loadResults.find((r) => r.workload === w && r.target === "gateway" && r.round === round && r.ok);
+      const h = loadResults.find((r) => r.workload === w && r.target === "haproxy" && r.round === round && r.ok);
+      const x = g && h ? ratio(f(g), f(h)) : null;
+      if (x !== null) vals.push(x);
+    }
+    if (vals.length < 2) return "";
+    return `; per round ${vals.map((v) => fmt(v)).join(", ")}`;
+  };
+  const out: string[] = [];
+  if (loadResults.length > 0) {
+    const rows = loadResults.map((r) => [
+      `${r.workload}${opts.rounds > 1 && r.workload !== "c" ? ` #${r.round}` : ""}: ${W[r.workload].title}`,
+      r.target,
+      r.ok ? fmtInt(r.roundTripsPerSecond) : "failed",
+      fmt(r.latencyMs.p50, 3),
+      fmt(r.latencyMs.p99, 3),
+      fmtInt(r.errorsTotal),
+      fmt(r.proxyCpuUsPerRoundTrip),
+      fmt(r.proxyCoresSteady),
+      fmt(r.backendCpuUsPerRoundTrip),
+      fmt(r.backendCoresSteady),
+      fmt(r.generatorCpuSeconds === null ? null : r.generatorCpuSeconds / Math.max(0.001, r.elapsedSeconds)),
+      fmt(r.otherCores),
+    ]);
+    out.push(
+      table(
+        ["workload", "target", "round trips/s", "p50 ms", "p99 ms", "errors", "proxy µs/rt", "proxy cores", "backend µs/rt", "backend cores", "generator cores", "other cores"],
+        rows,
+        2,
+      ),
+    );
+    out.push(
+      "proxy = HAProxy or the gateway (none for direct); backend = the echo server (direct, haproxy) or the demo backend (gateway);",
+      "µs/rt = CPU microseconds per round trip over the whole run; cores = CPU over the steady 30-90% window; other = machine busy time no process of this run used.",
+    );
+    for (const r of loadResults) {
+      const unusual = Object.entries(r.gatewayCounters).filter(([k]) => !k.includes('reason="client_closed"'));
+      if (unusual.length > 0) out.push(`gateway counters during ${r.workload}: ${unusual.map(([k, v]) => `${k} +${fmtInt(v)}`).join(", ")}`);
+      if (r.warnings.length > 0) out.push(`load tester warnings during ${r.workload}/${r.target}: ${r.warnings.join("; ")}`);
+      if (r.errorsTotal > 0 && Object.keys(r.kernel).length > 0) {
+        out.push(`kernel TCP counters during ${r.workload}/${r.target} (errors ${r.errorsTotal}): ${Object.entries(r.kernel).map(([k, v]) => `${k} +${fmtInt(v)}`).join(", ")}`);
+      }
+    }
+  }
+
+  const ratios: Record<string, unknown> = {};
+  const checks: Check[] = [];
+  for (const id of ["a", "b"] as const) {
+    if (!loadIds.includes(id)) continue;
+    const g = get(id, "gateway");
+    const h = get(id, "haproxy");
+    const d = get(id, "direct");
+    const thr = ratio(g?.roundTripsPerSecond, h?.roundTripsPerSecond);
+    const cpu = ratio(g?.proxyCpuUsPerRoundTrip, h?.proxyCpuUsPerRoundTrip);
+    const pathCpu = ratio(
+      g && g.proxyCpuUsPerRoundTrip !== null && g.backendCpuUsPerRoundTrip !== null ? g.proxyCpuUsPerRoundTrip + g.backendCpuUsPerRoundTrip : null,
+      h && h.proxyCpuUsPerRoundTrip !== null && h.backendCpuUsPerRoundTrip !== null ? h.proxyCpuUsPerRoundTrip + h.backendCpuUsPerRoundTrip : null,
+    );
+    ratios[id] = {
+      gatewayOverHaproxyThroughput: thr,
+      gatewayOverHaproxyCpuPerRoundTrip: cpu,
+      gatewayPlusBackendOverHaproxyPlusEchoCpuPerRoundTrip: pathCpu,
+      gatewayOverDirectThroughput: ratio(g?.roundTripsPerSecond, d?.roundTripsPerSecond),
+      haproxyOverDirectThroughput: ratio(h?.roundTripsPerSecond, d?.roundTripsPerSecond),
+    };
+    checks.push({
+      name: `(${id}) round trips/s through the gateway >= 1.2x HAProxy's`,
+      met: thr === null ? null : thr >= 1.2,
+      detail:
+        thr === null
+          ? "not measured"
+          : `${fmt(thr)}x (${fmtInt(g!.roundTripsPerSecond)} vs ${fmtInt(h!.roundTripsPerSecond)} rt/s${perRound(id, (r) => r.roundTripsPerSecond)})`,
+    });
+    checks.push({
+      name: `(${id}) gateway CPU per round trip <= 0.75x HAProxy's`,
+      met: cpu === null ? null : cpu <= 0.75,
+      detail:
+        cpu === null
+          ? "not measured"
+          : `${fmt(cpu)}x (${fmt(g!.proxyCpuUsPerRoundTrip)} vs ${fmt(h!.proxyCpuUsPerRoundTrip)} µs/rt${perRound(id, (r) => r.proxyCpuUsPerRoundTrip)})`,
+    });
+  }
+  if (loadIds.includes("c")) {
+    const g = loadResults.find((r) => r.workload === "c" && r.target === "gateway");
+    const okRun = g !== undefined && g.ok;
+    checks.push({
+      name: "(c) p99 round trip under 5 ms",
+      met: okRun ? g.latencyMs.p99 < 5 : null,
+      detail: okRun ? `p99 ${fmt(g.latencyMs.p99, 3)} ms (p50 ${fmt(g.latencyMs.p50, 3)} ms)` : "not measured",
+    });
+    checks.push({
+      name: "(c) no errors",
+      met: okRun ? g.errorsTotal === 0 : null,
+      detail: okRun
+        ? `${fmtInt(g.errorsTotal)} errors${g.errorsTotal > 0 ? ` (${Object.entries(g.errors).map(([k, v]) => `${k} ${v}`).join(", ")})` : ""} of ${fmtInt(g.messages.sent)} sent`
+        : "not measured",
+    });
+    checks.push({
+      name: "(c) gateway CPU under 0.5 core",
+      met: okRun && g.proxyCoresSteady !== null ? g.proxyCoresSteady < 0.5 : null,
+      detail: okRun ? `${fmt(g.proxyCoresSteady)} cores (steady window), ${fmt(g.proxyCpuUsPerRoundTrip)} µs/rt` : "not measured",
+    });
+  }
+  if (opts.workloads.includes("d")) {
+    const c = capacity.find((x) => x.target === "gateway");
+    checks.push({
+      name: "(d) under 2 KB of RSS per idle client connection",
+      met: c !== undefined && c.bytesPerConnection !== null && c.open === opts.idle ? c.bytesPerConnection < 2048 : null,
+      detail: c === undefined || c.bytesPerConnection === null ? "not measured" : `${fmtInt(c.bytesPerConnection)} B per connection (${fmtInt(c.open)} clients)`,
+    });
+  }
+
+  if (opts.rounds > 1 && Object.keys(ratios).length > 0) {
+    const rows: string[][] = [];
+    for (const id of Object.keys(ratios) as LoadId[]) {
+      for (const t of targets) {
+        const p = get(id, t);
+        if (p === undefined) continue;
+        rows.push([id, t, String(p.rounds.length), fmtInt(p.roundTripsPerSecond), fmt(p.proxyCpuUsPerRoundTrip), fmt(p.backendCpuUsPerRoundTrip)]);
+      }
+    }
+    out.push("", `pooled over ${opts.rounds} rounds (mean rate; total CPU / total round trips):`);
+    out.push(table(["workload", "target", "rounds", "round trips/s", "proxy µs/rt", "backend µs/rt"], rows, 2));
+  }
+  if (Object.keys(ratios).length > 0) {
+    const rows = Object.entries(ratios).map(([id, r]) => {
+      const x = r as Record<string, number | null>;
+      return [
+        id,
+        fmt(x.gatewayOverHaproxyThroughput),
+        fmt(x.gatewayOverHaproxyCpuPerRoundTrip),
+        fmt(x.gatewayPlusBackendOverHaproxyPlusEchoCpuPerRoundTrip),
+        fmt(x.gatewayOverDirectThroughput),
+        fmt(x.haproxyOverDirectThroughput),
+      ];
+    });
+    out.push(
+      "",
+      table(["workload", "gateway/HAProxy rt/s", "gateway/HAProxy CPU per rt", "(gateway+demo)/(HAProxy+echo) CPU per rt", "gateway/direct rt/s", "HAProxy/direct rt/s"], rows),
+    );
+  }
+  if (capacity.length > 0) {
+    const rows = capacity.map((c) => [
+      c.target,
+      c.measured,
+      fmtInt(c.open),
+      fmt((c.rssIdleBytes ?? NaN) / 2 ** 20, 1),
+      fmt((c.rssLoadedBytes ?? NaN) / 2 ** 20, 1),
+      fmtInt(c.bytesPerConnection ?? NaN),
+      fmtInt(c.backendBytesPerConnection ?? NaN),
+    ]);
+    out.push("", table(["target", "measured process", "idle clients", "RSS at 0 (MiB)", "RSS loaded (MiB)", "bytes/connection", "backend bytes/connection"], rows, 2));
+  }
+  if (census.some((r) => r.syscalls !== undefined)) {
+    const per = (m: Record<string, number> | null | undefined, ...names: string[]): string =>
+      m === null || m === undefined ? "-" : fmt(names.reduce((a, n) => a + (m[n] ?? 0), 0));
+    const rows = census
+      .filter((r) => r.syscalls !== undefined)
+      .map((r) => {
+        const p = r.syscalls!.proxyPerRoundTrip;
+        const b = r.syscalls!.backendPerRoundTrip;
+        return [
+          r.workload,
+          r.target,
+          fmtInt(r.roundTripsPerSecond),
+          per(p, "all"),
+          per(p, "sendto", "sendmsg", "write", "writev"),
+          per(p, "recvfrom", "recvmsg", "read", "readv"),
+          per(p, "epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl"),
+          per(b, "all"),
+          per(b, "sendto", "sendmsg", "write", "writev"),
+          per(b, "recvfrom", "recvmsg", "read", "readv"),
+        ];
+      });
+    out.push(
+      "",
+      "syscalls per round trip (perf stat over the steady window of separate, shorter runs; round trips estimated from the run's mean rate):",
+      table(["workload", "target", "rt/s (perf on)", "proxy all", "proxy send", "proxy recv", "proxy epoll", "backend all", "backend send", "backend recv"], rows, 2),
+    );
+  }
+  if (profile !== null && profile.top.length > 0) {
+    out.push(
+      "",
+      `gateway CPU profile, workload b (${fmtInt(profile.run?.roundTripsPerSecond ?? 0)} rt/s under the profiler); self time, % of ${fmt(profile.busyMs / 1000, 1)} s non-idle:`,
+      table(
+        ["#", "self %", "self ms", "function", "location"],
+        profile.top.slice(0, 15).map((e, i) => [String(i + 1), fmt(e.selfPercent, 1), fmtInt(e.selfMs), e.function, e.location]),
+        "rrrll",
+      ),
+    );
+  }
+  if (checks.length > 0) {
+    out.push("", "targets:");
+    for (const c of checks) out.push(`  ${c.met === null ? "n/a " : c.met ? "MET " : "MISS"}  ${c.name}: ${c.detail}`);
+  }
+  for (const [name, why] of Object.entries(skipped)) out.push(`skipped ${name}: ${why}`);
+  for (const n of notes) out.push(`note: ${n}`);
+  out.push(`load average before ${machine.loadavgBefore.join(" ")}, after ${machine.loadavgAfter.join(" ")}; ${((performance.now() - T0) / 1000).toFixed(0)} s`);
+  console.log(out.join("\n"));
+
+  const doc = {
+    date: new Date().toISOString(),
+    mode: opts.quick ? "quick" : "full",
+    machine,
+    source,
+    workloads: { ...W, d: { id: "d", idleClients: opts.idle } },
+    rounds: opts.rounds,
+    skipped,
+    notes,
+    fdLimit,
+    results: loadResults,
+    syscallCensus: census,
+    capacity,
+    ratios,
+    checks,
+    profile,
+  };
+  mkdirSync(dirname(opts.jsonPath), { recursive: true });
+  writeFileSync(opts.jsonPath, `${JSON.stringify(doc, null, 2)}\n`);
+  console.log(`results written to ${opts.jsonPath}`);
+  if (opts.keepTemp) console.log(`temp files kept in ${tempDir}`);
+  else rmSync(tempDir, { recursive: true, force: true });
+}
+
+await main();
+process.exit(0);
