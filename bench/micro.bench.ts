@@ -97,6 +97,8 @@ const client = {
   session: null,
   closing: false,
   send: () => true,
+  flush() {},
+  flushPending: false,
   close() {},
   pauseReading() {},
   resumeReading() {},

@@ -39,6 +39,8 @@ export interface BackendFrameHandler {
   /** Multicast, structure checked: `count` i64 IDs at idsOff, client body at bodyOff. */
   onMulticast(conn: BackendConnection, b: Uint8Array, off: number, count: number, idsOff: number, bodyOff: number, bodyLen: number): void;
   onBroadcast(conn: BackendConnection, b: Uint8Array, off: number, len: number): void;
+  /** Every frame of one received chunk has been handled: write what they queued for clients. */
+  onChunkEnd(): void;
   /** A frame dropped (framing intact) or, for framing violations, the connection is closing. */
   onViolation(conn: BackendConnection, reason: BackendViolation): void;
 }
@@ -310,7 +312,8 @@ export class BackendConnection implements BackendLink {
     const framesBefore = this.tally.framesIn;
     this.tally.bytesIn += chunk.length;
     this.reader.feed(chunk);
-    // Replies are written to their clients synchronously inside feed(): one observation per chunk.
+    this.handler.onChunkEnd();
+    // The chunk's frames have now been written to their clients: one observation per chunk.
     const frames = this.tally.framesIn - framesBefore;
     if (frames > 0) {
       this.telemetry.latency.observe(LatencyDirection.Downstream, (performance.now() - startedAt) / 1000, frames);

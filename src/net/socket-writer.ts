@@ -11,8 +11,9 @@ export interface ByteSink {
 }
 
 /**
- * Writes straight to the socket while nothing is queued; otherwise appends to a pooled ring that
- * is flushed on drain. Used toward clients: most writes go out at once and hold no buffer.
+ * A pooled ring of bytes the socket has not taken yet. write() sends at once when nothing waits;
+ * enqueue() + flush() gather several frames into one send (the gateway's client side). The ring
+ * holds a buffer only while bytes wait, so idle connections hold none.
  */
 export class QueuedSocketWriter {
   private readonly queue: RingBuffer;
@@ -30,7 +31,7 @@ export class QueuedSocketWriter {
     return this.queue.length;
   }
 
-  /** Returns false (queuing nothing) when the queue bound would be passed. */
+  /** Sends now if nothing waits, queuing what the socket does not take; false past the bound. */
   write(b: Uint8Array, off: number, len: number): boolean {
     if (this.queue.length === 0) {
       const n = this.sink.write(b, off, len);
@@ -41,13 +42,22 @@ export class QueuedSocketWriter {
     return this.queue.push(b, off, len);
   }
 
-  /** Call from the socket's drain handler. Returns true once the queue is empty. */
+  /** Queues bytes for the next flush; returns false (queuing nothing) past the queue bound. */
+  enqueue(b: Uint8Array, off: number, len: number): boolean {
+    return this.queue.push(b, off, len);
+  }
+
+  /** Writes what is queued; call after queuing and from the drain handler. True once empty. */
   flush(): boolean {
     const q = this.queue;
     while (q.length > 0) {
       const run = q.headRunLength();
       const n = this.sink.write(q.bytes, q.headOffset, run);
-      if (n <= 0) return false;
+      if (n < 0) {
+        q.clear(); // closed: nothing more can be written; the close handler tears down
+        return true;
+      }
+      if (n === 0) return false;
       q.consume(n);
       if (n < run) return false;
     }

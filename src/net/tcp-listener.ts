@@ -57,6 +57,7 @@ export class TcpClientPort implements ClientPort {
   remoteAddress: string;
   session: Session | null = null;
   closing = false;
+  flushPending = false;
   private reason: CloseReason | null = null;
   /** Counted by admission control (released on close). */
   private admitted = false;
@@ -134,7 +135,7 @@ export class TcpClientPort implements ClientPort {
   }
 
   send(b: Uint8Array, off: number, len: number): boolean {
-    if (this.writer.write(b, off, len)) return true;
+    if (this.writer.enqueue(b, off, len)) return true;
     // The client is not reading: drop it rather than let its queue grow.
     this.closing = true;
     this.reason ??= "slow_reader";
@@ -143,12 +144,16 @@ export class TcpClientPort implements ClientPort {
     return false;
   }
 
+  flush(): void {
+    if (this.writer.flush() && this.closing) this.socket.end();
+  }
+
   close(reason: CloseReason): void {
     if (this.closing) return;
     this.closing = true;
     this.reason = reason;
     this.reader.stop();
-    if (this.writer.queuedBytes === 0) {
+    if (this.writer.flush()) {
       this.socket.end();
     } else {
       // Deliver what is queued first (a Kick promises that); drain ends it, the timeout bounds it.
@@ -182,7 +187,7 @@ export class TcpClientPort implements ClientPort {
   }
 
   onDrain(): void {
-    if (this.writer.flush() && this.closing) this.socket.end();
+    this.flush();
   }
 
   onTimeout(): void {

@@ -1,7 +1,9 @@
 import type { Session } from "./session.ts";
 
 // The client side of a session, whatever carries it (raw TCP today; WebSocket and TLS later).
-// A port owns its outgoing queue: send() never blocks and never drops silently.
+// A port owns its outgoing queue: send() never blocks and never drops silently. Frames are queued
+// by send() and written by flush(), so the frames a client is owed from one backend read go out
+// in one write.
 
 export type ClientProtocol = "tcp" | "ws";
 
@@ -30,10 +32,15 @@ export interface ClientPort {
   /** The session bound by the first frame; null until then. */
   session: Session | null;
   /**
-   * Queues one whole client frame, b[off, off+len). Returns false when the port's queue bound
-   * was passed: the port has then begun closing itself with reason slow_reader.
+   * Queues one whole client frame, b[off, off+len) (copied: b may be reused after the call).
+   * Returns false when the port's queue bound was passed: the port has then closed itself with
+   * reason slow_reader.
    */
   send(b: Uint8Array, off: number, len: number): boolean;
+  /** Writes what send() queued (what the socket does not take waits for its drain). */
+  flush(): void;
+  /** Set by whoever queued frames and owes this port a flush (so it is listed once). */
+  flushPending: boolean;
   /** Delivers what is queued, then closes. Idempotent: the first reason wins. */
   close(reason: CloseReason): void;
   /** Stop / restart reading from the client (backend backpressure). */
