@@ -1,4 +1,5 @@
 import type { BufferPool } from "./buffer-pool.ts";
+import { copyBytes } from "./bytes.ts";
 
 // A byte FIFO over one pooled buffer used as a ring: bytes are appended at the tail and consumed
 // from the head without moving the rest. It holds a pooled buffer only while non-empty, grows by
@@ -36,8 +37,8 @@ export class RingBuffer {
     let tail = this.head + this.size;
     if (tail >= cap) tail -= cap;
     const first = Math.min(len, cap - tail);
-    buf.set(first === src.length && off === 0 ? src : src.subarray(off, off + first), tail);
-    if (first < len) buf.set(src.subarray(off + first, off + len), 0);
+    copyBytes(src, off, buf, tail, first);
+    if (first < len) copyBytes(src, off + first, buf, 0, len - first);
     this.size = needed;
     return true;
   }
