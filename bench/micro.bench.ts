@@ -97,6 +97,7 @@ const client = {
   session: null,
   closing: false,
   send: () => true,
+  lend: () => true,
   flush() {},
   flushPending: false,
   close() {},

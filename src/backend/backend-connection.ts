@@ -123,6 +123,8 @@ export class BackendConnection implements BackendLink {
   private readonly paused = new Set<ClientPort>();
   private dialTimer: ReturnType<typeof setTimeout> | null = null;
   private endWhenFlushed = false;
+  /** The chunk whose frames are being handled (frames completed in the reader's ring are not in it). */
+  private chunk: Uint8Array | null = null;
   private readonly dialStartedAt = performance.now();
   /** Trans frames queued since the last write, and when the first of them was queued. */
   private unsentFrames = 0;
@@ -306,13 +308,20 @@ export class BackendConnection implements BackendLink {
     if (this.endWhenFlushed) this.onSocketDrain();
   }
 
+  /** True for bytes of the chunk being handled: they stay intact until its onChunkEnd. */
+  inCurrentChunk(b: Uint8Array): boolean {
+    return b === this.chunk;
+  }
+
   onSocketData(chunk: Uint8Array): void {
+    this.chunk = chunk;
     const startedAt = performance.now();
     this.lastReceivedAt = Date.now();
     const framesBefore = this.tally.framesIn;
     this.tally.bytesIn += chunk.length;
     this.reader.feed(chunk);
     this.handler.onChunkEnd();
+    this.chunk = null;
     // The chunk's frames have now been written to their clients: one observation per chunk.
     const frames = this.tally.framesIn - framesBefore;
     if (frames > 0) {

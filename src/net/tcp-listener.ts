@@ -61,6 +61,10 @@ export class TcpClientPort implements ClientPort {
   private reason: CloseReason | null = null;
   /** Counted by admission control (released on close). */
   private admitted = false;
+  /** A frame lent by lend(), written from the lender's buffer at the next flush. */
+  private lent: Uint8Array | null = null;
+  private lentOff = 0;
+  private lentLen = 0;
   /** Bytes held while waiting for a PROXY header to complete; null once decided. */
   private proxyBytes: Uint8Array | null = null;
   private readonly reader: FrameReader<ClientViolation>;
@@ -135,6 +139,44 @@ export class TcpClientPort implements ClientPort {
   }
 
   send(b: Uint8Array, off: number, len: number): boolean {
+    if (this.lent !== null && !this.spillLent()) return false;
+    return this.enqueue(b, off, len);
+  }
+
+  lend(b: Uint8Array, off: number, len: number): boolean {
+    // The common case, one frame per flush, is written straight from the caller's buffer.
+    if (this.lent === null && this.writer.queuedBytes === 0) {
+      this.lent = b;
+      this.lentOff = off;
+      this.lentLen = len;
+      return true;
+    }
+    return this.send(b, off, len);
+  }
+
+  flush(): void {
+    if (this.writeOut() && this.closing) this.socket.end();
+  }
+
+  /** Writes the lent frame, then the queue; true once nothing waits. */
+  private writeOut(): boolean {
+    const lent = this.lent;
+    if (lent !== null) {
+      this.lent = null; // nothing else is queued while a frame is lent (send spills it first)
+      const n = this.socket.write(lent, this.lentOff, this.lentLen);
+      if (n >= 0 && n < this.lentLen && !this.enqueue(lent, this.lentOff + n, this.lentLen - n)) return false;
+    }
+    return this.writer.flush();
+  }
+
+  /** Copies the lent frame into the queue (another frame is coming after it). */
+  private spillLent(): boolean {
+    const lent = this.lent!;
+    this.lent = null;
+    return this.enqueue(lent, this.lentOff, this.lentLen);
+  }
+
+  private enqueue(b: Uint8Array, off: number, len: number): boolean {
     if (this.writer.enqueue(b, off, len)) return true;
     // The client is not reading: drop it rather than let its queue grow.
     this.closing = true;
@@ -144,16 +186,12 @@ export class TcpClientPort implements ClientPort {
     return false;
   }
 
-  flush(): void {
-    if (this.writer.flush() && this.closing) this.socket.end();
-  }
-
   close(reason: CloseReason): void {
     if (this.closing) return;
     this.closing = true;
     this.reason = reason;
     this.reader.stop();
-    if (this.writer.flush()) {
+    if (this.writeOut()) {
       this.socket.end();
     } else {
       // Deliver what is queued first (a Kick promises that); drain ends it, the timeout bounds it.
@@ -197,6 +235,7 @@ export class TcpClientPort implements ClientPort {
   onClosed(error?: Error): void {
     if (this.admitted) this.ctx.admission.release(this.remoteAddress);
     this.admitted = false;
+    this.lent = null;
     this.reader.stop();
     this.writer.release();
     this.closing = true;

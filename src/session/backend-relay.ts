@@ -21,6 +21,7 @@ import { hex } from "./trace.ts";
 // header over the bytes just before the body and queuing that slice. Frames are queued per client
 // while a backend chunk is handled and each client is written once at the chunk's end: with
 // several frames in flight a client gets them in one syscall (the syscall is the dominant cost).
+// A client owed a single frame is written straight from the chunk (lend), with no copy.
 // A backend may only address sessions bound to its own endpoint; anything else is dropped.
 
 const CLIENT_FRAME_AT = BACKEND_FRAME_PREFIX - CLIENT_HEADER_SIZE;
@@ -42,7 +43,7 @@ export class BackendRelay implements BackendFrameHandler {
     if (s === undefined || s.link?.endpoint !== conn.endpoint) return this.onViolation(conn, "unknown_session");
     const bodyLen = len - BACKEND_FRAME_PREFIX;
     writeClientHeader(b, off + CLIENT_FRAME_AT, bodyLen, readServerType(b, off), readServerServerId(b, off));
-    this.send(s, b, off + CLIENT_FRAME_AT, CLIENT_HEADER_SIZE + bodyLen);
+    this.send(s, b, off + CLIENT_FRAME_AT, CLIENT_HEADER_SIZE + bodyLen, conn.inCurrentChunk(b));
   }
 
   onKick(conn: BackendConnection, hi: number, lo: number, reason: string): void {
@@ -66,14 +67,15 @@ export class BackendRelay implements BackendFrameHandler {
       const at = idsOff + i * 8;
       const s = this.sessions.get(readI64Hi(b, at), readI64Lo(b, at));
       if (s === undefined || s.link?.endpoint !== conn.endpoint) this.onViolation(conn, "unknown_session");
-      else this.send(s, frame, 0, CLIENT_HEADER_SIZE + bodyLen);
+      else this.send(s, frame, 0, CLIENT_HEADER_SIZE + bodyLen, false); // scratch is reused: copy
     }
   }
 
   onBroadcast(conn: BackendConnection, b: Uint8Array, off: number, len: number): void {
     const bodyLen = len - BACKEND_FRAME_PREFIX;
     writeClientHeader(b, off + CLIENT_FRAME_AT, bodyLen, readServerType(b, off), readServerServerId(b, off));
-    for (const s of conn.endpointSessions) this.send(s, b, off + CLIENT_FRAME_AT, CLIENT_HEADER_SIZE + bodyLen);
+    const stable = conn.inCurrentChunk(b);
+    for (const s of conn.endpointSessions) this.send(s, b, off + CLIENT_FRAME_AT, CLIENT_HEADER_SIZE + bodyLen, stable);
   }
 
   /** Counted and (rate-limited) logged without allocating: a backend may do this per frame. */
@@ -97,14 +99,15 @@ export class BackendRelay implements BackendFrameHandler {
     pending.length = 0;
   }
 
-  private send(s: Session, b: Uint8Array, off: number, len: number): void {
+  /** stable: b stays intact until onChunkEnd, so the client may write from it without a copy. */
+  private send(s: Session, b: Uint8Array, off: number, len: number, stable: boolean): void {
     const client = s.client;
     if (client.closing) return;
     s.lastActive = Date.now();
     s.messagesOut++;
     s.bytesOut += len;
     this.metrics.messagesOut[s.route.serverType]!++;
-    if (!client.send(b, off, len) || client.flushPending) return;
+    if (!(stable ? client.lend(b, off, len) : client.send(b, off, len)) || client.flushPending) return;
     client.flushPending = true;
     this.pending.push(client);
   }

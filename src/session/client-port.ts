@@ -37,7 +37,12 @@ export interface ClientPort {
    * reason slow_reader.
    */
   send(b: Uint8Array, off: number, len: number): boolean;
-  /** Writes what send() queued (what the socket does not take waits for its drain). */
+  /**
+   * Like send(), but without copying when it can: the caller guarantees b[off, off+len) stays
+   * unchanged until the next flush().
+   */
+  lend(b: Uint8Array, off: number, len: number): boolean;
+  /** Writes what send() and lend() queued (what the socket does not take waits for its drain). */
   flush(): void;
   /** Set by whoever queued frames and owes this port a flush (so it is listed once). */
   flushPending: boolean;
