@@ -25,29 +25,29 @@ export interface FrameHandler<V extends string> {
 }
 
 export class FrameReader<V extends string> {
-  private readonly pending: RingBuffer;
+  /** Created on the first split frame: most connections never see one (memory per idle client). */
+  private pending: RingBuffer | null = null;
   private stopped = false;
 
   constructor(
     private readonly layout: FrameLayout<V>,
     private readonly handler: FrameHandler<V>,
-    pool: BufferPool,
-  ) {
-    this.pending = new RingBuffer(pool, layout.maxFrameSize);
-  }
+    private readonly pool: BufferPool,
+  ) {}
 
   /** Bytes held for a frame that has not fully arrived. */
   get pendingBytes(): number {
-    return this.pending.length;
+    return this.pending === null ? 0 : this.pending.length;
   }
 
   feed(chunk: Uint8Array): void {
     if (this.stopped) return;
     const end = chunk.length;
     let off = 0;
-    if (this.pending.length > 0) {
-      off = this.completePending(chunk);
-      if (off < 0 || this.pending.length > 0) return;
+    const ring = this.pending;
+    if (ring !== null && ring.length > 0) {
+      off = this.completePending(ring, chunk);
+      if (off < 0 || ring.length > 0) return;
     }
     const layout = this.layout;
     const headerSize = layout.headerSize;
@@ -59,18 +59,17 @@ export class FrameReader<V extends string> {
       off += n;
     }
     // What is left is a partial header or a partial frame no larger than maxFrameSize.
-    if (off < end) this.pending.push(chunk, off, end - off);
+    if (off < end) (this.pending ??= new RingBuffer(this.pool, layout.maxFrameSize)).push(chunk, off, end - off);
   }
 
   /** Gives the pending buffer back; the reader delivers nothing more. */
   stop(): void {
     this.stopped = true;
-    this.pending.clear();
+    this.pending?.clear();
   }
 
   /** Feeds chunk into the pending frame; returns the chunk offset consumed, or -1 once stopped. */
-  private completePending(chunk: Uint8Array): number {
-    const ring = this.pending;
+  private completePending(ring: RingBuffer, chunk: Uint8Array): number {
     const layout = this.layout;
     let off = 0;
     if (ring.length < layout.headerSize) {

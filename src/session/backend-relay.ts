@@ -106,7 +106,7 @@ export class BackendRelay implements BackendFrameHandler {
     s.lastActive = Date.now();
     s.messagesOut++;
     s.bytesOut += len;
-    this.metrics.messagesOut[s.route.serverType]!++;
+    this.metrics.messagesOut[s.serverType]!++;
     if (!(stable ? client.lend(b, off, len) : client.send(b, off, len)) || client.flushPending) return;
     client.flushPending = true;
     this.pending.push(client);

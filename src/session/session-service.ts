@@ -86,7 +86,7 @@ export class SessionService {
     const now = Date.now();
     s.lastActive = now;
     const limit = this.rateLimit;
-    if (limit.rate > 0 && !takeToken(s.rate, now, limit.rate, limit.burst > 0 ? limit.burst : limit.rate)) {
+    if (limit.rate > 0 && !takeToken((s.rate ??= { tokens: Number.POSITIVE_INFINITY, at: now }), now, limit.rate, limit.burst > 0 ? limit.burst : limit.rate)) {
       this.metrics.rateLimitRejections++;
       if (limit.action === "close") {
         port.close("rate_limited");
@@ -97,7 +97,7 @@ export class SessionService {
     }
     s.messagesIn++;
     s.bytesIn += len;
-    this.metrics.messagesIn[s.route.serverType]!++;
+    this.metrics.messagesIn[s.serverType]!++;
     const link = s.link;
     if (link === null || !link.sendTrans(s, b, off, len)) {
       bump(this.metrics.drops, link === null ? "backend_unavailable" : "backend_congested");
@@ -138,8 +138,8 @@ export class SessionService {
       protocol: port.protocol,
       session: s.id.toString(),
       trace_id: traceId,
-      server_type: s.route.serverType,
-      world: s.route.worldId,
+      server_type: s.serverType,
+      world: s.worldId,
       backend,
       bytes_in: s.bytesIn,
       bytes_out: s.bytesOut,

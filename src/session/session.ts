@@ -37,8 +37,12 @@ export class Session {
   /** Set by the backend side once bound (assigned after registration, before any send). */
   link: BackendLink | null = null;
   closeReason: CloseReason | null = null;
-  /** Message rate limit bucket (security.message_rate_limit); starts full. */
-  readonly rate: TokenBucket = { tokens: Number.POSITIVE_INFINITY, at: 0 };
+  /** Message rate limit bucket (security.message_rate_limit), created on first use. */
+  rate: TokenBucket | null = null;
+  // The route is kept as three fields rather than an object: one object less per session.
+  readonly serverType: number;
+  readonly worldId: number;
+  readonly instId: number;
   /** W3C trace ID (16 bytes) when trace propagation is on. */
   traceId: Uint8Array | null = null;
   private idCache: SessionId | null = null;
@@ -47,8 +51,12 @@ export class Session {
     readonly hi: number,
     readonly lo: number,
     readonly client: ClientPort,
-    readonly route: SessionRoute,
-  ) {}
+    route: SessionRoute,
+  ) {
+    this.serverType = route.serverType;
+    this.worldId = route.worldId;
+    this.instId = route.instId;
+  }
 
   get id(): SessionId {
     return (this.idCache ??= sessionIdFromParts(this.hi, this.lo));
