@@ -66,7 +66,7 @@ describe("client misbehaviour", () => {
 
   test("idle sessions are closed; traffic in either direction keeps a session alive", async () => {
     const be = await backend();
-    const gw = gateway({ connection_pool: { idle_timeout: "400ms" }, routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] } });
+    const gw = gateway({ connection_pool: { idle_timeout: "1500ms" }, routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] } });
     const idle = await gw.connect();
     const busy = await gw.connect();
     expect(await roundTrip(idle, T, "x")).toBe("x");
