@@ -390,7 +390,7 @@ export class Gateway {
       backends: this.backends.all().map((p) => ({
         endpoint: p.endpoint,
         connections_open: p.openConnections,
-        sessions: p.sessions.size,
+        sessions: p.sessions,
         queued_bytes: p.queuedBytes,
         breaker: (["closed", "open", "half-open"] as const)[p.breaker.state],
       })),

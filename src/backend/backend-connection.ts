@@ -23,6 +23,7 @@ import {
 import type { BackendFramingViolation, BackendViolation } from "../protocol/violations.ts";
 import type { CloseReason, ClientPort } from "../session/client-port.ts";
 import type { BackendLink, Session } from "../session/session.ts";
+import { SessionList } from "../session/session-list.ts";
 import { LatencyDirection, type BackendTally, bump } from "../admin/metrics.ts";
 import type { LatencyHistogram } from "../admin/latency-histogram.ts";
 import type { SpanIdSource } from "../session/trace.ts";
@@ -47,8 +48,8 @@ export interface BackendFrameHandler {
 
 /** Connection lifecycle, for the endpoint pool that owns the connection. */
 export interface BackendConnectionOwner {
-  /** Every session bound to the owner's endpoint (a Broadcast goes to all of them). */
-  readonly sessions: ReadonlySet<Session>;
+  /** Every connection of the owner's endpoint: their sessions are the endpoint's (a Broadcast goes to all). */
+  links(): Iterable<BackendConnection>;
   onOpen(conn: BackendConnection): void;
   /** A Ping sent by this gateway was answered after rttSeconds. */
   onPong(conn: BackendConnection, rttSeconds: number): void;
@@ -114,7 +115,7 @@ export class BackendConnection implements BackendLink {
   readonly endpoint: string;
   state: BackendConnectionState = "dialing";
   /** Sessions whose link is this connection. */
-  readonly sessions = new Set<Session>();
+  readonly sessions = new SessionList();
   private socket: Socket<BackendConnection> | null = null;
   private readonly writer: BatchedSocketWriter;
   private readonly gateSize: number;
@@ -193,8 +194,9 @@ export class BackendConnection implements BackendLink {
     });
   }
 
-  get endpointSessions(): ReadonlySet<Session> {
-    return this.owner.sessions;
+  /** This connection and its siblings: together they carry every session of the endpoint. */
+  get endpointLinks(): Iterable<BackendConnection> {
+    return this.owner.links();
   }
 
   get queuedBytes(): number {
@@ -258,7 +260,7 @@ export class BackendConnection implements BackendLink {
     if (this.options.lifecycleMessages && this.state !== "closed") {
       this.sendControl(session, OpCode.Disconnect, textEncoder.encode(JSON.stringify({ reason, disconnect_time: Date.now() })));
     }
-    this.sessions.delete(session);
+    this.sessions.remove(session);
   }
 
   /** Binds a session to this connection (it was routed here, or moved here from a lost sibling). */

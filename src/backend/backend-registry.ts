@@ -40,7 +40,7 @@ export class BackendRegistry {
   /** Closes retired pools whose last session has ended (called from the sweep). */
   reapRetired(): void {
     for (const p of this.retired) {
-      if (p.sessions.size > 0) continue;
+      if (p.sessions > 0) continue;
       p.close();
       this.retired.delete(p);
     }

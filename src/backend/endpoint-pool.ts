@@ -51,8 +51,8 @@ const SHARED_INITIAL_BUFFER = 64 * 1024;
 const DEDICATED_INITIAL_BUFFER = 4 * 1024;
 
 export class EndpointPool implements BackendConnectionOwner {
-  /** Every session bound to this endpoint, whatever connection carries it (Broadcast goes to all). */
-  readonly sessions = new Set<Session>();
+  /** Sessions bound to this endpoint; each is in the SessionList of the connection carrying it. */
+  private sessionCount = 0;
   private readonly slots: (BackendConnection | null)[];
   private readonly failures: number[];
   private readonly redialTimers: (ReturnType<typeof setTimeout> | null)[];
@@ -102,6 +102,19 @@ export class EndpointPool implements BackendConnectionOwner {
     for (let i = 0; i < this.slots.length; i++) this.dialSlot(i);
   }
 
+  /** Sessions bound to this endpoint, whatever connection carries them. */
+  get sessions(): number {
+    return this.sessionCount;
+  }
+
+  /** Every live connection, shared or dedicated (a Broadcast reaches their sessions). */
+  links(): BackendConnection[] {
+    const out: BackendConnection[] = [];
+    for (const c of this.slots) if (c !== null) out.push(c);
+    for (const c of this.dedicated) out.push(c);
+    return out;
+  }
+
   /** Open shared connections (for stats and tests). */
   get openConnections(): number {
     let n = this.openDedicated;
@@ -132,7 +145,7 @@ export class EndpointPool implements BackendConnectionOwner {
       conn = this.leastLoaded();
       if (conn === null) return false;
     }
-    this.sessions.add(session);
+    this.sessionCount++;
     conn.adopt(session);
     conn.sendConnect(session);
     this.updatePoolGauges();
@@ -141,12 +154,12 @@ export class EndpointPool implements BackendConnectionOwner {
 
   /** The session ended: tell the backend and forget it. */
   detach(session: Session, reason: CloseReason): void {
-    if (!this.sessions.delete(session)) return;
+    // Sessions closed because their connection was lost already left it (closeSessions).
     const conn = session.link as BackendConnection | null;
-    if (conn !== null) {
-      conn.sendDisconnect(session, reason);
-      if (this.dedicated.has(conn)) conn.closeAfterFlush();
-    }
+    if (conn === null || !conn.sessions.has(session)) return;
+    this.sessionCount--;
+    conn.sendDisconnect(session, reason);
+    if (this.dedicated.has(conn)) conn.closeAfterFlush();
     this.updatePoolGauges();
   }
 
@@ -193,8 +206,7 @@ export class EndpointPool implements BackendConnectionOwner {
       if (wasOpen) bump(this.tally.errors, conn.closeCause || "connection_lost");
     }
 
-    const orphans = [...conn.sessions];
-    conn.sessions.clear();
+    const orphans = conn.sessions.drain();
     if (this.dedicated.delete(conn)) {
       if (wasOpen) this.openDedicated--;
       this.closeSessions(orphans, wasOpen ? "backend_lost" : "backend_unavailable");
@@ -242,7 +254,7 @@ export class EndpointPool implements BackendConnectionOwner {
     });
     for (const s of sessions) {
       s.link = null; // nothing more can be sent for it on the dead connection
-      this.sessions.delete(s);
+      this.sessionCount--;
       s.client.close(reason);
     }
   }

@@ -52,7 +52,6 @@ interface ListenerContext {
 const MAX_PROXY_HEADER = 1024;
 
 export class TcpClientPort implements ClientPort {
-  readonly protocol = "tcp" as const;
   /** The client's address: the socket peer, or the one a trusted PROXY header carries. */
   remoteAddress: string;
   session: Session | null = null;
@@ -68,7 +67,11 @@ export class TcpClientPort implements ClientPort {
   /** Bytes held while waiting for a PROXY header to complete; null once decided. */
   private proxyBytes: Uint8Array | null = null;
   private readonly reader: FrameReader<ClientViolation>;
-  private readonly writer: QueuedSocketWriter;
+  /**
+   * Created when a write first has to wait (most replies go out whole, straight from the backend
+   * chunk), and kept from then on: an idle client that never queued holds no writer or ring.
+   */
+  private writer: QueuedSocketWriter | null = null;
 
   constructor(
     private readonly socket: Socket<TcpClientPort>,
@@ -76,7 +79,10 @@ export class TcpClientPort implements ClientPort {
   ) {
     this.remoteAddress = socket.remoteAddress;
     this.reader = new FrameReader(ctx.layout, this, ctx.buffers);
-    this.writer = new QueuedSocketWriter(socket, ctx.buffers, ctx.options.writeQueueLimit);
+  }
+
+  get protocol(): "tcp" {
+    return "tcp";
   }
 
   /** Called once the socket's data points at this port (a refusal closes the socket at once). */
@@ -135,7 +141,7 @@ export class TcpClientPort implements ClientPort {
   }
 
   get queuedBytes(): number {
-    return this.writer.queuedBytes;
+    return this.writer === null ? 0 : this.writer.queuedBytes;
   }
 
   send(b: Uint8Array, off: number, len: number): boolean {
@@ -145,7 +151,7 @@ export class TcpClientPort implements ClientPort {
 
   lend(b: Uint8Array, off: number, len: number): boolean {
     // The common case, one frame per flush, is written straight from the caller's buffer.
-    if (this.lent === null && this.writer.queuedBytes === 0) {
+    if (this.lent === null && this.queuedBytes === 0) {
       this.lent = b;
       this.lentOff = off;
       this.lentLen = len;
@@ -166,7 +172,7 @@ export class TcpClientPort implements ClientPort {
       const n = this.socket.write(lent, this.lentOff, this.lentLen);
       if (n >= 0 && n < this.lentLen && !this.enqueue(lent, this.lentOff + n, this.lentLen - n)) return false;
     }
-    return this.writer.flush();
+    return this.writer === null || this.writer.flush();
   }
 
   /** Copies the lent frame into the queue (another frame is coming after it). */
@@ -177,7 +183,8 @@ export class TcpClientPort implements ClientPort {
   }
 
   private enqueue(b: Uint8Array, off: number, len: number): boolean {
-    if (this.writer.enqueue(b, off, len)) return true;
+    const writer = (this.writer ??= new QueuedSocketWriter(this.socket, this.ctx.buffers, this.ctx.options.writeQueueLimit));
+    if (writer.enqueue(b, off, len)) return true;
     // The client is not reading: drop it rather than let its queue grow.
     this.closing = true;
     this.reason ??= "slow_reader";
@@ -237,7 +244,7 @@ export class TcpClientPort implements ClientPort {
     this.admitted = false;
     this.lent = null;
     this.reader.stop();
-    this.writer.release();
+    this.writer?.release();
     this.closing = true;
     this.ctx.service.onClientClosed(this, this.reason ?? (error ? "client_error" : "client_closed"));
   }

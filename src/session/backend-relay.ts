@@ -75,7 +75,13 @@ export class BackendRelay implements BackendFrameHandler {
     const bodyLen = len - BACKEND_FRAME_PREFIX;
     writeClientHeader(b, off + CLIENT_FRAME_AT, bodyLen, readServerType(b, off), readServerServerId(b, off));
     const stable = conn.inCurrentChunk(b);
-    for (const s of conn.endpointSessions) this.send(s, b, off + CLIENT_FRAME_AT, CLIENT_HEADER_SIZE + bodyLen, stable);
+    for (const link of conn.endpointLinks) {
+      for (let s = link.sessions.first; s !== null; ) {
+        const next = s.nextOnLink; // a send that closes s's client unlinks s
+        this.send(s, b, off + CLIENT_FRAME_AT, CLIENT_HEADER_SIZE + bodyLen, stable);
+        s = next;
+      }
+    }
   }
 
   /** Counted and (rate-limited) logged without allocating: a backend may do this per frame. */

@@ -36,6 +36,9 @@ export class Session {
   messagesOut = 0;
   /** Set by the backend side once bound (assigned after registration, before any send). */
   link: BackendLink | null = null;
+  /** Neighbours in the link's SessionList (see session-list.ts); maintained by the link. */
+  prevOnLink: Session | null = null;
+  nextOnLink: Session | null = null;
   closeReason: CloseReason | null = null;
   /** Message rate limit bucket (security.message_rate_limit), created on first use. */
   rate: TokenBucket | null = null;
