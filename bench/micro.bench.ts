@@ -23,14 +23,7 @@ import {
   serverIdWorld,
 } from "../src/protocol/client-frame.ts";
 import { ClientFrameLayout } from "../src/protocol/layouts.ts";
-import {
-  GATE_HEADER_SIZE,
-  GATE_HEADER_TRACE_SIZE,
-  OpCode,
-  SERVER_HEADER_SIZE,
-  TRACE_ID_SIZE,
-  writeBackendFrameHeader,
-} from "../src/protocol/server-frame.ts";
+import { GATE_HEADER_TRACE_SIZE, SERVER_HEADER_SIZE, writeTrans, writeTransWithTrace } from "../src/protocol/server-frame.ts";
 import type { ClientViolation } from "../src/protocol/violations.ts";
 import type { RouteStrategy } from "../src/config/types.ts";
 import { Router } from "../src/routing/router.ts";
@@ -38,7 +31,7 @@ import type { ClientPort } from "../src/session/client-port.ts";
 import { SessionIdGenerator } from "../src/session/session-id.ts";
 import { SessionManager } from "../src/session/session-manager.ts";
 import type { Session, SessionRoute } from "../src/session/session.ts";
-import { SpanIdSource, newTraceId } from "../src/session/trace.ts";
+import { SpanIdSource, TraceId } from "../src/protocol/trace-context.ts";
 import { SKIPPED } from "./guide-figures.ts";
 import { AdmissionControl } from "../src/net/admission.ts";
 import { type TokenBucket, takeToken } from "../src/net/token-bucket.ts";
@@ -280,37 +273,29 @@ group("ring buffer", () => {
 // ---- forwarding toward a backend -------------------------------------------------------------
 
 group("client frame -> backend Trans (encode into a preallocated buffer)", () => {
-  // What BackendConnection.sendTrans writes per client frame, minus the writer bookkeeping:
-  // the 20-byte server header + gate header, then the body copied after it.
+  // What BackendConnection.sendTrans writes per client frame (the same functions), minus the
+  // writer bookkeeping: the 20-byte server header + gate header, then the body copied after it.
   const out = new Uint8Array(SERVER_HEADER_SIZE + GATE_HEADER_TRACE_SIZE + MAX_CLIENT_BODY);
   const outView = new DataView(out.buffer);
   const hi = 0x1234567;
   const lo = 0x89abcde;
-  const traceId = newTraceId();
+  const traceId = TraceId.random();
   const spans = new SpanIdSource();
-  const traceIdOffset = SERVER_HEADER_SIZE + GATE_HEADER_SIZE;
 
   for (const [label, frameSize] of [
     ["64B", CLIENT_HEADER_SIZE + 64],
     ["1KiB", CLIENT_HEADER_SIZE + 1024],
   ] as const) {
     const b = clientFrame(frameSize);
-    const bodyLen = frameSize - CLIENT_HEADER_SIZE;
 
     // _Original: the 9-byte gate header [OpCode][SessionID].
-    measure(`WriteServerMessage_Original/${label}`, () => {
-      writeBackendFrameHeader(outView, 0, GATE_HEADER_SIZE + bodyLen, readClientMessageId(b, 0), readClientServerId(b, 0), OpCode.Trans, hi, lo);
-      copyBytes(b, CLIENT_HEADER_SIZE, out, SERVER_HEADER_SIZE + GATE_HEADER_SIZE, bodyLen);
-    });
+    measure(`WriteServerMessage_Original/${label}`, () => writeTrans(out, outView, 0, b, 0, frameSize, hi, lo));
 
     // _WithTrace: the 33-byte gate header, also carrying the session's trace ID and a fresh span
-    // ID, written as sendTrans does (trace ID copied, span ID generated straight into the frame).
-    measure(`WriteServerMessage_WithTrace/${label}`, () => {
-      writeBackendFrameHeader(outView, 0, GATE_HEADER_TRACE_SIZE + bodyLen, readClientMessageId(b, 0), readClientServerId(b, 0), OpCode.Trans, hi, lo);
-      out.set(traceId, traceIdOffset);
-      spans.write(outView, traceIdOffset + TRACE_ID_SIZE);
-      copyBytes(b, CLIENT_HEADER_SIZE, out, SERVER_HEADER_SIZE + GATE_HEADER_TRACE_SIZE, bodyLen);
-    });
+    // ID generated straight into the frame.
+    measure(`WriteServerMessage_WithTrace/${label}`, () =>
+      writeTransWithTrace(out, outView, 0, b, 0, frameSize, hi, lo, traceId, spans),
+    );
   }
 });
 

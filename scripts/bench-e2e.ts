@@ -2,7 +2,8 @@
 // three targets on this machine's loopback, in one run, with ratios.
 //
 //   bun scripts/bench-e2e.ts [--quick] [--json FILE] [--targets direct,haproxy,gateway]
-//                            [--workloads a,b,c,d] [--profile | --no-profile] [--profile-dir DIR]
+//                            [--workloads a,b,c,d] [--profile | --no-profile] [--profile-workload a|b|c]
+//                            [--profile-dir DIR]
 //                            [--syscalls | --no-syscalls] [--rounds N] [--c-ramp R] [--idle N]
 //                            [--keep-temp]
 //
@@ -42,8 +43,8 @@
 //
 // --quick: 5-8 s runs, one round, 5,000 idle clients, no profile or census (about 2 minutes).
 // Default (full): about 7 minutes on 2 cores.
-// --profile (default in a full run): one more workload-b run against a fresh gateway started
-// under `bun --cpu-prof`; the top functions by self time are printed and stored in the JSON.
+// --profile (default in a full run): one more workload-b run (--profile-workload picks another)
+// against a fresh gateway started under `bun --cpu-prof`; the top functions by self time are printed and stored in the JSON.
 //
 // --syscalls (default in a full run, when `perf stat` works here): after a-c, workloads a and b
 // again, shorter, against each target with `perf stat` counting the syscalls of the proxy and
@@ -73,8 +74,8 @@ const WORKLOADS: readonly WorkloadId[] = ["a", "b", "c", "d"];
 // --- options ---------------------------------------------------------------------------------
 
 const USAGE = `bun scripts/bench-e2e.ts [--quick] [--json FILE] [--targets direct,haproxy,gateway]
-                         [--workloads a,b,c,d] [--profile | --no-profile] [--profile-dir DIR]
-                         [--syscalls | --no-syscalls] [--rounds N] [--c-ramp R] [--idle N] [--keep-temp]`;
+                         [--workloads a,b,c,d] [--profile | --no-profile] [--profile-workload a|b|c]
+                         [--profile-dir DIR] [--syscalls | --no-syscalls] [--rounds N] [--c-ramp R] [--idle N] [--keep-temp]`;
 
 interface Options {
   quick: boolean;
@@ -82,6 +83,8 @@ interface Options {
   targets: TargetName[];
   workloads: WorkloadId[];
   profile: boolean;
+  /** Which load workload the profile run repeats (b by default). */
+  profileWorkload: LoadId;
   profileDir: string | null;
   syscalls: boolean;
   /** Rounds of a and b (each round runs every target once). */
@@ -90,6 +93,11 @@ interface Options {
   cRamp: number;
   idle: number;
   keepTemp: boolean;
+}
+
+function profileWorkload(v: string): LoadId {
+  if (v !== "a" && v !== "b" && v !== "c") throw new Error(`--profile-workload: "${v}" is not one of a, b, c`);
+  return v;
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -101,13 +109,13 @@ function parseOptions(argv: readonly string[]): Options {
     return v;
   };
   const known = new Set([
-    "--quick", "--json", "--targets", "--workloads", "--profile", "--no-profile", "--profile-dir", "--idle", "--keep-temp",
+    "--quick", "--json", "--targets", "--workloads", "--profile", "--no-profile", "--profile-workload", "--profile-dir", "--idle", "--keep-temp",
     "--syscalls", "--no-syscalls", "--rounds", "--c-ramp", "--help", "-h",
   ]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!known.has(a)) throw new Error(`unknown argument "${a}"`);
-    if (["--json", "--targets", "--workloads", "--profile-dir", "--idle", "--rounds", "--c-ramp"].includes(a)) i++;
+    if (["--json", "--targets", "--workloads", "--profile-workload", "--profile-dir", "--idle", "--rounds", "--c-ramp"].includes(a)) i++;
   }
   if (argv.includes("--help") || argv.includes("-h")) {
     console.log(USAGE);
@@ -134,6 +142,7 @@ function parseOptions(argv: readonly string[]): Options {
     targets: list("--targets", TARGETS),
     workloads: list("--workloads", WORKLOADS),
     profile: argv.includes("--profile") || (!quick && !argv.includes("--no-profile")),
+    profileWorkload: profileWorkload(value("--profile-workload") ?? "b"),
     profileDir: value("--profile-dir") ?? null,
     syscalls: argv.includes("--syscalls") || (!quick && !argv.includes("--no-syscalls")),
     rounds,
@@ -1192,8 +1201,9 @@ async function main(): Promise<void> {
     }
 
     if (opts.profile && targets.includes("gateway")) {
-      log(`profile: workload b against a fresh gateway under bun --cpu-prof (${W.b.seconds} s)`);
-      profile = await runProfile(tempDir, W.b, opts.profileDir);
+      const pw = W[opts.profileWorkload];
+      log(`profile: workload ${pw.id} against a fresh gateway under bun --cpu-prof (${pw.seconds} s)`);
+      profile = await runProfile(tempDir, pw, opts.profileDir);
       if (!profile.ok) log(`profile: ${profile.failure}`);
     }
   } finally {
@@ -1409,7 +1419,7 @@ async function main(): Promise<void> {
   if (profile !== null && profile.top.length > 0) {
     out.push(
       "",
-      `gateway CPU profile, workload b (${fmtInt(profile.run?.roundTripsPerSecond ?? 0)} rt/s under the profiler); self time, % of ${fmt(profile.busyMs / 1000, 1)} s non-idle:`,
+      `gateway CPU profile, workload ${profile.workload} (${fmtInt(profile.run?.roundTripsPerSecond ?? 0)} rt/s under the profiler); self time, % of ${fmt(profile.busyMs / 1000, 1)} s non-idle:`,
       table(
         ["#", "self %", "self ms", "function", "location"],
         profile.top.slice(0, 15).map((e, i) => [String(i + 1), fmt(e.selfPercent, 1), fmtInt(e.selfMs), e.function, e.location]),

@@ -16,7 +16,7 @@ import { SessionIdGenerator } from "./session/session-id.ts";
 import { SessionManager } from "./session/session-manager.ts";
 import { type MessageRateLimit, SessionService, type SessionTimeouts } from "./session/session-service.ts";
 import { AdmissionControl, type AdmissionOptions } from "./net/admission.ts";
-import { SpanIdSource } from "./session/trace.ts";
+import { SpanIdSource } from "./protocol/trace-context.ts";
 
 // The composition root: builds every part from one config and owns their lifetimes.
 // Listeners -> SessionService -> Router -> BackendRegistry (pools, connections) -> BackendRelay.

@@ -19,6 +19,8 @@ import {
   readSessionIdHi,
   readSessionIdLo,
   writeBackendFrameHeader,
+  writeTrans,
+  writeTransWithTrace,
 } from "../protocol/server-frame.ts";
 import type { BackendFramingViolation, BackendViolation } from "../protocol/violations.ts";
 import type { CloseReason, ClientPort } from "../session/client-port.ts";
@@ -26,7 +28,7 @@ import type { BackendLink, Session } from "../session/session.ts";
 import { SessionList } from "../session/session-list.ts";
 import { LatencyDirection, type BackendTally, bump } from "../admin/metrics.ts";
 import type { LatencyHistogram } from "../admin/latency-histogram.ts";
-import type { SpanIdSource } from "../session/trace.ts";
+import type { SpanIdSource } from "../protocol/trace-context.ts";
 
 // One TCP connection to a backend endpoint, shared by many sessions (or owned by one, in
 // dedicated mode). Outgoing frames are encoded straight into a batched writer; incoming frames
@@ -217,31 +219,18 @@ export class BackendConnection implements BackendLink {
   }
 
   sendTrans(session: Session, b: Uint8Array, off: number, len: number): boolean {
-    const bodyLen = len - CLIENT_HEADER_SIZE;
-    const prefix = SERVER_HEADER_SIZE + this.gateSize;
-    const at = this.writer.reserve(prefix + bodyLen);
+    const size = SERVER_HEADER_SIZE + this.gateSize + len - CLIENT_HEADER_SIZE;
+    const at = this.writer.reserve(size);
     if (at < 0) return false;
-    const out = this.writer.bytes;
-    writeBackendFrameHeader(
-      this.writer.view,
-      at,
-      this.gateSize + bodyLen,
-      readClientMessageId(b, off),
-      readClientServerId(b, off),
-      OpCode.Trans,
-      session.hi,
-      session.lo,
-    );
+    const w = this.writer;
     if (this.gateSize === GATE_HEADER_TRACE_SIZE) {
-      // A session without a trace ID (tracing switched on by a reload) sends the W3C "invalid" all-zero ID.
-      if (session.traceId !== null) out.set(session.traceId, at + TRACE_ID_OFFSET);
-      else out.fill(0, at + TRACE_ID_OFFSET, at + TRACE_ID_OFFSET + TRACE_ID_SIZE);
-      this.telemetry.spans.write(this.writer.view, at + TRACE_ID_OFFSET + TRACE_ID_SIZE);
+      writeTransWithTrace(w.bytes, w.view, at, b, off, len, session.hi, session.lo, session.traceId, this.telemetry.spans);
+    } else {
+      writeTrans(w.bytes, w.view, at, b, off, len, session.hi, session.lo);
     }
-    copyBytes(b, off + CLIENT_HEADER_SIZE, out, at + prefix, bodyLen);
     if (this.unsentFrames++ === 0) this.unsentSince = performance.now();
     this.tally.framesOut++;
-    this.tally.bytesOut += prefix + bodyLen;
+    this.tally.bytesOut += size;
     if (this.writer.congested && !session.client.closing) {
       session.client.pauseReading();
       this.paused.add(session.client);

@@ -1,3 +1,7 @@
+import { copyBytes } from "../net/bytes.ts";
+import { CLIENT_HEADER_SIZE, readClientMessageId, readClientServerId } from "./client-frame.ts";
+import type { SpanIdSource, TraceId } from "./trace-context.ts";
+
 // Gateway <-> backend framing (wire-protocol.md section 2):
 //   20-byte server header [i32 Length][i32 Type][u32 ServerID][i64 ObjectID]
 //   gate header           [u8 OpCode][i64 SessionID] (+ [16 TraceID][8 SpanID] in the extended form)
@@ -103,6 +107,50 @@ export function writeBackendFrameHeader(
   dv.setUint8(off + OFF_OPCODE, opcode);
   dv.setUint32(off + OFF_SESSION_ID, sessionLo, true);
   dv.setUint32(off + OFF_SESSION_ID + 4, sessionHi, true);
+}
+
+/**
+ * Encodes the client frame at b[off, off+len) (8-byte client header, then the body) as a Trans
+ * with the 9-byte gate header at out[at]: MessageID becomes Type, ServerID is kept, the session
+ * rides in ObjectID and SessionID. dv views out. Returns the frame's size.
+ */
+export function writeTrans(out: Uint8Array, dv: DataView, at: number, b: Uint8Array, off: number, len: number, hi: number, lo: number): number {
+  const bodyLen = len - CLIENT_HEADER_SIZE;
+  writeBackendFrameHeader(dv, at, GATE_HEADER_SIZE + bodyLen, readClientMessageId(b, off), readClientServerId(b, off), OpCode.Trans, hi, lo);
+  copyBytes(b, off + CLIENT_HEADER_SIZE, out, at + BACKEND_FRAME_PREFIX, bodyLen);
+  return BACKEND_FRAME_PREFIX + bodyLen;
+}
+
+/**
+ * writeTrans with the 33-byte gate header: the session's trace ID (null, for a session that began
+ * before tracing was switched on, sends the all-zero "invalid" ID) and a fresh span ID.
+ */
+export function writeTransWithTrace(
+  out: Uint8Array,
+  dv: DataView,
+  at: number,
+  b: Uint8Array,
+  off: number,
+  len: number,
+  hi: number,
+  lo: number,
+  trace: TraceId | null,
+  spans: SpanIdSource,
+): number {
+  const bodyLen = len - CLIENT_HEADER_SIZE;
+  writeBackendFrameHeader(dv, at, GATE_HEADER_TRACE_SIZE + bodyLen, readClientMessageId(b, off), readClientServerId(b, off), OpCode.Trans, hi, lo);
+  if (trace !== null) trace.write(dv, at + OFF_TRACE_ID);
+  else writeInvalidTraceId(dv, at + OFF_TRACE_ID);
+  spans.write(dv, at + OFF_SPAN_ID);
+  copyBytes(b, off + CLIENT_HEADER_SIZE, out, at + SERVER_HEADER_SIZE + GATE_HEADER_TRACE_SIZE, bodyLen);
+  return SERVER_HEADER_SIZE + GATE_HEADER_TRACE_SIZE + bodyLen;
+}
+
+function writeInvalidTraceId(dv: DataView, off: number): void {
+  dv.setUint32(off, 0);
+  dv.setUint32(off + 4, 0);
+  dv.setUint32(off + 8, 0);
+  dv.setUint32(off + 12, 0);
 }
 
 /** Fills the extended gate header's trace context (16-byte trace ID, 8-byte span ID). */

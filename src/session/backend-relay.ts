@@ -14,7 +14,6 @@ import { copyBytes } from "../net/bytes.ts";
 import type { ClientPort } from "./client-port.ts";
 import type { Session } from "./session.ts";
 import type { SessionManager } from "./session-manager.ts";
-import { hex } from "./trace.ts";
 
 // Backend -> client delivery. A backend frame's body is preceded by 29 header bytes that are
 // spent once parsed, so a Trans or Broadcast becomes a client frame by writing the 8-byte client
@@ -51,7 +50,7 @@ export class BackendRelay implements BackendFrameHandler {
     if (s === undefined || s.link?.endpoint !== conn.endpoint) return this.onViolation(conn, "unknown_session");
     this.log.warn(`kick:${conn.endpoint}`, "backend kicked a session", {
       session: s.id,
-      trace_id: s.traceId === null ? undefined : hex(s.traceId),
+      trace_id: s.traceId === null ? undefined : s.traceId.toHex(),
       backend: conn.endpoint,
       kick_reason: reason,
     });

@@ -13,7 +13,7 @@ import type { Router } from "../routing/router.ts";
 import type { ClientPort, CloseReason } from "./client-port.ts";
 import type { Session } from "./session.ts";
 import type { SessionManager } from "./session-manager.ts";
-import { hex, newTraceId } from "./trace.ts";
+import { TraceId } from "../protocol/trace-context.ts";
 import { takeToken } from "../net/token-bucket.ts";
 
 // Client -> backend: binds a connection to a session on its first frame and forwards the rest.
@@ -130,7 +130,7 @@ export class SessionService {
     this.metrics.sessionsActive.dec();
     const backend = s.link?.endpoint ?? null;
     s.link?.release(s, reason);
-    const traceId = s.traceId === null ? undefined : hex(s.traceId);
+    const traceId = s.traceId === null ? undefined : s.traceId.toHex();
     if (this.log.enabled("debug")) this.log.debug("session ended", { session: s.id, trace_id: traceId, reason, backend });
     this.options.accessLog?.record({
       time: new Date().toISOString(),
@@ -186,7 +186,7 @@ export class SessionService {
       return null;
     }
     port.session = s;
-    if (this.options.tracing) s.traceId = newTraceId();
+    if (this.options.tracing) s.traceId = TraceId.random();
     this.metrics.sessionsActive.inc();
     const endpoint = rule.pick(worldId, instId, s.lo ^ s.hi, this.admits);
     if (endpoint === null) {
@@ -211,7 +211,7 @@ export class SessionService {
     }
     this.metrics.connectionSetupLatency.observe({ service_type: String(serverType) }, (Date.now() - openedAt) / 1000);
     if (this.log.enabled("debug")) {
-      const traceId = s.traceId === null ? undefined : hex(s.traceId);
+      const traceId = s.traceId === null ? undefined : s.traceId.toHex();
       this.log.debug("session bound", { session: s.id, trace_id: traceId, client: port.remoteAddress, backend: pool.endpoint, server_type: serverType, world: worldId });
     }
     return s;

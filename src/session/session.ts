@@ -1,5 +1,6 @@
 import type { ClientPort, CloseReason } from "./client-port.ts";
 import type { TokenBucket } from "../net/token-bucket.ts";
+import type { TraceId } from "../protocol/trace-context.ts";
 import { type SessionId, sessionIdFromParts } from "./session-id.ts";
 
 // One player's session: a client port bound for life to one backend endpoint.
@@ -46,8 +47,8 @@ export class Session {
   readonly serverType: number;
   readonly worldId: number;
   readonly instId: number;
-  /** W3C trace ID (16 bytes) when trace propagation is on. */
-  traceId: Uint8Array | null = null;
+  /** W3C trace ID when trace propagation is on. */
+  traceId: TraceId | null = null;
   private idCache: SessionId | null = null;
 
   constructor(

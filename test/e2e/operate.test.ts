@@ -10,7 +10,6 @@ import { FrameReader } from "../../src/net/frame-reader.ts";
 import { BufferPool } from "../../src/net/buffer-pool.ts";
 import { BackendFrameLayout } from "../../src/protocol/layouts.ts";
 import { OpCode, decodeBackendFrame, encodeBackendFrame } from "../../src/protocol/server-frame.ts";
-import { hex } from "../../src/session/trace.ts";
 import { eventually, rule, str, text, TestScope, type TestGateway } from "../support/harness.ts";
 
 const T = 10;
@@ -227,8 +226,8 @@ describe("trace propagation", () => {
     await gw.gateway.stop();
     const trans = frames.filter((f) => f.opcode === OpCode.Trans);
     expect(trans).toHaveLength(3);
-    const traceIds = new Set(trans.map((f) => hex(f.traceId!)));
-    const spanIds = new Set(trans.map((f) => hex(f.spanId!)));
+    const traceIds = new Set(trans.map((f) => Buffer.from(f.traceId!).toString("hex")));
+    const spanIds = new Set(trans.map((f) => Buffer.from(f.spanId!).toString("hex")));
     expect(traceIds.size).toBe(1);
     expect(spanIds.size).toBe(3);
     const [traceId] = traceIds;

@@ -19,7 +19,11 @@ import {
   readSessionIdLo,
   writeBackendFrameHeader,
   writeTraceContext,
+  writeTrans,
+  writeTransWithTrace,
 } from "../../src/protocol/server-frame.ts";
+import { encodeClientFrame, makeServerId } from "../../src/protocol/client-frame.ts";
+import { SpanIdSource, TraceId } from "../../src/protocol/trace-context.ts";
 import { sessionIdFromParts } from "../../src/session/session-id.ts";
 
 const SID = 0x0123456789abcdefn;
@@ -91,6 +95,55 @@ describe("server + gate header", () => {
     expect(readI64Lo(body, 2)).toBe(LO);
     expect(readI64Lo(body, 10)).toBe(5);
     expect([...body.subarray(18)]).toEqual([1, 2]);
+  });
+});
+
+describe("client frame -> Trans", () => {
+  const serverId = makeServerId({ isZip: true, worldId: 3, serverType: 10, instId: 7 });
+  const body = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff);
+  const client = encodeClientFrame(0xbeef, serverId, body);
+  // The client frame sits at an offset in a larger chunk, as it does in a socket read.
+  const chunk = new Uint8Array(5 + client.length + 3).fill(0xee);
+  chunk.set(client, 5);
+
+  test("the 9-byte gate header form carries MessageID, ServerID, session and body", () => {
+    const out = new Uint8Array(1000).fill(0xcc);
+    const n = writeTrans(out, new DataView(out.buffer), 11, chunk, 5, client.length, HI, LO);
+    expect(n).toBe(BACKEND_FRAME_PREFIX + body.length);
+    expect(readServerLength(out, 11)).toBe(GATE_HEADER_SIZE + body.length);
+    const f = decodeBackendFrame(out, 11);
+    expect(f).toMatchObject({ opcode: OpCode.Trans, type: 0xbeef, serverId, objectId: SID, sessionId: SID });
+    expect([...f.body]).toEqual([...body]);
+    expect(out[10]).toBe(0xcc); // nothing written outside the frame
+    expect(out[11 + n]).toBe(0xcc);
+  });
+
+  test("the 33-byte form carries the session's trace ID in wire order, or all zeros without one", () => {
+    const out = new Uint8Array(1000);
+    const dv = new DataView(out.buffer);
+    const traceBytes = Uint8Array.from({ length: 16 }, (_, i) => 0xa0 + i);
+    const trace = TraceId.fromBytes(traceBytes);
+    const spans = new SpanIdSource();
+    const n = writeTransWithTrace(out, dv, 0, chunk, 5, client.length, HI, LO, trace, spans);
+    expect(n).toBe(SERVER_HEADER_SIZE + GATE_HEADER_TRACE_SIZE + body.length);
+    expect(readServerLength(out, 0)).toBe(GATE_HEADER_TRACE_SIZE + body.length);
+    const f = decodeBackendFrame(out, 0, true);
+    expect([...f.traceId!]).toEqual([...traceBytes]);
+    expect(trace.toHex()).toBe(Buffer.from(traceBytes).toString("hex"));
+    expect(f.spanId!.some((b) => b !== 0)).toBe(true);
+    expect([...f.body]).toEqual([...body]);
+
+    writeTransWithTrace(out, dv, 0, chunk, 5, client.length, HI, LO, null, spans);
+    const g = decodeBackendFrame(out, 0, true);
+    expect([...g.traceId!]).toEqual(new Array(16).fill(0));
+    expect([...g.spanId!]).not.toEqual([...f.spanId!]); // a fresh span per message
+  });
+
+  test("random trace IDs are never all zero and do not repeat", () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 1000; i++) seen.add(TraceId.random().toHex());
+    expect(seen.size).toBe(1000);
+    expect(seen.has("0".repeat(32))).toBe(false);
   });
 });
 
