@@ -1,17 +1,21 @@
 import type { ClientPort } from "./client-port.ts";
 import { Session, type SessionRoute } from "./session.ts";
 import { SessionIdGenerator } from "./session-id.ts";
+import { SessionTable } from "./session-table.ts";
 
 // All live sessions of this process, in 16 shards by the low 4 bits of the session ID.
 // Each shard is keyed by the ID's low 32 bits (a small integer key: no BigInt per lookup); the
 // manager keeps those low halves unique among live sessions (it skips an ID whose low half is in
 // use, which only happens to sessions older than 2^20 ms), and a lookup checks the high half too.
+// A shard is a SessionTable rather than a Map for memory (see session-table.ts). The shards hold
+// at most maxSessions sessions between them, since create() refuses beyond it, so no shard's
+// table grows past max(16, 4 * maxSessions) slots.
 
 export const SHARD_COUNT = 16;
 const SHARD_MASK = SHARD_COUNT - 1;
 
 export class SessionManager {
-  private readonly shards: Map<number, Session>[] = [];
+  private readonly shards: SessionTable<Session>[] = [];
   private count = 0;
 
   constructor(
@@ -19,7 +23,7 @@ export class SessionManager {
     /** Bound on live sessions; create() refuses beyond it. Lowering it closes no live session. */
     public maxSessions: number,
   ) {
-    for (let i = 0; i < SHARD_COUNT; i++) this.shards.push(new Map());
+    for (let i = 0; i < SHARD_COUNT; i++) this.shards.push(new SessionTable<Session>());
   }
 
   get size(): number {
@@ -60,6 +64,11 @@ export class SessionManager {
   }
 
   *[Symbol.iterator](): IterableIterator<Session> {
-    for (const shard of this.shards) yield* shard.values();
+    // A Map's iteration survived removals meanwhile; a table's does not (a removal shifts entries
+    // back past the cursor), so walk a copy of each shard, skipping sessions removed since. (Unlike
+    // a Map, a session created meanwhile in the shard being walked is not visited.)
+    for (const shard of this.shards) {
+      for (const s of Array.from(shard.values())) if (shard.get(s.lo) === s) yield s;
+    }
   }
 }
