@@ -85,6 +85,9 @@ export interface BackendTelemetry {
 
 const VIOLATION_LOG_INTERVAL_MS = 10_000;
 
+/** Paused clients resumed per relief of a congested connection (see resumeSomeClients). */
+const RESUME_BATCH = 32;
+
 /** Where the trace ID starts: after the server header, opcode and session ID. */
 const TRACE_ID_OFFSET = SERVER_HEADER_SIZE + GATE_HEADER_SIZE;
 
@@ -152,7 +155,7 @@ export class BackendConnection implements BackendLink {
       options.initialBuffer,
       options.highWater,
       options.limit,
-      () => this.resumeClients(),
+      () => this.resumeSomeClients(),
       () => this.recordUpstreamLatency(),
     );
     this.reader = new FrameReader(layout, this, pool);
@@ -438,6 +441,22 @@ export class BackendConnection implements BackendLink {
     if (this.unsentFrames === 0) return;
     this.telemetry.latency.observe(LatencyDirection.Upstream, (performance.now() - this.unsentSince) / 1000, this.unsentFrames);
     this.unsentFrames = 0;
+  }
+
+  /**
+   * The queue has drained to half of high water: resume the longest-paused clients, a batch at a
+   * time. Resuming thousands at once lets each pour out what its socket buffered while paused,
+   * which overshoots the hard bound and closes clients (backend_congested); a batch per drain
+   * (or per event-loop turn while the queue stays low) lets the backend set the pace.
+   */
+  private resumeSomeClients(): void {
+    let n = RESUME_BATCH;
+    for (const client of this.paused) {
+      if (n-- === 0) break;
+      this.paused.delete(client);
+      client.resumeReading();
+    }
+    if (this.paused.size > 0) this.writer.requestRelief();
   }
 
   private resumeClients(): void {

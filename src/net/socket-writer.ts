@@ -84,6 +84,12 @@ export class BatchedSocketWriter {
   private start = 0;
   private end = 0;
   private scheduled = false;
+  /**
+   * Set once the queue passes highWater, cleared when onRelieved fires. A flag, not a comparison
+   * made at flush time: the queue can fall below highWater in one flush and below half of it only
+   * in a later one, and the callers paused at the first must still be resumed at the second.
+   */
+  private owesRelief = false;
   private sink: ByteSink | null = null;
   private readonly flushNow = (): void => {
     this.scheduled = false;
@@ -122,6 +128,7 @@ export class BatchedSocketWriter {
   detach(): void {
     this.sink = null;
     this.start = this.end = 0;
+    this.owesRelief = false;
   }
 
   /**
@@ -133,6 +140,7 @@ export class BatchedSocketWriter {
     if (this.end + n > this.buf.length) this.makeRoom(n);
     const at = this.end;
     this.end += n;
+    if (this.end - this.start > this.highWater) this.owesRelief = true;
     this.schedule();
     return at;
   }
@@ -151,11 +159,23 @@ export class BatchedSocketWriter {
     this.dv = new DataView(buf.buffer);
   }
 
+  /**
+   * Calls onRelieved once a flush finds the queue at or below half of highWater, scheduling one
+   * if nothing else would: for owners that resume paused producers a few at a time.
+   */
+  requestRelief(): void {
+    this.owesRelief = true;
+    this.schedule();
+  }
+
   /** Writes what is queued; call from the socket's drain handler too. */
   flush(): void {
     const sink = this.sink;
-    if (sink === null || this.end === this.start) return;
-    const wasCongested = this.congested;
+    if (sink === null) return;
+    if (this.end === this.start) {
+      this.relieve();
+      return;
+    }
     const len = this.end - this.start;
     const n = sink.write(this.buf, this.start, len);
     if (n < 0) return; // closed: the close handler detaches
@@ -166,7 +186,14 @@ export class BatchedSocketWriter {
       // A burst grew the buffer; don't keep megabytes per idle connection afterwards.
       if (this.buf.length > this.initialCapacity * 16) this.setBuffer(new Uint8Array(this.initialCapacity));
     }
-    if (wasCongested && this.end - this.start <= this.highWater / 2) this.onRelieved();
+    this.relieve();
+  }
+
+  private relieve(): void {
+    if (this.owesRelief && this.end - this.start <= this.highWater / 2) {
+      this.owesRelief = false;
+      this.onRelieved();
+    }
   }
 
   private schedule(): void {

@@ -312,4 +312,62 @@ describe("backend garbage", () => {
     await eventually(() => received >= expected, `backend to receive all ${expected} bytes`, 30_000);
     c.close();
   });
+
+  test("a backend that stalls and recovers takes its paused clients back a batch at a time", async () => {
+    // While the backend is stalled, every client is paused with frames waiting in its socket.
+    // Resuming them all at once would pour those into the queue past its hard bound and close
+    // clients (backend_congested); resumed in batches, none is lost.
+    let held: Socket<undefined> | null = null;
+    let received = 0;
+    const stalled = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open(s) {
+          held = s;
+          s.pause();
+        },
+        data(_s, chunk) {
+          received += chunk.length;
+        },
+      },
+    });
+    scope.defer(() => stalled.stop(true));
+    const gw = gateway({
+      connection_pool: { max_connections: 1000 },
+      security: { max_connections_per_ip: 1000, connection_rate_limit: 1000 },
+      backend: { connections_per_endpoint: 1, write_queue_high_water: "64KiB", write_queue_limit: "4MiB" },
+      routing: { rules: [rule(T, [`127.0.0.1:${stalled.port}`])] },
+    });
+    await eventually(() => held !== null, "gateway to connect");
+    const pauses = () => gw.gateway.metrics.value("backend_backpressure_pauses_total");
+    const body = new Uint8Array(1_000);
+    const frame = 20 + 9 + body.length;
+    // One client fills the kernel's buffers and keeps the queue past high water...
+    const pool = [...gw.gateway.backends.all()][0]!;
+    const filler = await gw.connect();
+    let sent = 0;
+    while (pool.queuedBytes <= 64 * 1024) {
+      for (let i = 0; i < 100; i++) filler.send(1, serverIdFor(T), body);
+      sent += 100;
+      await Bun.sleep(20);
+    }
+    // ...then each of the others sends one frame and is paused for it, and sends 48 more that
+    // wait in its socket: 14 MB in all, more than three times the hard bound.
+    const clients = await Promise.all(Array.from({ length: 300 }, () => gw.connect()));
+    const before = await pauses();
+    for (const c of clients) c.send(1, serverIdFor(T), body);
+    await eventually(async () => (await pauses()) >= before + clients.length, "every client to be paused");
+    const backlog = 48;
+    for (const c of clients) for (let i = 0; i < backlog; i++) c.send(1, serverIdFor(T), body);
+    await Bun.sleep(200);
+    held!.resume();
+    const expected = (sent + clients.length * (1 + backlog)) * frame;
+    const all = [filler, ...clients];
+    await eventually(() => all.some((c) => c.isClosed) || received >= expected, `backend to receive all ${expected} bytes`, 30_000);
+    expect(await gw.gateway.metrics.value("client_closes_total", { reason: "backend_congested" })).toBe(0);
+    expect(all.filter((c) => c.isClosed)).toHaveLength(0);
+    for (const c of all) c.close();
+  });
+
 });
