@@ -46,7 +46,7 @@
 // --profile (default in a full run): one more workload-b run (--profile-workload picks another)
 // against a fresh gateway started under `bun --cpu-prof`; the top functions by self time are printed and stored in the JSON.
 //
-// --syscalls (default in a full run, when `perf stat` works here): after a-c, workloads a and b
+// --syscalls (default in a full run, when `perf stat` works here): after a-c, each of them
 // again, shorter, against each target with `perf stat` counting the syscalls of the proxy and
 // the backend over the steady window: syscalls per round trip (perf costs CPU, so these runs
 // are kept out of the CPU and throughput figures).
@@ -1152,7 +1152,7 @@ async function main(): Promise<void> {
           notes.push("syscall census skipped: `perf stat -e raw_syscalls:sys_enter` does not work here");
           log(notes[notes.length - 1]!);
         } else {
-          for (const id of loadIds.filter((x) => x !== "c")) {
+          for (const id of loadIds) {
             for (const t of up.values()) {
               if (t.proxy !== null && !t.proxy.alive) continue;
               await sleep(1000);
