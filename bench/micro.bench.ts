@@ -7,7 +7,6 @@
 
 import { bench, do_not_optimize, group, run } from "mitata";
 import { BufferPool } from "../src/net/buffer-pool.ts";
-import { copyBytes } from "../src/net/bytes.ts";
 import { FrameReader, type FrameHandler } from "../src/net/frame-reader.ts";
 import { RingBuffer } from "../src/net/ring-buffer.ts";
 import {

@@ -3,7 +3,7 @@ import type { BufferPool } from "../net/buffer-pool.ts";
 import { copyBytes } from "../net/bytes.ts";
 import { FrameReader } from "../net/frame-reader.ts";
 import { BatchedSocketWriter } from "../net/socket-writer.ts";
-import { CLIENT_HEADER_SIZE, MAX_CLIENT_BODY, readClientMessageId, readClientServerId } from "../protocol/client-frame.ts";
+import { CLIENT_HEADER_SIZE, MAX_CLIENT_BODY } from "../protocol/client-frame.ts";
 import type { BackendFrameLayout } from "../protocol/layouts.ts";
 import {
   BACKEND_FRAME_PREFIX,
@@ -11,7 +11,6 @@ import {
   GATE_HEADER_TRACE_SIZE,
   OpCode,
   SERVER_HEADER_SIZE,
-  TRACE_ID_SIZE,
   PING_BODY_SIZE,
   isOpCode,
   readOpCode,
@@ -87,9 +86,6 @@ const VIOLATION_LOG_INTERVAL_MS = 10_000;
 
 /** Paused clients resumed per relief of a congested connection (see resumeSomeClients). */
 const RESUME_BATCH = 32;
-
-/** Where the trace ID starts: after the server header, opcode and session ID. */
-const TRACE_ID_OFFSET = SERVER_HEADER_SIZE + GATE_HEADER_SIZE;
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();

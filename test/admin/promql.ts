@@ -47,7 +47,6 @@ const KEYWORDS = new Set([
   ...SET_OPS, "atan2", "bool", "on", "ignoring", "group_left", "group_right", "by", "without", "offset",
 ]);
 const COMPARISONS = new Set(["==", "!=", ">", "<", ">=", "<="]);
-const ARITHMETIC = new Set(["+", "-", "*", "/", "%", "^"]);
 const MATCH_OPS = new Set(["=", "!=", "=~", "!~"]);
 const DURATION = /^(?:[0-9]+(?:ms|s|m|h|d|w|y))+$/;
 
