@@ -347,11 +347,12 @@ describe("backend garbage", () => {
     const pool = [...gw.gateway.backends.all()][0]!;
     const filler = await gw.connect();
     let sent = 0;
-    while (pool.queuedBytes <= 64 * 1024) {
+    for (let round = 0; round < 500 && pool.queuedBytes <= 64 * 1024; round++) {
       for (let i = 0; i < 100; i++) filler.send(1, serverIdFor(T), body);
       sent += 100;
       await Bun.sleep(20);
     }
+    expect(pool.queuedBytes).toBeGreaterThan(64 * 1024);
     // ...then each of the others sends one frame and is paused for it, and sends 48 more that
     // wait in its socket: 14 MB in all, more than three times the hard bound.
     const clients = await Promise.all(Array.from({ length: 300 }, () => gw.connect()));
