@@ -3,6 +3,9 @@
 // Readers take (bytes, offset) pairs so frames are parsed in place, without views or objects.
 
 export const CLIENT_HEADER_SIZE = 8;
+/** Where MessageID and ServerID sit in the client header (for readers with a DataView). */
+export const CLIENT_MESSAGE_ID_OFFSET = 2;
+export const CLIENT_SERVER_ID_OFFSET = 4;
 /** Length is a u16: no client body can be larger. */
 export const MAX_CLIENT_BODY = 0xffff;
 export const MAX_CLIENT_FRAME = CLIENT_HEADER_SIZE + MAX_CLIENT_BODY;

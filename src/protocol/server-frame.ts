@@ -1,5 +1,5 @@
 import { copyBytes } from "../net/bytes.ts";
-import { CLIENT_HEADER_SIZE } from "./client-frame.ts";
+import { CLIENT_HEADER_SIZE, CLIENT_MESSAGE_ID_OFFSET, CLIENT_SERVER_ID_OFFSET } from "./client-frame.ts";
 import type { SpanIdSource, TraceId } from "./trace-context.ts";
 
 // Gateway <-> backend framing (wire-protocol.md section 2):
@@ -116,7 +116,7 @@ export function writeBackendFrameHeader(
  */
 export function writeTrans(out: Uint8Array, dv: DataView, at: number, b: Uint8Array, off: number, len: number, hi: number, lo: number): number {
   const client = copyClientFrame(out, at + BACKEND_FRAME_PREFIX, b, off, len);
-  writeBackendFrameHeader(dv, at, GATE_HEADER_SIZE + len - CLIENT_HEADER_SIZE, dv.getUint16(client + 2, true), dv.getUint32(client + 4, true), OpCode.Trans, hi, lo);
+  writeBackendFrameHeader(dv, at, GATE_HEADER_SIZE + len - CLIENT_HEADER_SIZE, dv.getUint16(client + CLIENT_MESSAGE_ID_OFFSET, true), dv.getUint32(client + CLIENT_SERVER_ID_OFFSET, true), OpCode.Trans, hi, lo);
   return BACKEND_FRAME_PREFIX + len - CLIENT_HEADER_SIZE;
 }
 
@@ -138,7 +138,7 @@ export function writeTransWithTrace(
 ): number {
   const prefix = SERVER_HEADER_SIZE + GATE_HEADER_TRACE_SIZE;
   const client = copyClientFrame(out, at + prefix, b, off, len);
-  writeBackendFrameHeader(dv, at, GATE_HEADER_TRACE_SIZE + len - CLIENT_HEADER_SIZE, dv.getUint16(client + 2, true), dv.getUint32(client + 4, true), OpCode.Trans, hi, lo);
+  writeBackendFrameHeader(dv, at, GATE_HEADER_TRACE_SIZE + len - CLIENT_HEADER_SIZE, dv.getUint16(client + CLIENT_MESSAGE_ID_OFFSET, true), dv.getUint32(client + CLIENT_SERVER_ID_OFFSET, true), OpCode.Trans, hi, lo);
   if (trace !== null) trace.write(dv, at + OFF_TRACE_ID);
   else writeInvalidTraceId(dv, at + OFF_TRACE_ID);
   spans.write(dv, at + OFF_SPAN_ID);
