@@ -27,7 +27,7 @@ import type { BackendLink, Session } from "../session/session.ts";
 import { SessionList } from "../session/session-list.ts";
 import { LatencyDirection, type BackendTally, bump } from "../admin/metrics.ts";
 import type { LatencyHistogram } from "../admin/latency-histogram.ts";
-import type { SpanIdSource } from "../protocol/trace-context.ts";
+import { type SpanIdSource, TraceId } from "../protocol/trace-context.ts";
 
 // One TCP connection to a backend endpoint, shared by many sessions (or owned by one, in
 // dedicated mode). Outgoing frames are encoded straight into a batched writer; incoming frames
@@ -223,7 +223,7 @@ export class BackendConnection implements BackendLink {
     if (at < 0) return false;
     const w = this.writer;
     if (this.gateSize === GATE_HEADER_TRACE_SIZE) {
-      writeTransWithTrace(w.bytes, w.view, at, b, off, len, session.hi, session.lo, session.traceId, this.telemetry.spans);
+      writeTransWithTrace(w.bytes, w.view, at, b, off, len, session.hi, session.lo, session.traceId ?? TraceId.INVALID, this.telemetry.spans);
     } else {
       writeTrans(w.bytes, w.view, at, b, off, len, session.hi, session.lo);
     }

@@ -121,8 +121,8 @@ export function writeTrans(out: Uint8Array, dv: DataView, at: number, b: Uint8Ar
 }
 
 /**
- * writeTrans with the 33-byte gate header: the session's trace ID (null, for a session that began
- * before tracing was switched on, sends the all-zero "invalid" ID) and a fresh span ID.
+ * writeTrans with the 33-byte gate header: the session's trace ID (TraceId.INVALID for a session
+ * that began before tracing was switched on) and a fresh span ID.
  */
 export function writeTransWithTrace(
   out: Uint8Array,
@@ -133,14 +133,13 @@ export function writeTransWithTrace(
   len: number,
   hi: number,
   lo: number,
-  trace: TraceId | null,
+  trace: TraceId,
   spans: SpanIdSource,
 ): number {
   const prefix = SERVER_HEADER_SIZE + GATE_HEADER_TRACE_SIZE;
   const client = copyClientFrame(out, at + prefix, b, off, len);
   writeBackendFrameHeader(dv, at, GATE_HEADER_TRACE_SIZE + len - CLIENT_HEADER_SIZE, dv.getUint16(client + CLIENT_MESSAGE_ID_OFFSET, true), dv.getUint32(client + CLIENT_SERVER_ID_OFFSET, true), OpCode.Trans, hi, lo);
-  if (trace !== null) trace.write(dv, at + OFF_TRACE_ID);
-  else writeInvalidTraceId(dv, at + OFF_TRACE_ID);
+  trace.write(dv, at + OFF_TRACE_ID);
   spans.write(dv, at + OFF_SPAN_ID);
   return prefix + len - CLIENT_HEADER_SIZE;
 }
@@ -155,13 +154,6 @@ function copyClientFrame(out: Uint8Array, bodyAt: number, b: Uint8Array, off: nu
   const headerAt = bodyAt - CLIENT_HEADER_SIZE;
   copyBytes(b, off, out, headerAt, len);
   return headerAt;
-}
-
-function writeInvalidTraceId(dv: DataView, off: number): void {
-  dv.setUint32(off, 0);
-  dv.setUint32(off + 4, 0);
-  dv.setUint32(off + 8, 0);
-  dv.setUint32(off + 12, 0);
 }
 
 /** Fills the extended gate header's trace context (16-byte trace ID, 8-byte span ID). */

@@ -9,10 +9,13 @@ const scratchBytes = new Uint8Array(scratchWords.buffer);
 
 /**
  * A 16-byte trace ID held as four 32-bit words: written into a frame with four DataView stores
- * (a quarter of the cost of a native 16-byte copy) and smaller than a Uint8Array per session.
+ * instead of a native 16-byte copy per message, and smaller than a Uint8Array per session.
  * Word k is bytes 4k..4k+3 of the ID, little-endian, as it appears on the wire.
  */
 export class TraceId {
+  /** All zeros: the W3C "invalid" ID, sent for sessions that began before tracing was on. */
+  static readonly INVALID = new TraceId(0, 0, 0, 0);
+
   private constructor(
     readonly w0: number,
     readonly w1: number,

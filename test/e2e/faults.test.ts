@@ -18,6 +18,37 @@ async function roundTrip(c: GameClient, serverType: number, body: string): Promi
   return str((await c.next()).body);
 }
 
+/** A backend that accepts the gateway's connection and reads nothing until resume(). */
+function stalledBackend() {
+  let held: Socket<undefined> | null = null;
+  const state = {
+    port: 0,
+    received: 0,
+    get connected(): boolean {
+      return held !== null;
+    },
+    resume(): void {
+      held!.resume();
+    },
+  };
+  const listener = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(s) {
+        held = s;
+        s.pause();
+      },
+      data(_s, chunk) {
+        state.received += chunk.length;
+      },
+    },
+  });
+  scope.defer(() => listener.stop(true));
+  state.port = listener.port;
+  return state;
+}
+
 describe("client misbehaviour", () => {
   test("an oversize frame closes only that client, logged and counted", async () => {
     const be = await backend();
@@ -274,27 +305,12 @@ describe("backend garbage", () => {
   });
 
   test("a backend that stops reading pauses its clients instead of growing memory", async () => {
-    let held: Socket<undefined> | null = null;
-    let received = 0;
-    const stalled = Bun.listen({
-      hostname: "127.0.0.1",
-      port: 0,
-      socket: {
-        open(s) {
-          held = s;
-          s.pause();
-        },
-        data(_s, chunk) {
-          received += chunk.length;
-        },
-      },
-    });
-    scope.defer(() => stalled.stop(true));
+    const stalled = stalledBackend();
     const gw = gateway({
       backend: { connections_per_endpoint: 1, write_queue_high_water: "256KiB", write_queue_limit: "4MiB" },
       routing: { rules: [rule(T, [`127.0.0.1:${stalled.port}`])] },
     });
-    await eventually(() => held !== null, "gateway to connect");
+    await eventually(() => stalled.connected, "gateway to connect");
     const c = await gw.connect();
     const body = new Uint8Array(32_000);
     const total = 450; // ~14 MB: past loopback socket buffers plus the 4 MiB hard bound
@@ -307,9 +323,9 @@ describe("backend garbage", () => {
     expect(pool.queuedBytes).toBeLessThanOrEqual(4 * 1024 * 1024);
     expect(await gw.gateway.metrics.value("client_closes_total", { reason: "backend_congested" })).toBe(0);
     // Once the backend reads again, everything the client sent arrives.
-    held!.resume();
+    stalled.resume();
     const expected = total * (20 + 9 + body.length);
-    await eventually(() => received >= expected, `backend to receive all ${expected} bytes`, 30_000);
+    await eventually(() => stalled.received >= expected, `backend to receive all ${expected} bytes`, 30_000);
     c.close();
   });
 
@@ -317,29 +333,14 @@ describe("backend garbage", () => {
     // While the backend is stalled, every client is paused with frames waiting in its socket.
     // Resuming them all at once would pour those into the queue past its hard bound and close
     // clients (backend_congested); resumed in batches, none is lost.
-    let held: Socket<undefined> | null = null;
-    let received = 0;
-    const stalled = Bun.listen({
-      hostname: "127.0.0.1",
-      port: 0,
-      socket: {
-        open(s) {
-          held = s;
-          s.pause();
-        },
-        data(_s, chunk) {
-          received += chunk.length;
-        },
-      },
-    });
-    scope.defer(() => stalled.stop(true));
+    const stalled = stalledBackend();
     const gw = gateway({
       connection_pool: { max_connections: 1000 },
       security: { max_connections_per_ip: 1000, connection_rate_limit: 1000 },
       backend: { connections_per_endpoint: 1, write_queue_high_water: "64KiB", write_queue_limit: "4MiB" },
       routing: { rules: [rule(T, [`127.0.0.1:${stalled.port}`])] },
     });
-    await eventually(() => held !== null, "gateway to connect");
+    await eventually(() => stalled.connected, "gateway to connect");
     const pauses = () => gw.gateway.metrics.value("backend_backpressure_pauses_total");
     const body = new Uint8Array(1_000);
     const frame = 20 + 9 + body.length;
@@ -362,10 +363,10 @@ describe("backend garbage", () => {
     const backlog = 48;
     for (const c of clients) for (let i = 0; i < backlog; i++) c.send(1, serverIdFor(T), body);
     await Bun.sleep(200);
-    held!.resume();
+    stalled.resume();
     const expected = (sent + clients.length * (1 + backlog)) * frame;
     const all = [filler, ...clients];
-    await eventually(() => all.some((c) => c.isClosed) || received >= expected, `backend to receive all ${expected} bytes`, 30_000);
+    await eventually(() => all.some((c) => c.isClosed) || stalled.received >= expected, `backend to receive all ${expected} bytes`, 30_000);
     expect(await gw.gateway.metrics.value("client_closes_total", { reason: "backend_congested" })).toBe(0);
     expect(all.filter((c) => c.isClosed)).toHaveLength(0);
     for (const c of all) c.close();

@@ -133,7 +133,7 @@ describe("client frame -> Trans", () => {
     expect(f.spanId!.some((b) => b !== 0)).toBe(true);
     expect([...f.body]).toEqual([...body]);
 
-    writeTransWithTrace(out, dv, 0, chunk, 5, client.length, HI, LO, null, spans);
+    writeTransWithTrace(out, dv, 0, chunk, 5, client.length, HI, LO, TraceId.INVALID, spans);
     const g = decodeBackendFrame(out, 0, true);
     expect([...g.traceId!]).toEqual(new Array(16).fill(0));
     expect([...g.spanId!]).not.toEqual([...f.spanId!]); // a fresh span per message
