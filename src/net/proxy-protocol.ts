@@ -1,6 +1,9 @@
 // The PROXY protocol header a load balancer puts before the client's bytes (v1 text, v2 binary),
 // so the gateway sees the player's address rather than the balancer's.
 // https://www.haproxy.org/download/2.9/doc/proxy-protocol.txt
+// Addresses are checked strictly: what a header carries is handed to backends as the player's IP.
+
+import { parseIp } from "./cidr.ts";
 
 export type ProxyParse =
   /** Not enough bytes yet to decide. */
@@ -14,6 +17,8 @@ export type ProxyParse =
 const V2_SIGNATURE = Uint8Array.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 const V1_PREFIX = Uint8Array.from([0x50, 0x52, 0x4f, 0x58, 0x59, 0x20]); // "PROXY "
 const V1_MAX = 107;
+/** The longest header accepted (v2 with TLVs), however its bytes arrive. */
+export const MAX_PROXY_HEADER = 1024;
 
 function startsWith(b: Uint8Array, prefix: Uint8Array): "yes" | "no" | "maybe" {
   const n = Math.min(b.length, prefix.length);
@@ -42,11 +47,23 @@ function parseV1(b: Uint8Array): ProxyParse {
   const parts = line.split(" ");
   if (parts[1] === "UNKNOWN") return { kind: "header", length: end + 2, address: null };
   if (parts.length !== 6 || (parts[1] !== "TCP4" && parts[1] !== "TCP6")) return { kind: "invalid", reason: `bad v1 header "${line.slice(0, 60)}"` };
+  const family = parts[1];
   const src = parts[2]!;
-  const port = Number(parts[4]);
-  const v4 = /^\d{1,3}(\.\d{1,3}){3}$/.test(src);
-  if ((parts[1] === "TCP4") !== v4 || !(port >= 0 && port <= 65535)) return { kind: "invalid", reason: `bad v1 address "${line.slice(0, 60)}"` };
+  if (!isAddress(src, family) || !isAddress(parts[3]!, family) || !isPort(parts[4]!) || !isPort(parts[5]!)) {
+    return { kind: "invalid", reason: `bad v1 address "${line.slice(0, 60)}"` };
+  }
   return { kind: "header", length: end + 2, address: src };
+}
+
+/** A literal address of the family: dotted quad for TCP4, colon form for TCP6. */
+function isAddress(text: string, family: "TCP4" | "TCP6"): boolean {
+  if (text.includes(":") !== (family === "TCP6")) return false;
+  return parseIp(text) !== undefined;
+}
+
+/** Decimal 0..65535, as the spec writes it (no sign, no spaces, no leading zeros). */
+function isPort(text: string): boolean {
+  return /^(0|[1-9]\d{0,4})$/.test(text) && Number(text) <= 65535;
 }
 
 function parseV2(b: Uint8Array): ProxyParse {
@@ -54,6 +71,8 @@ function parseV2(b: Uint8Array): ProxyParse {
   const verCmd = b[12]!;
   if (verCmd >> 4 !== 2) return { kind: "invalid", reason: `v2 version ${verCmd >> 4}` };
   const length = 16 + ((b[14]! << 8) | b[15]!);
+  // Decided from the length field, so a long header is refused whether it arrives whole or in parts.
+  if (length > MAX_PROXY_HEADER) return { kind: "invalid", reason: `v2 header of ${length} bytes (at most ${MAX_PROXY_HEADER})` };
   if (b.length < length) return { kind: "incomplete" };
   const command = verCmd & 0x0f;
   if (command === 0) return { kind: "header", length, address: null }; // LOCAL: health check from the balancer

@@ -7,7 +7,7 @@ import type { Session } from "../session/session.ts";
 import type { SessionService } from "../session/session-service.ts";
 import type { AdmissionControl } from "./admission.ts";
 import type { CidrList } from "./cidr.ts";
-import { parseProxyHeader } from "./proxy-protocol.ts";
+import { MAX_PROXY_HEADER, parseProxyHeader } from "./proxy-protocol.ts";
 import type { BufferPool } from "./buffer-pool.ts";
 import { FrameReader } from "./frame-reader.ts";
 import { QueuedSocketWriter } from "./socket-writer.ts";
@@ -47,9 +47,6 @@ interface ListenerContext {
   readonly metrics: GatewayMetrics;
   readonly proxy: ProxyProtocolOptions;
 }
-
-/** The longest PROXY header accepted (v2 with TLVs); a peer sending more without one is refused. */
-const MAX_PROXY_HEADER = 1024;
 
 export class TcpClientPort implements ClientPort {
   /** The client's address: the socket peer, or the one a trusted PROXY header carries. */
