@@ -184,6 +184,7 @@ export class Gateway {
     gw.admin?.start();
     gw.sweepTimer = setInterval(() => {
       gw.service.sweep();
+      gw.listener.sweep();
       gw.backends.healthCheck();
       gw.backends.reapRetired();
     }, config.session.sweep_interval);
@@ -212,7 +213,12 @@ export class Gateway {
 
   private static proxy(c: GatewayConfig): ProxyProtocolOptions {
     const blocks = c.security.trusted_proxies.map((t) => CidrBlock.parse(t)!); // validated by the loader
-    return { mode: c.security.proxy_protocol, trusted: new CidrList(blocks) };
+    return {
+      mode: c.security.proxy_protocol,
+      trusted: new CidrList(blocks),
+      headerTimeoutMs: c.security.proxy_header_timeout,
+      maxPendingHeaders: c.security.max_pending_proxy_headers,
+    };
   }
 
   private static listenerLimits(c: GatewayConfig): Omit<TcpListenerOptions, "host" | "port"> {
@@ -221,6 +227,8 @@ export class Gateway {
       writeQueueLimit: c.server.client_write_queue_limit,
       closeTimeoutMs: c.connection_pool.write_timeout,
       maxConnections: c.connection_pool.max_connections,
+      partialFrameTimeoutMs: c.server.partial_frame_timeout,
+      pendingInputLimit: c.server.pending_input_limit,
     };
   }
 

@@ -1,6 +1,6 @@
 import type { LogSink } from "../log/logger.ts";
 
-// One record per session end, written in batches (at 100 records or every 5 s) so the data path
+// One record per session end (and per refused connection), written in batches (at 100 records or every 5 s) so the data path
 // never waits on logging. The queue is bounded: when it is full, records are dropped and counted.
 
 export interface AccessRecord {
@@ -18,6 +18,8 @@ export interface AccessRecord {
   readonly msgs_out: number;
   readonly duration_ms: number;
   readonly reason: string;
+  /** Why the connection was refused, on records with reason "rejected". */
+  readonly refusal?: string;
 }
 
 export interface AccessLogOptions {

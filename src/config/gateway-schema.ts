@@ -46,6 +46,8 @@ export const GATEWAY_SCHEMA = {
     use_grpc: bool(false, (b) => (b ? "false (gRPC backends are not implemented in this version)" : undefined)),
     first_message_timeout: duration("10s", "positive"),
     client_write_queue_limit: size("1MiB", 1),
+    partial_frame_timeout: duration("10s", "positive"),
+    pending_input_limit: size("64MiB", 1),
     drain_delay: duration("0s", 0),
   },
   connection_pool: {
@@ -84,6 +86,8 @@ export const GATEWAY_SCHEMA = {
     message_rate_action: oneOf<RateLimitAction>("drop", ["drop", "close"]),
     proxy_protocol: oneOf<ProxyProtocolMode>("off", ["off", "optional", "required"]),
     trusted_proxies: custom<readonly string[]>([], readCidrList),
+    proxy_header_timeout: duration("3s", "positive"),
+    max_pending_proxy_headers: int(100, 1),
   },
   routing: {
     refresh_interval: duration("10s", "positive"),

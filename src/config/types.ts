@@ -39,6 +39,10 @@ export interface ServerConfig {
   readonly first_message_timeout: Millis;
   /** Bytes queued toward one client (its socket would not take them) before it is closed as a slow reader. */
   readonly client_write_queue_limit: Bytes;
+  /** A client frame started but not completed within this closes the client (partial_frame_timeout). */
+  readonly partial_frame_timeout: Millis;
+  /** Pooled bytes all clients' partial frames and input read while paused may hold; past it the client growing it is closed. */
+  readonly pending_input_limit: Bytes;
   /** Delay between "not ready" and closing the listener on drain. */
   readonly drain_delay: Millis;
 }
@@ -103,6 +107,10 @@ export interface SecurityConfig {
   readonly proxy_protocol: ProxyProtocolMode;
   /** CIDR blocks of load balancers allowed to send a PROXY header. */
   readonly trusted_proxies: readonly string[];
+  /** A trusted peer that has not sent its whole PROXY header by then is refused (proxy_timeout). */
+  readonly proxy_header_timeout: Millis;
+  /** Trusted connections that may wait for their header at once; more are refused (proxy_pending_limit). */
+  readonly max_pending_proxy_headers: number;
 }
 
 export interface RoutingConfig {

@@ -40,6 +40,11 @@ export class FrameReader<V extends string> {
     return this.pending === null ? 0 : this.pending.length;
   }
 
+  /** Pooled bytes held for that frame (the ring's buffer), 0 when none is pending. */
+  get heldBytes(): number {
+    return this.pending === null ? 0 : this.pending.capacity;
+  }
+
   feed(chunk: Uint8Array): void {
     if (this.stopped) return;
     const end = chunk.length;

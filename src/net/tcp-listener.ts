@@ -10,11 +10,19 @@ import type { CidrList } from "./cidr.ts";
 import { MAX_PROXY_HEADER, parseProxyHeader } from "./proxy-protocol.ts";
 import type { BufferPool } from "./buffer-pool.ts";
 import { FrameReader } from "./frame-reader.ts";
+import { RingBuffer } from "./ring-buffer.ts";
 import { QueuedSocketWriter } from "./socket-writer.ts";
+import type { AdmissionRefusal } from "./admission.ts";
 
 // The raw-TCP client listener. Each accepted socket becomes a TcpClientPort: an optional PROXY
 // protocol header, admission by client IP, framed input through a FrameReader, output through a
 // bounded QueuedSocketWriter; everything else happens in the session layer.
+//
+// Every connection is admitted or refused at accept on its socket address, except one from a
+// trusted proxy: that waits for its PROXY header, within proxy_header_timeout and with at most
+// max_pending_proxy_headers such connections at once, so silent sockets cannot hold the slots.
+// Input bytes held across reads (partial frames, input read while paused) come from one global
+// budget (pending_input_limit); a frame once started must complete within partial_frame_timeout.
 
 export interface TcpListenerOptions {
   readonly host: string;
@@ -27,7 +35,25 @@ export interface TcpListenerOptions {
   readonly closeTimeoutMs: number;
   /** Global cap on concurrent clients (connection_pool.max_connections). */
   readonly maxConnections: number;
+  /** A frame started but not complete after this long closes the client (server.partial_frame_timeout). */
+  readonly partialFrameTimeoutMs: number;
+  /** Pooled bytes all clients' held input may take (server.pending_input_limit). */
+  readonly pendingInputLimit: number;
 }
+
+/** Why a connection was refused before it could carry a session (connection_rejected_total{reason}). */
+export type ConnectionRefusal =
+  | AdmissionRefusal
+  | "max_connections"
+  /** The peer reset before accept: no address to admit it by. */
+  | "no_peer_address"
+  | "proxy_untrusted"
+  | "proxy_missing"
+  | "proxy_invalid"
+  /** A trusted peer did not complete its PROXY header within proxy_header_timeout. */
+  | "proxy_timeout"
+  /** max_pending_proxy_headers trusted connections were already waiting for theirs. */
+  | "proxy_pending_limit";
 
 export type ProxyProtocolMode = "off" | "optional" | "required";
 
@@ -36,6 +62,20 @@ export interface ProxyProtocolOptions {
   readonly mode: ProxyProtocolMode;
   /** Peers allowed to send a PROXY header (security.trusted_proxies). */
   readonly trusted: CidrList;
+  /** How long a trusted peer may take to send its whole header (security.proxy_header_timeout). */
+  readonly headerTimeoutMs: number;
+  /** Trusted connections that may wait for a header at once (security.max_pending_proxy_headers). */
+  readonly maxPendingHeaders: number;
+}
+
+/** What the listener's connections share, kept across reloads. */
+interface ListenerState {
+  /** Trusted connections still waiting for their PROXY header. */
+  awaitingHeader: number;
+  /** Pooled bytes held by all clients' partial frames and paused input. */
+  heldInput: number;
+  /** A clock the sweep advances, for deadlines counted in seconds (no clock read per chunk). */
+  now: number;
 }
 
 interface ListenerContext {
@@ -46,7 +86,17 @@ interface ListenerContext {
   readonly admission: AdmissionControl;
   readonly metrics: GatewayMetrics;
   readonly proxy: ProxyProtocolOptions;
+  readonly state: ListenerState;
 }
+
+/**
+ * Input a paused client may have read before its socket is paused too. Reading on while paused is
+ * how a client's close is noticed: Bun reports no close on a paused socket.
+ */
+const PAUSED_INPUT_PAUSE_AT = 64 * 1024;
+/** Room for what one read can bring on top of that (uSockets reads up to 512 KiB at once). */
+const PAUSED_INPUT_LIMIT = PAUSED_INPUT_PAUSE_AT + 512 * 1024;
+const NO_BYTES = new Uint8Array(0);
 
 export class TcpClientPort implements ClientPort {
   /** The client's address: the socket peer, or the one a trusted PROXY header carries. */
@@ -63,6 +113,20 @@ export class TcpClientPort implements ClientPort {
   private lentLen = 0;
   /** Bytes held while waiting for a PROXY header to complete; null once decided. */
   private proxyBytes: Uint8Array | null = null;
+  /** The socket peer is in trusted_proxies (decided at accept). */
+  private trustedPeer = false;
+  /** When a trusted peer's header wait ends (0: not waiting). */
+  private headerDeadline = 0;
+  /** Since when (listener clock) the pending frame has been incomplete; 0 when none is. */
+  private partialSince = 0;
+  /** A frame completed during the current feed (the pending bytes, if any, are a newer frame). */
+  private frameDone = false;
+  /** Held input counted in the listener's budget. */
+  private heldCounted = 0;
+  /** Paused for backend backpressure: input is kept here, not framed, until resumed. */
+  private paused = false;
+  private pausedInput: RingBuffer | null = null;
+  private feedPausedInput: (() => void) | null = null;
   private readonly reader: FrameReader<ClientViolation>;
   /**
    * Created when a write first has to wait (most replies go out whole, straight from the backend
@@ -74,7 +138,8 @@ export class TcpClientPort implements ClientPort {
     private readonly socket: Socket<TcpClientPort>,
     private readonly ctx: ListenerContext,
   ) {
-    this.remoteAddress = socket.remoteAddress;
+    // Undefined when the peer reset before accept (Bun's types say string).
+    this.remoteAddress = socket.remoteAddress ?? "";
     this.reader = new FrameReader(ctx.layout, this, ctx.buffers);
   }
 
@@ -84,10 +149,21 @@ export class TcpClientPort implements ClientPort {
 
   /** Called once the socket's data points at this port (a refusal closes the socket at once). */
   start(): void {
-    // With the PROXY protocol on, admission waits for the header: limits apply to the player's
-    // address, not the load balancer's.
-    if (this.ctx.proxy.mode === "off") this.admit();
-    else this.proxyBytes = new Uint8Array(0);
+    if (this.remoteAddress === "") return this.refuse("no_peer_address");
+    const proxy = this.ctx.proxy;
+    this.trustedPeer = proxy.mode !== "off" && proxy.trusted.contains(this.remoteAddress);
+    if (!this.trustedPeer) {
+      // Limits apply to the socket address at once, PROXY protocol or not; the first bytes are
+      // still watched for a header, which only a trusted peer may send.
+      if (this.admit() && proxy.mode !== "off") this.proxyBytes = NO_BYTES;
+      return;
+    }
+    // A trusted balancer's connection is admitted by the player's address in its header.
+    const state = this.ctx.state;
+    if (state.awaitingHeader >= proxy.maxPendingHeaders) return this.refuse("proxy_pending_limit");
+    state.awaitingHeader++;
+    this.headerDeadline = Date.now() + proxy.headerTimeoutMs;
+    this.proxyBytes = NO_BYTES;
   }
 
   /** Applies per-IP limits to remoteAddress; refuses the connection when over them. */
@@ -102,12 +178,21 @@ export class TcpClientPort implements ClientPort {
     return false;
   }
 
-  private refuse(reason: string): void {
-    this.ctx.metrics.connectionRejected.inc({ reason });
+  private refuse(reason: ConnectionRefusal): void {
+    this.headerDecided();
+    this.ctx.service.onConnectionRefused(this.remoteAddress || this.socket.remoteAddress || "unknown", this.protocol, reason);
     this.closing = true;
     this.reason = "rejected";
     this.reader.stop();
     this.socket.terminate();
+  }
+
+  /** The PROXY header question is settled (or the connection is gone): stop waiting for it. */
+  private headerDecided(): void {
+    this.proxyBytes = null;
+    if (this.headerDeadline === 0) return;
+    this.headerDeadline = 0;
+    this.ctx.state.awaitingHeader--;
   }
 
   /** Gathers the start of the stream until it is known whether a PROXY header leads it. */
@@ -115,7 +200,6 @@ export class TcpClientPort implements ClientPort {
     const held = this.proxyBytes!;
     const bytes = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
     const parsed = parseProxyHeader(bytes);
-    const trusted = this.ctx.proxy.trusted.contains(this.socket.remoteAddress);
     switch (parsed.kind) {
       case "incomplete":
         if (bytes.length > MAX_PROXY_HEADER) return this.refuse("proxy_invalid");
@@ -124,17 +208,53 @@ export class TcpClientPort implements ClientPort {
       case "invalid":
         return this.refuse("proxy_invalid");
       case "absent":
-        if (trusted && this.ctx.proxy.mode === "required") return this.refuse("proxy_missing");
-        this.proxyBytes = null;
-        if (this.admit()) this.reader.feed(bytes);
+        if (this.trustedPeer && this.ctx.proxy.mode === "required") return this.refuse("proxy_missing");
+        this.headerDecided();
+        if (this.admitted || this.admit()) this.feed(bytes);
         return;
       case "header":
-        if (!trusted) return this.refuse("proxy_untrusted");
-        this.proxyBytes = null;
+        if (!this.trustedPeer) return this.refuse("proxy_untrusted");
+        this.headerDecided();
         if (parsed.address !== null) this.remoteAddress = parsed.address;
-        if (this.admit() && parsed.length < bytes.length) this.reader.feed(bytes.subarray(parsed.length));
+        if (this.admit() && parsed.length < bytes.length) this.feed(bytes.subarray(parsed.length));
         return;
     }
+  }
+
+  /** Frames input, then accounts for what the reader holds across reads. */
+  private feed(chunk: Uint8Array): void {
+    const reader = this.reader;
+    reader.feed(chunk);
+    if (reader.pendingBytes === 0) this.partialSince = 0;
+    else if (this.partialSince === 0 || this.frameDone) this.partialSince = this.ctx.state.now;
+    this.frameDone = false;
+    // At the bound, the client whose partial frame would pass it is the one closed.
+    if (this.countHeld()) this.close("pending_input_limit");
+  }
+
+  /** Brings this port's share of the held-input budget up to date; true when it grew past the budget. */
+  private countHeld(): boolean {
+    const held = this.reader.heldBytes + (this.pausedInput === null ? 0 : this.pausedInput.capacity);
+    const grew = held - this.heldCounted;
+    if (grew === 0) return false;
+    const state = this.ctx.state;
+    state.heldInput += grew;
+    this.heldCounted = held;
+    return grew > 0 && state.heldInput > this.ctx.options.pendingInputLimit;
+  }
+
+  /**
+   * Deadlines, checked by the listener's sweep: the PROXY header wait and the partial frame.
+   * A paused client is not timed on its frame: it cannot finish it while the gateway is not reading.
+   */
+  checkDeadlines(now: number): void {
+    if (this.closing) return;
+    if (this.headerDeadline !== 0) {
+      if (now >= this.headerDeadline) this.refuse("proxy_timeout");
+      return;
+    }
+    const since = this.partialSince;
+    if (since !== 0 && !this.paused && now - since >= this.ctx.options.partialFrameTimeoutMs) this.close("partial_frame_timeout");
   }
 
   get queuedBytes(): number {
@@ -204,16 +324,44 @@ export class TcpClientPort implements ClientPort {
   }
 
   pauseReading(): void {
-    this.socket.pause();
+    // Reading goes on into pausedInput, so a close is still seen; the socket itself is paused
+    // only once that holds PAUSED_INPUT_PAUSE_AT (see onPausedData).
+    this.paused = true;
   }
 
   resumeReading(): void {
-    if (!this.closing) this.socket.resume();
+    if (this.closing || !this.paused) return;
+    this.paused = false;
+    this.socket.resume();
+    if (this.partialSince !== 0) this.partialSince = this.ctx.state.now; // its clock restarts
+    if (this.pausedInput !== null && this.pausedInput.length > 0) {
+      // Framed after the caller (a backend connection resuming a batch) has finished its loop.
+      queueMicrotask((this.feedPausedInput ??= () => this.drainPausedInput()));
+    }
+  }
+
+  private onPausedData(chunk: Uint8Array): void {
+    const held = (this.pausedInput ??= new RingBuffer(this.ctx.buffers, PAUSED_INPUT_LIMIT));
+    if (!held.push(chunk, 0, chunk.length)) return this.close("pending_input_limit"); // not expected: paused at PAUSE_AT
+    // Past the per-client mark or the global budget, stop reading for real (a paused client is
+    // not closed for the budget: it is not the one holding the backend up).
+    const overBudget = this.countHeld() || this.ctx.state.heldInput >= this.ctx.options.pendingInputLimit;
+    if (overBudget || held.length >= PAUSED_INPUT_PAUSE_AT) this.socket.pause();
+  }
+
+  private drainPausedInput(): void {
+    const held = this.pausedInput;
+    if (this.paused || this.closing || held === null || held.length === 0) return;
+    const at = held.headOffset; // never wraps: it is only appended to, then emptied whole
+    this.feed(held.bytes.subarray(at, at + held.length));
+    held.clear();
+    this.countHeld();
   }
 
   // ---- FrameHandler ----------------------------------------------------------------------------
 
   onFrame(b: Uint8Array, off: number, len: number): boolean {
+    this.frameDone = true;
     return this.ctx.service.onClientFrame(this, b, off, len);
   }
 
@@ -224,8 +372,10 @@ export class TcpClientPort implements ClientPort {
   // ---- socket events ---------------------------------------------------------------------------
 
   onData(chunk: Uint8Array): void {
+    if (this.closing) return;
     if (this.proxyBytes !== null) this.onProxyData(chunk);
-    else this.reader.feed(chunk);
+    else if (this.paused) this.onPausedData(chunk);
+    else this.feed(chunk);
   }
 
   onDrain(): void {
@@ -239,8 +389,11 @@ export class TcpClientPort implements ClientPort {
   onClosed(error?: Error): void {
     if (this.admitted) this.ctx.admission.release(this.remoteAddress);
     this.admitted = false;
+    this.headerDecided();
     this.lent = null;
     this.reader.stop();
+    this.pausedInput?.clear();
+    this.countHeld();
     this.writer?.release();
     this.closing = true;
     this.ctx.service.onClientClosed(this, this.reason ?? (error ? "client_error" : "client_closed"));
@@ -250,6 +403,9 @@ export class TcpClientPort implements ClientPort {
 export class TcpListener {
   private listener: TCPSocketListener<TcpClientPort> | null = null;
   private open = 0;
+  /** Every live port, for the deadline sweep. */
+  private readonly ports = new Set<TcpClientPort>();
+  private readonly state: ListenerState = { awaitingHeader: 0, heldInput: 0, now: Date.now() };
   /** Settings for connections accepted from now on (replaced on reload). */
   private ctx: ListenerContext;
 
@@ -280,7 +436,24 @@ export class TcpListener {
       admission: this.admission,
       metrics: this.metrics,
       proxy: this.proxy,
+      state: this.state,
     };
+  }
+
+  /** Trusted connections waiting for their PROXY header. */
+  get awaitingProxyHeader(): number {
+    return this.state.awaitingHeader;
+  }
+
+  /** Pooled bytes held by clients' partial frames and paused input. */
+  get heldInputBytes(): number {
+    return this.state.heldInput;
+  }
+
+  /** Closes connections past their PROXY header or partial frame deadline (on the session sweep). */
+  sweep(now = Date.now()): void {
+    this.state.now = now;
+    for (const port of this.ports) port.checkDeadlines(now);
   }
 
   /** The bound port (useful when listening on port 0). */
@@ -304,7 +477,7 @@ export class TcpListener {
         binaryType: "uint8array",
         open: (socket) => {
           if (this.open >= this.options.maxConnections) {
-            this.metrics.connectionRejected.inc({ reason: "max_connections" });
+            this.service.onConnectionRefused(socket.remoteAddress ?? "unknown", "tcp", "max_connections");
             socket.terminate();
             return;
           }
@@ -312,6 +485,7 @@ export class TcpListener {
           socket.setNoDelay(true);
           const port = new TcpClientPort(socket, this.ctx);
           socket.data = port;
+          this.ports.add(port);
           this.service.onClientOpen(port);
           port.start();
         },
@@ -323,6 +497,7 @@ export class TcpListener {
           if (port === undefined) return; // rejected at admission
           socket.data = undefined as unknown as TcpClientPort;
           this.open--;
+          this.ports.delete(port);
           port.onClosed(error);
         },
         error: () => {

@@ -14,6 +14,10 @@ export type CloseReason =
   | "first_message_timeout"
   | "idle_timeout"
   | "slow_reader"
+  /** A frame was started and not completed within server.partial_frame_timeout. */
+  | "partial_frame_timeout"
+  /** Held input (partial frames, input read while paused) reached server.pending_input_limit. */
+  | "pending_input_limit"
   | "malformed_frame"
   | "no_route"
   | "kick"

@@ -10,7 +10,7 @@ import {
 } from "../protocol/client-frame.ts";
 import type { ClientViolation } from "../protocol/violations.ts";
 import type { Router } from "../routing/router.ts";
-import type { ClientPort, CloseReason } from "./client-port.ts";
+import type { ClientPort, ClientProtocol, CloseReason } from "./client-port.ts";
 import type { Session } from "./session.ts";
 import type { SessionManager } from "./session-manager.ts";
 import { TraceId } from "../protocol/trace-context.ts";
@@ -116,6 +116,31 @@ export class SessionService {
       reason,
     });
     port.close(reason === "no_route" ? "no_route" : "malformed_frame");
+  }
+
+  /**
+   * A connection refused before it could carry a session: counted, logged (throttled per reason,
+   * with how many were left out since the last line) and one access record with reason "rejected".
+   */
+  onConnectionRefused(client: string, protocol: ClientProtocol, refusal: string): void {
+    this.metrics.connectionRejected.inc({ reason: refusal });
+    this.throttled.warn(`refused:${refusal}`, "connection refused", { client, reason: refusal });
+    this.options.accessLog?.record({
+      time: new Date().toISOString(),
+      client,
+      protocol,
+      session: "",
+      server_type: 0,
+      world: 0,
+      backend: null,
+      bytes_in: 0,
+      bytes_out: 0,
+      msgs_in: 0,
+      msgs_out: 0,
+      duration_ms: 0,
+      reason: "rejected",
+      refusal,
+    });
   }
 
   /** The client's socket is gone: tear the session down and tell its backend. */

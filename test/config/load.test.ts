@@ -36,6 +36,8 @@ describe("defaults", () => {
           use_grpc: false,
           first_message_timeout: 10_000,
           client_write_queue_limit: 1024 * 1024,
+          partial_frame_timeout: 10_000,
+          pending_input_limit: 64 * 1024 * 1024,
           drain_delay: 0,
         },
         connection_pool: {
@@ -69,6 +71,8 @@ describe("defaults", () => {
           message_rate_action: "drop",
           proxy_protocol: "off",
           trusted_proxies: [],
+          proxy_header_timeout: 3000,
+          max_pending_proxy_headers: 100,
         },
         routing: { refresh_interval: 10_000, realm_refresh_interval: 5000, rules: [] },
         session: { sweep_interval: 1000 },

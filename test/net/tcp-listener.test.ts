@@ -1,0 +1,193 @@
+// The client listener against hostile connection patterns, over real loopback sockets: silent
+// sockets in PROXY mode, peers that reset before accept, half-sent frames, clients that close
+// while paused, and the trace a refused connection leaves.
+import { afterEach, describe, expect, test } from "bun:test";
+import type { Socket, TCPSocketConnectOptions } from "bun";
+import { serverIdFor } from "../../src/client/game-client.ts";
+import { proxyV1 } from "../../src/net/proxy-protocol.ts";
+import { encodeClientFrame } from "../../src/protocol/client-frame.ts";
+import { OpCode } from "../../src/protocol/server-frame.ts";
+import { eventually, rule, str, text, TestScope, type TestGateway } from "../support/harness.ts";
+
+const T = 10;
+const scope = new TestScope();
+afterEach(scope.release);
+
+/** A raw client socket, optionally from another loopback source address. */
+interface Raw {
+  readonly socket: Socket<undefined>;
+  received: number;
+  closed: boolean;
+}
+
+async function raw(port: number, localAddress?: string): Promise<Raw> {
+  const r = { received: 0, closed: false } as Raw & { socket: Socket<undefined> };
+  const opts: TCPSocketConnectOptions<undefined> & { localAddress?: string } = {
+    hostname: "127.0.0.1",
+    port,
+    localAddress,
+    socket: {
+      data(_s, chunk) {
+        r.received += chunk.length;
+      },
+      close() {
+        r.closed = true;
+      },
+      error() {},
+    },
+  };
+  (r as { socket: Socket<undefined> }).socket = await Bun.connect(opts);
+  return r;
+}
+
+const rejected = (gw: TestGateway, reason: string) => gw.gateway.metrics.value("connection_rejected_total", { reason });
+const closes = (gw: TestGateway, reason: string) => gw.gateway.metrics.value("client_closes_total", { reason });
+
+describe("PROXY mode admission", () => {
+  test("silent sockets from an untrusted peer are held to its per-IP limits at accept; another address still gets in", async () => {
+    const a = await scope.backend();
+    // Per-IP limits at their defaults (10 live, 5/s); a small global cap stands for max_connections.
+    const gw = scope.gateway({
+      security: { proxy_protocol: "optional", trusted_proxies: ["10.0.0.0/8"], max_connections_per_ip: 10, connection_rate_limit: 5 },
+      connection_pool: { max_connections: 40 },
+      routing: { rules: [rule(T, [`127.0.0.1:${a.port}`])] },
+    });
+    const silent = await Promise.all(Array.from({ length: 60 }, () => raw(gw.gateway.port)));
+    const settled = async () => {
+      let refusals = 0;
+      for (const r of ["per_ip_limit", "rate_limited", "max_connections"]) refusals += await rejected(gw, r);
+      return refusals + gw.gateway.clientConnections === silent.length;
+    };
+    await eventually(settled, "every silent socket to be admitted or refused");
+    // Before: admission waited for a header that never came, so 40 silent sockets held every slot.
+    expect(gw.gateway.clientConnections).toBeLessThanOrEqual(10);
+    expect(await rejected(gw, "max_connections")).toBe(0);
+
+    const player = await raw(gw.gateway.port, "127.0.0.9");
+    player.socket.write(encodeClientFrame(1, serverIdFor(T), text("let me in")));
+    await eventually(() => player.received > 0 || player.closed, "a reply or a close");
+    expect(player.closed).toBe(false);
+    const connects = a.events.filter((e) => e.opcode === OpCode.Connect).map((e) => (e.json as { client_ip: string }).client_ip);
+    expect(connects).toEqual(["127.0.0.9"]);
+    player.socket.end();
+    for (const s of silent) s.socket.end();
+  });
+
+  test("a trusted peer's header wait is bounded in time and in number", async () => {
+    const a = await scope.backend();
+    const gw = scope.gateway({
+      security: { proxy_protocol: "optional", trusted_proxies: ["127.0.0.0/8"], proxy_header_timeout: "200ms", max_pending_proxy_headers: 3 },
+      routing: { rules: [rule(T, [`127.0.0.1:${a.port}`])] },
+    });
+    const waiting = await Promise.all(Array.from({ length: 5 }, () => raw(gw.gateway.port)));
+    await eventually(async () => (await rejected(gw, "proxy_pending_limit")) === 2, "two refusals past the bound");
+    await eventually(async () => (await rejected(gw, "proxy_timeout")) === 3, "the three waiting to time out");
+    await eventually(() => waiting.every((w) => w.closed), "every silent socket closed");
+    expect(gw.gateway.clientConnections).toBe(0);
+    // The slots they held are free again: a balancer's connection with a header gets through.
+    const lb = await raw(gw.gateway.port);
+    lb.socket.write(new Uint8Array([...proxyV1("203.0.113.7", "10.0.0.1", 1, 2), ...encodeClientFrame(1, serverIdFor(T), text("hi"))]));
+    await eventually(() => lb.received > 0, "the proxied client's reply");
+    lb.socket.end();
+  });
+});
+
+describe("peers without an address", () => {
+  test("a peer that sends and resets before accept is refused and counted; nothing it sent is forwarded", async () => {
+    const a = await scope.backend();
+    const gw = scope.gateway({
+      security: { max_connections_per_ip: 10, connection_rate_limit: 5 },
+      routing: { rules: [rule(T, [`127.0.0.1:${a.port}`])] },
+    });
+    const N = 20;
+    // spawnSync blocks this process, gateway included: the kernel completes each handshake, the
+    // child sends a frame and resets, and only then does the gateway get to accept.
+    const child = Bun.spawnSync({
+      cmd: [
+        process.execPath,
+        "-e",
+        `const net = require("node:net");
+         const frame = Buffer.from(${JSON.stringify(Array.from(encodeClientFrame(1, serverIdFor(T), text("ghost"))))});
+         let left = ${N};
+         for (let i = 0; i < ${N}; i++) {
+           const s = net.connect(${gw.gateway.port}, "127.0.0.1", () => {
+             s.write(frame, () => { s.resetAndDestroy(); if (--left === 0) setTimeout(() => process.exit(0), 50); });
+           });
+           s.on("error", () => {});
+         }`,
+      ],
+      timeout: 20_000,
+    });
+    expect(child.exitCode).toBe(0);
+    await eventually(async () => (await gw.gateway.metrics.value("connections_total")) >= N, "every reset connection to be accepted");
+    await eventually(() => gw.gateway.clientConnections === 0, "them all to close");
+    // Before: all 20 shared one admission bucket (15 refused as rate_limited) and the 5 admitted
+    // had their frame forwarded with no client_ip.
+    expect(await rejected(gw, "no_peer_address")).toBe(N);
+    expect(await rejected(gw, "rate_limited")).toBe(0);
+    expect(a.events.filter((e) => e.opcode === OpCode.Connect || e.opcode === OpCode.Trans)).toEqual([]);
+    expect(gw.log.find("connection refused").length).toBeGreaterThan(0);
+  });
+});
+
+describe("half-sent frames", () => {
+  test("a frame not completed within partial_frame_timeout closes the client and gives its buffer back", async () => {
+    const a = await scope.backend();
+    const gw = scope.gateway({
+      server: { partial_frame_timeout: "300ms", first_message_timeout: "1m" },
+      routing: { rules: [rule(T, [`127.0.0.1:${a.port}`])] },
+    });
+    const c = await gw.connect();
+    c.send(1, serverIdFor(T), text("whole"));
+    expect(str((await c.next()).body)).toBe("whole");
+    const big = encodeClientFrame(2, serverIdFor(T), new Uint8Array(65_000));
+    c.sendRaw(big.subarray(0, 60_000));
+    await eventually(() => gw.gateway.buffers.stats().outstandingBytes > 0, "the partial frame to be held");
+    await c.closed;
+    expect(await closes(gw, "partial_frame_timeout")).toBe(1);
+    expect(gw.gateway.buffers.stats().outstandingBytes).toBe(0);
+  });
+
+  test("a client streaming large frames in unaligned pieces is not mistaken for a stalled one", async () => {
+    const a = await scope.backend();
+    const gw = scope.gateway({
+      server: { partial_frame_timeout: "300ms" },
+      routing: { rules: [rule(T, [`127.0.0.1:${a.port}`])] },
+    });
+    const c = await gw.connect();
+    const frames = Array.from({ length: 8 }, (_, i) => encodeClientFrame(i, serverIdFor(T), new Uint8Array(40_000).fill(i)));
+    const stream = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+    let at = 0;
+    for (const f of frames) (stream.set(f, at), (at += f.length));
+    // Pieces of 30,000 bytes: after every piece some frame is incomplete, but each completes.
+    for (let off = 0; off < stream.length; off += 30_000) {
+      c.sendRaw(stream.subarray(off, off + 30_000));
+      await Bun.sleep(100);
+    }
+    const replies = await c.frames(8, 10_000);
+    expect(replies.map((f) => f.body[0])).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(await closes(gw, "partial_frame_timeout")).toBe(0);
+    c.close();
+  });
+
+  test("the bytes held by all clients' partial frames are capped: the client that would pass the cap is closed", async () => {
+    const a = await scope.backend();
+    const gw = scope.gateway({
+      // Room for three 64 KiB-class buffers, not four.
+      server: { pending_input_limit: "200KiB", first_message_timeout: "1m" },
+      routing: { rules: [rule(T, [`127.0.0.1:${a.port}`])] },
+    });
+    const half = encodeClientFrame(1, serverIdFor(T), new Uint8Array(65_000)).subarray(0, 60_000);
+    const clients = [];
+    for (let i = 0; i < 5; i++) {
+      const c = await gw.connect();
+      c.sendRaw(half);
+      await eventually(async () => gw.gateway.buffers.stats().outstanding === Math.min(i + 1, 3) && (i < 3 || (await closes(gw, "pending_input_limit")) === i - 2), `client ${i} to be held or closed`);
+      clients.push(c);
+    }
+    expect(clients.filter((c) => c.isClosed)).toHaveLength(2);
+    expect(gw.gateway.buffers.stats().outstandingBytes).toBeLessThanOrEqual(200 * 1024);
+    for (const c of clients) c.close();
+    await eventually(() => gw.gateway.buffers.stats().outstanding === 0, "every buffer back");
+  });
+});
