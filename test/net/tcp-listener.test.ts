@@ -191,3 +191,53 @@ describe("half-sent frames", () => {
     await eventually(() => gw.gateway.buffers.stats().outstanding === 0, "every buffer back");
   });
 });
+
+describe("clients paused for a stalled backend", () => {
+  test("a paused client's close is noticed at once, with reason client_closed, and frees its slot", async () => {
+    let held: Socket<undefined> | null = null;
+    const stalled = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open(s) {
+          held = s;
+          s.pause();
+        },
+        data() {},
+      },
+    });
+    scope.defer(() => stalled.stop(true));
+    const gw = scope.gateway({
+      // No Ping timeout to come to the rescue: before, a paused client's close went unseen until then.
+      backend: { connections_per_endpoint: 1, write_queue_high_water: "64KiB", write_queue_limit: "8MiB", ping_interval: "10m" },
+      connection_pool: { read_timeout: "10m" },
+      routing: { rules: [rule(T, [`127.0.0.1:${stalled.port}`])] },
+    });
+    await eventually(() => held !== null, "gateway to connect");
+    const pool = [...gw.gateway.backends.all()][0]!;
+    const body = new Uint8Array(1_000);
+    const filler = await gw.connect();
+    for (let round = 0; round < 500 && pool.queuedBytes <= 64 * 1024; round++) {
+      for (let i = 0; i < 100; i++) filler.send(1, serverIdFor(T), body);
+      await Bun.sleep(20);
+    }
+    expect(pool.queuedBytes).toBeGreaterThan(64 * 1024);
+    const pauses = () => gw.gateway.metrics.value("backend_backpressure_pauses_total");
+    const clients = await Promise.all(Array.from({ length: 50 }, () => gw.connect()));
+    const before = await pauses();
+    for (const c of clients) c.send(1, serverIdFor(T), body);
+    // A session bound while the queue is past high water has its client paused.
+    await eventually(() => gw.gateway.sessions.size === clients.length + 1, "every client's session");
+    await eventually(async () => (await pauses()) >= before + clients.length, "every client to be paused");
+    // Frames sent while paused, then the player leaves.
+    for (const c of clients) for (let i = 0; i < 10; i++) c.send(1, serverIdFor(T), body);
+    await Bun.sleep(50);
+    for (const c of clients) c.close();
+    await eventually(() => gw.gateway.clientConnections === 1, "the paused clients' closes to be seen");
+    expect(await closes(gw, "client_closed")).toBe(clients.length);
+    expect(await closes(gw, "backend_lost")).toBe(0);
+    expect(gw.gateway.sessions.size).toBe(1);
+    filler.close();
+    (held as Socket<undefined> | null)?.resume(); // so the gateway's stop can deliver what is queued
+  }, 30_000);
+});
