@@ -1,11 +1,16 @@
-// Fuzzing the running gateway over real sockets: hostile clients send mutated and random bytes,
-// a hostile backend answers with mutated frames, while well-formed clients keep round-tripping.
-// Invariants: the process never throws, every hostile client ends, and the well-formed clients
-// get every reply in order.
+// Fuzzing the running gateway over real sockets, as deployed behind a balancer: PROXY protocol
+// on, per-IP limits at their defaults, the admin port up. Hostile clients send mutated and random
+// PROXY headers and bytes, a hostile backend answers with mutated frames, slow-hostile clients
+// stall mid-header or mid-frame and never close, while well-formed clients keep round-tripping.
+// Invariants: the process never throws, every hostile client ends (the slow ones by the
+// gateway's timeouts), the well-formed clients get every reply in order, and afterwards open
+// fds and pooled bytes are back to their baseline.
+import { readdirSync } from "node:fs";
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { TCPSocketListener } from "bun";
-import { serverIdFor } from "../../src/client/game-client.ts";
+import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { DemoBackend } from "../../src/demo/demo-backend.ts";
+import { proxyV1, proxyV2 } from "../../src/net/proxy-protocol.ts";
 import { encodeClientFrame } from "../../src/protocol/client-frame.ts";
 import { OpCode, SERVER_HEADER_SIZE, decodeBackendFrame, encodeBackendFrame, encodeMulticastBody } from "../../src/protocol/server-frame.ts";
 import { eventually, rule, startGateway, str, text, type TestGateway } from "../support/harness.ts";
@@ -13,13 +18,38 @@ import { Prng } from "./prng.ts";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 7);
 const HOSTILE_CLIENTS = Number(process.env.FUZZ_CLIENTS ?? 1000);
+const SLOW_CLIENTS = Number(process.env.FUZZ_SLOW_CLIENTS ?? 200);
 const GOOD = 10;
 const BAD_BACKEND_TYPE = 66;
 
 let backend: DemoBackend;
 let hostileBackend: TCPSocketListener<undefined>;
 let gw: TestGateway;
+let baselineFds = 0;
 const rng = new Prng(SEED);
+const openFds = (): number => readdirSync("/proc/self/fd").length;
+
+/** A player's address, as the balancer's PROXY header gives it (distinct players, distinct limits). */
+const player = (n: number): string => `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
+let players = 0;
+
+/** A well-formed client behind the balancer: its header first, then frames. */
+async function proxiedClient(): Promise<GameClient> {
+  const c = await gw.connect();
+  c.sendRaw(proxyV1(player(++players), "10.0.0.1", 40000, 8080));
+  return c;
+}
+
+/** A header as a balancer would send it, mutated, missing, or garbage. */
+function hostileHeader(): Uint8Array {
+  const src = player(++players);
+  const r = rng.next();
+  if (r < 0.4) return proxyV1(src, "10.0.0.1", rng.int(65536), 8080);
+  if (r < 0.6) return proxyV2(src, "10.0.0.1", rng.int(65536), 8080);
+  if (r < 0.8) return rng.mutate(rng.next() < 0.5 ? proxyV1(src, "10.0.0.1", 1, 2) : proxyV2(src, "10.0.0.1", 1, 2));
+  if (r < 0.9) return new Uint8Array(0);
+  return rng.bytes(rng.size(200));
+}
 
 beforeAll(async () => {
   backend = await DemoBackend.start({ port: 0 });
@@ -49,13 +79,23 @@ beforeAll(async () => {
     },
   });
   gw = startGateway({
-    server: { first_message_timeout: "300ms" },
-    security: { max_message_size: 8192 },
-    connection_pool: { retry_delay: "10ms" },
+    server: { first_message_timeout: "300ms", partial_frame_timeout: "300ms", health_check_port: 0 },
+    // Per-IP limits at their defaults; every connection comes through the "balancer" on loopback.
+    security: {
+      max_message_size: 8192,
+      max_connections_per_ip: 10,
+      connection_rate_limit: 5,
+      proxy_protocol: "optional",
+      trusted_proxies: ["127.0.0.0/8"],
+      proxy_header_timeout: "200ms", // before first_message_timeout, so a stalled header ends as proxy_timeout
+    },
+    connection_pool: { retry_delay: "10ms", max_connections: 1000 },
     routing: {
       rules: [rule(10, [`127.0.0.1:${backend.port}`]), rule(BAD_BACKEND_TYPE, [`127.0.0.1:${hostileBackend.port}`])],
     },
   });
+  await eventually(() => gw.gateway.adminPort > 0, "the admin port");
+  baselineFds = openFds();
 });
 
 afterAll(async () => {
@@ -79,7 +119,7 @@ function hostileBytes(): Uint8Array {
 }
 
 test(`${HOSTILE_CLIENTS} hostile clients and a hostile backend; well-formed clients lose nothing (seed ${SEED})`, async () => {
-  const good = await Promise.all(Array.from({ length: GOOD }, () => gw.connect()));
+  const good = await Promise.all(Array.from({ length: GOOD }, () => proxiedClient()));
   let stop = false;
   const goodTraffic = good.map(async (c, i) => {
     let n = 0;
@@ -93,12 +133,19 @@ test(`${HOSTILE_CLIENTS} hostile clients and a hostile backend; well-formed clie
   });
 
   // Clients of the hostile backend: they may receive garbage-free frames or be closed; either is fine.
-  const victims = await Promise.all(Array.from({ length: 5 }, () => gw.connect()));
+  const victims = await Promise.all(Array.from({ length: 5 }, () => proxiedClient()));
   for (const v of victims) for (let k = 0; k < 20; k++) v.send(k, serverIdFor(BAD_BACKEND_TYPE), rng.bytes(rng.size(200)));
 
   for (let batch = 0; batch < HOSTILE_CLIENTS; batch += 50) {
     const hostile = await Promise.all(Array.from({ length: Math.min(50, HOSTILE_CLIENTS - batch) }, () => gw.connect()));
-    for (const h of hostile) for (const part of rng.split(hostileBytes())) h.sendRaw(part);
+    for (const h of hostile) {
+      const bytes = hostileBytes();
+      const header = hostileHeader();
+      const stream = new Uint8Array(header.length + bytes.length);
+      stream.set(header);
+      stream.set(bytes, header.length);
+      for (const part of rng.split(stream)) h.sendRaw(part);
+    }
     for (const h of hostile) h.close();
     await Promise.all(hostile.map((h) => h.closed));
   }
@@ -113,4 +160,45 @@ test(`${HOSTILE_CLIENTS} hostile clients and a hostile backend; well-formed clie
   const m = gw.gateway.metrics;
   expect(await m.value("protocol_violations_total", { side: "client" })).toBeGreaterThan(0);
   expect(await m.value("protocol_violations_total", { side: "backend" })).toBeGreaterThan(0);
+  expect(await m.value("connection_rejected_total", { reason: "proxy_invalid" })).toBeGreaterThan(0);
+  const metrics = await fetch(`http://127.0.0.1:${gw.gateway.adminPort}/metrics`);
+  expect(metrics.status).toBe(200);
+}, 180_000);
+
+test(`${SLOW_CLIENTS} slow-hostile clients stall mid-header or mid-frame and never close; the timeouts end them and nothing stays pinned (seed ${SEED})`, async () => {
+  const good = await proxiedClient();
+  const slow: GameClient[] = [];
+  for (let batch = 0; batch < SLOW_CLIENTS; batch += 50) {
+    const clients = await Promise.all(Array.from({ length: Math.min(50, SLOW_CLIENTS - batch) }, () => gw.connect()));
+    for (const c of clients) {
+      const header = proxyV1(player(++players), "10.0.0.1", 1, 2);
+      const frame = encodeClientFrame(1, serverIdFor(10), rng.bytes(1 + rng.int(8000)));
+      switch (rng.int(3)) {
+        case 0: // stalls inside the PROXY header
+          c.sendRaw(header.subarray(0, 1 + rng.int(header.length - 1)));
+          break;
+        case 1: // stalls inside its first frame
+          c.sendRaw(header);
+          c.sendRaw(frame.subarray(0, 1 + rng.int(frame.length - 1)));
+          break;
+        default: // a whole first frame, then stalls inside the next
+          c.sendRaw(header);
+          c.sendRaw(frame);
+          c.sendRaw(frame.subarray(0, 1 + rng.int(frame.length - 1)));
+      }
+    }
+    slow.push(...clients);
+  }
+  // A well-formed client is served meanwhile.
+  good.send(1, serverIdFor(10), text("still here"));
+  expect(str((await good.next(15_000)).body)).toBe("still here");
+  await eventually(() => slow.every((c) => c.isClosed), "the gateway to close every stalled client", 30_000);
+  good.close();
+  await eventually(() => gw.gateway.clientConnections === 0, "every connection to end", 20_000);
+  const m = gw.gateway.metrics;
+  expect(await m.value("connection_rejected_total", { reason: "proxy_timeout" })).toBeGreaterThan(0);
+  expect((await m.value("client_closes_total", { reason: "partial_frame_timeout" })) + (await m.value("client_closes_total", { reason: "first_message_timeout" }))).toBeGreaterThan(0);
+  expect(gw.gateway.buffers.stats().outstandingBytes).toBe(0);
+  // Generous: the backends' connections may have been re-dialled meanwhile.
+  await eventually(() => openFds() <= baselineFds + 16, `open fds back near the baseline of ${baselineFds}`);
 }, 180_000);
