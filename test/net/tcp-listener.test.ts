@@ -71,6 +71,17 @@ describe("PROXY mode admission", () => {
     expect(connects).toEqual(["127.0.0.9"]);
     player.socket.end();
     for (const s of silent) s.socket.end();
+
+    // Each refusal leaves an access record; the log has one line per reason, not one per refusal.
+    const refusals = (await rejected(gw, "per_ip_limit")) + (await rejected(gw, "rate_limited"));
+    const logged = gw.log.find("connection refused");
+    expect(logged.length).toBeGreaterThan(0);
+    expect(logged.length).toBeLessThanOrEqual(2);
+    expect(logged[0]).toMatchObject({ client: "127.0.0.1" });
+    await gw.gateway.stop();
+    const records = gw.accessLog.lines.filter((l) => l.reason === "rejected");
+    expect(records).toHaveLength(refusals);
+    expect(new Set(records.map((r) => r.refusal))).toEqual(new Set(logged.map((l) => l.reason)));
   });
 
   test("a trusted peer's header wait is bounded in time and in number", async () => {
