@@ -440,16 +440,6 @@ export class TcpListener {
     };
   }
 
-  /** Trusted connections waiting for their PROXY header. */
-  get awaitingProxyHeader(): number {
-    return this.state.awaitingHeader;
-  }
-
-  /** Pooled bytes held by clients' partial frames and paused input. */
-  get heldInputBytes(): number {
-    return this.state.heldInput;
-  }
-
   /** Closes connections past their PROXY header or partial frame deadline (on the session sweep). */
   sweep(now = Date.now()): void {
     this.state.now = now;
