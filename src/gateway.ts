@@ -3,7 +3,8 @@ import { AdminServer } from "./admin/admin-server.ts";
 import { GatewayMetrics, LatencyDirection } from "./admin/metrics.ts";
 import { BackendRegistry } from "./backend/backend-registry.ts";
 import { parseHostPort } from "./config/host-port.ts";
-import { ConfigError, loadConfigFile } from "./config/load.ts";
+import { ConfigError } from "./config/load.ts";
+import { loadConfigFileOffThread } from "./config/load-off-thread.ts";
 import type { GatewayConfig } from "./config/types.ts";
 import { Logger, type LogSink, ThrottledLog } from "./log/logger.ts";
 import { BufferPool, DEFAULT_CLASSES } from "./net/buffer-pool.ts";
@@ -94,6 +95,9 @@ export class Gateway {
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
   private drainReason: string | null = null;
   private drained: Promise<void> | null = null;
+  /** The file reload in progress, and at most one more asked for meanwhile (any number of asks join it). */
+  private reloading: Promise<ReloadRecord> | null = null;
+  private reloadQueued: Promise<ReloadRecord> | null = null;
 
   private constructor(config: GatewayConfig, options: GatewayOptions) {
     this.current = config;
@@ -262,14 +266,15 @@ export class Gateway {
    * effect for what happens next; live sessions keep their endpoint (a removed endpoint's pool
    * serves them until they end). Keys that need a restart keep their old values and are reported.
    */
-  reload(next: GatewayConfig, source = "api"): ReloadRecord {
+  reload(next: GatewayConfig, source = "api", router = new Router(next.routing.rules)): ReloadRecord {
     const old = this.current;
     const needsRestart = RESTART_ONLY.filter((p) => JSON.stringify(at(next, p)) !== JSON.stringify(at(old, p)));
     const effective = needsRestart.reduce((c, p) => withOld(c, old, p), next);
     this.current = effective;
     this.version++;
     this.log.setLevel(effective.log.level);
-    this.service.reconfigure(new Router(effective.routing.rules), Gateway.timeouts(effective), Gateway.rateLimit(effective));
+    // routing is never restart-only, so `router` (compiled from next) is effective's router.
+    this.service.reconfigure(router, Gateway.timeouts(effective), Gateway.rateLimit(effective));
     this.admission.update(Gateway.admission(effective));
     this.sessions.maxSessions = effective.connection_pool.max_connections;
     this.listener.update(Gateway.listenerLimits(effective), Gateway.proxy(effective));
@@ -290,12 +295,30 @@ export class Gateway {
     return record;
   }
 
-  /** Reads, validates and applies a config file; an invalid file changes nothing. */
-  async reloadFromFile(path: string): Promise<ReloadRecord> {
+  /**
+   * Reads, validates and applies a config file; an invalid file changes nothing. Reading and
+   * validating run in a worker, off the data path. Asks that arrive while one runs are served by
+   * one more run after it (so the file's latest content wins, and reloads never pile up).
+   */
+  reloadFromFile(path: string): Promise<ReloadRecord> {
+    if (this.reloading === null) {
+      this.reloading = this.loadAndApply(path).finally(() => {
+        this.reloading = null;
+      });
+      return this.reloading;
+    }
+    this.reloadQueued ??= this.reloading.then(() => {
+      this.reloadQueued = null;
+      return this.reloadFromFile(path);
+    });
+    return this.reloadQueued;
+  }
+
+  private async loadAndApply(path: string): Promise<ReloadRecord> {
     try {
-      const { config, warnings } = await loadConfigFile(path);
+      const { config, warnings } = await loadConfigFileOffThread(path);
       for (const w of warnings) this.log.warn("config warning", { warning: w });
-      return this.reload(config, "file");
+      return this.reload(config, "file", await Router.compileInSlices(config.routing.rules));
     } catch (e) {
       const error = e instanceof ConfigError ? e.message : String(e);
       const record: ReloadRecord = { at: new Date().toISOString(), ok: false, version: this.version, source: "file", error };

@@ -7,7 +7,7 @@ import { formatByteSize } from "./duration.ts";
 import { GATEWAY_SCHEMA, LOG_LEVELS } from "./gateway-schema.ts";
 import { locate, syntaxErrorPosition } from "./locate.ts";
 import { readRules } from "./rules.ts";
-import { bytesText, isMapping, readSection, type ConfigIssue, type Parsed, type ReadContext } from "./schema.ts";
+import { isMapping, readSection, type ConfigIssue, type Parsed, type ReadContext } from "./schema.ts";
 import { REDACTED, shownValue } from "./secrets.ts";
 import type { GatewayConfig, LogLevel, RouteRule } from "./types.ts";
 
@@ -92,7 +92,7 @@ export async function loadConfigFile(path: string, env: Env = process.env): Prom
     bytes = await file.slice(0, MAX_CONFIG_FILE_BYTES + 1).bytes();
     if (bytes.length > MAX_CONFIG_FILE_BYTES) {
       const size = file.size > MAX_CONFIG_FILE_BYTES ? `${file.size} bytes` : "more than that";
-      throw fileIssue(`a file of ${size}`, `a config file of at most ${bytesText(MAX_CONFIG_FILE_BYTES)} bytes`);
+      throw fileIssue(`a file of ${size}`, `a config file of at most ${formatByteSize(MAX_CONFIG_FILE_BYTES)} (${MAX_CONFIG_FILE_BYTES} bytes)`);
     }
   } catch (e) {
     if (e instanceof ConfigError) throw e;

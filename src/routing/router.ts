@@ -64,9 +64,22 @@ export class Router {
   private readonly table = new Map<number, CompiledRule>();
   readonly rules: readonly CompiledRule[];
 
-  constructor(rules: readonly RouteRule[]) {
-    this.rules = rules.map((r) => new CompiledRule(r));
+  constructor(rules: readonly RouteRule[], compiled: readonly CompiledRule[] = rules.map((r) => new CompiledRule(r))) {
+    this.rules = compiled;
     for (const r of this.rules) this.table.set(tableKey(r.serverType, r.worldId), r);
+  }
+
+  /**
+   * The same Router, compiled `perTurn` rules per event-loop turn: a reload of thousands of rules
+   * (each hashes its endpoints) must not hold up client traffic while it compiles.
+   */
+  static async compileInSlices(rules: readonly RouteRule[], perTurn = 1000): Promise<Router> {
+    const compiled: CompiledRule[] = [];
+    for (let i = 0; i < rules.length; i++) {
+      if (i > 0 && i % perTurn === 0) await new Promise((resolve) => setImmediate(resolve));
+      compiled.push(new CompiledRule(rules[i]!));
+    }
+    return new Router(rules, compiled);
   }
 
   /** The rule for this address: exact world, then wildcard; undefined when none. */
