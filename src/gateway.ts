@@ -17,6 +17,7 @@ import { SessionIdGenerator } from "./session/session-id.ts";
 import { SessionManager } from "./session/session-manager.ts";
 import { type MessageRateLimit, SessionService, type SessionTimeouts } from "./session/session-service.ts";
 import { AdmissionControl, type AdmissionOptions } from "./net/admission.ts";
+import { fdShortfall, openFileLimit } from "./net/fd-limit.ts";
 import { SpanIdSource } from "./protocol/trace-context.ts";
 
 // The composition root: builds every part from one config and owns their lifetimes.
@@ -55,6 +56,7 @@ const RELOADS_KEPT = 20;
 const RESTART_ONLY: readonly string[] = [
   "server.listen_addr",
   "server.health_check_port",
+  "admin.listen_addr",
   "server.gateway_name",
   "backend",
   "circuit_breaker",
@@ -175,10 +177,8 @@ export class Gateway {
       backendQueues: () => this.backends.all().map((p) => ({ endpoint: p.endpoint, queuedBytes: p.queuedBytes })),
       pooledBytesInUse: () => this.buffers.stats().outstandingBytes,
     });
-    this.admin =
-      config.server.health_check_port < 0
-        ? null
-        : new AdminServer(listen.host, config.server.health_check_port, this);
+    const admin = Gateway.adminAddress(config);
+    this.admin = admin === null ? null : new AdminServer(admin.host, admin.port, this);
   }
 
   static start(config: GatewayConfig, options: GatewayOptions = {}): Gateway {
@@ -191,6 +191,7 @@ export class Gateway {
       gw.backends.healthCheck();
       gw.backends.reapRetired();
     }, config.session.sweep_interval);
+    gw.checkFdLimit(config);
     gw.log.info("gateway listening", {
       listen: `${gw.listener.hostname}:${gw.listener.port}`,
       admin_port: gw.admin?.boundPort ?? null,
@@ -198,6 +199,35 @@ export class Gateway {
       backend_mode: config.backend.mode,
     });
     return gw;
+  }
+
+  /** admin.listen_addr when set; else server.health_check_port (-1: none) on the client listener's host. */
+  private static adminAddress(c: GatewayConfig): { host: string; port: number } | null {
+    if (c.admin.listen_addr !== "") return parseHostPort(c.admin.listen_addr)!;
+    if (c.server.health_check_port < 0) return null;
+    return { host: parseHostPort(c.server.listen_addr)!.host, port: c.server.health_check_port };
+  }
+
+  /** Warns when the configured connections cannot all be open at once within the open-file limit. */
+  private checkFdLimit(c: GatewayConfig): void {
+    const limit = openFileLimit();
+    if (limit === undefined) return;
+    const endpoints = new Router(c.routing.rules).endpoints().length;
+    const demand = {
+      clients: c.connection_pool.max_connections,
+      backends: c.backend.mode === "dedicated" ? c.connection_pool.max_connections : endpoints * c.backend.connections_per_endpoint,
+      admin: this.admin === null ? 0 : c.admin.max_connections,
+    };
+    const short = fdShortfall(limit, demand);
+    if (short === undefined) return;
+    this.log.warn("open-file limit too low for the configured connections: raise the hard limit (ulimit -Hn, LimitNOFILE) or lower them", {
+      fd_limit: short.limit,
+      fd_hard_limit: limit.hard,
+      fds_needed: short.needed,
+      max_connections: demand.clients,
+      backend_connections: demand.backends,
+      admin_max_connections: demand.admin,
+    });
   }
 
   private static timeouts(c: GatewayConfig): SessionTimeouts {

@@ -152,6 +152,12 @@ export interface GatewayConfig {
     readonly access_log: AccessLogTarget;
   };
   readonly admin: {
+    /** Where the admin HTTP port listens; "" = server.health_check_port on server.listen_addr's host. */
+    readonly listen_addr: string;
+    /** Admin connections open at once; more are refused at accept (503, closed). */
+    readonly max_connections: number;
+    /** An admin connection whose request has not arrived (or whose response stalls) this long is closed. */
+    readonly idle_timeout: Millis;
     /** Enables /debug/stats and /debug/heap for requests carrying this token; "" keeps them off. */
     readonly debug_token: string;
   };

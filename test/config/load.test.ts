@@ -86,7 +86,7 @@ describe("defaults", () => {
         consul: { enabled: false, service_name: "", namespace: "", refresh_interval: 10_000 },
         tracing: { enable_trace_propagation: false },
         log: { level: "info", access_log: "stdout" },
-        admin: { debug_token: "" },
+        admin: { listen_addr: "", max_connections: 64, idle_timeout: 5000, debug_token: "" },
         graceful_shutdown_timeout: 30_000,
       });
     }
