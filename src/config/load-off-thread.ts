@@ -1,11 +1,12 @@
 // Loads a config file in a short-lived Worker: reading, YAML parsing and validation (seconds and
 // ~150 MB for a 1 MiB file) happen off the data path, and the worker's heap is given back when it
-// ends. Only the validated config crosses back, as JSON text: one JSON.parse of it on this thread
-// costs a few ms where a structured clone of the same objects cost ~30 ms. Freezing ~20,000
-// objects costs ~25 ms, so it is done a slice per event-loop turn.
+// ends. Only the validated config crosses back, as JSON text: parsing it here costs a few ms where
+// decoding a structured clone of the same objects cost ~30 ms. For the largest file that is still
+// too long for one event-loop turn, so the rules are parsed a chunk per turn and the ~20,000
+// objects (~25 ms to freeze) frozen a slice per turn.
 import { ConfigError, type Env, type LoadedConfig } from "./load.ts";
 import type { LoadReply, LoadRequest } from "./load-worker.ts";
-import type { GatewayConfig } from "./types.ts";
+import type { GatewayConfig, RouteRule } from "./types.ts";
 
 // From source, the worker sits beside this file. A `bun build --compile` binary embeds it only
 // as an entry point of its own (scripts/build.ts), at its path under the entry points' common
@@ -15,7 +16,7 @@ const WORKER_URL = import.meta.url.startsWith("file:///$bunfs/")
   : new URL("./load-worker.ts", import.meta.url).href;
 
 /** Objects frozen per event-loop turn. */
-const FREEZE_SLICE = 2000;
+const FREEZE_SLICE = 500;
 
 export function loadConfigFileOffThread(path: string, env: Env = process.env): Promise<LoadedConfig> {
   return new Promise<LoadReply>((resolve, reject) => {
@@ -34,8 +35,14 @@ export function loadConfigFileOffThread(path: string, env: Env = process.env): P
     if (r.kind === "invalid") throw new ConfigError(r.issues, r.source);
     if (r.kind === "crashed") throw new Error(`config loader failed: ${r.message}`);
     const config = JSON.parse(r.configJson) as GatewayConfig;
-    await freezeInSlices(config);
-    return { config, warnings: r.warnings };
+    const rules: RouteRule[] = [];
+    for (const chunk of r.ruleChunks) {
+      await nextTurn();
+      for (const rule of JSON.parse(chunk) as RouteRule[]) rules.push(rule);
+    }
+    const whole: GatewayConfig = { ...config, routing: { ...config.routing, rules } };
+    await freezeInSlices(whole);
+    return { config: whole, warnings: r.warnings };
   });
 }
 

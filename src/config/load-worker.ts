@@ -10,9 +10,12 @@ export interface LoadRequest {
 
 export type LoadReply =
   // JSON text, not objects: the receiving thread parses it far faster than it decodes a clone.
-  | { readonly kind: "loaded"; readonly configJson: string; readonly warnings: string[] }
+  // The rules come apart, RULES_PER_CHUNK to a text, so they can be parsed a chunk per turn.
+  | { readonly kind: "loaded"; readonly configJson: string; readonly ruleChunks: string[]; readonly warnings: string[] }
   | { readonly kind: "invalid"; readonly issues: ConfigError["issues"]; readonly source: string | undefined }
   | { readonly kind: "crashed"; readonly message: string };
+
+const RULES_PER_CHUNK = 200;
 
 declare const self: Worker;
 
@@ -21,7 +24,11 @@ self.onmessage = async (event: MessageEvent<LoadRequest>) => {
   let reply: LoadReply;
   try {
     const { config, warnings } = await loadConfigFile(path, env);
-    reply = { kind: "loaded", configJson: JSON.stringify(config), warnings };
+    const rules = config.routing.rules;
+    const ruleChunks: string[] = [];
+    for (let i = 0; i < rules.length; i += RULES_PER_CHUNK) ruleChunks.push(JSON.stringify(rules.slice(i, i + RULES_PER_CHUNK)));
+    const withoutRules = { ...config, routing: { ...config.routing, rules: [] } };
+    reply = { kind: "loaded", configJson: JSON.stringify(withoutRules), ruleChunks, warnings };
   } catch (e) {
     reply = e instanceof ConfigError ? { kind: "invalid", issues: e.issues, source: e.source } : { kind: "crashed", message: String(e) };
   }
