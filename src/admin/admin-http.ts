@@ -101,16 +101,19 @@ export class AdminHttpServer {
   private onClose(s: AdminSocket): void {
     const x = s.data;
     if (x === undefined) return;
-    if (x.timer !== null) clearTimeout(x.timer);
-    x.timer = null;
+    this.disarm(x);
     if (x.counted) this.open--;
   }
 
   /** (Re)starts the connection's deadline: no request by then, or no response progress, closes it. */
   private arm(s: AdminSocket): void {
-    const x = s.data;
+    this.disarm(s.data);
+    s.data.timer = setTimeout(() => s.terminate(), this.limits().idleTimeoutMs);
+  }
+
+  private disarm(x: Exchange): void {
     if (x.timer !== null) clearTimeout(x.timer);
-    x.timer = setTimeout(() => s.terminate(), this.limits().idleTimeoutMs);
+    x.timer = null;
   }
 
   private onData(s: AdminSocket, chunk: Uint8Array): void {
@@ -124,6 +127,9 @@ export class AdminHttpServer {
     }
     const parsed = parseHead(x.head.subarray(0, end).toString("latin1"));
     x.head = Buffer.alloc(0);
+    // The request is in: the handler may take its time (a heap snapshot does); the deadline
+    // applies again once the response is being written.
+    this.disarm(x);
     if (typeof parsed === "string") {
       void this.answer(s, "GET", new Response(`${parsed}\n`, { status: 400 }));
     } else if (parsed.method !== "GET" && parsed.method !== "HEAD") {
@@ -163,11 +169,13 @@ export class AdminHttpServer {
     if (x.out === null || x.out.length === 0) return;
     const n = s.write(x.out, x.written, x.out.length - x.written);
     if (n < 0) return; // closed: the close handler cleans up
-    if (n > 0) this.arm(s);
     x.written += n;
     if (x.written === x.out.length) {
       x.out = new Uint8Array(0);
+      this.disarm(x);
       s.end();
+    } else if (n > 0 || x.timer === null) {
+      this.arm(s); // a client that stops reading is closed after idle_timeout without progress
     }
   }
 }

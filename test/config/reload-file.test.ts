@@ -77,6 +77,23 @@ describe("reloading a config file", () => {
     c.close();
   }, 60_000);
 
+  test("reloads asked for while one runs are served by one more run, with the file's latest content", async () => {
+    const be = await scope.backend();
+    const endpoint = `127.0.0.1:${be.port}`;
+    const gw = scope.gateway({ routing: { rules: [rule(T, [endpoint])] } });
+    const file = join(mkdtempSync(join(tmpdir(), "gw-burst-")), "gw.yaml");
+    writeFileSync(file, `routing:\n  rules: [{ server_type: 11, endpoints: ["${endpoint}"] }]\n`);
+    const first = gw.gateway.reloadFromFile(file);
+    const burst = Array.from({ length: 10 }, () => gw.gateway.reloadFromFile(file));
+    writeFileSync(file, `routing:\n  rules: [{ server_type: 12, endpoints: ["${endpoint}"] }]\n`);
+    const records = await Promise.all([first, ...burst]);
+    expect(records.every((r) => r.ok)).toBe(true);
+    // Eleven asks, two loads: the one running and one for everything asked meanwhile.
+    expect(gw.gateway.configVersion).toBe(3);
+    expect(new Set(burst.map((p) => p))).toHaveProperty("size", 1);
+    expect(gw.gateway.config.routing.rules.map((r) => r.server_type)).toEqual([12]);
+  });
+
   test("off the event loop, the loader returns the same deeply frozen config, and the same errors", async () => {
     const here = await loadConfigFile(EXAMPLE);
     const there = await loadConfigFileOffThread(EXAMPLE);
