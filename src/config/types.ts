@@ -27,7 +27,7 @@ export interface RouteRule {
 export interface ServerConfig {
   /** ":8080", "0.0.0.0:8080", "127.0.0.1:0" (0 = ephemeral), "[::1]:8080". */
   readonly listen_addr: string;
-  /** Admin HTTP port (health, ready, metrics). 0 = ephemeral, -1 = disabled. */
+  /** Admin HTTP port (health, ready, metrics) on listen_addr's host. 0 = ephemeral, -1 = disabled. admin.listen_addr, when set, wins. */
   readonly health_check_port: number;
   /** Accepted for compatibility with the reference config; unused. */
   readonly metrics_port: number;
