@@ -1,6 +1,7 @@
 // The process's open-file limit, and whether the configured connections fit in it. Bun raises
-// the soft limit to the hard limit when it starts (as nginx's worker_rlimit_nofile does; checked
-// for `bun` and the compiled binary), so what is read here is what the gateway can use.
+// the soft limit to the hard limit (at most 2^20) when it starts, as nginx's worker_rlimit_nofile
+// does (Bun's adjustUlimit, oven-sh/bun#29617; checked here for `bun` and the compiled binary:
+// soft 128 / hard 512 became 512), so what is read here is what the gateway can use.
 import { readFileSync } from "node:fs";
 
 export interface FdLimit {
