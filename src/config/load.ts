@@ -91,8 +91,9 @@ export async function loadConfigFile(path: string, env: Env = process.env): Prom
     // Read one byte past the cap, never more: the size on disk may change while we read.
     bytes = await file.slice(0, MAX_CONFIG_FILE_BYTES + 1).bytes();
     if (bytes.length > MAX_CONFIG_FILE_BYTES) {
-      const size = file.size > MAX_CONFIG_FILE_BYTES ? `${file.size} bytes` : "more than that";
-      throw fileIssue(`a file of ${size}`, `a config file of at most ${formatByteSize(MAX_CONFIG_FILE_BYTES)} (${MAX_CONFIG_FILE_BYTES} bytes)`);
+      // A device or pipe has no size of its own (Bun says Infinity or 0).
+      const got = Number.isFinite(file.size) && file.size > MAX_CONFIG_FILE_BYTES ? `a file of ${file.size} bytes` : "a larger file";
+      throw fileIssue(got, `a config file of at most ${formatByteSize(MAX_CONFIG_FILE_BYTES)} (${MAX_CONFIG_FILE_BYTES} bytes)`);
     }
   } catch (e) {
     if (e instanceof ConfigError) throw e;
