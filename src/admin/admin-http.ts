@@ -27,10 +27,13 @@ const REASONS: Record<number, string> = {
 
 /** One connection: the request head as it arrives, then the response as the socket takes it. */
 class Exchange {
+  /** reading: the request head is arriving; answering: the handler runs; writing: `out` is going out. */
+  state: "reading" | "answering" | "writing" = "reading";
   head: Buffer = Buffer.alloc(0);
-  out: Uint8Array | null = null;
+  out: Uint8Array = new Uint8Array(0);
   written = 0;
   timer: ReturnType<typeof setTimeout> | null = null;
+  /** False for a connection refused at the cap: it never counted toward it. */
   constructor(readonly counted: boolean) {}
 }
 
@@ -118,7 +121,7 @@ export class AdminHttpServer {
 
   private onData(s: AdminSocket, chunk: Uint8Array): void {
     const x = s.data;
-    if (!x.counted || x.out !== null) return; // refused, or already answering: later bytes are ignored
+    if (!x.counted || x.state !== "reading") return; // one request per connection: later bytes are ignored
     x.head = x.head.length === 0 ? Buffer.from(chunk) : Buffer.concat([x.head, chunk]);
     const end = x.head.indexOf(HEAD_END);
     if (end < 0) {
@@ -141,7 +144,7 @@ export class AdminHttpServer {
 
   private async answer(s: AdminSocket, method: string, pending: Response | Promise<Response>): Promise<void> {
     const x = s.data;
-    x.out = new Uint8Array(0); // answering: ignore further request bytes
+    x.state = "answering";
     let res: Response;
     try {
       res = await pending;
@@ -158,6 +161,7 @@ export class AdminHttpServer {
     const out = new Uint8Array(headBytes.length + body.length);
     out.set(headBytes, 0);
     out.set(body, headBytes.length);
+    x.state = "writing";
     x.out = out;
     x.written = 0;
     this.flush(s);
@@ -166,12 +170,11 @@ export class AdminHttpServer {
   /** Writes what the socket takes (Bun may take part of a buffer); the rest on drain. */
   private flush(s: AdminSocket): void {
     const x = s.data;
-    if (x.out === null || x.out.length === 0) return;
+    if (x.state !== "writing" || x.written === x.out.length) return;
     const n = s.write(x.out, x.written, x.out.length - x.written);
     if (n < 0) return; // closed: the close handler cleans up
     x.written += n;
     if (x.written === x.out.length) {
-      x.out = new Uint8Array(0);
       this.disarm(x);
       s.end();
     } else if (n > 0 || x.timer === null) {
