@@ -3,7 +3,8 @@ import { AdminServer } from "./admin/admin-server.ts";
 import { GatewayMetrics, LatencyDirection } from "./admin/metrics.ts";
 import { BackendRegistry } from "./backend/backend-registry.ts";
 import { parseHostPort } from "./config/host-port.ts";
-import { ConfigError, loadConfigFile } from "./config/load.ts";
+import { ConfigError } from "./config/load.ts";
+import { loadConfigFileOffThread } from "./config/load-off-thread.ts";
 import type { GatewayConfig } from "./config/types.ts";
 import { Logger, type LogSink, ThrottledLog } from "./log/logger.ts";
 import { BufferPool, DEFAULT_CLASSES } from "./net/buffer-pool.ts";
@@ -16,6 +17,7 @@ import { SessionIdGenerator } from "./session/session-id.ts";
 import { SessionManager } from "./session/session-manager.ts";
 import { type MessageRateLimit, SessionService, type SessionTimeouts } from "./session/session-service.ts";
 import { AdmissionControl, type AdmissionOptions } from "./net/admission.ts";
+import { fdShortfall, openFileLimit } from "./net/fd-limit.ts";
 import { SpanIdSource } from "./protocol/trace-context.ts";
 
 // The composition root: builds every part from one config and owns their lifetimes.
@@ -54,6 +56,7 @@ const RELOADS_KEPT = 20;
 const RESTART_ONLY: readonly string[] = [
   "server.listen_addr",
   "server.health_check_port",
+  "admin.listen_addr",
   "server.gateway_name",
   "backend",
   "circuit_breaker",
@@ -94,6 +97,9 @@ export class Gateway {
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
   private drainReason: string | null = null;
   private drained: Promise<void> | null = null;
+  /** The file reload in progress, and at most one more asked for meanwhile (any number of asks join it). */
+  private reloading: Promise<ReloadRecord> | null = null;
+  private reloadQueued: Promise<ReloadRecord> | null = null;
 
   private constructor(config: GatewayConfig, options: GatewayOptions) {
     this.current = config;
@@ -171,10 +177,8 @@ export class Gateway {
       backendQueues: () => this.backends.all().map((p) => ({ endpoint: p.endpoint, queuedBytes: p.queuedBytes })),
       pooledBytesInUse: () => this.buffers.stats().outstandingBytes,
     });
-    this.admin =
-      config.server.health_check_port < 0
-        ? null
-        : new AdminServer(listen.host, config.server.health_check_port, this);
+    const admin = Gateway.adminAddress(config);
+    this.admin = admin === null ? null : new AdminServer(admin.host, admin.port, this);
   }
 
   static start(config: GatewayConfig, options: GatewayOptions = {}): Gateway {
@@ -188,6 +192,7 @@ export class Gateway {
       gw.backends.healthCheck();
       gw.backends.reapRetired();
     }, config.session.sweep_interval);
+    gw.checkFdLimit(config);
     gw.log.info("gateway listening", {
       listen: `${gw.listener.hostname}:${gw.listener.port}`,
       admin_port: gw.admin?.boundPort ?? null,
@@ -195,6 +200,35 @@ export class Gateway {
       backend_mode: config.backend.mode,
     });
     return gw;
+  }
+
+  /** admin.listen_addr when set; else server.health_check_port (-1: none) on the client listener's host. */
+  private static adminAddress(c: GatewayConfig): { host: string; port: number } | null {
+    if (c.admin.listen_addr !== "") return parseHostPort(c.admin.listen_addr)!;
+    if (c.server.health_check_port < 0) return null;
+    return { host: parseHostPort(c.server.listen_addr)!.host, port: c.server.health_check_port };
+  }
+
+  /** Warns when the configured connections cannot all be open at once within the open-file limit. */
+  private checkFdLimit(c: GatewayConfig): void {
+    const limit = openFileLimit();
+    if (limit === undefined) return;
+    const endpoints = new Router(c.routing.rules).endpoints().length;
+    const demand = {
+      clients: c.connection_pool.max_connections,
+      backends: c.backend.mode === "dedicated" ? c.connection_pool.max_connections : endpoints * c.backend.connections_per_endpoint,
+      admin: this.admin === null ? 0 : c.admin.max_connections,
+    };
+    const short = fdShortfall(limit, demand);
+    if (short === undefined) return;
+    this.log.warn("open-file limit too low for the configured connections: raise the hard limit (ulimit -Hn, LimitNOFILE) or lower them", {
+      fd_limit: short.limit,
+      fd_hard_limit: limit.hard,
+      fds_needed: short.needed,
+      max_connections: demand.clients,
+      backend_connections: demand.backends,
+      admin_max_connections: demand.admin,
+    });
   }
 
   private static timeouts(c: GatewayConfig): SessionTimeouts {
@@ -270,14 +304,15 @@ export class Gateway {
    * effect for what happens next; live sessions keep their endpoint (a removed endpoint's pool
    * serves them until they end). Keys that need a restart keep their old values and are reported.
    */
-  reload(next: GatewayConfig, source = "api"): ReloadRecord {
+  reload(next: GatewayConfig, source = "api", router = new Router(next.routing.rules)): ReloadRecord {
     const old = this.current;
     const needsRestart = RESTART_ONLY.filter((p) => JSON.stringify(at(next, p)) !== JSON.stringify(at(old, p)));
     const effective = needsRestart.reduce((c, p) => withOld(c, old, p), next);
     this.current = effective;
     this.version++;
     this.log.setLevel(effective.log.level);
-    this.service.reconfigure(new Router(effective.routing.rules), Gateway.timeouts(effective), Gateway.rateLimit(effective));
+    // routing is never restart-only, so `router` (compiled from next) is effective's router.
+    this.service.reconfigure(router, Gateway.timeouts(effective), Gateway.rateLimit(effective));
     this.admission.update(Gateway.admission(effective));
     this.sessions.maxSessions = effective.connection_pool.max_connections;
     this.listener.update(Gateway.listenerLimits(effective), Gateway.proxy(effective));
@@ -298,12 +333,30 @@ export class Gateway {
     return record;
   }
 
-  /** Reads, validates and applies a config file; an invalid file changes nothing. */
-  async reloadFromFile(path: string): Promise<ReloadRecord> {
+  /**
+   * Reads, validates and applies a config file; an invalid file changes nothing. Reading and
+   * validating run in a worker, off the data path. Asks that arrive while one runs are served by
+   * one more run after it (so the file's latest content wins, and reloads never pile up).
+   */
+  reloadFromFile(path: string): Promise<ReloadRecord> {
+    if (this.reloading === null) {
+      this.reloading = this.loadAndApply(path).finally(() => {
+        this.reloading = null;
+      });
+      return this.reloading;
+    }
+    this.reloadQueued ??= this.reloading.then(() => {
+      this.reloadQueued = null;
+      return this.reloadFromFile(path);
+    });
+    return this.reloadQueued;
+  }
+
+  private async loadAndApply(path: string): Promise<ReloadRecord> {
     try {
-      const { config, warnings } = await loadConfigFile(path);
+      const { config, warnings } = await loadConfigFileOffThread(path);
       for (const w of warnings) this.log.warn("config warning", { warning: w });
-      return this.reload(config, "file");
+      return this.reload(config, "file", await Router.compileInSlices(config.routing.rules));
     } catch (e) {
       const error = e instanceof ConfigError ? e.message : String(e);
       const record: ReloadRecord = { at: new Date().toISOString(), ok: false, version: this.version, source: "file", error };

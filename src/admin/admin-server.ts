@@ -1,9 +1,10 @@
-import type { Server } from "bun";
 import { timingSafeEqual } from "node:crypto";
+import { AdminHttpServer, type AdminHandler } from "./admin-http.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import { STATUS_PAGE_HTML } from "./status-page.ts";
 
-// The admin HTTP endpoint (server.health_check_port):
+// The admin HTTP endpoint (admin.listen_addr, else server.health_check_port), at most
+// admin.max_connections connections at once, each closed after admin.idle_timeout without a request:
 //   /health        the process is alive
 //   /ready         200 once routes are loaded and while not draining; 503 with the reason otherwise
 //   /metrics       Prometheus text
@@ -15,7 +16,7 @@ import { STATUS_PAGE_HTML } from "./status-page.ts";
 /** What the admin server reads from the gateway. */
 export interface AdminSource {
   readonly metrics: GatewayMetrics;
-  readonly config: { readonly admin: { readonly debug_token: string } };
+  readonly config: { readonly admin: { readonly debug_token: string; readonly max_connections: number; readonly idle_timeout: number } };
   notReadyReason(): string | null;
   status(): object;
 }
@@ -30,7 +31,7 @@ function tokenMatches(expected: string, req: Request): boolean {
 }
 
 export class AdminServer {
-  private server: Server<undefined> | null = null;
+  private server: AdminHttpServer | null = null;
 
   constructor(
     private readonly host: string,
@@ -39,7 +40,12 @@ export class AdminServer {
   ) {}
 
   get boundPort(): number {
-    return this.server?.port ?? 0;
+    return this.server?.boundPort ?? 0;
+  }
+
+  /** Admin connections refused since start because admin.max_connections were open. */
+  get refusedConnections(): number {
+    return this.server?.refused ?? 0;
   }
 
   start(): void {
@@ -50,38 +56,41 @@ export class AdminServer {
       if (!tokenMatches(token, req)) return new Response("missing or wrong debug token\n", { status: 401 });
       return handler();
     };
-    this.server = Bun.serve({
-      hostname: this.host,
-      port: this.port,
-      routes: {
-        "/": () => new Response(STATUS_PAGE_HTML, { headers: { "content-type": "text/html; charset=utf-8" } }),
-        "/health": () => Response.json({ status: "ok" }),
-        "/ready": () => {
-          const reason = src.notReadyReason();
-          return reason === null
-            ? Response.json({ status: "ready" })
-            : Response.json({ status: "not_ready", reason }, { status: 503 });
-        },
-        "/metrics": async () =>
-          new Response(await src.metrics.text(), { headers: { "content-type": src.metrics.registry.contentType } }),
-        "/api/status": () => Response.json(src.status(), { headers: { "cache-control": "no-store" } }),
-        "/debug/stats": guarded(() => Response.json(src.status())),
-        "/debug/heap": guarded(
-          () =>
-            new Response(Bun.generateHeapSnapshot("v8", "arraybuffer"), {
-              headers: {
-                "content-type": "application/json",
-                "content-disposition": `attachment; filename="game-gateway-${Date.now()}.heapsnapshot"`,
-              },
-            }),
-        ),
+    const routes: Record<string, AdminHandler> = {
+      "/": () => new Response(STATUS_PAGE_HTML, { headers: { "content-type": "text/html; charset=utf-8" } }),
+      "/health": () => Response.json({ status: "ok" }),
+      "/ready": () => {
+        const reason = src.notReadyReason();
+        return reason === null
+          ? Response.json({ status: "ready" })
+          : Response.json({ status: "not_ready", reason }, { status: 503 });
       },
-      fetch: () => new Response("not found\n", { status: 404 }),
-    });
+      "/metrics": async () =>
+        new Response(await src.metrics.text(), { headers: { "content-type": src.metrics.registry.contentType } }),
+      "/api/status": () => Response.json(src.status(), { headers: { "cache-control": "no-store" } }),
+      "/debug/stats": guarded(() => Response.json(src.status())),
+      "/debug/heap": guarded(
+        () =>
+          new Response(Bun.generateHeapSnapshot("v8", "arraybuffer"), {
+            headers: {
+              "content-type": "application/json",
+              "content-disposition": `attachment; filename="game-gateway-${Date.now()}.heapsnapshot"`,
+            },
+          }),
+      ),
+    };
+    const notFound = (): Response => new Response("not found\n", { status: 404 });
+    this.server = new AdminHttpServer(
+      this.host,
+      this.port,
+      () => ({ maxConnections: src.config.admin.max_connections, idleTimeoutMs: src.config.admin.idle_timeout }),
+      (req) => (routes[new URL(req.url).pathname] ?? notFound)(req),
+    );
+    this.server.start();
   }
 
   async stop(): Promise<void> {
-    await this.server?.stop(true);
+    this.server?.stop();
     this.server = null;
   }
 }

@@ -29,6 +29,21 @@ async function loadOrExit(path: string): Promise<GatewayConfig> {
   }
 }
 
+/** Like `nginx -t`: every problem on its own line ("file:line:col key: expected ..., got ..."), then a verdict. */
+async function checkConfig(path: string): Promise<void> {
+  try {
+    const { config, warnings } = await loadConfigFile(path);
+    for (const w of warnings) process.stderr.write(`${path}: warning: ${w}\n`);
+    const rules = config.routing.rules.length;
+    console.log(`${path}: valid (${rules} routing rule${rules === 1 ? "" : "s"})`);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    const n = e.issues.length;
+    process.stderr.write(`${e.message}\n`);
+    fail(`${path}: invalid (${n} problem${n === 1 ? "" : "s"})`);
+  }
+}
+
 /** The defaults, with every demo server type routed to an embedded demo backend. */
 async function demoConfig(): Promise<{ config: GatewayConfig; backend: DemoBackend }> {
   const backend = await DemoBackend.start({ host: "127.0.0.1", port: 0, name: "embedded-demo" });
@@ -75,9 +90,7 @@ async function run(cmd: Command): Promise<void> {
     case "loadtest":
       return loadtestMain([...cmd.argv]);
     case "check-config":
-      await loadOrExit(cmd.configPath);
-      console.log(`${cmd.configPath}: valid`);
-      return;
+      return checkConfig(cmd.configPath);
     case "demo-backend": {
       const backend = await DemoBackend.start({ host: cmd.host, port: cmd.port, name: "demo", log: (l) => console.log(l) });
       console.log(`demo backend listening on ${cmd.host}:${backend.port}`);

@@ -37,6 +37,11 @@ function readCidrList(value: unknown, path: string, ctx: ReadContext): readonly 
   return ok ? (value as string[]) : undefined;
 }
 
+// "" keeps the reference's layout: the admin port is server.health_check_port on the client
+// listener's host. Set, it wins over both.
+const anyListenAddr = hostPort("", 0, false);
+const adminListenAddr = custom<string>("", (v, p, ctx) => (v === "" ? "" : anyListenAddr.read(v, p, ctx)));
+
 export const GATEWAY_SCHEMA = {
   server: {
     listen_addr: hostPort(":8080", 0, false),
@@ -123,6 +128,9 @@ export const GATEWAY_SCHEMA = {
     access_log: oneOf<AccessLogTarget>("stdout", ["stdout", "off"]),
   },
   admin: {
+    listen_addr: adminListenAddr,
+    max_connections: int(64, 1),
+    idle_timeout: duration("5s", "positive"),
     debug_token: str(""),
   },
   graceful_shutdown_timeout: duration("30s", 0),

@@ -2,22 +2,45 @@
 // Every problem is collected, so one failed start shows everything to fix.
 
 import { hostname } from "node:os";
-import { parseDocument } from "yaml";
+import { type Document, LineCounter, parseDocument } from "yaml";
 import { formatByteSize } from "./duration.ts";
 import { GATEWAY_SCHEMA, LOG_LEVELS } from "./gateway-schema.ts";
+import { locate, syntaxErrorPosition } from "./locate.ts";
 import { readRules } from "./rules.ts";
 import { isMapping, readSection, type ConfigIssue, type Parsed, type ReadContext } from "./schema.ts";
+import { REDACTED, shownValue } from "./secrets.ts";
 import type { GatewayConfig, LogLevel, RouteRule } from "./types.ts";
 
 export { parseHostPort } from "./host-port.ts";
 export type { ConfigIssue } from "./schema.ts";
 
+/**
+ * Larger config files are refused unread: parsing YAML costs about 100x its size in memory, and a
+ * reload must not be able to exhaust the process. 1 MiB holds ~10,000 routing rules.
+ */
+export const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
+
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
+  /** The issues with secret values already replaced: safe to log, show or send anywhere. */
+  readonly issues: readonly ConfigIssue[];
 
-  constructor(readonly issues: readonly ConfigIssue[]) {
-    super(issues.map(formatIssue).join("\n"));
+  /** `source`: the file name the positions refer to, which starts each line of the message. */
+  constructor(issues: readonly ConfigIssue[], readonly source?: string) {
+    const safe = issues.map((i) => ({ ...i, value: shownValue(i.path, i.value) }));
+    super(safe.map((i) => formatIssue(i, source)).join("\n"));
+    this.issues = safe;
   }
+}
+
+export interface ParseOptions {
+  /** The file name errors are reported against ("gateway.yaml:12:20 ..."). */
+  readonly source?: string;
+  /**
+   * A file that is to run a gateway must route somewhere: with no rules every client is refused.
+   * Off for in-process configs (tests, the embedded demo) that add their routes otherwise.
+   */
+  readonly requireRoutes?: boolean;
 }
 
 export interface LoadedConfig {
@@ -28,14 +51,25 @@ export interface LoadedConfig {
 
 export type Env = Record<string, string | undefined>;
 
-/** Parses and validates one YAML document; an empty one means all defaults. Throws ConfigError. */
-export function parseConfig(yamlText: string, env: Env = process.env): LoadedConfig {
+/**
+ * Parses and validates one YAML document; an empty one means all defaults (unless routes are
+ * required). Throws ConfigError.
+ */
+export function parseConfig(yamlText: string, env: Env = process.env, options: ParseOptions = {}): LoadedConfig {
   const ctx: ReadContext = { issues: [], warnings: [] };
-  const root = readYaml(yamlText, ctx);
+  const lines = new LineCounter();
+  const { root, doc } = readYaml(yamlText, lines, ctx);
   const parsed = readSection(GATEWAY_SCHEMA, root, "", ctx);
   checkAcrossKeys(parsed, root, ctx);
+  // Rules that failed to read (or a file that failed to parse) are already reported.
+  if (options.requireRoutes && !ctx.issues.some((i) => i.path.startsWith("routing") || i.path.startsWith("("))) {
+    checkServable(parsed, root, ctx);
+  }
   const level = logLevel(root, parsed.log.level, env, ctx);
-  if (ctx.issues.length > 0) throw new ConfigError(ctx.issues);
+  if (ctx.issues.length > 0) {
+    const issues = doc === undefined ? ctx.issues : ctx.issues.map((i) => (i.at !== undefined ? i : withPosition(i, doc, lines)));
+    throw new ConfigError(inFileOrder(issues), options.source);
+  }
   const config: GatewayConfig = {
     ...parsed,
     server: { ...parsed.server, gateway_name: gatewayName(parsed.server.gateway_name, env) },
@@ -44,17 +78,31 @@ export function parseConfig(yamlText: string, env: Env = process.env): LoadedCon
   return { config: deepFreeze(config), warnings: ctx.warnings };
 }
 
-/** Reads and parses a config file; a missing or unreadable file is a ConfigError at "(file)". */
+/**
+ * Reads and validates a config file that is to run a gateway: it must route somewhere. A missing,
+ * unreadable or over-large (MAX_CONFIG_FILE_BYTES) file is a ConfigError at "(file)".
+ */
 export async function loadConfigFile(path: string, env: Env = process.env): Promise<LoadedConfig> {
-  let text: string;
+  const fileIssue = (got: string, expected = "a readable YAML config file"): ConfigError =>
+    new ConfigError([{ path: "(file)", value: path, got, expected }], path);
+  let bytes: Uint8Array;
   try {
-    text = await Bun.file(path).text();
+    const file = Bun.file(path);
+    // Read one byte past the cap, never more: the size on disk may change while we read.
+    bytes = await file.slice(0, MAX_CONFIG_FILE_BYTES + 1).bytes();
+    if (bytes.length > MAX_CONFIG_FILE_BYTES) {
+      // A device or pipe has no size of its own (Bun says Infinity or 0).
+      const got = Number.isFinite(file.size) && file.size > MAX_CONFIG_FILE_BYTES ? `a file of ${file.size} bytes` : "a larger file";
+      throw fileIssue(got, `a config file of at most ${formatByteSize(MAX_CONFIG_FILE_BYTES)} (${MAX_CONFIG_FILE_BYTES} bytes)`);
+    }
   } catch (e) {
+    if (e instanceof ConfigError) throw e;
     const err = e as NodeJS.ErrnoException;
-    const got = err.code === "ENOENT" ? `"${path}", which does not exist` : `"${path}" (${err.message})`;
-    throw new ConfigError([{ path: "(file)", value: path, got, expected: "a readable YAML config file" }]);
+    throw fileIssue(err.code === "ENOENT" ? `"${path}", which does not exist` : `"${path}" (${err.message})`);
   }
-  return parseConfig(text, env);
+  const text = new TextDecoder().decode(bytes);
+  if (text.trim() === "") throw fileIssue("an empty file", "a YAML mapping of config sections, with at least routing.rules");
+  return parseConfig(text, env, { source: path, requireRoutes: true });
 }
 
 export function defaultConfig(env: Env = process.env): GatewayConfig {
@@ -74,24 +122,53 @@ export function parseRouteRules(value: unknown, path = "routing.rules"): readonl
 
 // ---- steps ----
 
-function readYaml(text: string, ctx: ReadContext): unknown {
-  const yamlIssue = (message: string): undefined => {
-    const first = (message.split("\n")[0] ?? "").replace(/:$/, "");
-    ctx.issues.push({ path: "(yaml)", value: undefined, got: `invalid YAML (${first})`, expected: "a YAML mapping of config sections" });
-    return undefined;
+function readYaml(text: string, lines: LineCounter, ctx: ReadContext): { root: unknown; doc?: Document } {
+  const yamlIssue = (message: string, offset?: number): { root: undefined } => {
+    // The parser's own "at line N, column M" is dropped: the position leads the line instead.
+    const first = (message.split("\n")[0] ?? "").replace(/:$/, "").replace(/ at line \d+, column \d+$/, "");
+    ctx.issues.push({
+      path: "(yaml)",
+      value: undefined,
+      got: `invalid YAML (${first})`,
+      expected: "a YAML mapping of config sections",
+      ...(offset === undefined ? {} : { at: syntaxErrorPosition(text, lines, offset) }),
+    });
+    return { root: undefined };
   };
   // merge: Go's yaml.v3 honours "<<" keys, so reference files may use them.
-  const doc = parseDocument(text, { merge: true, uniqueKeys: true });
+  const doc = parseDocument(text, { merge: true, uniqueKeys: true, lineCounter: lines });
   for (const w of doc.warnings) ctx.warnings.push(`(yaml): ${w.message.split("\n")[0]}`);
   if (doc.errors.length > 0) {
-    for (const e of doc.errors) yamlIssue(e.message);
-    return undefined;
+    for (const e of doc.errors) yamlIssue(e.message, e.pos[0]);
+    return { root: undefined };
   }
   try {
-    return doc.toJS(); // throws on unresolved aliases and alias bombs
+    return { root: doc.toJS(), doc }; // throws on unresolved aliases and alias bombs
   } catch (e) {
     return yamlIssue((e as Error).message);
   }
+}
+
+function withPosition(i: ConfigIssue, doc: Document, lines: LineCounter): ConfigIssue {
+  const at = locate(doc, lines, i.path, i.atKey);
+  return at === undefined ? i : { ...i, at };
+}
+
+/** Problems in the order they appear in the file; those with no position (env) last. */
+function inFileOrder(issues: readonly ConfigIssue[]): ConfigIssue[] {
+  const key = (i: ConfigIssue): number => (i.at === undefined ? Number.MAX_SAFE_INTEGER : i.at.line * 1e6 + i.at.col);
+  return [...issues].sort((a, b) => key(a) - key(b));
+}
+
+/** A file with no routing rules would refuse every client it accepted. */
+function checkServable(c: Parsed<typeof GATEWAY_SCHEMA>, root: unknown, ctx: ReadContext): void {
+  if (c.routing.rules.length > 0) return;
+  ctx.issues.push({
+    path: "routing.rules",
+    value: rawAt(root, "routing", "rules"),
+    got: rawAt(root, "routing", "rules") === undefined ? "no rules" : "an empty list",
+    expected: "at least one rule (with none, every client would be refused with no_route)",
+  });
 }
 
 function checkAcrossKeys(c: Parsed<typeof GATEWAY_SCHEMA>, root: unknown, ctx: ReadContext): void {
@@ -127,12 +204,16 @@ function rawAt(root: unknown, section: string, key: string): unknown {
   return isMapping(s) ? s[key] : undefined;
 }
 
-function formatIssue(i: ConfigIssue): string {
-  return `${i.path}: got ${i.got ?? describe(i.value)}, expected ${i.expected}`;
+/** "gateway.yaml:12:20 connection_pool.max_connections: expected an integer >= 1, got "lots"". */
+function formatIssue(i: ConfigIssue, source: string | undefined): string {
+  const where = source === undefined ? "" : i.at === undefined ? `${source}: ` : `${source}:${i.at.line}:${i.at.col} `;
+  const hint = i.hint === undefined ? "" : `; ${i.hint}`;
+  return `${where}${i.path}: expected ${i.expected}, got ${i.got ?? describe(i.value)}${hint}`;
 }
 
 function describe(v: unknown): string {
   if (v === undefined) return "nothing";
+  if (v === REDACTED) return REDACTED;
   const s = JSON.stringify(v) ?? String(v);
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }

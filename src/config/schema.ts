@@ -4,6 +4,7 @@
 
 import { formatByteSize, parseByteSize, parseDuration } from "./duration.ts";
 import { parseHostPort } from "./host-port.ts";
+import { closestKey } from "./suggest.ts";
 
 export interface ConfigIssue {
   /** Key path: dots between keys, [i] for list items ("routing.rules[2].strategy"). */
@@ -14,6 +15,12 @@ export interface ConfigIssue {
   readonly expected: string;
   /** Replaces the description of `value` in the message when the problem is not the value itself ("an unknown key"). */
   readonly got?: string;
+  /** The key the problem is about (not its value): an unknown key is pointed at by its name. */
+  readonly atKey?: boolean;
+  /** A likely fix, said after the problem ("did you mean \"dial_timeout\"?"). */
+  readonly hint?: string;
+  /** 1-based line and column in the file, when the problem can be pointed at. */
+  readonly at?: { readonly line: number; readonly col: number };
 }
 
 export interface ReadContext {
@@ -62,11 +69,14 @@ export function readSection<S extends Section>(section: S, raw: unknown, path: s
   else if (raw !== undefined && raw !== null) issue(ctx, path || "(root)", raw, `a mapping with keys ${keys.join(", ")}`);
   for (const key of Object.keys(obj)) {
     if (!Object.hasOwn(section, key)) {
+      const near = closestKey(key, keys);
       ctx.issues.push({
         path: joinPath(path, key),
         value: obj[key],
         expected: `one of the keys ${path === "" ? "at the top level" : `under ${path}`}: ${keys.join(", ")}`,
         got: "an unknown key",
+        atKey: true,
+        ...(near === undefined ? {} : { hint: `did you mean "${near}"?` }),
       });
     }
   }

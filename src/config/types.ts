@@ -27,7 +27,7 @@ export interface RouteRule {
 export interface ServerConfig {
   /** ":8080", "0.0.0.0:8080", "127.0.0.1:0" (0 = ephemeral), "[::1]:8080". */
   readonly listen_addr: string;
-  /** Admin HTTP port (health, ready, metrics). 0 = ephemeral, -1 = disabled. */
+  /** Admin HTTP port (health, ready, metrics) on listen_addr's host. 0 = ephemeral, -1 = disabled. admin.listen_addr, when set, wins. */
   readonly health_check_port: number;
   /** Accepted for compatibility with the reference config; unused. */
   readonly metrics_port: number;
@@ -160,6 +160,12 @@ export interface GatewayConfig {
     readonly access_log: AccessLogTarget;
   };
   readonly admin: {
+    /** Where the admin HTTP port listens; "" = server.health_check_port on server.listen_addr's host. */
+    readonly listen_addr: string;
+    /** Admin connections open at once; more are refused at accept (503, closed). */
+    readonly max_connections: number;
+    /** An admin connection whose request has not arrived (or whose response stalls) this long is closed. */
+    readonly idle_timeout: Millis;
     /** Enables /debug/stats and /debug/heap for requests carrying this token; "" keeps them off. */
     readonly debug_token: string;
   };

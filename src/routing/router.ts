@@ -64,9 +64,32 @@ export class Router {
   private readonly table = new Map<number, CompiledRule>();
   readonly rules: readonly CompiledRule[];
 
-  constructor(rules: readonly RouteRule[]) {
-    this.rules = rules.map((r) => new CompiledRule(r));
+  private readonly endpointList: readonly string[];
+
+  constructor(
+    rules: readonly RouteRule[],
+    compiled: readonly CompiledRule[] = rules.map((r) => new CompiledRule(r)),
+    endpoints: readonly string[] = [...new Set(compiled.flatMap((r) => r.endpoints))],
+  ) {
+    this.rules = compiled;
+    this.endpointList = endpoints;
     for (const r of this.rules) this.table.set(tableKey(r.serverType, r.worldId), r);
+  }
+
+  /**
+   * The same Router, compiled `perTurn` rules per event-loop turn: a reload of thousands of rules
+   * (each hashes its endpoints) must not hold up client traffic while it compiles.
+   */
+  static async compileInSlices(rules: readonly RouteRule[], perTurn = 200): Promise<Router> {
+    const compiled: CompiledRule[] = [];
+    const endpoints = new Set<string>();
+    for (let i = 0; i < rules.length; i++) {
+      if (i > 0 && i % perTurn === 0) await new Promise((resolve) => setImmediate(resolve));
+      const rule = new CompiledRule(rules[i]!);
+      compiled.push(rule);
+      for (const e of rule.endpoints) endpoints.add(e);
+    }
+    return new Router(rules, compiled, [...endpoints]);
   }
 
   /** The rule for this address: exact world, then wildcard; undefined when none. */
@@ -76,6 +99,6 @@ export class Router {
 
   /** Every endpoint any rule names, each once. */
   endpoints(): string[] {
-    return [...new Set(this.rules.flatMap((r) => r.endpoints))];
+    return [...this.endpointList];
   }
 }

@@ -4,6 +4,7 @@ import { GATEWAY_SCHEMA } from "../../src/config/gateway-schema.ts";
 import { defaultConfig, loadConfigFile, parseConfig } from "../../src/config/load.ts";
 import { Field, isMapping, type Section } from "../../src/config/schema.ts";
 import type { GatewayConfig } from "../../src/config/types.ts";
+import { parseArgs } from "../../src/cli/args.ts";
 
 const EXAMPLE = new URL("../../config/gateway.example.yaml", import.meta.url);
 const ENV = { POD_NAME: "gw-0" };
@@ -30,12 +31,17 @@ describe("config/gateway.example.yaml", () => {
     expect(withoutRules).toEqual(defaultConfig(ENV));
   });
 
-  test("its rules show an exact world and a wildcard for one server type", async () => {
+  test("its rules show an exact world and a wildcard for one server type, all on the demo backend's default address", async () => {
     const { config } = await loadConfigFile(EXAMPLE.pathname, ENV);
     expect(config.routing.rules.map((r) => [r.server_type, r.world_id])).toEqual([
       [10, 3],
       [10, 0],
+      [15, 0],
+      [200, 0],
     ]);
+    const demo = parseArgs(["demo-backend"]);
+    if (demo.kind !== "demo-backend") throw new Error("demo-backend did not parse");
+    expect(new Set(config.routing.rules.flatMap((r) => r.endpoints))).toEqual(new Set([`${demo.host}:${demo.port}`]));
   });
 
   test("documents every key", async () => {
@@ -45,6 +51,18 @@ describe("config/gateway.example.yaml", () => {
     const missing = keyPaths(GATEWAY_SCHEMA).filter((p) => !has(doc, p) && p !== "log.level");
     expect(missing).toEqual([]);
     expect(text).toContain("# level: info");
+  });
+
+  test("has no key the schema does not know", async () => {
+    const doc: unknown = parse(await Bun.file(EXAMPLE).text());
+    const known = new Set(keyPaths(GATEWAY_SCHEMA));
+    // Every leaf of the example, down to a schema field (routing.rules is one field: its items are rules).
+    const leaves = (node: unknown, prefix: string): string[] =>
+      isMapping(node) && !known.has(prefix.slice(0, -1))
+        ? Object.entries(node).flatMap(([k, v]) => leaves(v, `${prefix}${k}.`))
+        : [prefix.slice(0, -1)];
+    const unknown = leaves(doc, "").filter((p) => !known.has(p));
+    expect(unknown).toEqual([]);
   });
 
   test("its commented-out Redis JSON example is valid too", async () => {

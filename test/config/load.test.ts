@@ -90,7 +90,7 @@ describe("defaults", () => {
         consul: { enabled: false, service_name: "", namespace: "", refresh_interval: 10_000 },
         tracing: { enable_trace_propagation: false },
         log: { level: "info", access_log: "stdout" },
-        admin: { debug_token: "" },
+        admin: { listen_addr: "", max_connections: 64, idle_timeout: 5000, debug_token: "" },
         graceful_shutdown_timeout: 30_000,
       });
     }
@@ -149,32 +149,32 @@ consul:
 
 describe("rejections name the key path, the value and what was expected", () => {
   test.each([
-    ["connection_pool:\n  dial_timeout: 5 seconds", 'connection_pool.dial_timeout: got "5 seconds", expected a Go-style duration like "5s"'],
-    ["connection_pool:\n  dial_timeout: 5", 'connection_pool.dial_timeout: got 5, expected a Go-style duration like "5s"'],
-    ["connection_pool:\n  dial_timeout: 0s", "connection_pool.dial_timeout: got \"0s\", expected a duration greater than 0s"],
-    ["server:\n  drain_delay: -1s", 'server.drain_delay: got "-1s", expected a duration of at least 0s'],
-    ["server:\n  listen_addr: 8080", "server.listen_addr: got 8080, expected \"host:port\", \":port\" or \"[ipv6]:port\" with a port 0..65535"],
-    ["server:\n  listen_addr: ':70000'", 'server.listen_addr: got ":70000", expected "host:port", ":port" or "[ipv6]:port" with a port 0..65535'],
-    ["server:\n  health_check_port: -2", "server.health_check_port: got -2, expected a port 0..65535, or -1 to disable"],
-    ["server:\n  metrics_port: 65536", "server.metrics_port: got 65536, expected a port 0..65535"],
-    ["server:\n  gateway_name: 12", "server.gateway_name: got 12, expected a string (quote it)"],
-    ["server:\n  use_grpc: true", "server.use_grpc: got true, expected false (gRPC backends are not implemented in this version)"],
-    ["server:\n  client_write_queue_limit: 1 meg", 'server.client_write_queue_limit: got "1 meg", expected a byte size: an integer or a string like "64KiB", "4MiB", "1MB"'],
-    ["connection_pool:\n  max_connections: 0", "connection_pool.max_connections: got 0, expected an integer >= 1"],
-    ["connection_pool:\n  max_retries: 1.5", "connection_pool.max_retries: got 1.5, expected an integer >= 0"],
-    ["connection_pool:\n  max_retries: '3'", 'connection_pool.max_retries: got "3", expected an integer >= 0'],
-    ["backend:\n  mode: pooled", 'backend.mode: got "pooled", expected one of multiplexed, dedicated'],
-    ["backend:\n  connections_per_endpoint: 65", "backend.connections_per_endpoint: got 65, expected an integer 1..64"],
-    ["backend:\n  max_frame_size: 64KiB", 'backend.max_frame_size: got "64KiB", expected a size of at least 65544 and at most 2147483647'],
-    ["backend:\n  lifecycle_messages: maybe", 'backend.lifecycle_messages: got "maybe", expected true or false'],
-    ["backend:\n  write_queue_limit: 64KiB", 'backend.write_queue_limit: got "64KiB", expected a size of at least 65588'],
-    ["backend:\n  write_queue_high_water: 16MiB", 'backend.write_queue_high_water: got "16MiB", expected a size no larger than backend.write_queue_limit (8MiB)'],
-    ["security:\n  max_message_size: -1", "security.max_message_size: got -1, expected a byte size: an integer or a string like \"64KiB\", \"4MiB\", \"1MB\""],
-    ["redis:\n  addr: ':6379'", 'redis.addr: got ":6379", expected "host:port" with a host and a port 1..65535'],
-    ["log:\n  level: verbose", 'log.level: got "verbose", expected one of debug, info, warn, error, silent'],
-    ["graceful_shutdown_timeout: 30", 'graceful_shutdown_timeout: got 30, expected a Go-style duration like "5s"'],
-    ["server: [1, 2]", "server: got [1,2], expected a mapping with keys listen_addr, health_check_port"],
-    ["- a\n- b", '(root): got ["a","b"], expected a mapping with keys server, connection_pool'],
+    ["connection_pool:\n  dial_timeout: 5 seconds", 'connection_pool.dial_timeout: expected a Go-style duration like "5s", got "5 seconds"'],
+    ["connection_pool:\n  dial_timeout: 5", 'connection_pool.dial_timeout: expected a Go-style duration like "5s", got 5'],
+    ["connection_pool:\n  dial_timeout: 0s", "connection_pool.dial_timeout: expected a duration greater than 0s, got \"0s\""],
+    ["server:\n  drain_delay: -1s", 'server.drain_delay: expected a duration of at least 0s, got "-1s"'],
+    ["server:\n  listen_addr: 8080", "server.listen_addr: expected \"host:port\", \":port\" or \"[ipv6]:port\" with a port 0..65535, got 8080"],
+    ["server:\n  listen_addr: ':70000'", 'server.listen_addr: expected "host:port", ":port" or "[ipv6]:port" with a port 0..65535, got ":70000"'],
+    ["server:\n  health_check_port: -2", "server.health_check_port: expected a port 0..65535, or -1 to disable, got -2"],
+    ["server:\n  metrics_port: 65536", "server.metrics_port: expected a port 0..65535, got 65536"],
+    ["server:\n  gateway_name: 12", "server.gateway_name: expected a string (quote it), got 12"],
+    ["server:\n  use_grpc: true", "server.use_grpc: expected false (gRPC backends are not implemented in this version), got true"],
+    ["server:\n  client_write_queue_limit: 1 meg", 'server.client_write_queue_limit: expected a byte size: an integer or a string like "64KiB", "4MiB", "1MB", got "1 meg"'],
+    ["connection_pool:\n  max_connections: 0", "connection_pool.max_connections: expected an integer >= 1, got 0"],
+    ["connection_pool:\n  max_retries: 1.5", "connection_pool.max_retries: expected an integer >= 0, got 1.5"],
+    ["connection_pool:\n  max_retries: '3'", 'connection_pool.max_retries: expected an integer >= 0, got "3"'],
+    ["backend:\n  mode: pooled", 'backend.mode: expected one of multiplexed, dedicated, got "pooled"'],
+    ["backend:\n  connections_per_endpoint: 65", "backend.connections_per_endpoint: expected an integer 1..64, got 65"],
+    ["backend:\n  max_frame_size: 64KiB", 'backend.max_frame_size: expected a size of at least 65544 and at most 2147483647, got "64KiB"'],
+    ["backend:\n  lifecycle_messages: maybe", 'backend.lifecycle_messages: expected true or false, got "maybe"'],
+    ["backend:\n  write_queue_limit: 64KiB", 'backend.write_queue_limit: expected a size of at least 65588, got "64KiB"'],
+    ["backend:\n  write_queue_high_water: 16MiB", 'backend.write_queue_high_water: expected a size no larger than backend.write_queue_limit (8MiB), got "16MiB"'],
+    ["security:\n  max_message_size: -1", "security.max_message_size: expected a byte size: an integer or a string like \"64KiB\", \"4MiB\", \"1MB\", got -1"],
+    ["redis:\n  addr: ':6379'", 'redis.addr: expected "host:port" with a host and a port 1..65535, got ":6379"'],
+    ["log:\n  level: verbose", 'log.level: expected one of debug, info, warn, error, silent, got "verbose"'],
+    ["graceful_shutdown_timeout: 30", 'graceful_shutdown_timeout: expected a Go-style duration like "5s", got 30'],
+    ["server: [1, 2]", "server: expected a mapping with keys listen_addr, health_check_port"],
+    ["- a\n- b", '(root): expected a mapping with keys server, connection_pool'],
   ])("%p", (yaml, line) => {
     const path = line.slice(0, line.indexOf(": "));
     expect(lineFor(yaml, path)).toStartWith(line);
@@ -182,7 +182,7 @@ describe("rejections name the key path, the value and what was expected", () => 
 
   test("unknown keys, top-level and nested, list the allowed keys", () => {
     expect(lineFor("servr:\n  listen_addr: ':1'", "servr")).toBe(
-      "servr: got an unknown key, expected one of the keys at the top level: server, connection_pool, backend, circuit_breaker, security, routing, session, redis, consul, tracing, log, admin, graceful_shutdown_timeout",
+      "servr: expected one of the keys at the top level: server, connection_pool, backend, circuit_breaker, security, routing, session, redis, consul, tracing, log, admin, graceful_shutdown_timeout, got an unknown key; did you mean \"server\"?",
     );
     const e = errorOf("connection_pool:\n  dial_timout: 5s\n");
     expect(e.issues).toEqual([
@@ -191,6 +191,9 @@ describe("rejections name the key path, the value and what was expected", () => 
         value: "5s",
         got: "an unknown key",
         expected: expect.stringContaining("under connection_pool: max_connections, max_connections_per_service, idle_timeout, dial_timeout,"),
+        atKey: true,
+        hint: 'did you mean "dial_timeout"?',
+        at: { line: 2, col: 3 },
       },
     ]);
   });
@@ -202,7 +205,7 @@ describe("rejections name the key path, the value and what was expected", () => 
   });
 
   test("YAML syntax errors and duplicate keys", () => {
-    expect(lineFor("server:\n  listen_addr: [\n", "(yaml)")).toStartWith("(yaml): got invalid YAML (");
+    expect(lineFor("server:\n  listen_addr: [\n", "(yaml)")).toStartWith("(yaml): expected a YAML mapping of config sections, got invalid YAML (");
     expect(lineFor("redis:\n  db: 1\n  db: 2\n", "(yaml)")).toContain("unique");
     expect(lineFor("redis: *nowhere\n", "(yaml)")).toContain("alias");
     expect(lineFor("redis: {}\n---\nserver: {}\n", "(yaml)")).toContain("multiple documents");
@@ -263,27 +266,27 @@ routing:
 
   test("parseRouteRules validates rules from Redis directly", () => {
     expect(parseRouteRules(redisJson)).toEqual(redisRules);
-    expect(() => parseRouteRules('{"10":{"endpoints":[]}}')).toThrow("routing.rules.10.endpoints: got [], expected a non-empty list");
+    expect(() => parseRouteRules('{"10":{"endpoints":[]}}')).toThrow("routing.rules.10.endpoints: expected a non-empty list of");
   });
 
   test.each([
-    ["rules: '{\"10\": '", 'routing.rules: got "{\\"10\\": ", expected a list of rules, a mapping keyed by server type, or a JSON string of either (JSON.parse: '],
-    ["rules: 5", "routing.rules: got 5, expected a list of rules, a mapping keyed by server type, or a JSON string of either"],
-    ["rules: [5]", "routing.rules[0]: got 5, expected a rule mapping with keys server_type, world_id, service_name, strategy, endpoints"],
-    ["rules: [{endpoints: ['a:1']}]", "routing.rules[0].server_type: got nothing, expected an integer 0..255 (required)"],
-    ["rules: [{server_type: 256, endpoints: ['a:1']}]", "routing.rules[0].server_type: got 256, expected an integer 0..255"],
-    ["rules: [{server_type: 1, world_id: 32768, endpoints: ['a:1']}]", "routing.rules[0].world_id: got 32768, expected an integer 0..32767"],
-    ["rules: [{server_type: 1, endpoints: ['a:1']}, {server_type: 1, endpoints: ['a:1'], strategy: random}]", 'routing.rules[1].strategy: got "random", expected one of round_robin, consistent_hash, realm_based'],
-    ["rules: [{server_type: 1}]", "routing.rules[0].endpoints: got nothing, expected a non-empty list of \"host:port\" with a host and a port 1..65535 strings (required)"],
-    ["rules: [{server_type: 1, endpoints: 'a:1'}]", 'routing.rules[0].endpoints: got "a:1", expected a non-empty list of'],
-    ["rules: [{server_type: 1, endpoints: ['a:1', 'b']}]", 'routing.rules[0].endpoints[1]: got "b", expected "host:port" with a host and a port 1..65535'],
-    ["rules: [{server_type: 1, endpoints: ['a:0']}]", 'routing.rules[0].endpoints[0]: got "a:0", expected "host:port" with a host and a port 1..65535'],
-    ["rules: [{server_type: 1, endpoints: [':80']}]", 'routing.rules[0].endpoints[0]: got ":80", expected "host:port" with a host and a port 1..65535'],
-    ["rules: [{server_type: 1, endpoints: ['a:1', 'b:1', 'a:1']}]", 'routing.rules[0].endpoints[2]: got "a:1", expected an endpoint not already listed (duplicate of routing.rules[0].endpoints[0])'],
-    ["rules: [{server_type: 1, endpoints: ['a:1'], weight: 3}]", "routing.rules[0].weight: got an unknown key, expected one of the keys under routing.rules[0]: server_type, world_id, service_name, strategy, endpoints"],
-    ["rules: {'10': {server_type: 11, endpoints: ['a:1']}}", "routing.rules.10.server_type: got 11, expected 10, the key this rule is stored under"],
-    ["rules: {'010': {endpoints: ['a:1']}}", 'routing.rules.010: got {"endpoints":["a:1"]}, expected a server type key 0..255 in decimal (got key "010")'],
-    ["rules: {'300': {endpoints: ['a:1']}}", 'routing.rules.300: got {"endpoints":["a:1"]}, expected a server type key 0..255 in decimal (got key "300")'],
+    ["rules: '{\"10\": '", 'routing.rules: expected a list of rules, a mapping keyed by server type, or a JSON string of either (JSON.parse: '],
+    ["rules: 5", "routing.rules: expected a list of rules, a mapping keyed by server type, or a JSON string of either, got 5"],
+    ["rules: [5]", "routing.rules[0]: expected a rule mapping with keys server_type, world_id, service_name, strategy, endpoints, got 5"],
+    ["rules: [{endpoints: ['a:1']}]", "routing.rules[0].server_type: expected an integer 0..255 (required), got nothing"],
+    ["rules: [{server_type: 256, endpoints: ['a:1']}]", "routing.rules[0].server_type: expected an integer 0..255, got 256"],
+    ["rules: [{server_type: 1, world_id: 32768, endpoints: ['a:1']}]", "routing.rules[0].world_id: expected an integer 0..32767, got 32768"],
+    ["rules: [{server_type: 1, endpoints: ['a:1']}, {server_type: 1, endpoints: ['a:1'], strategy: random}]", 'routing.rules[1].strategy: expected one of round_robin, consistent_hash, realm_based, got "random"'],
+    ["rules: [{server_type: 1}]", "routing.rules[0].endpoints: expected a non-empty list of \"host:port\" with a host and a port 1..65535 strings (required), got nothing"],
+    ["rules: [{server_type: 1, endpoints: 'a:1'}]", 'routing.rules[0].endpoints: expected a non-empty list of'],
+    ["rules: [{server_type: 1, endpoints: ['a:1', 'b']}]", 'routing.rules[0].endpoints[1]: expected "host:port" with a host and a port 1..65535, got "b"'],
+    ["rules: [{server_type: 1, endpoints: ['a:0']}]", 'routing.rules[0].endpoints[0]: expected "host:port" with a host and a port 1..65535, got "a:0"'],
+    ["rules: [{server_type: 1, endpoints: [':80']}]", 'routing.rules[0].endpoints[0]: expected "host:port" with a host and a port 1..65535, got ":80"'],
+    ["rules: [{server_type: 1, endpoints: ['a:1', 'b:1', 'a:1']}]", 'routing.rules[0].endpoints[2]: expected an endpoint not already listed (duplicate of routing.rules[0].endpoints[0]), got "a:1"'],
+    ["rules: [{server_type: 1, endpoints: ['a:1'], weight: 3}]", "routing.rules[0].weight: expected one of the keys under routing.rules[0]: server_type, world_id, service_name, strategy, endpoints, got an unknown key"],
+    ["rules: {'10': {server_type: 11, endpoints: ['a:1']}}", "routing.rules.10.server_type: expected 10, the key this rule is stored under, got 11"],
+    ["rules: {'010': {endpoints: ['a:1']}}", 'routing.rules.010: expected a server type key 0..255 in decimal (got key "010"), got {"endpoints":["a:1"]}'],
+    ["rules: {'300': {endpoints: ['a:1']}}", 'routing.rules.300: expected a server type key 0..255 in decimal (got key "300"), got {"endpoints":["a:1"]}'],
   ])("%p", (rules, line) => {
     const path = line.slice(0, line.indexOf(": "));
     expect(lineFor(`routing:\n  ${rules}\n`, path)).toStartWith(line);
@@ -298,7 +301,7 @@ routing:
     - {server_type: 1, world_id: 2, endpoints: ["b:1"]}
 `;
     expect(errorOf(yaml).message).toBe(
-      'routing.rules[2]: got {"server_type":1,"world_id":2}, expected a (server_type, world_id) pair not already used by routing.rules[0]',
+      'routing.rules[2]: expected a (server_type, world_id) pair not already used by routing.rules[0], got {"server_type":1,"world_id":2}',
     );
   });
 });
@@ -320,7 +323,7 @@ describe("environment", () => {
   });
 
   test("an invalid LOG_LEVEL is an error even when the file sets the level", () => {
-    const line = 'env LOG_LEVEL: got "loud", expected one of debug, info, warn, error, silent';
+    const line = 'env LOG_LEVEL: expected one of debug, info, warn, error, silent, got "loud"';
     expect(errorOf("", { LOG_LEVEL: "loud" }).message).toBe(line);
     expect(errorOf("log:\n  level: info\n", { LOG_LEVEL: "loud" }).message).toBe(line);
   });
@@ -331,12 +334,12 @@ describe("loadConfigFile", () => {
     const path = "/nonexistent/gateway.yaml";
     const e = await loadConfigFile(path, ENV).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(ConfigError);
-    expect((e as ConfigError).message).toBe(`(file): got "${path}", which does not exist, expected a readable YAML config file`);
+    expect((e as ConfigError).message).toBe(`${path}: (file): expected a readable YAML config file, got "${path}", which does not exist`);
   });
 
   test("reads and validates a file", async () => {
     const path = `${process.env.TMPDIR ?? "/tmp"}/gateway-config-test-${process.pid}.yaml`;
-    await Bun.write(path, "server:\n  listen_addr: 127.0.0.1:0\n");
+    await Bun.write(path, "server:\n  listen_addr: 127.0.0.1:0\nrouting:\n  rules: [{ server_type: 1, endpoints: ['a:1'] }]\n");
     try {
       const { config } = await loadConfigFile(path, ENV);
       expect(config.server.listen_addr).toBe("127.0.0.1:0");

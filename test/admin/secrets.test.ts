@@ -1,0 +1,48 @@
+// Secrets in a config file that a reload refuses: the error names the key, never the value, in
+// the reload record, the log, /api/status and /debug/stats.
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { TestScope } from "../support/harness.ts";
+
+const scope = new TestScope();
+afterEach(scope.release);
+
+const PASSWORD = "31415926535";
+const TOKEN = "987654321012";
+
+describe("secret values never leave the config loader", () => {
+  test("a refused reload with secrets of the wrong type, a secret under an unknown key and a whole mis-shaped section", async () => {
+    const gw = scope.gateway({ server: { health_check_port: 0 }, admin: { debug_token: "debug-s3cret" } });
+    const file = join(mkdtempSync(join(tmpdir(), "gw-secrets-")), "gw.yaml");
+    writeFileSync(
+      file,
+      [
+        "redis:",
+        `  password: ${PASSWORD}`, // a number where a string is expected: refused, so shown in the error
+        "  sentinel:", // a section where the schema has none; its secret must not be quoted either
+        `    sentinel_password: ${PASSWORD}`,
+        "admin:",
+        `  debug_token: ${TOKEN}`,
+        "server: [ { auth_token: " + TOKEN + " } ]", // a whole section shown as the bad value
+      ].join("\n"),
+    );
+    const record = await gw.gateway.reloadFromFile(file);
+    expect(record.ok).toBe(false);
+    expect(record.error).toContain("redis.password: expected a string (quote it), got <redacted>");
+    expect(record.error).toContain("admin.debug_token: expected a string (quote it), got <redacted>");
+    expect(record.error).toContain('server: expected a mapping with keys listen_addr');
+    expect(record.error).toContain('got [{"auth_token":"<redacted>"}]');
+
+    const api = await (await fetch(`http://127.0.0.1:${gw.gateway.adminPort}/api/status`)).text();
+    const debug = await (await fetch(`http://127.0.0.1:${gw.gateway.adminPort}/debug/stats`, { headers: { authorization: "Bearer debug-s3cret" } })).text();
+    const logged = JSON.stringify(gw.log.lines);
+    expect(api).toContain("redis.password");
+    expect(logged).toContain("redis.password");
+    for (const shown of [record.error!, api, debug, logged]) {
+      expect(shown).not.toContain(PASSWORD);
+      expect(shown).not.toContain(TOKEN);
+    }
+  });
+});
