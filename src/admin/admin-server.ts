@@ -1,5 +1,6 @@
 import type { Server } from "bun";
 import { timingSafeEqual } from "node:crypto";
+import { type Binder, directBinder } from "../net/binder.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import { STATUS_PAGE_HTML } from "./status-page.ts";
 
@@ -42,7 +43,8 @@ export class AdminServer {
     return this.server?.port ?? 0;
   }
 
-  start(): void {
+  /** Binds the admin port; throws ListenError naming `key` when the address cannot be had. */
+  start(key: string, binder: Binder = directBinder): void {
     const src = this.source;
     const guarded = (handler: () => Response) => (req: Request) => {
       const token = src.config.admin.debug_token;
@@ -50,7 +52,7 @@ export class AdminServer {
       if (!tokenMatches(token, req)) return new Response("missing or wrong debug token\n", { status: 401 });
       return handler();
     };
-    this.server = Bun.serve({
+    this.server = binder.serve(key, {
       hostname: this.host,
       port: this.port,
       routes: {
@@ -78,6 +80,11 @@ export class AdminServer {
       },
       fetch: () => new Response("not found\n", { status: 404 }),
     });
+  }
+
+  /** Dev hot reload: newer code has reloaded the server with its routes; leave it open. */
+  handOver(): void {
+    this.server = null;
   }
 
   async stop(): Promise<void> {

@@ -6,6 +6,7 @@ import type { ClientPort, CloseReason } from "../session/client-port.ts";
 import type { Session } from "../session/session.ts";
 import type { SessionService } from "../session/session-service.ts";
 import type { AdmissionControl } from "./admission.ts";
+import { type Binder, directBinder } from "./binder.ts";
 import type { CidrList } from "./cidr.ts";
 import { parseProxyHeader } from "./proxy-protocol.ts";
 import type { BufferPool } from "./buffer-pool.ts";
@@ -46,6 +47,8 @@ interface ListenerContext {
   readonly admission: AdmissionControl;
   readonly metrics: GatewayMetrics;
   readonly proxy: ProxyProtocolOptions;
+  /** Called once per closed port; through the port, since a hot reload gives its socket newer handlers. */
+  readonly portClosed: () => void;
 }
 
 /** The longest PROXY header accepted (v2 with TLVs); a peer sending more without one is refused. */
@@ -246,6 +249,7 @@ export class TcpClientPort implements ClientPort {
     this.reader.stop();
     this.writer?.release();
     this.closing = true;
+    this.ctx.portClosed();
     this.ctx.service.onClientClosed(this, this.reason ?? (error ? "client_error" : "client_closed"));
   }
 }
@@ -253,6 +257,9 @@ export class TcpClientPort implements ClientPort {
 export class TcpListener {
   private listener: TCPSocketListener<TcpClientPort> | null = null;
   private open = 0;
+  private readonly portClosed = (): void => {
+    this.open--;
+  };
   /** Settings for connections accepted from now on (replaced on reload). */
   private ctx: ListenerContext;
 
@@ -283,6 +290,7 @@ export class TcpListener {
       admission: this.admission,
       metrics: this.metrics,
       proxy: this.proxy,
+      portClosed: this.portClosed,
     };
   }
 
@@ -299,8 +307,9 @@ export class TcpListener {
     return this.open;
   }
 
-  start(): void {
-    this.listener = Bun.listen<TcpClientPort>({
+  /** Binds the listening socket; throws ListenError naming `key` when the address cannot be had. */
+  start(key: string, binder: Binder = directBinder): void {
+    this.listener = binder.listen<TcpClientPort>(key, {
       hostname: this.options.host,
       port: this.options.port,
       socket: {
@@ -325,7 +334,6 @@ export class TcpListener {
           const port = socket.data;
           if (port === undefined) return; // rejected at admission
           socket.data = undefined as unknown as TcpClientPort;
-          this.open--;
           port.onClosed(error);
         },
         error: () => {
@@ -338,6 +346,11 @@ export class TcpListener {
   /** Stops accepting; live connections carry on. */
   stop(): void {
     this.listener?.stop(false);
+    this.listener = null;
+  }
+
+  /** Dev hot reload: newer code has reloaded the listening socket with its handlers; leave it open. */
+  handOver(): void {
     this.listener = null;
   }
 }
