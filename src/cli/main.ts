@@ -92,7 +92,10 @@ function withDemoRoutes(config: GatewayConfig, demoPort: number, liftPerIpLimits
   return { ...config, security, routing: { ...config.routing, rules } };
 }
 
-/** Installed once per process (a hot re-evaluation must not add a second set); they act on state.app. */
+/**
+ * Installed once per process (a hot re-evaluation must not add a second set); they act on
+ * state.app, and before there is one a stop signal just exits.
+ */
 function installSignals(): void {
   if (state.signalsInstalled) return;
   state.signalsInstalled = true;
@@ -105,6 +108,7 @@ function installSignals(): void {
     }
     state.stopping = true;
     const apps = [...(state.app === null ? [] : [state.app]), ...state.retired];
+    if (apps.length === 0) process.exit(0);
     Promise.all(apps.map((a) => a.stop())).then(
       () => process.exit(0),
       (e) => fail(`shutdown failed: ${e}`),
@@ -123,13 +127,14 @@ function installSignals(): void {
 function takeOver(app: App): void {
   const previous = state.app;
   state.app = app;
-  installSignals();
   if (previous === null) return;
   state.retired.add(previous);
   void previous.retire().then(() => state.retired.delete(previous));
 }
 
 async function runGateway(configPath: string | null, demoMode: boolean): Promise<void> {
+  // Before anything is announced: whoever reads the start line may signal at once.
+  installSignals();
   const fileConfig = configPath === null ? defaultConfig() : await loadOrExit(configPath);
   const demo = demoMode
     ? await DemoBackend.start({ host: "127.0.0.1", port: 0, name: "embedded-demo", binder: state.binder, listenKey: "embedded demo backend" })
@@ -180,6 +185,7 @@ async function run(cmd: Command): Promise<void> {
       console.log(`${cmd.configPath}: valid`);
       return;
     case "demo-backend": {
+      installSignals();
       const backend = await DemoBackend.start({
         host: cmd.host,
         port: cmd.port,

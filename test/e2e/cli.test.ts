@@ -1,12 +1,15 @@
 // The gateway process as an operator meets it: a busy port, a drain that takes a while, a forced
 // exit, SIGHUP. Real processes (src/cli/main.ts under this Bun), real sockets on loopback.
-import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess, TCPSocketListener } from "bun";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { ChildOutput, eventually, str, text, TestScope } from "../support/harness.ts";
+
+// Each test starts a process or two; a loaded machine may take seconds to.
+setDefaultTimeout(30_000);
 
 const main = join(import.meta.dir, "../../src/cli/main.ts");
 const dir = mkdtempSync(join(tmpdir(), "gw-cli-"));
@@ -107,8 +110,8 @@ describe("operating the process", () => {
       seconds_to_deadline: expect.any(Number),
       hint: "signal again to exit now",
     });
+    stays.close(); // the last session leaves: the drain ends before its deadline
     expect(await child.proc.exited).toBe(0);
-    await stays.closed;
   });
 
   test("a second signal exits at once, but writes out the batched access records first", async () => {
@@ -138,6 +141,43 @@ describe("operating the process", () => {
       return r.length > 0 ? r : null;
     }, "a reload to be recorded");
     expect(latest).toMatchObject({ ok: true, source: "signal" });
+    child.proc.kill("SIGTERM");
+    expect(await child.proc.exited).toBe(0);
+  });
+});
+
+describe("flags: -flag, --flag and --flag=value alike", () => {
+  /** A port nothing listens on right now (the child binds it next). */
+  function freePort(): number {
+    const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = probe.port;
+    probe.stop(true);
+    return port;
+  }
+
+  for (const spelling of [(p: number) => ["-port", String(p)], (p: number) => ["--port", String(p)], (p: number) => [`--port=${p}`]]) {
+    test(`the bench echo server takes ${spelling(1).join(" ").replace("1", "N")}`, async () => {
+      const port = freePort();
+      const proc = Bun.spawn([process.execPath, join(import.meta.dir, "../../bench/e2e/echo-server.ts"), ...spelling(port)], {
+        stdout: "pipe",
+        stderr: "pipe",
+        stdin: "ignore",
+      });
+      children.push(proc);
+      await new ChildOutput(proc).line(new RegExp(`listening 127\\.0\\.0\\.1:${port}\\n`));
+      proc.kill("SIGTERM");
+      await proc.exited;
+    });
+  }
+
+  test("the gateway takes -demo as --demo", async () => {
+    const cfg = configFile(["server:", '  listen_addr: "127.0.0.1:0"', "  health_check_port: -1"]);
+    const child = spawnMain(["-config", cfg, "-demo"]);
+    const [, port] = await child.line(/Clients can connect to tcp:\/\/127\.0\.0\.1:(\d+)/);
+    const c = await GameClient.connect("127.0.0.1", Number(port));
+    c.send(1, serverIdFor(200), text("demo?"));
+    expect(str((await c.next()).body)).toBe("demo?");
+    c.close();
     child.proc.kill("SIGTERM");
     expect(await child.proc.exited).toBe(0);
   });
