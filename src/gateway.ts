@@ -1,6 +1,7 @@
 import { AccessLog } from "./admin/access-log.ts";
 import { AdminServer } from "./admin/admin-server.ts";
 import { GatewayMetrics, LatencyDirection } from "./admin/metrics.ts";
+import { type MessageTotals, RateMeter } from "./admin/rate-meter.ts";
 import { BackendRegistry } from "./backend/backend-registry.ts";
 import { parseHostPort } from "./config/host-port.ts";
 import { ConfigError, loadConfigFile } from "./config/load.ts";
@@ -102,6 +103,7 @@ export class Gateway {
   private readonly listener: TcpListener;
   private readonly admin: AdminServer | null;
   private readonly accessLog: AccessLog | null;
+  private readonly messageRates: RateMeter;
   readonly admission: AdmissionControl;
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
   private drainReason: string | null = null;
@@ -183,6 +185,7 @@ export class Gateway {
       backendQueues: () => this.backends.all().map((p) => ({ endpoint: p.endpoint, queuedBytes: p.queuedBytes })),
       pooledBytesInUse: () => this.buffers.stats().outstandingBytes,
     });
+    this.messageRates = new RateMeter(() => this.messageTotals());
     this.admin =
       config.server.health_check_port < 0
         ? null
@@ -199,6 +202,7 @@ export class Gateway {
     } catch (e) {
       gw.listener.stop();
       gw.accessLog?.close();
+      gw.messageRates.stop();
       throw e;
     }
     gw.backends.retain(new Router(config.routing.rules).endpoints());
@@ -411,12 +415,12 @@ export class Gateway {
     while (this.listener.connections > 0 && Date.now() < deadline) await Bun.sleep(10);
     await this.backends.close(CLOSE_WAIT_MS);
     this.accessLog?.close();
+    this.messageRates.stop();
     await this.admin?.stop();
     this.log.info("gateway stopped", { closed_at_shutdown: remaining });
   }
 
-  /** A JSON-ready snapshot for /debug/stats and the status page. */
-  status() {
+  private messageTotals(): MessageTotals {
     const m = this.metrics;
     let messagesIn = 0;
     let messagesOut = 0;
@@ -424,6 +428,13 @@ export class Gateway {
       messagesIn += m.messagesIn[t]!;
       messagesOut += m.messagesOut[t]!;
     }
+    return { in: messagesIn, out: messagesOut };
+  }
+
+  /** A JSON-ready snapshot for /debug/stats and the status page. */
+  status() {
+    const m = this.metrics;
+    const totals = this.messageTotals();
     const ms = (s: number): number | null => (Number.isFinite(s) ? s * 1000 : null);
     const latency = (series: number) => ({
       p50_ms: ms(m.requestLatency.quantile(series, 0.5)),
@@ -440,7 +451,7 @@ export class Gateway {
       connections: this.listener.connections,
       pending_first_frame: this.service.pendingConnections,
       sessions: this.sessions.size,
-      messages: { in: messagesIn, out: messagesOut },
+      messages: { ...totals, ...this.messageRates.rates(totals) },
       latency: { upstream: latency(LatencyDirection.Upstream), downstream: latency(LatencyDirection.Downstream) },
       buffers: this.buffers.stats(),
       backends: this.backends.all().map((p) => ({

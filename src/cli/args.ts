@@ -39,6 +39,19 @@ function* tokens(argv: readonly string[]): Generator<{ flag: string | null; valu
   }
 }
 
+/**
+ * The arguments with every flag spelled "--name" and any "=value" split off, for the dev tools
+ * (bench, scripts) that look flags up by that spelling: -flag, --flag and --flag=v work alike.
+ */
+export function withTwoDashFlags(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const t of tokens(argv)) {
+    if (t.flag === null) out.push(t.raw);
+    else out.push(`--${t.flag}`, ...(t.value === null ? [] : [t.value]));
+  }
+  return out;
+}
+
 export function parseArgs(argv: readonly string[]): Command {
   const list = [...tokens(argv)];
   let i = 0;
