@@ -164,6 +164,7 @@ async function runGateway(configPath: string | null, demoMode: boolean): Promise
     reloadConfig: path === null ? null : () => void gateway.reloadFromFile(path, "signal"),
     retire: () => {
       watcher?.stop();
+      demo?.handOver();
       return gateway.retire();
     },
   });
@@ -196,7 +197,7 @@ async function run(cmd: Command): Promise<void> {
       });
       console.log(`demo backend listening on ${cmd.host}:${backend.port}`);
       // Its connections close with their sockets; a retired backend holds nothing else.
-      takeOver({ stop: () => backend.stop(), flush: () => {}, reloadConfig: null, retire: async () => {} });
+      takeOver({ stop: () => backend.stop(), flush: () => {}, reloadConfig: null, retire: async () => backend.handOver() });
       return;
     }
     case "run":

@@ -152,6 +152,14 @@ export class DemoBackend {
     return false;
   }
 
+  /**
+   * Dev hot reload: newer code has reloaded the listening socket with its handlers. Stopping this
+   * backend then closes only its own connections, not the listener (whose stop would close all).
+   */
+  handOver(): void {
+    this.listener = null;
+  }
+
   /** Stops listening and closes every connection; resolves once all have closed. */
   stop(): Promise<void> {
     this.stopping ??= this.shutdown();
