@@ -98,10 +98,21 @@ test.skipIf(process.platform !== "linux")(
     expect(status.ready).toBe(true);
     expect(child.stderr).not.toContain("EADDRINUSE");
 
-    // Signal handlers were installed once: one SIGTERM is a graceful stop (a second handler would force exit 1).
+    // The gateway of the first edit had only short-lived clients: it has closed down by now.
+    const stops = () => child.stdout.split("\n").filter((l) => l.includes('"msg":"gateway stopped"')).length;
+    await eventually(() => stops() === 1, "the emptied retired gateway to close its backends");
+
+    // A graceful stop drains the old code's sessions and the new code's alike. Signal handlers
+    // were installed once: one SIGTERM is a graceful stop (a second handler would force exit 1).
+    const fresh = await GameClient.connect("127.0.0.1", Number(port));
+    expect(await join1(fresh)).toBe("welcome to lobby");
     proc.kill("SIGTERM");
+    old.close();
+    await eventually(() => stops() === 2, "the retired gateway still serving `old` to stop");
+    // Its demo backend stopped too, without closing the listener's other connections.
+    expect(await join1(fresh)).toBe("welcome to lobby");
+    fresh.close();
     expect(await proc.exited).toBe(0);
-    await old.closed;
   },
   60_000,
 );
