@@ -1,7 +1,7 @@
 // The gateway process as an operator meets it: a busy port, a drain that takes a while, a forced
 // exit, SIGHUP. Real processes (src/cli/main.ts under this Bun), real sockets on loopback.
 import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess, TCPSocketListener } from "bun";
@@ -18,6 +18,7 @@ afterEach(scope.release);
 const children: Subprocess[] = [];
 afterAll(() => {
   for (const c of children) c.kill("SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
 });
 
 let configs = 0;

@@ -1,7 +1,7 @@
 // `npm run dev`: the gateway with its embedded demo backend under `bun --hot`, on a copy of the
 // project, while a test edits the source as a developer would.
 import { afterAll, expect, test } from "bun:test";
-import { cpSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -11,13 +11,16 @@ import { ChildOutput, eventually, str } from "../support/harness.ts";
 
 const root = join(import.meta.dir, "../..");
 const children: Subprocess[] = [];
+const copies: string[] = [];
 afterAll(() => {
   for (const c of children) c.kill("SIGKILL");
+  for (const dir of copies) rmSync(dir, { recursive: true, force: true });
 });
 
 /** A copy of the project a test may edit: src and package.json copied, node_modules linked. */
 function projectCopy(): string {
   const dir = mkdtempSync(join(tmpdir(), "gw-hot-"));
+  copies.push(dir);
   cpSync(join(root, "src"), join(dir, "src"), { recursive: true });
   for (const f of ["package.json", "tsconfig.json", "bunfig.toml"]) cpSync(join(root, f), join(dir, f));
   symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
