@@ -34,6 +34,7 @@ import { SpanIdSource, TraceId } from "../src/protocol/trace-context.ts";
 import { SKIPPED } from "./guide-figures.ts";
 import { AdmissionControl } from "../src/net/admission.ts";
 import { type TokenBucket, takeToken } from "../src/net/token-bucket.ts";
+import { withTwoDashFlags } from "../src/cli/args.ts";
 
 /** Every benchmark body, for warmUp(). */
 const warmers: (() => void)[] = [];
@@ -347,10 +348,12 @@ group("routing: ruleFor + pick (4 endpoints)", () => {
 
 // ---- run -------------------------------------------------------------------------------------
 
+const argv = withTwoDashFlags(process.argv.slice(2));
+
 function flag(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
+  const i = argv.indexOf(name);
   if (i < 0) return undefined;
-  const v = process.argv[i + 1];
+  const v = argv[i + 1];
   if (v === undefined) throw new Error(`${name} needs a value`);
   return v;
 }

@@ -36,6 +36,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { SKIPPED, guideFigure } from "../bench/guide-figures.ts";
+import { withTwoDashFlags } from "../src/cli/args.ts";
 
 type Results = Record<string, number>;
 
@@ -45,10 +46,12 @@ const SUITE = join(ROOT, "bench/micro.bench.ts");
 const GUIDE_SPEEDUP = 10;
 const CALIBRATION = "Calibration";
 
+const argv = withTwoDashFlags(process.argv.slice(2));
+
 function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(name);
+  const i = argv.indexOf(name);
   if (i < 0) return fallback;
-  const v = process.argv[i + 1];
+  const v = argv[i + 1];
   if (v === undefined) throw new Error(`${name} needs a value`);
   return v;
 }
@@ -71,7 +74,7 @@ const retries = count("--retries", 2, 0);
 const minDelta = Number(option("--min-delta", "2"));
 if (!Number.isFinite(minDelta) || minDelta < 0) throw new Error("--min-delta must be a number >= 0");
 const baselinePath = resolve(option("--baseline", join(ROOT, "bench/baseline.json")));
-const update = process.argv.includes("--update");
+const update = argv.includes("--update");
 
 /** One process running the suite (or the benchmarks matching filter); its {name: ns_per_op}. */
 async function runSuite(jsonPath: string, filter?: string): Promise<Results> {

@@ -55,6 +55,7 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { withTwoDashFlags } from "../src/cli/args.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const BUN = process.execPath;
@@ -110,14 +111,14 @@ function parseOptions(argv: readonly string[]): Options {
   };
   const known = new Set([
     "--quick", "--json", "--targets", "--workloads", "--profile", "--no-profile", "--profile-workload", "--profile-dir", "--idle", "--keep-temp",
-    "--syscalls", "--no-syscalls", "--rounds", "--c-ramp", "--help", "-h",
+    "--syscalls", "--no-syscalls", "--rounds", "--c-ramp", "--help", "--h",
   ]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!known.has(a)) throw new Error(`unknown argument "${a}"`);
     if (["--json", "--targets", "--workloads", "--profile-workload", "--profile-dir", "--idle", "--rounds", "--c-ramp"].includes(a)) i++;
   }
-  if (argv.includes("--help") || argv.includes("-h")) {
+  if (argv.includes("--help") || argv.includes("--h")) {
     console.log(USAGE);
     process.exit(0);
   }
@@ -1028,7 +1029,7 @@ function table(headers: string[], rows: string[][], align: number | string = 1):
 async function main(): Promise<void> {
   let opts: Options;
   try {
-    opts = parseOptions(process.argv.slice(2));
+    opts = parseOptions(withTwoDashFlags(process.argv.slice(2)));
   } catch (e) {
     process.stderr.write(`bench-e2e: ${(e as Error).message}\n${USAGE}\n`);
     process.exit(2);

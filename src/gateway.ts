@@ -1,12 +1,14 @@
 import { AccessLog } from "./admin/access-log.ts";
 import { AdminServer } from "./admin/admin-server.ts";
 import { GatewayMetrics, LatencyDirection } from "./admin/metrics.ts";
+import { type MessageTotals, RateMeter } from "./admin/rate-meter.ts";
 import { BackendRegistry } from "./backend/backend-registry.ts";
 import { parseHostPort } from "./config/host-port.ts";
 import { ConfigError } from "./config/load.ts";
 import { loadConfigFileOffThread } from "./config/load-off-thread.ts";
 import type { GatewayConfig } from "./config/types.ts";
 import { Logger, type LogSink, ThrottledLog } from "./log/logger.ts";
+import { type Binder, directBinder } from "./net/binder.ts";
 import { BufferPool, DEFAULT_CLASSES } from "./net/buffer-pool.ts";
 import { CidrBlock, CidrList } from "./net/cidr.ts";
 import { type ProxyProtocolOptions, TcpListener, type TcpListenerOptions } from "./net/tcp-listener.ts";
@@ -30,14 +32,19 @@ export interface GatewayOptions {
   readonly defaultMetrics?: boolean;
   /** Where access-log batches go (default stdout). */
   readonly accessLogSink?: LogSink;
+  /** Opens the listening sockets (default: bind afresh; the dev entry point passes a HotBinder). */
+  readonly binder?: Binder;
 }
+
+/** What asked for a reload: the admin API, a change of the config file, or SIGHUP. */
+export type ReloadSource = "api" | "file" | "signal";
 
 export interface ReloadRecord {
   readonly at: string;
   readonly ok: boolean;
   /** Version in force after this attempt. */
   readonly version: number;
-  readonly source: string;
+  readonly source: ReloadSource;
   readonly error?: string;
   /** Keys that changed in the file but need a restart; their old values stay in force. */
   readonly needsRestart?: readonly string[];
@@ -48,6 +55,12 @@ const MAX_REDIAL_DELAY_MS = 5_000;
 /** How long shutdown waits for clients to close and backends to take their Disconnects. */
 const CLOSE_WAIT_MS = 5_000;
 const RELOADS_KEPT = 20;
+/** Drain progress is logged every graceful_shutdown_timeout / 6, within these bounds. */
+const DRAIN_PROGRESS_MIN_MS = 250;
+const DRAIN_PROGRESS_MAX_MS = 5_000;
+const DRAIN_HINT = "signal again to exit now";
+/** How often a gateway retired by a code reload checks whether its last client has left. */
+const RETIRE_POLL_MS = 1_000;
 
 /**
  * Config keys a running gateway cannot change (sockets, identity, backend connection settings):
@@ -93,6 +106,7 @@ export class Gateway {
   private readonly listener: TcpListener;
   private readonly admin: AdminServer | null;
   private readonly accessLog: AccessLog | null;
+  private readonly messageRates: RateMeter;
   readonly admission: AdmissionControl;
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
   private drainReason: string | null = null;
@@ -177,15 +191,25 @@ export class Gateway {
       backendQueues: () => this.backends.all().map((p) => ({ endpoint: p.endpoint, queuedBytes: p.queuedBytes })),
       pooledBytesInUse: () => this.buffers.stats().outstandingBytes,
     });
+    this.messageRates = new RateMeter(() => this.messageTotals());
     const admin = Gateway.adminAddress(config);
     this.admin = admin === null ? null : new AdminServer(admin.host, admin.port, this);
   }
 
+  /** Builds and starts a gateway; throws ListenError when the client or admin port cannot be bound. */
   static start(config: GatewayConfig, options: GatewayOptions = {}): Gateway {
     const gw = new Gateway(config, options);
+    const binder = options.binder ?? directBinder;
+    try {
+      gw.listener.start("server.listen_addr", binder);
+      gw.admin?.start(config.admin.listen_addr !== "" ? "admin.listen_addr" : "server.health_check_port", binder);
+    } catch (e) {
+      gw.listener.stop();
+      gw.accessLog?.close();
+      gw.messageRates.stop();
+      throw e;
+    }
     gw.backends.retain(new Router(config.routing.rules).endpoints());
-    gw.listener.start();
-    gw.admin?.start();
     gw.sweepTimer = setInterval(() => {
       gw.service.sweep();
       gw.listener.sweep();
@@ -304,7 +328,7 @@ export class Gateway {
    * effect for what happens next; live sessions keep their endpoint (a removed endpoint's pool
    * serves them until they end). Keys that need a restart keep their old values and are reported.
    */
-  reload(next: GatewayConfig, source = "api", router = new Router(next.routing.rules)): ReloadRecord {
+  reload(next: GatewayConfig, source: ReloadSource = "api", router = new Router(next.routing.rules)): ReloadRecord {
     const old = this.current;
     const needsRestart = RESTART_ONLY.filter((p) => JSON.stringify(at(next, p)) !== JSON.stringify(at(old, p)));
     const effective = needsRestart.reduce((c, p) => withOld(c, old, p), next);
@@ -338,30 +362,30 @@ export class Gateway {
    * validating run in a worker, off the data path. Asks that arrive while one runs are served by
    * one more run after it (so the file's latest content wins, and reloads never pile up).
    */
-  reloadFromFile(path: string): Promise<ReloadRecord> {
+  reloadFromFile(path: string, source: ReloadSource = "file"): Promise<ReloadRecord> {
     if (this.reloading === null) {
-      this.reloading = this.loadAndApply(path).finally(() => {
+      this.reloading = this.loadAndApply(path, source).finally(() => {
         this.reloading = null;
       });
       return this.reloading;
     }
     this.reloadQueued ??= this.reloading.then(() => {
       this.reloadQueued = null;
-      return this.reloadFromFile(path);
+      return this.reloadFromFile(path, source);
     });
     return this.reloadQueued;
   }
 
-  private async loadAndApply(path: string): Promise<ReloadRecord> {
+  private async loadAndApply(path: string, source: ReloadSource): Promise<ReloadRecord> {
     try {
       const { config, warnings } = await loadConfigFileOffThread(path);
       for (const w of warnings) this.log.warn("config warning", { warning: w });
-      return this.reload(config, "file", await Router.compileInSlices(config.routing.rules));
+      return this.reload(config, source, await Router.compileInSlices(config.routing.rules));
     } catch (e) {
       const error = e instanceof ConfigError ? e.message : String(e);
-      const record: ReloadRecord = { at: new Date().toISOString(), ok: false, version: this.version, source: "file", error };
+      const record: ReloadRecord = { at: new Date().toISOString(), ok: false, version: this.version, source, error };
       this.remember(record);
-      this.metrics.configRefreshErrors.inc({ config_type: "file" });
+      this.metrics.configRefreshErrors.inc({ config_type: source });
       this.log.error("config reload refused; previous config stays in force", { path, error });
       return record;
     }
@@ -389,12 +413,48 @@ export class Gateway {
       sessions: this.sessions.size,
       drain_delay_ms: c.server.drain_delay,
       graceful_shutdown_timeout_ms: c.graceful_shutdown_timeout,
+      hint: DRAIN_HINT,
     });
-    if (c.server.drain_delay > 0) await Bun.sleep(c.server.drain_delay);
-    this.listener.stop();
-    const deadline = Date.now() + c.graceful_shutdown_timeout;
-    while (this.listener.connections > 0 && Date.now() < deadline) await Bun.sleep(25);
+    const deadline = Date.now() + c.server.drain_delay + c.graceful_shutdown_timeout;
+    // An operator watching a drain that may take minutes must see it is moving, and how to cut it short.
+    const every = Math.min(DRAIN_PROGRESS_MAX_MS, Math.max(DRAIN_PROGRESS_MIN_MS, c.graceful_shutdown_timeout / 6));
+    const progress = setInterval(() => {
+      this.log.info("drain progress", {
+        sessions_left: this.sessions.size,
+        clients_left: this.listener.connections,
+        seconds_to_deadline: Math.max(0, Math.ceil((deadline - Date.now()) / 1000)),
+        hint: DRAIN_HINT,
+      });
+    }, every);
+    try {
+      if (c.server.drain_delay > 0) await Bun.sleep(c.server.drain_delay);
+      this.listener.stop();
+      while (this.listener.connections > 0 && Date.now() < deadline) await Bun.sleep(25);
+    } finally {
+      clearInterval(progress);
+    }
     await this.shutdown();
+  }
+
+  /**
+   * Dev hot reload (`bun --hot`): a Gateway built from the newer code has reloaded the listening
+   * sockets with its handlers and takes every new client. This one keeps the sessions it has, on
+   * the code they started with, until they end (idle timeouts still apply), then closes its
+   * backends. stop() still closes them at once.
+   */
+  retire(): Promise<void> {
+    this.listener.handOver();
+    this.admin?.handOver();
+    this.drainReason ??= "replaced by reloaded code";
+    return (async () => {
+      while (this.listener.connections > 0 && this.drained === null) await Bun.sleep(RETIRE_POLL_MS);
+      await (this.drained ??= this.shutdown());
+    })();
+  }
+
+  /** For a forced exit: writes out the access records still batched, since no shutdown will. */
+  flushAccessLog(): void {
+    this.accessLog?.flush();
   }
 
   /** Immediate shutdown: every client closed with reason shutdown, then the backends. */
@@ -416,12 +476,12 @@ export class Gateway {
     while (this.listener.connections > 0 && Date.now() < deadline) await Bun.sleep(10);
     await this.backends.close(CLOSE_WAIT_MS);
     this.accessLog?.close();
+    this.messageRates.stop();
     await this.admin?.stop();
     this.log.info("gateway stopped", { closed_at_shutdown: remaining });
   }
 
-  /** A JSON-ready snapshot for /debug/stats and the status page. */
-  status() {
+  private messageTotals(): MessageTotals {
     const m = this.metrics;
     let messagesIn = 0;
     let messagesOut = 0;
@@ -429,6 +489,13 @@ export class Gateway {
       messagesIn += m.messagesIn[t]!;
       messagesOut += m.messagesOut[t]!;
     }
+    return { in: messagesIn, out: messagesOut };
+  }
+
+  /** A JSON-ready snapshot for /debug/stats and the status page. */
+  status() {
+    const m = this.metrics;
+    const totals = this.messageTotals();
     const ms = (s: number): number | null => (Number.isFinite(s) ? s * 1000 : null);
     const latency = (series: number) => ({
       p50_ms: ms(m.requestLatency.quantile(series, 0.5)),
@@ -445,7 +512,7 @@ export class Gateway {
       connections: this.listener.connections,
       pending_first_frame: this.service.pendingConnections,
       sessions: this.sessions.size,
-      messages: { in: messagesIn, out: messagesOut },
+      messages: { ...totals, ...this.messageRates.rates(totals) },
       latency: { upstream: latency(LatencyDirection.Upstream), downstream: latency(LatencyDirection.Downstream) },
       buffers: this.buffers.stats(),
       backends: this.backends.all().map((p) => ({

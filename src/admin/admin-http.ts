@@ -7,6 +7,7 @@
 // timed out, and nothing waits between requests.
 
 import type { Socket, TCPSocketListener } from "bun";
+import { type Binder, directBinder } from "../net/binder.ts";
 
 export type AdminHandler = (req: Request) => Response | Promise<Response>;
 
@@ -33,8 +34,12 @@ class Exchange {
   out: Uint8Array = new Uint8Array(0);
   written = 0;
   timer: ReturnType<typeof setTimeout> | null = null;
-  /** False for a connection refused at the cap: it never counted toward it. */
-  constructor(readonly counted: boolean) {}
+  constructor(
+    /** The server that accepted it: a dev hot reload hands the socket newer handlers, not a newer owner. */
+    readonly owner: AdminHttpServer,
+    /** False for a connection refused at the cap: it never counted toward it. */
+    readonly counted: boolean,
+  ) {}
 }
 
 type AdminSocket = Socket<Exchange>;
@@ -69,15 +74,16 @@ export class AdminHttpServer {
     return this.open;
   }
 
-  start(): void {
-    this.listener = Bun.listen<Exchange>({
+  /** Binds (through `binder`, which names `key` in a failure); throws ListenError. */
+  start(key: string, binder: Binder = directBinder): void {
+    this.listener = binder.listen<Exchange>(key, {
       hostname: this.host,
       port: this.port,
       socket: {
         open: (s) => this.onOpen(s),
-        data: (s, chunk) => this.onData(s, chunk),
-        drain: (s) => this.flush(s),
-        close: (s) => this.onClose(s),
+        data: (s, chunk) => s.data?.owner.onData(s, chunk),
+        drain: (s) => s.data?.owner.flush(s),
+        close: (s) => s.data?.owner.onClose(s),
         error: () => {}, // the close handler follows
       },
     });
@@ -88,16 +94,21 @@ export class AdminHttpServer {
     this.listener = null;
   }
 
+  /** Dev hot reload: newer code has reloaded the listener with its handlers; leave it open. */
+  handOver(): void {
+    this.listener = null;
+  }
+
   private onOpen(s: AdminSocket): void {
     if (this.open >= this.limits().maxConnections) {
       this.refusedCount++;
-      s.data = new Exchange(false);
+      s.data = new Exchange(this, false);
       s.write("HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
       s.end();
       return;
     }
     this.open++;
-    s.data = new Exchange(true);
+    s.data = new Exchange(this, true);
     this.arm(s);
   }
 

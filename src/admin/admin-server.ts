@@ -1,5 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import { AdminHttpServer, type AdminHandler } from "./admin-http.ts";
+import { type Binder, directBinder } from "../net/binder.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import { STATUS_PAGE_HTML } from "./status-page.ts";
 
@@ -48,7 +49,8 @@ export class AdminServer {
     return this.server?.refused ?? 0;
   }
 
-  start(): void {
+  /** Binds the admin port; throws ListenError naming `key` when the address cannot be had. */
+  start(key: string, binder: Binder = directBinder): void {
     const src = this.source;
     const guarded = (handler: () => Response) => (req: Request) => {
       const token = src.config.admin.debug_token;
@@ -86,7 +88,13 @@ export class AdminServer {
       () => ({ maxConnections: src.config.admin.max_connections, idleTimeoutMs: src.config.admin.idle_timeout }),
       (req) => (routes[new URL(req.url).pathname] ?? notFound)(req),
     );
-    this.server.start();
+    this.server.start(key, binder);
+  }
+
+  /** Dev hot reload: newer code has reloaded the server with its routes; leave it open. */
+  handOver(): void {
+    this.server?.handOver();
+    this.server = null;
   }
 
   async stop(): Promise<void> {

@@ -8,6 +8,7 @@
 //   [data-testid=gateway-name|ready|config-version|uptime|last-updated]
 //   [data-testid=connections|pending|sessions]
 //   [data-testid=messages-in-rate|messages-out-rate|messages-in-total|messages-out-total]
+//                               (rates as the gateway reports them: shown from the first poll)
 //   [data-testid=latency-<upstream|downstream>-<p50|p90|p99|count>]
 //   tr[data-testid=backend-row][data-endpoint=<host:port>] with cells
 //     [data-testid=backend-connections|backend-sessions|backend-queued-bytes|backend-breaker]
@@ -174,7 +175,6 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   var TIMEOUT_MS = 3000;
   var SPARK_POINTS = 60;
   var intFmt = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
-  var prev = null;
   var polls = 0;
   var lastOkAt = 0;
   var history = { "in": [], "out": [] };
@@ -311,16 +311,12 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     body.replaceChildren.apply(body, rows);
   }
 
-  function render(s, now) {
+  function render(s) {
     var msgs = s.messages || {};
     var totIn = msgs["in"], totOut = msgs.out;
-    var rIn = null, rOut = null;
-    if (prev !== null && now > prev.t && isNum(totIn) && isNum(totOut) && totIn >= prev["in"] && totOut >= prev.out) {
-      var dt = (now - prev.t) / 1000;
-      rIn = (totIn - prev["in"]) / dt;
-      rOut = (totOut - prev.out) / dt;
-    }
-    prev = { t: now, "in": totIn, out: totOut };
+    // The gateway reports the rates (over its last second or two), so the first paint has them.
+    var rIn = isNum(msgs.in_per_s) ? msgs.in_per_s : null;
+    var rOut = isNum(msgs.out_per_s) ? msgs.out_per_s : null;
 
     put($("gateway-name"), str(s.gateway) || "gateway", s.gateway);
     document.title = (str(s.gateway) || "gateway") + " \\u00b7 game-gateway status";
@@ -354,7 +350,6 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     document.body.setAttribute("data-state", "error");
     var since = lastOkAt ? " \\u2013 showing data from " + clock(new Date(lastOkAt)) : "";
     put($("error"), "Cannot reach /api/status: " + message + since);
-    prev = null; // a rate across the gap would mislead
     put($("messages-in-rate"), "\\u2013");
     put($("messages-out-rate"), "\\u2013");
   }
@@ -370,7 +365,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       .then(function (s) {
         if (!s || typeof s !== "object") throw new Error("unexpected response");
         var now = Date.now();
-        render(s, now);
+        render(s);
         lastOkAt = now;
         polls++;
         put($("last-updated"), clock(new Date(now)), now);

@@ -2,7 +2,12 @@
 // single-dash flags (-config FILE) beside the usual --config FILE / --config=FILE.
 
 export type Command =
-  | { readonly kind: "run"; readonly configPath: string | null }
+  | {
+      readonly kind: "run";
+      readonly configPath: string | null;
+      /** Start the embedded demo backend and route the demo server types to it (implied without a config). */
+      readonly demo: boolean;
+    }
   | { readonly kind: "check-config"; readonly configPath: string }
   | { readonly kind: "demo-backend"; readonly host: string; readonly port: number }
   | { readonly kind: "loadtest"; readonly argv: readonly string[] }
@@ -15,6 +20,8 @@ export const USAGE = `game-gateway: the front door of an online game
 
 Usage:
   game-gateway [--config FILE]        run the gateway (no config: embedded demo backend)
+  game-gateway --config FILE --demo   FILE's settings (ports, limits), but the embedded demo backend's
+                                      routes instead of FILE's; FILE is read once, not watched
   game-gateway --check-config FILE    validate FILE and exit (0 valid, 1 invalid)
   game-gateway demo-backend [--host H] [--port N]
                                       run the demo game backend alone (default 127.0.0.1:9000)
@@ -30,6 +37,19 @@ function* tokens(argv: readonly string[]): Generator<{ flag: string | null; valu
     if (m) yield { flag: m[1]!, value: m[2] ?? null, raw };
     else yield { flag: null, value: raw, raw };
   }
+}
+
+/**
+ * The arguments with every flag spelled "--name" and any "=value" split off, for the dev tools
+ * (bench, scripts) that look flags up by that spelling: -flag, --flag and --flag=v work alike.
+ */
+export function withTwoDashFlags(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const t of tokens(argv)) {
+    if (t.flag === null) out.push(t.raw);
+    else out.push(`--${t.flag}`, ...(t.value === null ? [] : [t.value]));
+  }
+  return out;
 }
 
 export function parseArgs(argv: readonly string[]): Command {
@@ -60,6 +80,7 @@ export function parseArgs(argv: readonly string[]): Command {
   }
 
   let configPath: string | null = null;
+  let demo = false;
   for (i = 0; i < list.length; i++) {
     const t = list[i]!;
     switch (t.flag) {
@@ -75,9 +96,13 @@ export function parseArgs(argv: readonly string[]): Command {
       case "c":
         configPath = valueOf("config", t.value);
         break;
+      case "demo":
+        if (t.value !== null) throw new UsageError(`--demo takes no value (got "${t.raw}")`);
+        demo = true;
+        break;
       default:
         throw new UsageError(`unknown argument "${t.raw}"`);
     }
   }
-  return { kind: "run", configPath };
+  return { kind: "run", configPath, demo: demo || configPath === null };
 }

@@ -1,5 +1,11 @@
 #!/usr/bin/env bun
 // Process entry point: the one place that wires a gateway to the process (argv, signals, exit).
+//
+// Under `bun --hot` (npm run dev) Bun evaluates this module again on every save. What must
+// outlive one evaluation lives in a ProcessState on globalThis: the listening sockets (a
+// HotBinder reload()s them with the new code's handlers instead of binding twice), the signal
+// handlers (installed once) and the running app, which the next evaluation retires. Without
+// --hot there is one evaluation and a fresh ProcessState that binds directly.
 import pkg from "../../package.json" with { type: "json" };
 import { ConfigError, defaultConfig, loadConfigFile } from "../config/load.ts";
 import { ConfigWatcher } from "../config/watcher.ts";
@@ -8,19 +14,59 @@ import { DemoBackend } from "../demo/demo-backend.ts";
 import { Gateway } from "../gateway.ts";
 import { loadtestMain } from "../loadtest/main.ts";
 import { Logger } from "../log/logger.ts";
+import { type Binder, directBinder, HotBinder, ListenError } from "../net/binder.ts";
 import { USAGE, UsageError, parseArgs, type Command } from "./args.ts";
 
-/** Server types the embedded demo backend answers when no config file is given. */
+/** Server types the embedded demo backend answers in demo mode. */
 const DEMO_SERVER_TYPES = [10, 15, 200];
+
+/** What one evaluation of this module started; signals and the next evaluation act on it. */
+interface App {
+  /** First SIGINT/SIGTERM: graceful stop. */
+  stop(): Promise<void>;
+  /** Second signal: the process exits without stopping; write out what is still batched. */
+  flush(): void;
+  /** SIGHUP; null when there is no config file to reload. */
+  readonly reloadConfig: (() => void) | null;
+  /** Newer code took over the listening sockets: stop watching, let live sessions finish here. */
+  retire(): Promise<void>;
+}
+
+interface ProcessState {
+  readonly binder: Binder;
+  app: App | null;
+  /** Apps retired by a code reload whose sessions have not all ended yet. */
+  readonly retired: Set<App>;
+  signalsInstalled: boolean;
+  stopping: boolean;
+}
+
+const HOT = process.execArgv.includes("--hot");
+const STATE_KEY = Symbol.for("game-gateway.process-state");
+
+function processState(): ProcessState {
+  const fresh = (): ProcessState => ({
+    binder: HOT ? new HotBinder() : directBinder,
+    app: null,
+    retired: new Set(),
+    signalsInstalled: false,
+    stopping: false,
+  });
+  if (!HOT) return fresh();
+  const g = globalThis as unknown as Record<symbol, ProcessState | undefined>;
+  return (g[STATE_KEY] ??= fresh());
+}
+
+const state = processState();
 
 function fail(message: string, code = 1): never {
   process.stderr.write(`game-gateway: ${message}\n`);
   process.exit(code);
 }
 
-async function loadOrExit(path: string): Promise<GatewayConfig> {
+async function loadOrExit(path: string, requireRoutes: boolean): Promise<GatewayConfig> {
   try {
-    const { config, warnings } = await loadConfigFile(path);
+    const { config, warnings } = await loadConfigFile(path, process.env, { requireRoutes });
     for (const w of warnings) process.stderr.write(`game-gateway: warning: ${w}\n`);
     return config;
   } catch (e) {
@@ -44,11 +90,9 @@ async function checkConfig(path: string): Promise<void> {
   }
 }
 
-/** The defaults, with every demo server type routed to an embedded demo backend. */
-async function demoConfig(): Promise<{ config: GatewayConfig; backend: DemoBackend }> {
-  const backend = await DemoBackend.start({ host: "127.0.0.1", port: 0, name: "embedded-demo" });
-  const base = defaultConfig();
-  const endpoint = `127.0.0.1:${backend.port}`;
+/** `config` with every demo server type routed to the embedded demo backend. */
+function withDemoRoutes(config: GatewayConfig, demoPort: number, liftPerIpLimits: boolean): GatewayConfig {
+  const endpoint = `127.0.0.1:${demoPort}`;
   const rules = DEMO_SERVER_TYPES.map((t) => ({
     server_type: t,
     world_id: 0,
@@ -57,26 +101,90 @@ async function demoConfig(): Promise<{ config: GatewayConfig; backend: DemoBacke
     endpoints: [endpoint],
   }));
   // The demo is for trying the gateway from one machine: one IP, so per-IP limits are lifted.
-  const security = { ...base.security, max_connections_per_ip: 1_000_000, connection_rate_limit: 1_000_000 };
-  return { config: { ...base, security, routing: { ...base.routing, rules } }, backend };
+  const security = liftPerIpLimits
+    ? { ...config.security, max_connections_per_ip: 1_000_000, connection_rate_limit: 1_000_000 }
+    : config.security;
+  return { ...config, security, routing: { ...config.routing, rules } };
 }
 
-/** First SIGINT/SIGTERM: graceful stop, exit 0. A second one: exit at once. */
-function onSignals(stop: () => Promise<void>): void {
-  let stopping = false;
-  const handler = (signal: string): void => {
-    if (stopping) {
+/**
+ * Installed once per process (a hot re-evaluation must not add a second set); they act on
+ * state.app, and before there is one a stop signal just exits.
+ */
+function installSignals(): void {
+  if (state.signalsInstalled) return;
+  state.signalsInstalled = true;
+  const stop = (signal: string): void => {
+    if (state.stopping) {
       process.stderr.write(`game-gateway: second ${signal}, exiting now\n`);
+      state.app?.flush();
+      for (const app of state.retired) app.flush();
       process.exit(1);
     }
-    stopping = true;
-    stop().then(
+    state.stopping = true;
+    const apps = [...(state.app === null ? [] : [state.app]), ...state.retired];
+    if (apps.length === 0) process.exit(0);
+    Promise.all(apps.map((a) => a.stop())).then(
       () => process.exit(0),
       (e) => fail(`shutdown failed: ${e}`),
     );
   };
-  process.on("SIGINT", () => handler("SIGINT"));
-  process.on("SIGTERM", () => handler("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGHUP", () => {
+    const reload = state.app?.reloadConfig ?? null;
+    if (reload === null) process.stderr.write("game-gateway: SIGHUP: no config file to reload\n");
+    else reload();
+  });
+}
+
+/** Makes `app` the one signals act on; the app of a previous hot evaluation keeps only its sessions. */
+function takeOver(app: App): void {
+  const previous = state.app;
+  state.app = app;
+  if (previous === null) return;
+  state.retired.add(previous);
+  void previous.retire().then(() => state.retired.delete(previous));
+}
+
+async function runGateway(configPath: string | null, demoMode: boolean): Promise<void> {
+  // Before anything is announced: whoever reads the start line may signal at once.
+  installSignals();
+  // In demo mode the file gives ports and limits; the embedded backend's routes replace its own.
+  const fileConfig = configPath === null ? defaultConfig() : await loadOrExit(configPath, !demoMode);
+  const demo = demoMode
+    ? await DemoBackend.start({ host: "127.0.0.1", port: 0, name: "embedded-demo", binder: state.binder, listenKey: "embedded demo backend" })
+    : null;
+  const config = demo === null ? fileConfig : withDemoRoutes(fileConfig, demo.port, configPath === null);
+  const log = new Logger(config.log.level, undefined, { gateway: config.server.gateway_name });
+  const gateway = Gateway.start(config, { logger: log, binder: state.binder });
+  if (demo !== null) {
+    console.log(
+      `game-gateway ${pkg.version}: ${configPath === null ? "no --config given, so an" : "--demo: an"} embedded demo backend answers server types ${DEMO_SERVER_TYPES.join(", ")}.\n` +
+        `Clients can connect to tcp://127.0.0.1:${gateway.port}  (admin: http://127.0.0.1:${gateway.adminPort}/metrics)`,
+    );
+  }
+  // Hot config reload: on SIGHUP and whenever the file changes; an invalid file changes nothing.
+  // In demo mode the demo's routes replace the file's, so the file is not reloaded.
+  const path = demo === null ? configPath : null;
+  const watcher = path === null ? null : new ConfigWatcher(path, () => void gateway.reloadFromFile(path, "file"));
+  watcher?.start();
+  const replacing = state.app !== null;
+  takeOver({
+    stop: async () => {
+      watcher?.stop();
+      await gateway.drain();
+      await demo?.stop();
+    },
+    flush: () => gateway.flushAccessLog(),
+    reloadConfig: path === null ? null : () => void gateway.reloadFromFile(path, "signal"),
+    retire: () => {
+      watcher?.stop();
+      demo?.handOver();
+      return gateway.retire();
+    },
+  });
+  if (replacing) log.info("code reloaded; listening sockets kept, live sessions stay on the code they started with");
 }
 
 async function run(cmd: Command): Promise<void> {
@@ -92,47 +200,22 @@ async function run(cmd: Command): Promise<void> {
     case "check-config":
       return checkConfig(cmd.configPath);
     case "demo-backend": {
-      const backend = await DemoBackend.start({ host: cmd.host, port: cmd.port, name: "demo", log: (l) => console.log(l) });
+      installSignals();
+      const backend = await DemoBackend.start({
+        host: cmd.host,
+        port: cmd.port,
+        name: "demo",
+        log: (l) => console.log(l),
+        binder: state.binder,
+        listenKey: "demo-backend --port",
+      });
       console.log(`demo backend listening on ${cmd.host}:${backend.port}`);
-      onSignals(() => backend.stop());
+      // Its connections close with their sockets; a retired backend holds nothing else.
+      takeOver({ stop: () => backend.stop(), flush: () => {}, reloadConfig: null, retire: async () => backend.handOver() });
       return;
     }
-    case "run": {
-      let config: GatewayConfig;
-      let demo: DemoBackend | null = null;
-      if (cmd.configPath !== null) {
-        config = await loadOrExit(cmd.configPath);
-      } else {
-        ({ config, backend: demo } = await demoConfig());
-      }
-      const log = new Logger(config.log.level, undefined, { gateway: config.server.gateway_name });
-      const gateway = Gateway.start(config, { logger: log });
-      const where = `${gateway.port}`;
-      if (demo !== null) {
-        console.log(
-          `game-gateway ${pkg.version}: no --config given, so an embedded demo backend answers server types ${DEMO_SERVER_TYPES.join(", ")}.\n` +
-            `Clients can connect to tcp://127.0.0.1:${where}  (admin: http://127.0.0.1:${gateway.adminPort}/metrics)`,
-        );
-      }
-      if (cmd.configPath !== null) {
-        // Hot reload: on SIGHUP and whenever the file changes. An invalid file changes nothing.
-        const path = cmd.configPath;
-        const reload = (): void => void gateway.reloadFromFile(path);
-        const watcher = new ConfigWatcher(path, reload);
-        watcher.start();
-        process.on("SIGHUP", reload);
-        onSignals(async () => {
-          watcher.stop();
-          await gateway.drain();
-        });
-      } else {
-        onSignals(async () => {
-          await gateway.drain();
-          await demo?.stop();
-        });
-      }
-      return;
-    }
+    case "run":
+      return runGateway(cmd.configPath, cmd.demo);
   }
 }
 
@@ -140,5 +223,6 @@ try {
   await run(parseArgs(process.argv.slice(2)));
 } catch (e) {
   if (e instanceof UsageError) fail(`${e.message}\n\n${USAGE}`, 2);
+  if (e instanceof ListenError) fail(e.message);
   throw e;
 }

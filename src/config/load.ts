@@ -82,7 +82,11 @@ export function parseConfig(yamlText: string, env: Env = process.env, options: P
  * Reads and validates a config file that is to run a gateway: it must route somewhere. A missing,
  * unreadable or over-large (MAX_CONFIG_FILE_BYTES) file is a ConfigError at "(file)".
  */
-export async function loadConfigFile(path: string, env: Env = process.env): Promise<LoadedConfig> {
+export async function loadConfigFile(
+  path: string,
+  env: Env = process.env,
+  { requireRoutes = true }: Pick<ParseOptions, "requireRoutes"> = {},
+): Promise<LoadedConfig> {
   const fileIssue = (got: string, expected = "a readable YAML config file"): ConfigError =>
     new ConfigError([{ path: "(file)", value: path, got, expected }], path);
   let bytes: Uint8Array;
@@ -101,8 +105,8 @@ export async function loadConfigFile(path: string, env: Env = process.env): Prom
     throw fileIssue(err.code === "ENOENT" ? `"${path}", which does not exist` : `"${path}" (${err.message})`);
   }
   const text = new TextDecoder().decode(bytes);
-  if (text.trim() === "") throw fileIssue("an empty file", "a YAML mapping of config sections, with at least routing.rules");
-  return parseConfig(text, env, { source: path, requireRoutes: true });
+  if (requireRoutes && text.trim() === "") throw fileIssue("an empty file", "a YAML mapping of config sections, with at least routing.rules");
+  return parseConfig(text, env, { source: path, requireRoutes });
 }
 
 export function defaultConfig(env: Env = process.env): GatewayConfig {

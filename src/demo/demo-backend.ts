@@ -3,6 +3,7 @@
 // messages (DemoMessage) that exercise rooms (Multicast), Broadcast and Kick, answers Ping, and
 // records lifecycle messages so tests can check what a gateway announced.
 import type { TCPSocketListener } from "bun";
+import { type Binder, directBinder } from "../net/binder.ts";
 import { BufferPool, DEFAULT_CLASSES } from "../net/buffer-pool.ts";
 import { OpCode } from "../protocol/server-frame.ts";
 import { DemoConnection, type DemoContext, type DemoEvent } from "./demo-connection.ts";
@@ -23,6 +24,10 @@ export interface DemoBackendOptions {
    * Length field cannot tell the two forms apart, so this must match the gateway's config.
    */
   traceHeader?: boolean;
+  /** Opens the listening socket (default: bind afresh; the dev entry point passes a HotBinder). */
+  binder?: Binder;
+  /** What chose the address, for a bind error (default "demo backend"). */
+  listenKey?: string;
 }
 
 export interface DemoBackendStats {
@@ -48,6 +53,8 @@ export const DEMO_EVENTS_KEPT = 10_000;
 const POOL_IDLE_BYTES = 8 * 1024 * 1024;
 
 class DemoState implements DemoContext {
+  /** Open connections. Kept here, not in the listener's handlers: after a hot reload newer handlers close them. */
+  readonly conns = new Set<DemoConnection>();
   readonly sessions = new SessionTable<DemoConnection>();
   readonly pool = new BufferPool({ classes: DEFAULT_CLASSES, maxIdleBytes: POOL_IDLE_BYTES });
   readonly framesByOpcode = new Float64Array(256);
@@ -82,21 +89,25 @@ class DemoState implements DemoContext {
   countViolation(): void {
     this.violationCloses++;
   }
+
+  connectionClosed(conn: DemoConnection): void {
+    if (this.conns.delete(conn)) this.log(`closed ${conn.label}`);
+  }
 }
 
 export class DemoBackend {
-  private readonly conns = new Set<DemoConnection>();
   private listener: TCPSocketListener<DemoConnection> | null = null;
   private accepted = 0;
   private stopping: Promise<void> | null = null;
 
   private constructor(private readonly state: DemoState) {}
 
+  /** Throws ListenError when the address cannot be had. */
   static async start(opts: DemoBackendOptions = {}): Promise<DemoBackend> {
     const name = opts.name ?? "demo";
     const state = new DemoState(opts.traceHeader ?? false, `demo-backend ${name}: `, opts.log ?? (() => {}));
     const backend = new DemoBackend(state);
-    backend.listen(opts.host ?? "127.0.0.1", opts.port ?? 0);
+    backend.listen(opts.binder ?? directBinder, opts.listenKey ?? "demo backend", opts.host ?? "127.0.0.1", opts.port ?? 0);
     return backend;
   }
 
@@ -119,7 +130,7 @@ export class DemoBackend {
       if (n > 0 || (op >= OpCode.Trans && op <= OpCode.Pong)) framesByOpcode[op] = n;
     }
     return {
-      connections: this.conns.size,
+      connections: this.state.conns.size,
       connectionsAccepted: this.accepted,
       framesByOpcode,
       connects: s.connects,
@@ -132,13 +143,21 @@ export class DemoBackend {
 
   /** Abruptly drops the oldest open connection (a lost link); false when none is open. */
   dropOneConnection(): boolean {
-    for (const c of this.conns) {
+    for (const c of this.state.conns) {
       if (c.closing) continue;
       this.state.log(`dropping ${c.label} on request`);
       c.terminate();
       return true;
     }
     return false;
+  }
+
+  /**
+   * Dev hot reload: newer code has reloaded the listening socket with its handlers. Stopping this
+   * backend then closes only its own connections, not the listener (whose stop would close all).
+   */
+  handOver(): void {
+    this.listener = null;
   }
 
   /** Stops listening and closes every connection; resolves once all have closed. */
@@ -148,16 +167,16 @@ export class DemoBackend {
   }
 
   private async shutdown(): Promise<void> {
-    const open = [...this.conns];
+    const open = [...this.state.conns];
     this.listener?.stop(true);
     for (const c of open) c.terminate();
     await Promise.all(open.map((c) => c.closed));
     this.state.log("stopped");
   }
 
-  private listen(hostname: string, port: number): void {
+  private listen(binder: Binder, key: string, hostname: string, port: number): void {
     const state = this.state;
-    this.listener = Bun.listen<DemoConnection>({
+    this.listener = binder.listen<DemoConnection>(key, {
       hostname,
       port,
       socket: {
@@ -166,18 +185,13 @@ export class DemoBackend {
           socket.setNoDelay(true);
           const conn = new DemoConnection(state, socket, ++this.accepted);
           socket.data = conn;
-          this.conns.add(conn);
+          state.conns.add(conn);
           state.log(`accepted ${conn.label}`);
         },
         data: (socket, chunk) => socket.data.onData(chunk),
         drain: (socket) => socket.data.onDrain(),
-        close: (socket) => {
-          const conn = socket.data;
-          // A socket that failed before open has no connection object.
-          if (conn === undefined || !this.conns.delete(conn)) return;
-          conn.onClosed();
-          state.log(`closed ${conn.label}`);
-        },
+        // A socket that failed before open has no connection object.
+        close: (socket) => socket.data?.onClosed(),
         error: (socket, error) => state.log(`socket error on ${socket.data?.label ?? "a connection"}: ${error.message}`),
       },
     });

@@ -59,6 +59,8 @@ export interface DemoContext {
   recordEvent(e: DemoEvent): void;
   /** A connection was closed for breaking the contract. */
   countViolation(): void;
+  /** The connection's socket closed (called once, from onClosed). */
+  connectionClosed(conn: DemoConnection): void;
 }
 
 const encoder = new TextEncoder();
@@ -117,6 +119,7 @@ export class DemoConnection implements FrameHandler<BackendFramingViolation> {
     this.reader.stop();
     this.writer.detach();
     this.ctx.sessions.detach(this);
+    this.ctx.connectionClosed(this);
     this.resolveClosed();
   }
 

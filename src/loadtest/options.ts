@@ -68,7 +68,7 @@ Usage: game-gateway loadtest [flags]
   -connections N         concurrent client connections (100)
   -duration D            sending time, Go duration (30s)
   -rate R                messages/s per connection; 0 = closed loop (10)
-  -message-size N        body bytes, at least ${MIN_BODY_SIZE} (8, raised to ${MIN_BODY_SIZE})
+  -message-size N        body bytes, at least ${MIN_BODY_SIZE} (${MIN_BODY_SIZE})
   -server-type N         ServerID server type (10)
   -world-id N            ServerID world id (0)
   -timeout D             dial timeout (5s)
@@ -131,7 +131,8 @@ export function defaultOptions(): LoadtestOptions {
     connections: 100,
     durationMs: 30_000,
     rate: 10,
-    messageSize: 8,
+    // The reference's 8 cannot hold the payload; 16 is the smallest body that can.
+    messageSize: MIN_BODY_SIZE,
     serverType: 10,
     worldId: 0,
     instId: 0,

@@ -6,6 +6,7 @@ import type { ClientPort, CloseReason } from "../session/client-port.ts";
 import type { Session } from "../session/session.ts";
 import type { SessionService } from "../session/session-service.ts";
 import type { AdmissionControl } from "./admission.ts";
+import { type Binder, directBinder } from "./binder.ts";
 import type { CidrList } from "./cidr.ts";
 import { MAX_PROXY_HEADER, parseProxyHeader } from "./proxy-protocol.ts";
 import type { BufferPool } from "./buffer-pool.ts";
@@ -87,6 +88,8 @@ interface ListenerContext {
   readonly metrics: GatewayMetrics;
   readonly proxy: ProxyProtocolOptions;
   readonly state: ListenerState;
+  /** Called once per closed port; through the port, since a hot reload gives its socket newer handlers. */
+  readonly portClosed: (port: TcpClientPort) => void;
 }
 
 /**
@@ -396,6 +399,7 @@ export class TcpClientPort implements ClientPort {
     this.countHeld();
     this.writer?.release();
     this.closing = true;
+    this.ctx.portClosed(this);
     this.ctx.service.onClientClosed(this, this.reason ?? (error ? "client_error" : "client_closed"));
   }
 }
@@ -406,6 +410,10 @@ export class TcpListener {
   /** Every live port, for the deadline sweep. */
   private readonly ports = new Set<TcpClientPort>();
   private readonly state: ListenerState = { awaitingHeader: 0, heldInput: 0, now: Date.now() };
+  private readonly portClosed = (port: TcpClientPort): void => {
+    this.open--;
+    this.ports.delete(port);
+  };
   /** Settings for connections accepted from now on (replaced on reload). */
   private ctx: ListenerContext;
 
@@ -437,6 +445,7 @@ export class TcpListener {
       metrics: this.metrics,
       proxy: this.proxy,
       state: this.state,
+      portClosed: this.portClosed,
     };
   }
 
@@ -459,8 +468,9 @@ export class TcpListener {
     return this.open;
   }
 
-  start(): void {
-    this.listener = Bun.listen<TcpClientPort>({
+  /** Binds the listening socket; throws ListenError naming `key` when the address cannot be had. */
+  start(key: string, binder: Binder = directBinder): void {
+    this.listener = binder.listen<TcpClientPort>(key, {
       hostname: this.options.host,
       port: this.options.port,
       socket: {
@@ -486,8 +496,6 @@ export class TcpListener {
           const port = socket.data;
           if (port === undefined) return; // rejected at admission
           socket.data = undefined as unknown as TcpClientPort;
-          this.open--;
-          this.ports.delete(port);
           port.onClosed(error);
         },
         error: () => {
@@ -500,6 +508,11 @@ export class TcpListener {
   /** Stops accepting; live connections carry on. */
   stop(): void {
     this.listener?.stop(false);
+    this.listener = null;
+  }
+
+  /** Dev hot reload: newer code has reloaded the listening socket with its handlers; leave it open. */
+  handOver(): void {
     this.listener = null;
   }
 }

@@ -278,4 +278,45 @@ describe("status page", () => {
     },
     60_000,
   );
+
+  browserTest(
+    "shows message rates from its first paint, not a dash until a second poll",
+    async () => {
+      const browser = await launch();
+      const be = await DemoBackend.start({ port: 0 });
+      cleanup.push(() => be.stop());
+      const gw = startGateway({ server: { health_check_port: 0 }, routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] } });
+      cleanup.push(() => gw.stop());
+      const client = await gw.connect();
+      cleanup.push(() => client.close());
+      await roundTrips(client, 20, "before the page"); // counted before the page's first poll
+      let sending = true;
+      const traffic = (async () => {
+        for (let round = 0; sending; round++) await roundTrips(client, 20, `first${round}`);
+      })();
+
+      const page = await browser.newPage();
+      // Every poll gets the first poll's answer: what the page shows is then what it made of one
+      // response, however many polls a slow machine lets through before the checks.
+      let first: string | null = null;
+      await page.route("**/api/status", async (route) => {
+        first ??= await (await route.fetch()).text();
+        await route.fulfill({ status: 200, contentType: "application/json", body: first });
+      });
+      try {
+        await page.goto(`http://127.0.0.1:${gw.gateway.adminPort}/`);
+        await page.locator('body[data-state="ok"]').waitFor({ timeout: 10_000 });
+      } finally {
+        sending = false;
+        await traffic;
+      }
+      const answered = JSON.parse(first!) as { messages: { in_per_s: number; out_per_s: number } };
+      expect(answered.messages.in_per_s).toBeGreaterThan(0);
+      expect(await numberAt(page, "messages-in-rate")).toBeCloseTo(answered.messages.in_per_s, 6);
+      expect(await numberAt(page, "messages-out-rate")).toBeCloseTo(answered.messages.out_per_s, 6);
+      expect(await page.getByTestId("messages-in-rate").textContent()).not.toBe("\u2013");
+      await page.close();
+    },
+    60_000,
+  );
 });

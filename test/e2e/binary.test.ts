@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { DemoBackend } from "../../src/demo/demo-backend.ts";
-import { eventually, rule, startGateway, str, text } from "../support/harness.ts";
+import { ChildOutput, eventually, rule, startGateway, str, text } from "../support/harness.ts";
 
 const root = join(import.meta.dir, "../..");
 const binary = join(root, "dist/game-gateway");
@@ -20,26 +20,6 @@ beforeAll(async () => {
 function run(args: string[]) {
   const p = Bun.spawnSync([binary, ...args], { cwd: dir, stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "" } });
   return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
-}
-
-/** Reads a child's stdout until a line matches; returns the match. */
-async function waitForLine(proc: Subprocess<"ignore", "pipe", "pipe">, pattern: RegExp, timeoutMs = 15_000): Promise<RegExpMatchArray> {
-  const reader = proc.stdout.getReader();
-  const decoder = new TextDecoder();
-  let seen = "";
-  const deadline = Date.now() + timeoutMs;
-  try {
-    while (Date.now() < deadline) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      seen += decoder.decode(value);
-      const m = seen.match(pattern);
-      if (m) return m;
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  throw new Error(`no line matching ${pattern} in:\n${seen}`);
 }
 
 describe("dist/game-gateway", () => {
@@ -91,7 +71,7 @@ describe("dist/game-gateway", () => {
       );
       const proc = Bun.spawn([binary, "--config", cfg], { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
       procs.push(proc);
-      const [, port] = await waitForLine(proc, /"listen":"127\.0\.0\.1:(\d+)"/);
+      const [, port] = await new ChildOutput(proc).line(/"listen":"127\.0\.0\.1:(\d+)"/);
       const clients = await Promise.all([1, 2, 3].map(() => GameClient.connect("127.0.0.1", Number(port))));
       for (const [i, c] of clients.entries()) c.send(5, serverIdFor(10), text(`via binary ${i}`));
       for (const [i, c] of clients.entries()) expect(str((await c.next()).body)).toBe(`via binary ${i}`);
@@ -137,7 +117,7 @@ describe("dist/game-gateway", () => {
     test("no config: the embedded demo backend answers and the banner says where to connect", async () => {
       const proc = Bun.spawn([binary], { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
       procs.push(proc);
-      const [, port] = await waitForLine(proc, /Clients can connect to tcp:\/\/127\.0\.0\.1:(\d+)/);
+      const [, port] = await new ChildOutput(proc).line(/Clients can connect to tcp:\/\/127\.0\.0\.1:(\d+)/);
       const c = await GameClient.connect("127.0.0.1", Number(port));
       c.send(1, serverIdFor(200, 1), text("demo?"));
       expect(str((await c.next()).body)).toBe("demo?");

@@ -1,5 +1,6 @@
 // Shared set-up for end-to-end tests: a real gateway on an ephemeral loopback port, configured
 // through the real YAML loader, in front of real demo backends.
+import type { Subprocess } from "bun";
 import YAML from "yaml";
 import { parseConfig } from "../../src/config/load.ts";
 import type { GatewayConfig } from "../../src/config/types.ts";
@@ -113,4 +114,49 @@ export class TestScope {
   readonly release = async (): Promise<void> => {
     for (const f of this.releases.splice(0).reverse()) await f();
   };
+}
+
+/** Output a ChildOutput keeps per stream; past it the oldest text is dropped. */
+const CHILD_OUTPUT_KEPT = 1 << 20;
+
+/**
+ * Collects a child process's stdout and stderr as they come, so a test can wait for a line (the
+ * start banner, a log record) and, when none comes, report what the process did print and
+ * whether it exited: "address already in use" beats "no line matching".
+ */
+export class ChildOutput {
+  stdout = "";
+  stderr = "";
+  exitCode: number | null = null;
+
+  constructor(readonly proc: Subprocess<"ignore" | "pipe" | "inherit", "pipe", "pipe">) {
+    void this.pump(proc.stdout, (s) => (this.stdout = (this.stdout + s).slice(-CHILD_OUTPUT_KEPT)));
+    void this.pump(proc.stderr, (s) => (this.stderr = (this.stderr + s).slice(-CHILD_OUTPUT_KEPT)));
+    void proc.exited.then((code) => (this.exitCode = code));
+  }
+
+  private async pump(stream: ReadableStream<Uint8Array>, add: (s: string) => void): Promise<void> {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) add(decoder.decode(chunk, { stream: true }));
+  }
+
+  /** Waits until stdout (from `from` on) matches; on exit or timeout, fails showing both streams. */
+  async line(pattern: RegExp, timeoutMs = 15_000, from = 0): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = this.stdout.slice(from).match(pattern);
+      if (m) return m;
+      const exited = this.exitCode !== null;
+      if (exited || Date.now() > deadline) {
+        await Bun.sleep(50); // let the pipes deliver the last words
+        const late = this.stdout.slice(from).match(pattern);
+        if (late) return late;
+        throw new Error(
+          `no line matching ${pattern} (${exited ? `the process exited with status ${this.exitCode}` : `still running after ${timeoutMs} ms`})\n` +
+            `--- stdout ---\n${this.stdout}\n--- stderr ---\n${this.stderr}`,
+        );
+      }
+      await Bun.sleep(10);
+    }
+  }
 }
