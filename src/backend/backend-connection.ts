@@ -76,6 +76,20 @@ export interface BackendConnectionOptions {
 
 export type BackendConnectionState = "dialing" | "open" | "closed";
 
+/**
+ * Why this gateway closed a connection ("" when the peer or the network closed it). A framing
+ * violation was already counted as a violation when it was found.
+ */
+export type ConnectionCloseCause =
+  | ""
+  | "dial_timeout"
+  | "ping_timeout"
+  /** A dedicated connection whose session ended. */
+  | "session_ended"
+  /** The pool is shutting down. */
+  | "closing"
+  | BackendFramingViolation;
+
 /** Process-wide instruments a connection reports to. */
 export interface BackendTelemetry {
   readonly latency: LatencyHistogram<"upstream" | "downstream">;
@@ -134,7 +148,9 @@ export class BackendConnection implements BackendLink {
   /** Health check state: when anything last arrived, and the Ping awaiting its Pong (0 = none). */
   private lastReceivedAt = Date.now();
   private pingSentAt = 0;
-  closeCause = "";
+  closeCause: ConnectionCloseCause = "";
+  /** Closed for a framing violation, which the violation count already recorded. */
+  closedForViolation = false;
 
   constructor(
     private readonly options: BackendConnectionOptions,
@@ -261,7 +277,7 @@ export class BackendConnection implements BackendLink {
    * Closes the connection; the owner hears about it through onClosed. A graceful close sends FIN
    * after what the kernel holds; otherwise (a broken or unresponsive backend) it is dropped at once.
    */
-  close(cause: string, graceful = false): void {
+  close(cause: ConnectionCloseCause, graceful = false): void {
     if (this.state === "closed") return;
     this.closeCause ||= cause;
     if (this.socket === null) this.finish();
@@ -368,6 +384,7 @@ export class BackendConnection implements BackendLink {
 
   onFramingError(reason: BackendFramingViolation): void {
     this.handler.onViolation(this, reason);
+    this.closedForViolation = true;
     this.close(reason);
   }
 

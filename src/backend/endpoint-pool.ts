@@ -203,7 +203,7 @@ export class EndpointPool implements BackendConnectionOwner {
     if (conn.closeCause === "dial_timeout" || conn.closeCause === "ping_timeout") m.backendTimeouts.inc({ backend: this.endpoint });
     if (!this.closed && !conn.closedByUs) {
       this.breaker.recordFailure();
-      if (wasOpen) bump(this.tally.errors, conn.closeCause || "connection_lost");
+      if (wasOpen && !conn.closedForViolation) bump(this.tally.errors, conn.closeCause || "connection_lost");
     }
 
     const orphans = conn.sessions.drain();

@@ -300,6 +300,8 @@ describe("backend garbage", () => {
     victim.send(1, serverIdFor(T), text("trigger"));
     await victim.closed;
     expect(await gw.gateway.metrics.value("protocol_violations_total", { side: "backend", reason: "length_negative" })).toBe(1);
+    // One violation, one error: the close it causes is not a second backend_errors_total event.
+    expect(await gw.gateway.metrics.value("backend_errors_total", { error_type: "length_negative" })).toBe(1);
     expect(await roundTrip(other, 200, "still fine")).toBe("still fine");
     other.close();
   });
