@@ -30,6 +30,15 @@ export interface GatewayOptions {
   readonly accessLogSink?: LogSink;
 }
 
+/** One route's endpoints and how many answer: the /ready body and the status page. */
+export interface RouteReachability {
+  readonly server_type: number;
+  readonly world_id: number;
+  readonly service_name: string;
+  readonly endpoints: number;
+  readonly reachable: number;
+}
+
 export interface ReloadRecord {
   readonly at: string;
   readonly ok: boolean;
@@ -257,6 +266,16 @@ export class Gateway {
     return null;
   }
 
+  routeReachability(): RouteReachability[] {
+    return this.current.routing.rules.map((r) => ({
+      server_type: r.server_type,
+      world_id: r.world_id,
+      service_name: r.service_name,
+      endpoints: r.endpoints.length,
+      reachable: this.backends.reachableCount(r.endpoints),
+    }));
+  }
+
   /**
    * Applies a new config without dropping sessions: routes, timeouts, limits and log level take
    * effect for what happens next; live sessions keep their endpoint (a removed endpoint's pool
@@ -393,7 +412,9 @@ export class Gateway {
         sessions: p.sessions,
         queued_bytes: p.queuedBytes,
         breaker: (["closed", "open", "half-open"] as const)[p.breaker.state],
+        reachable: p.reachable,
       })),
+      routes: this.routeReachability(),
       reloads: [...this.reloads].reverse(),
     };
   }

@@ -5,7 +5,8 @@ import { STATUS_PAGE_HTML } from "./status-page.ts";
 
 // The admin HTTP endpoint (server.health_check_port):
 //   /health        the process is alive
-//   /ready         200 once routes are loaded and while not draining; 503 with the reason otherwise
+//   /ready         200 once routes are loaded and while not draining (the body gives, per route, how
+//                  many of its endpoints are reachable); 503 with the reason otherwise
 //   /metrics       Prometheus text
 //   /              the live status page (polls /api/status)
 //   /api/status    the numbers the status page shows
@@ -17,6 +18,8 @@ export interface AdminSource {
   readonly metrics: GatewayMetrics;
   readonly config: { readonly admin: { readonly debug_token: string } };
   notReadyReason(): string | null;
+  /** Per route: its endpoints and how many of them answered since they last failed to. */
+  routeReachability(): readonly object[];
   status(): object;
 }
 
@@ -59,7 +62,7 @@ export class AdminServer {
         "/ready": () => {
           const reason = src.notReadyReason();
           return reason === null
-            ? Response.json({ status: "ready" })
+            ? Response.json({ status: "ready", routes: src.routeReachability() })
             : Response.json({ status: "not_ready", reason }, { status: 503 });
         },
         "/metrics": async () =>

@@ -28,6 +28,7 @@ import { SessionList } from "../session/session-list.ts";
 import { LatencyDirection, type BackendTally, bump } from "../admin/metrics.ts";
 import type { LatencyHistogram } from "../admin/latency-histogram.ts";
 import { type SpanIdSource, TraceId } from "../protocol/trace-context.ts";
+import { type DialFailure, classifyDialError } from "./dial-failure.ts";
 
 // One TCP connection to a backend endpoint, shared by many sessions (or owned by one, in
 // dedicated mode). Outgoing frames are encoded straight into a batched writer; incoming frames
@@ -52,6 +53,11 @@ export interface BackendConnectionOwner {
   /** Every connection of the owner's endpoint: their sessions are the endpoint's (a Broadcast goes to all). */
   links(): Iterable<BackendConnection>;
   onOpen(conn: BackendConnection): void;
+  /**
+   * The backend proved it works: a Pong, or (first: true, once per connection) the first valid
+   * frame of any kind. A TCP connect alone proves nothing (a backend may accept and then reset).
+   */
+  onHealthy(conn: BackendConnection, first: boolean): void;
   /** A Ping sent by this gateway was answered after rttSeconds. */
   onPong(conn: BackendConnection, rttSeconds: number): void;
   /** A session carried by conn ended. */
@@ -121,8 +127,8 @@ const socketHandlers = {
   error(socket: Socket<BackendConnection>) {
     socket.data.onSocketClosed();
   },
-  connectError(socket: Socket<BackendConnection>) {
-    socket.data.onSocketClosed();
+  connectError(socket: Socket<BackendConnection>, error: Error) {
+    socket.data.onDialError(error);
   },
 };
 
@@ -151,6 +157,10 @@ export class BackendConnection implements BackendLink {
   closeCause: ConnectionCloseCause = "";
   /** Closed for a framing violation, which the violation count already recorded. */
   closedForViolation = false;
+  /** Why the dial failed (null while it has not). */
+  dialFailure: DialFailure | null = null;
+  /** Set by the first Pong or valid frame; until then the connection is only a TCP connect. */
+  healthy = false;
 
   constructor(
     private readonly options: BackendConnectionOptions,
@@ -205,7 +215,10 @@ export class BackendConnection implements BackendLink {
   setupSeconds = 0;
 
   dial(): void {
-    this.dialTimer = setTimeout(() => this.close("dial_timeout"), this.options.dialTimeoutMs);
+    this.dialTimer = setTimeout(() => {
+      this.dialFailure = "timeout";
+      this.close("dial_timeout");
+    }, this.options.dialTimeoutMs);
     Bun.connect({ hostname: this.options.host, port: this.options.port, socket: socketHandlers, data: this }).catch(() => {
       // connectError already reported it; a rejection here must not become unhandled.
     });
@@ -310,8 +323,15 @@ export class BackendConnection implements BackendLink {
     this.setupSeconds = (performance.now() - this.dialStartedAt) / 1000;
     socket.setNoDelay(true);
     this.writer.attach(socket);
+    // Asked at once, so a backend that is back proves it within a round trip, not a ping_interval.
+    this.sendPing(Date.now());
     this.owner.onOpen(this);
     if (this.endWhenFlushed) this.onSocketDrain();
+  }
+
+  onDialError(error: Error): void {
+    this.dialFailure ??= classifyDialError(error);
+    this.finish();
   }
 
   /** True for bytes of the chunk being handled: they stay intact until its onChunkEnd. */
@@ -323,13 +343,14 @@ export class BackendConnection implements BackendLink {
     this.chunk = chunk;
     const startedAt = performance.now();
     this.lastReceivedAt = Date.now();
-    const framesBefore = this.tally.framesIn;
+    const framesBefore = this.tally.framesIn - this.healthFrames;
     this.tally.bytesIn += chunk.length;
     this.reader.feed(chunk);
     this.handler.onChunkEnd();
     this.chunk = null;
     // The chunk's frames have now been written to their clients: one observation per chunk.
-    const frames = this.tally.framesIn - framesBefore;
+    // Ping/Pong reach no client: they are not part of the downstream latency.
+    const frames = this.tally.framesIn - this.healthFrames - framesBefore;
     if (frames > 0) {
       this.telemetry.latency.observe(LatencyDirection.Downstream, (performance.now() - startedAt) / 1000, frames);
     }
@@ -353,7 +374,10 @@ export class BackendConnection implements BackendLink {
       case OpCode.Trans: {
         const reason = checkClientBound(b, off, len - BACKEND_FRAME_PREFIX);
         if (reason !== null) this.handler.onViolation(this, reason);
-        else this.handler.onTrans(this, readSessionIdHi(b, off), readSessionIdLo(b, off), b, off, len);
+        else {
+          if (!this.healthy) this.proveHealthy();
+          this.handler.onTrans(this, readSessionIdHi(b, off), readSessionIdLo(b, off), b, off, len);
+        }
         break;
       }
       case OpCode.Multicast:
@@ -362,17 +386,26 @@ export class BackendConnection implements BackendLink {
       case OpCode.Broadcast: {
         const reason = checkClientBound(b, off, len - BACKEND_FRAME_PREFIX);
         if (reason !== null) this.handler.onViolation(this, reason);
-        else this.handler.onBroadcast(this, b, off, len);
+        else {
+          if (!this.healthy) this.proveHealthy();
+          this.handler.onBroadcast(this, b, off, len);
+        }
         break;
       }
       case OpCode.Kick:
+        if (!this.healthy) this.proveHealthy();
         this.handler.onKick(this, readSessionIdHi(b, off), readSessionIdLo(b, off), kickReason(b, off, len));
         break;
       case OpCode.Ping:
+        this.healthFrames++;
         if (len - BACKEND_FRAME_PREFIX !== PING_BODY_SIZE) this.handler.onViolation(this, "ping_malformed");
-        else this.sendPong(b, off);
+        else {
+          if (!this.healthy) this.proveHealthy();
+          this.sendPong(b, off);
+        }
         break;
       case OpCode.Pong:
+        this.healthFrames++;
         if (len - BACKEND_FRAME_PREFIX !== PING_BODY_SIZE) this.handler.onViolation(this, "ping_malformed");
         else this.onPong();
         break;
@@ -399,6 +432,7 @@ export class BackendConnection implements BackendLink {
     if (clientBodyLen < 0) return this.handler.onViolation(this, "multicast_malformed");
     const reason = checkClientBound(b, off, clientBodyLen);
     if (reason !== null) return this.handler.onViolation(this, reason);
+    if (!this.healthy) this.proveHealthy();
     this.handler.onMulticast(this, b, off, count, bodyStart + 2, bodyStart + 2 + count * 8, clientBodyLen);
   }
 
@@ -423,6 +457,10 @@ export class BackendConnection implements BackendLink {
       return;
     }
     if (now - this.lastReceivedAt < pingIntervalMs) return;
+    this.sendPing(now);
+  }
+
+  private sendPing(now: number): void {
     const at = this.writer.reserve(BACKEND_FRAME_PREFIX + PING_BODY_SIZE);
     if (at < 0) return;
     const out = this.writer.bytes;
@@ -434,11 +472,21 @@ export class BackendConnection implements BackendLink {
   }
 
   private pingStartedAt = 0;
+  /** Ping and Pong frames received. */
+  private healthFrames = 0;
 
   private onPong(): void {
     if (this.pingSentAt === 0) return; // unsolicited: nothing to time
     this.pingSentAt = 0;
     this.owner.onPong(this, (performance.now() - this.pingStartedAt) / 1000);
+    const first = !this.healthy;
+    this.healthy = true;
+    this.owner.onHealthy(this, first);
+  }
+
+  private proveHealthy(): void {
+    this.healthy = true;
+    this.owner.onHealthy(this, true);
   }
 
   private sendPong(b: Uint8Array, off: number): void {

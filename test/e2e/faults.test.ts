@@ -233,6 +233,99 @@ describe("backend faults", () => {
   });
 });
 
+describe("backend re-dial and recovery", () => {
+  /** A listener that accepts every connection and at once breaks framing on it (a negative Length). */
+  function garbageBackend() {
+    let accepted = 0;
+    const frame = encodeBackendFrame({ opcode: OpCode.Trans, sessionId: 1n });
+    new DataView(frame.buffer).setInt32(0, -5, true);
+    const listener = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open(s) {
+          accepted++;
+          s.write(frame);
+        },
+        data() {},
+      },
+    });
+    scope.defer(() => listener.stop(true));
+    return { port: listener.port, accepted: () => accepted };
+  }
+
+  test("a backend that accepts and then sends garbage is not re-dialled in a loop", async () => {
+    // Before: every TCP connect reset the backoff, so two slots re-dialled every 50-100 ms
+    // (about 27 connections a second, 80 in this window), open breaker or not. Now the backoff
+    // resets only once a connection proves healthy and an open breaker dials one probe a second.
+    // A loaded machine can only make the count smaller, so the bound cannot flake.
+    const bad = garbageBackend();
+    const gw = gateway({ routing: { rules: [rule(T, [`127.0.0.1:${bad.port}`])] } });
+    const breakerOpen = () => gw.gateway.metrics.value("circuit_breaker_state", { backend: `127.0.0.1:${bad.port}` });
+    await eventually(async () => (await breakerOpen()) === 1, "the breaker to open");
+    const before = bad.accepted();
+    await Bun.sleep(3000);
+    const dials = bad.accepted() - before;
+    expect(dials).toBeGreaterThanOrEqual(1); // still probing
+    expect(dials).toBeLessThanOrEqual(7); // at most one probe per 0.5 s (jittered 1 s), plus slack
+    expect(await breakerOpen()).toBe(1);
+    // One log line for the state change, not one per attempt.
+    const lines = gw.log.find("backend unreachable");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ cause: "closed_before_healthy", close_cause: "length_negative" });
+  }, 30_000);
+
+  test("a dead backend's cause is logged once; once it is back, service resumes long before open_timeout", async () => {
+    const be = await backend();
+    const port = be.port;
+    const endpoint = `127.0.0.1:${port}`;
+    const gw = gateway({
+      server: { health_check_port: 0 },
+      log: { level: "info" },
+      connection_pool: { retry_delay: "20ms" },
+      // open_timeout far beyond any wait below: only the probe can bring the endpoint back.
+      circuit_breaker: { failure_threshold: 2, open_timeout: "10m" },
+      routing: { rules: [rule(T, [endpoint])] },
+    });
+    type ReadyBody = { status: string; routes: ({ reachable: number } & Record<string, unknown>)[] };
+    const ready = async () => (await (await fetch(`http://127.0.0.1:${gw.gateway.adminPort}/ready`)).json()) as ReadyBody;
+    const served = async () => {
+      const c = await gw.connect();
+      c.send(1, serverIdFor(T), text("anyone?"));
+      const ok = await c.next(2000).then((f) => str(f.body) === "anyone?", () => false);
+      c.close();
+      return ok;
+    };
+    await eventually(async () => (await ready()).routes[0]?.reachable === 1, "the endpoint to be reachable");
+    expect(await ready()).toEqual({
+      status: "ready",
+      routes: [{ server_type: T, world_id: 0, service_name: `svc-${T}`, endpoints: 1, reachable: 1 }],
+    });
+    expect(await served()).toBe(true);
+
+    await be.stop();
+    await eventually(async () => (await gw.gateway.metrics.value("circuit_breaker_state", { backend: endpoint })) === 1, "the breaker to open");
+    // Several probes fail while it is down, each the same way.
+    await eventually(async () => (await gw.gateway.metrics.value("backend_errors_total", { error_type: "dial_failed" })) >= 4, "probes to fail");
+    expect(await served()).toBe(false);
+    expect((await ready()).routes[0]!.reachable).toBe(0);
+    const down = gw.log.find("backend unreachable");
+    expect(down).toHaveLength(1);
+    expect(down[0]).toMatchObject({ backend: endpoint, cause: "refused" });
+
+    await backend(port);
+    await eventually(served, "a client to be served again (open_timeout is 10 minutes)");
+    expect((await ready()).routes[0]!.reachable).toBe(1);
+    expect(gw.log.find("backend reachable again")[0]).toMatchObject({ backend: endpoint, was: "refused" });
+  }, 60_000);
+
+  test("a name that does not resolve is logged with cause dns", async () => {
+    const gw = gateway({ routing: { rules: [rule(T, ["no-such-backend.invalid:19711"])] } });
+    const line = await eventually(() => gw.log.find("backend unreachable")[0], "the dial failure to be logged");
+    expect(line).toMatchObject({ backend: "no-such-backend.invalid:19711", cause: "dns" });
+  });
+});
+
 /** A backend that answers every Trans with `reply(frame)`: for sending what no sane backend would. */
 async function rawBackend(reply: (sessionId: bigint, socket: Socket<undefined>) => void): Promise<TCPSocketListener<undefined>> {
   const server = Bun.listen({
