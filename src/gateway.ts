@@ -16,6 +16,7 @@ import { SessionIdGenerator } from "./session/session-id.ts";
 import { SessionManager } from "./session/session-manager.ts";
 import { type MessageRateLimit, SessionService, type SessionTimeouts } from "./session/session-service.ts";
 import { AdmissionControl, type AdmissionOptions } from "./net/admission.ts";
+import { SharedQueueTally } from "./net/socket-writer.ts";
 import { SpanIdSource } from "./protocol/trace-context.ts";
 
 // The composition root: builds every part from one config and owns their lifetimes.
@@ -144,6 +145,7 @@ export class Gateway {
           dialTimeoutMs: cp.dial_timeout,
           highWater: config.backend.write_queue_high_water,
           limit: config.backend.write_queue_limit,
+          totalLimit: config.backend.write_queue_total_limit,
           traceContext: config.tracing.enable_trace_propagation,
         },
       },
@@ -153,7 +155,7 @@ export class Gateway {
       metrics: this.metrics,
       log: this.log,
       throttledLog: throttled,
-      telemetry: { latency: this.metrics.requestLatency, spans: new SpanIdSource() },
+      telemetry: { latency: this.metrics.requestLatency, spans: new SpanIdSource(), totalQueued: new SharedQueueTally() },
     });
     this.service = new SessionService(
       this.sessions,

@@ -2,7 +2,7 @@ import type { Socket } from "bun";
 import type { BufferPool } from "../net/buffer-pool.ts";
 import { copyBytes } from "../net/bytes.ts";
 import { FrameReader } from "../net/frame-reader.ts";
-import { BatchedSocketWriter } from "../net/socket-writer.ts";
+import { BatchedSocketWriter, type SharedQueueTally } from "../net/socket-writer.ts";
 import { CLIENT_HEADER_SIZE, MAX_CLIENT_BODY } from "../protocol/client-frame.ts";
 import type { BackendFrameLayout } from "../protocol/layouts.ts";
 import {
@@ -75,6 +75,8 @@ export interface BackendConnectionOptions {
   readonly dialTimeoutMs: number;
   readonly highWater: number;
   readonly limit: number;
+  /** Bound on the bytes queued toward all backends together (backend.write_queue_total_limit). */
+  readonly totalLimit: number;
   readonly initialBuffer: number;
   /** Send Trans with the 33-byte gate header carrying the session's W3C trace context. */
   readonly traceContext: boolean;
@@ -96,10 +98,12 @@ export type ConnectionCloseCause =
   | "closing"
   | BackendFramingViolation;
 
-/** Process-wide instruments a connection reports to. */
+/** Process-wide instruments and shared counts a connection reports to. */
 export interface BackendTelemetry {
   readonly latency: LatencyHistogram<"upstream" | "downstream">;
   readonly spans: SpanIdSource;
+  /** Bytes queued toward all backends, held against BackendConnectionOptions.totalLimit. */
+  readonly totalQueued: SharedQueueTally;
 }
 
 const VIOLATION_LOG_INTERVAL_MS = 10_000;
@@ -141,8 +145,22 @@ export class BackendConnection implements BackendLink {
   private readonly writer: BatchedSocketWriter;
   private readonly gateSize: number;
   private readonly reader: FrameReader<BackendFramingViolation>;
-  /** Clients paused because this connection's queue passed high water (a subset of its sessions' clients). */
-  private readonly paused = new Set<ClientPort>();
+  /**
+   * Clients paused because this connection's queue passed high water (a subset of its sessions'
+   * clients): heavy ones sent at least the mean share of the window's bytes; light ones were
+   * paused only because the queue passed pauseAllAt. Light ones are resumed first.
+   */
+  private readonly pausedHeavy = new Set<ClientPort>();
+  private readonly pausedLight = new Set<ClientPort>();
+  /** Past this many queued bytes every sender is paused, not only the heavy ones. */
+  private readonly pauseAllAt: number;
+  /**
+   * The accounting window for fair pausing: it starts over whenever the queue empties or is
+   * relieved. windowBytes over windowSenders is the mean share a sender is compared with.
+   */
+  private window = 0;
+  private windowBytes = 0;
+  private windowSenders = 0;
   private dialTimer: ReturnType<typeof setTimeout> | null = null;
   private endWhenFlushed = false;
   /** The chunk whose frames are being handled (frames completed in the reader's ring are not in it). */
@@ -173,12 +191,14 @@ export class BackendConnection implements BackendLink {
   ) {
     this.endpoint = options.endpoint;
     this.gateSize = options.traceContext ? GATE_HEADER_TRACE_SIZE : GATE_HEADER_SIZE;
+    this.pauseAllAt = Math.min(2 * options.highWater, (options.highWater + options.limit) / 2);
     this.writer = new BatchedSocketWriter(
       options.initialBuffer,
       options.highWater,
       options.limit,
       () => this.resumeSomeClients(),
-      () => this.recordUpstreamLatency(),
+      () => this.onWritten(),
+      telemetry.totalQueued,
     );
     this.reader = new FrameReader(layout, this, pool);
   }
@@ -233,6 +253,11 @@ export class BackendConnection implements BackendLink {
     return this.writer.queuedBytes;
   }
 
+  /** The queue passed high water and has not drained to half of it since. */
+  get lagging(): boolean {
+    return this.writer.lagging;
+  }
+
   // ---- BackendLink ---------------------------------------------------------------------------
 
   sendConnect(session: Session): void {
@@ -248,8 +273,15 @@ export class BackendConnection implements BackendLink {
 
   sendTrans(session: Session, b: Uint8Array, off: number, len: number): boolean {
     const size = SERVER_HEADER_SIZE + this.gateSize + len - CLIENT_HEADER_SIZE;
+    if (this.telemetry.totalQueued.queued + size > this.options.totalLimit) {
+      this.tally.totalLimitRejections++;
+      return false;
+    }
     const at = this.writer.reserve(size);
-    if (at < 0) return false;
+    if (at < 0) {
+      this.tally.connectionLimitRejections++;
+      return false;
+    }
     const w = this.writer;
     if (this.gateSize === GATE_HEADER_TRACE_SIZE) {
       writeTransWithTrace(w.bytes, w.view, at, b, off, len, session.hi, session.lo, session.traceId ?? TraceId.INVALID, this.telemetry.spans);
@@ -259,16 +291,40 @@ export class BackendConnection implements BackendLink {
     if (this.unsentFrames++ === 0) this.unsentSince = performance.now();
     this.tally.framesOut++;
     this.tally.bytesOut += size;
-    if (this.writer.congested && !session.client.closing) {
-      session.client.pauseReading();
-      this.paused.add(session.client);
-      this.tally.pauses++;
+    if (session.linkWindow !== this.window) {
+      session.linkWindow = this.window;
+      session.linkBytes = 0;
+      this.windowSenders++;
     }
+    session.linkBytes += size;
+    this.windowBytes += size;
+    if (this.writer.congested && !session.client.closing) this.pauseSender(session);
     return true;
   }
 
+  /**
+   * The queue is past high water: pause the sender if it sent at least the mean share of this
+   * window's bytes, or whatever it sent once the queue is past pauseAllAt. A client sending a
+   * little now and then keeps going while the heavy senders wait.
+   */
+  private pauseSender(session: Session): void {
+    const client = session.client;
+    if (session.linkBytes * this.windowSenders >= this.windowBytes) {
+      this.pausedLight.delete(client);
+      this.pausedHeavy.add(client);
+    } else if (this.writer.queuedBytes > this.pauseAllAt) {
+      if (this.pausedHeavy.has(client)) return;
+      this.pausedLight.add(client);
+    } else {
+      return;
+    }
+    client.pauseReading();
+    this.tally.pauses++;
+  }
+
   release(session: Session, reason: CloseReason): void {
-    this.paused.delete(session.client);
+    this.pausedHeavy.delete(session.client);
+    this.pausedLight.delete(session.client);
     this.owner.detach(session, reason);
   }
 
@@ -284,6 +340,12 @@ export class BackendConnection implements BackendLink {
   adopt(session: Session): void {
     this.sessions.add(session);
     session.link = this;
+    session.linkWindow = -1; // window numbers are per connection
+  }
+
+  /** Drops what is queued and closes at once (a dedicated session ended while its backend lags). */
+  dropQueued(): void {
+    this.close("session_ended");
   }
 
   /**
@@ -497,6 +559,17 @@ export class BackendConnection implements BackendLink {
     copyBytes(b, off + BACKEND_FRAME_PREFIX, out, at + BACKEND_FRAME_PREFIX, PING_BODY_SIZE);
   }
 
+  private onWritten(): void {
+    this.recordUpstreamLatency();
+    if (this.writer.queuedBytes === 0) this.newWindow();
+  }
+
+  private newWindow(): void {
+    this.window++;
+    this.windowBytes = 0;
+    this.windowSenders = 0;
+  }
+
   /** Every Trans queued since the last write has now reached the socket. */
   private recordUpstreamLatency(): void {
     if (this.unsentFrames === 0) return;
@@ -511,18 +584,23 @@ export class BackendConnection implements BackendLink {
    * (or per event-loop turn while the queue stays low) lets the backend set the pace.
    */
   private resumeSomeClients(): void {
+    this.newWindow();
     let n = RESUME_BATCH;
-    for (const client of this.paused) {
-      if (n-- === 0) break;
-      this.paused.delete(client);
-      client.resumeReading();
+    for (const set of [this.pausedLight, this.pausedHeavy]) {
+      for (const client of set) {
+        if (n-- <= 0) break;
+        set.delete(client);
+        client.resumeReading();
+      }
     }
-    if (this.paused.size > 0) this.writer.requestRelief();
+    if (this.pausedLight.size + this.pausedHeavy.size > 0) this.writer.requestRelief();
   }
 
   private resumeClients(): void {
-    for (const client of this.paused) client.resumeReading();
-    this.paused.clear();
+    for (const client of this.pausedLight) client.resumeReading();
+    for (const client of this.pausedHeavy) client.resumeReading();
+    this.pausedLight.clear();
+    this.pausedHeavy.clear();
   }
 
   private finish(): void {
@@ -531,6 +609,7 @@ export class BackendConnection implements BackendLink {
     this.state = "closed";
     this.clearDialTimer();
     this.reader.stop();
+    this.tally.queueDroppedBytes += this.writer.queuedBytes;
     this.writer.detach();
     this.socket = null;
     this.resumeClients();

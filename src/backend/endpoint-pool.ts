@@ -192,7 +192,12 @@ export class EndpointPool implements BackendConnectionOwner {
     if (conn === null || !conn.sessions.has(session)) return;
     this.sessionCount--;
     conn.sendDisconnect(session, reason);
-    if (this.dedicated.has(conn)) conn.closeAfterFlush();
+    if (this.dedicated.has(conn)) {
+      // A backend this far behind may never read it: drop it now (counted in
+      // backend_queue_dropped_bytes_total) rather than hold it for a session that is gone.
+      if (conn.lagging) conn.dropQueued();
+      else conn.closeAfterFlush();
+    }
     this.updatePoolGauges();
   }
 
