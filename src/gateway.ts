@@ -2,6 +2,7 @@ import { AccessLog } from "./admin/access-log.ts";
 import { AdminServer } from "./admin/admin-server.ts";
 import { GatewayMetrics, LatencyDirection } from "./admin/metrics.ts";
 import { BackendRegistry } from "./backend/backend-registry.ts";
+import { breakerName } from "./backend/endpoint-pool.ts";
 import { parseHostPort } from "./config/host-port.ts";
 import { ConfigError, loadConfigFile } from "./config/load.ts";
 import type { GatewayConfig } from "./config/types.ts";
@@ -413,7 +414,7 @@ export class Gateway {
         connections_open: p.openConnections,
         sessions: p.sessions,
         queued_bytes: p.queuedBytes,
-        breaker: (["closed", "open", "half-open"] as const)[p.breaker.state],
+        breaker: breakerName(p.breaker.state),
         reachable: p.reachable,
       })),
       routes: this.routeReachability(),

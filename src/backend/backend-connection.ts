@@ -548,6 +548,9 @@ export class BackendConnection implements BackendLink {
 
   private proveHealthy(): void {
     this.healthy = true;
+    // A valid frame answers what the Ping sent on connect asked: a backend that talks but never
+    // answers Ping is not closed for it (later Pings go out only after ping_interval of silence).
+    this.pingSentAt = 0;
     this.owner.onHealthy(this, true);
   }
 
@@ -585,14 +588,8 @@ export class BackendConnection implements BackendLink {
    */
   private resumeSomeClients(): void {
     this.newWindow();
-    let n = RESUME_BATCH;
-    for (const set of [this.pausedLight, this.pausedHeavy]) {
-      for (const client of set) {
-        if (n-- <= 0) break;
-        set.delete(client);
-        client.resumeReading();
-      }
-    }
+    const left = resumeFrom(this.pausedLight, RESUME_BATCH);
+    resumeFrom(this.pausedHeavy, left);
     if (this.pausedLight.size + this.pausedHeavy.size > 0) this.writer.requestRelief();
   }
 
@@ -620,6 +617,17 @@ export class BackendConnection implements BackendLink {
     if (this.dialTimer !== null) clearTimeout(this.dialTimer);
     this.dialTimer = null;
   }
+}
+
+/** Resumes up to n clients of the set, oldest first; returns how many more may be resumed. */
+function resumeFrom(paused: Set<ClientPort>, n: number): number {
+  for (const client of paused) {
+    if (n === 0) break;
+    n--;
+    paused.delete(client);
+    client.resumeReading();
+  }
+  return n;
 }
 
 /** Checks that a backend frame can become a client frame: Type fits a u16, body fits a u16 Length. */

@@ -59,13 +59,13 @@ export interface PoolDeps {
 const SHARED_INITIAL_BUFFER = 64 * 1024;
 const DEDICATED_INITIAL_BUFFER = 4 * 1024;
 /** How often an endpoint with an open breaker is dialled (jittered to half of it and up). */
-export const PROBE_INTERVAL_MS = 1_000;
+const PROBE_INTERVAL_MS = 1_000;
 
 /** Why an endpoint is not reachable: a failed dial, or a connection that closed before it proved healthy. */
 export type UnreachableCause = DialFailure | "closed_before_healthy";
 
 /** Whether the endpoint answers, as last observed; logged when it changes, not per attempt. */
-export type Reachability =
+type Reachability =
   | { readonly kind: "unknown" }
   | { readonly kind: "reachable" }
   | { readonly kind: "unreachable"; readonly cause: UnreachableCause; readonly since: number };
@@ -109,10 +109,6 @@ export class EndpointPool implements BackendConnectionOwner {
   /** The endpoint answered since it last failed to (for /ready and the status page). */
   get reachable(): boolean {
     return this.reach.kind === "reachable";
-  }
-
-  get reachability(): Reachability {
-    return this.reach;
   }
 
   /** Whether a new session may be routed here now (spends a half-open probe when it says yes). */
