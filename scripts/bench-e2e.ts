@@ -2,8 +2,8 @@
 // three targets on this machine's loopback, in one run, with ratios.
 //
 //   bun scripts/bench-e2e.ts [--quick] [--json FILE] [--targets direct,haproxy,gateway]
-//                            [--workloads a,b,c,d] [--profile | --no-profile] [--profile-workload a|b|c]
-//                            [--profile-dir DIR]
+//                            [--workloads a,b,c,d,e] [--profile | --no-profile] [--profile-workload a|b|c]
+//                            [--profile-dir DIR] [--heavy N]
 //                            [--syscalls | --no-syscalls] [--rounds N] [--c-ramp R] [--idle N]
 //                            [--keep-temp]
 //
@@ -26,6 +26,10 @@
 //      every target, direct included, and that, not the steady traffic, then sets p99.
 //   d  capacity: RSS of the proxy process with 0 and with 15,000 idle clients
 //      (bench/e2e/idle-clients.ts; gateway clients send one frame each so they hold a session)
+//   e  noisy neighbour (gateway only): one quiet client (64-byte round trips, one every 10 ms,
+//      from this process) alone, then beside --heavy N clients (the load tester, 4 frames of
+//      60,000 bytes in flight each: 240 KB writes in a loop) on the same shared backend
+//      connection; the quiet client's p50/p99 in both phases and their ratio.
 // Each of a-c runs against every target in turn (a: direct, haproxy, gateway; then b; ...), so
 // load from other processes on the machine hits all targets alike; a and b run --rounds times
 // (2 by default, 1 with --quick) and are pooled (mean rate; total CPU / total round trips).
@@ -56,6 +60,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdir
 import { cpus, loadavg, release, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { withTwoDashFlags } from "../src/cli/args.ts";
+import { GameClient, serverIdFor } from "../src/client/game-client.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const BUN = process.execPath;
@@ -68,15 +73,15 @@ const NOFILE = 65536;
 
 type TargetName = "direct" | "haproxy" | "gateway";
 type LoadId = "a" | "b" | "c";
-type WorkloadId = LoadId | "d";
+type WorkloadId = LoadId | "d" | "e";
 const TARGETS: readonly TargetName[] = ["direct", "haproxy", "gateway"];
-const WORKLOADS: readonly WorkloadId[] = ["a", "b", "c", "d"];
+const WORKLOADS: readonly WorkloadId[] = ["a", "b", "c", "d", "e"];
 
 // --- options ---------------------------------------------------------------------------------
 
 const USAGE = `bun scripts/bench-e2e.ts [--quick] [--json FILE] [--targets direct,haproxy,gateway]
-                         [--workloads a,b,c,d] [--profile | --no-profile] [--profile-workload a|b|c]
-                         [--profile-dir DIR] [--syscalls | --no-syscalls] [--rounds N] [--c-ramp R] [--idle N] [--keep-temp]`;
+                         [--workloads a,b,c,d,e] [--profile | --no-profile] [--profile-workload a|b|c]
+                         [--profile-dir DIR] [--syscalls | --no-syscalls] [--rounds N] [--c-ramp R] [--idle N] [--heavy N] [--keep-temp]`;
 
 interface Options {
   quick: boolean;
@@ -93,6 +98,8 @@ interface Options {
   /** Workload c: connections opened per second (0 = all 5,000 at once). */
   cRamp: number;
   idle: number;
+  /** Workload e: heavy clients beside the quiet one. */
+  heavy: number;
   keepTemp: boolean;
 }
 
@@ -111,12 +118,12 @@ function parseOptions(argv: readonly string[]): Options {
   };
   const known = new Set([
     "--quick", "--json", "--targets", "--workloads", "--profile", "--no-profile", "--profile-workload", "--profile-dir", "--idle", "--keep-temp",
-    "--syscalls", "--no-syscalls", "--rounds", "--c-ramp", "--help", "--h",
+    "--syscalls", "--no-syscalls", "--rounds", "--c-ramp", "--heavy", "--help", "--h",
   ]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!known.has(a)) throw new Error(`unknown argument "${a}"`);
-    if (["--json", "--targets", "--workloads", "--profile-workload", "--profile-dir", "--idle", "--rounds", "--c-ramp"].includes(a)) i++;
+    if (["--json", "--targets", "--workloads", "--profile-workload", "--profile-dir", "--idle", "--rounds", "--c-ramp", "--heavy"].includes(a)) i++;
   }
   if (argv.includes("--help") || argv.includes("--h")) {
     console.log(USAGE);
@@ -135,6 +142,8 @@ function parseOptions(argv: readonly string[]): Options {
   if (!Number.isInteger(idle) || idle < 1) throw new Error("--idle must be a positive integer");
   const rounds = Number(value("--rounds") ?? (quick ? 1 : 2));
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 10) throw new Error("--rounds must be 1..10");
+  const heavy = Number(value("--heavy") ?? 4);
+  if (!Number.isInteger(heavy) || heavy < 1 || heavy > 100) throw new Error("--heavy must be 1..100");
   const cRamp = Number(value("--c-ramp") ?? 2500);
   if (!Number.isFinite(cRamp) || cRamp < 0) throw new Error("--c-ramp must be 0 (all at once) or more");
   return {
@@ -149,6 +158,7 @@ function parseOptions(argv: readonly string[]): Options {
     rounds,
     cRamp,
     idle,
+    heavy,
     keepTemp: argv.includes("--keep-temp"),
   };
 }
@@ -892,6 +902,98 @@ async function runCapacity(t: Target, clients: number): Promise<CapacityResult> 
   return base;
 }
 
+// --- noisy neighbour (e) ---------------------------------------------------------------------
+
+interface QuietLatency {
+  count: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+interface NoisyResult {
+  ok: boolean;
+  failure?: string;
+  heavyClients: number;
+  seconds: number;
+  quietAlone: QuietLatency;
+  quietBesideHeavy: QuietLatency;
+  p50Ratio: number | null;
+  p99Ratio: number | null;
+  heavyMessagesPerSecond: number;
+  heavyMiBPerSecond: number;
+  gatewayCounters: Record<string, number>;
+}
+
+const HEAVY_BODY = 60_000;
+const HEAVY_IN_FLIGHT = 16;
+const QUIET_EVERY_MS = 10;
+
+function quantileOf(sorted: number[], q: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** Sequential 64-byte round trips, one every QUIET_EVERY_MS, for `seconds`. */
+async function quietClient(port: number, seconds: number): Promise<QuietLatency> {
+  const c = await GameClient.connect(HOST, port);
+  const body = new Uint8Array(64);
+  const times: number[] = [];
+  const end = performance.now() + seconds * 1000;
+  try {
+    for (let i = 0; performance.now() < end; i++) {
+      const t0 = performance.now();
+      c.send(i & 0xffff, serverIdFor(10), body);
+      await c.next(10_000);
+      times.push(performance.now() - t0);
+      await sleep(QUIET_EVERY_MS);
+    }
+  } finally {
+    c.close();
+  }
+  times.sort((a, b) => a - b);
+  return { count: times.length, p50: quantileOf(times, 0.5), p99: quantileOf(times, 0.99), max: times[times.length - 1] ?? NaN };
+}
+
+async function runNoisyNeighbour(t: Target, heavy: number, seconds: number): Promise<NoisyResult> {
+  const result: NoisyResult = {
+    ok: false, heavyClients: heavy, seconds,
+    quietAlone: { count: 0, p50: NaN, p99: NaN, max: NaN }, quietBesideHeavy: { count: 0, p50: NaN, p99: NaN, max: NaN },
+    p50Ratio: null, p99Ratio: null, heavyMessagesPerSecond: 0, heavyMiBPerSecond: 0, gatewayCounters: {},
+  };
+  try {
+    result.quietAlone = await quietClient(t.port, seconds);
+    const counters0 = await gatewayCounters(t.adminPort);
+    const w: LoadWorkload = {
+      id: "b", title: "heavy", connections: heavy, rate: 0, inFlight: HEAVY_IN_FLIGHT, messageSize: HEAVY_BODY,
+      seconds: seconds + 2, ramp: 0, processes: 1,
+    };
+    const gen = Bun.spawn({ cmd: loadtestArgs(t.port, w, w.seconds), cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+    await sleep(1000); // the heavy clients are connected and looping
+    result.quietBesideHeavy = await quietClient(t.port, seconds);
+    const out = await new Response(gen.stdout).text();
+    await gen.exited;
+    const j = JSON.parse(out.slice(out.indexOf("{"))) as LoadtestJson;
+    result.heavyMessagesPerSecond = j.throughput.messagesPerSecond;
+    result.heavyMiBPerSecond = (j.throughput.messagesPerSecond * HEAVY_BODY) / 2 ** 20;
+    result.gatewayCounters = counterDeltas(counters0, await gatewayCounters(t.adminPort));
+    result.p50Ratio = ratio(result.quietBesideHeavy.p50, result.quietAlone.p50);
+    result.p99Ratio = ratio(result.quietBesideHeavy.p99, result.quietAlone.p99);
+    result.ok = true;
+  } catch (e) {
+    result.failure = (e as Error).message;
+  }
+  return result;
+}
+
+function describeNoisy(r: NoisyResult): string {
+  if (!r.ok) return `e/gateway: FAILED: ${r.failure}`;
+  const q = (l: QuietLatency) => `p50 ${fmt(l.p50, 3)} ms, p99 ${fmt(l.p99, 3)} ms, max ${fmt(l.max, 1)} ms (${l.count} round trips)`;
+  return (
+    `e/gateway: quiet client alone: ${q(r.quietAlone)}; beside ${r.heavyClients} heavy: ${q(r.quietBesideHeavy)}; ` +
+    `ratio p50 ${fmt(r.p50Ratio)}, p99 ${fmt(r.p99Ratio)}; heavy ${fmtInt(r.heavyMessagesPerSecond)} msg/s (${fmt(r.heavyMiBPerSecond, 1)} MiB/s each way)`
+  );
+}
+
 // --- profile ---------------------------------------------------------------------------------
 
 interface ProfileEntry {
@@ -1035,7 +1137,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const W = loadWorkloads(opts.quick, opts.cRamp);
-  const loadIds = opts.workloads.filter((w): w is LoadId => w !== "d");
+  const loadIds = opts.workloads.filter((w): w is LoadId => w !== "d" && w !== "e");
   const tempDir = mkdtempSync(join(tmpdir(), "bench-e2e-"));
   const haproxyBin = findHaproxy();
   let haproxyVersion: string | null = null;
@@ -1093,6 +1195,7 @@ async function main(): Promise<void> {
   const census: LoadResult[] = [];
   const capacity: CapacityResult[] = [];
   let profile: ProfileResult | null = null;
+  let noisy: NoisyResult | null = null;
   const maxConnFor = (n: number): number => Math.max(20_000, n + 5_000);
   // HAProxy needs two descriptors per client (client side, server side) and refuses to start
   // when its maxconn cannot fit the open-files limit it can get.
@@ -1198,6 +1301,19 @@ async function main(): Promise<void> {
           await t?.stop();
         }
         await sleep(1000);
+      }
+    }
+
+    // e: a fresh gateway, quiet client alone then beside the heavy ones.
+    if (opts.workloads.includes("e") && targets.includes("gateway")) {
+      const t = await startGateway(tempDir, maxConnFor(0));
+      try {
+        noisy = await runNoisyNeighbour(t, opts.heavy, opts.quick ? 5 : 10);
+        log(describeNoisy(noisy));
+        const unusual = Object.entries(noisy.gatewayCounters).filter(([k]) => !k.includes('reason="client_closed"'));
+        if (unusual.length > 0) log(`  gateway counters: ${unusual.map(([k, v]) => `${k} +${v}`).join(", ")}`);
+      } finally {
+        await t.stop();
       }
     }
 
@@ -1437,6 +1553,7 @@ async function main(): Promise<void> {
   out.push(`load average before ${machine.loadavgBefore.join(" ")}, after ${machine.loadavgAfter.join(" ")}; ${((performance.now() - T0) / 1000).toFixed(0)} s`);
   console.log(out.join("\n"));
 
+  if (noisy !== null) out.push("", describeNoisy(noisy));
   const doc = {
     date: new Date().toISOString(),
     mode: opts.quick ? "quick" : "full",
@@ -1450,6 +1567,7 @@ async function main(): Promise<void> {
     results: loadResults,
     syscallCensus: census,
     capacity,
+    noisyNeighbour: noisy,
     ratios,
     checks,
     profile,

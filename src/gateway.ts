@@ -3,6 +3,7 @@ import { AdminServer } from "./admin/admin-server.ts";
 import { GatewayMetrics, LatencyDirection } from "./admin/metrics.ts";
 import { type MessageTotals, RateMeter } from "./admin/rate-meter.ts";
 import { BackendRegistry } from "./backend/backend-registry.ts";
+import { breakerName } from "./backend/endpoint-pool.ts";
 import { parseHostPort } from "./config/host-port.ts";
 import { ConfigError } from "./config/load.ts";
 import { loadConfigFileOffThread } from "./config/load-off-thread.ts";
@@ -20,6 +21,7 @@ import { SessionManager } from "./session/session-manager.ts";
 import { type MessageRateLimit, SessionService, type SessionTimeouts } from "./session/session-service.ts";
 import { AdmissionControl, type AdmissionOptions } from "./net/admission.ts";
 import { fdShortfall, openFileLimit } from "./net/fd-limit.ts";
+import { SharedQueueTally } from "./net/socket-writer.ts";
 import { SpanIdSource } from "./protocol/trace-context.ts";
 
 // The composition root: builds every part from one config and owns their lifetimes.
@@ -38,6 +40,15 @@ export interface GatewayOptions {
 
 /** What asked for a reload: the admin API, a change of the config file, or SIGHUP. */
 export type ReloadSource = "api" | "file" | "signal";
+
+/** One route's endpoints and how many answer: the /ready body and the status page. */
+export interface RouteReachability {
+  readonly server_type: number;
+  readonly world_id: number;
+  readonly service_name: string;
+  readonly endpoints: number;
+  readonly reachable: number;
+}
 
 export interface ReloadRecord {
   readonly at: string;
@@ -155,6 +166,7 @@ export class Gateway {
           dialTimeoutMs: cp.dial_timeout,
           highWater: config.backend.write_queue_high_water,
           limit: config.backend.write_queue_limit,
+          totalLimit: config.backend.write_queue_total_limit,
           traceContext: config.tracing.enable_trace_propagation,
         },
       },
@@ -164,7 +176,7 @@ export class Gateway {
       metrics: this.metrics,
       log: this.log,
       throttledLog: throttled,
-      telemetry: { latency: this.metrics.requestLatency, spans: new SpanIdSource() },
+      telemetry: { latency: this.metrics.requestLatency, spans: new SpanIdSource(), totalQueued: new SharedQueueTally() },
     });
     this.service = new SessionService(
       this.sessions,
@@ -321,6 +333,16 @@ export class Gateway {
     if (this.drainReason !== null) return this.drainReason;
     if (this.current.routing.rules.length === 0) return "no routes loaded";
     return null;
+  }
+
+  routeReachability(): RouteReachability[] {
+    return this.current.routing.rules.map((r) => ({
+      server_type: r.server_type,
+      world_id: r.world_id,
+      service_name: r.service_name,
+      endpoints: r.endpoints.length,
+      reachable: this.backends.reachableCount(r.endpoints),
+    }));
   }
 
   /**
@@ -520,8 +542,10 @@ export class Gateway {
         connections_open: p.openConnections,
         sessions: p.sessions,
         queued_bytes: p.queuedBytes,
-        breaker: (["closed", "open", "half-open"] as const)[p.breaker.state],
+        breaker: breakerName(p.breaker.state),
+        reachable: p.reachable,
       })),
+      routes: this.routeReachability(),
       reloads: [...this.reloads].reverse(),
     };
   }

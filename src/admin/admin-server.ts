@@ -7,7 +7,8 @@ import { STATUS_PAGE_HTML } from "./status-page.ts";
 // The admin HTTP endpoint (admin.listen_addr, else server.health_check_port), at most
 // admin.max_connections connections at once, each closed after admin.idle_timeout without a request:
 //   /health        the process is alive
-//   /ready         200 once routes are loaded and while not draining; 503 with the reason otherwise
+//   /ready         200 once routes are loaded and while not draining (the body gives, per route, how
+//                  many of its endpoints are reachable); 503 with the reason otherwise
 //   /metrics       Prometheus text
 //   /              the live status page (polls /api/status)
 //   /api/status    the numbers the status page shows
@@ -19,6 +20,8 @@ export interface AdminSource {
   readonly metrics: GatewayMetrics;
   readonly config: { readonly admin: { readonly debug_token: string; readonly max_connections: number; readonly idle_timeout: number } };
   notReadyReason(): string | null;
+  /** Per route: its endpoints and how many of them answered since they last failed to. */
+  routeReachability(): readonly object[];
   status(): object;
 }
 
@@ -64,7 +67,7 @@ export class AdminServer {
       "/ready": () => {
         const reason = src.notReadyReason();
         return reason === null
-          ? Response.json({ status: "ready" })
+          ? Response.json({ status: "ready", routes: src.routeReachability() })
           : Response.json({ status: "not_ready", reason }, { status: 503 });
       },
       "/metrics": async () =>

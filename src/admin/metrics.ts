@@ -16,6 +16,11 @@ export interface BackendTally {
   framesOut: number;
   /** Times a client was paused because a connection to this endpoint was congested. */
   pauses: number;
+  /** Frames refused at a queue bound: one connection's write_queue_limit, or write_queue_total_limit. */
+  connectionLimitRejections: number;
+  totalLimitRejections: number;
+  /** Bytes queued toward this endpoint and never written: their connection closed first. */
+  queueDroppedBytes: number;
   /** backend_errors_total by error_type (connection failures and dropped bad frames). */
   readonly errors: Map<string, number>;
 }
@@ -158,6 +163,29 @@ export class GatewayMetrics {
         for (const [backend, t] of tallies) this.inc({ backend }, t.pauses);
       },
     });
+    new Counter({
+      name: `${P}backend_queue_limit_rejections_total`,
+      help: "Client frames refused (the client closed, backend_congested) at a queue bound: one connection's (limit=connection) or all backends' together (limit=total)",
+      labelNames: ["backend", "limit"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [backend, t] of tallies) {
+          this.inc({ backend, limit: "connection" }, t.connectionLimitRejections);
+          this.inc({ backend, limit: "total" }, t.totalLimitRejections);
+        }
+      },
+    });
+    new Counter({
+      name: `${P}backend_queue_dropped_bytes_total`,
+      help: "Bytes queued toward a backend that were never written: their connection closed first (backend lost, or a dedicated session ended while its backend lagged)",
+      labelNames: ["backend"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [backend, t] of tallies) this.inc({ backend }, t.queueDroppedBytes);
+      },
+    });
     const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
     this.backendConnectionSetupLatency = new Histogram({
       name: `${P}backend_connection_setup_latency_seconds`,
@@ -293,7 +321,10 @@ export class GatewayMetrics {
   backendTally(endpoint: string): BackendTally {
     let t = this.backendTallies.get(endpoint);
     if (t === undefined) {
-      t = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, pauses: 0, errors: new Map() };
+      t = {
+        bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, pauses: 0,
+        connectionLimitRejections: 0, totalLimitRejections: 0, queueDroppedBytes: 0, errors: new Map(),
+      };
       this.backendTallies.set(endpoint, t);
     }
     return t;

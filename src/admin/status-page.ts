@@ -12,6 +12,8 @@
 //   [data-testid=latency-<upstream|downstream>-<p50|p90|p99|count>]
 //   tr[data-testid=backend-row][data-endpoint=<host:port>] with cells
 //     [data-testid=backend-connections|backend-sessions|backend-queued-bytes|backend-breaker]
+//   tr[data-testid=route-row] with cells [data-testid=route-name|route-reachable] (data-value:
+//     reachable endpoints; the text says "n / total")
 //   tr[data-testid=reload-row] (newest first) with cells
 //     [data-testid=reload-time|reload-ok|reload-version|reload-source|reload-detail]
 //
@@ -159,6 +161,13 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       </table></div>
     </section>
     <section class="panel">
+      <h2>Routes <span class="hint">endpoints that answer</span></h2>
+      <div class="scroll"><table>
+        <thead><tr><th>server type / world</th><th>service</th><th class="num">reachable</th></tr></thead>
+        <tbody id="routes"><tr><td class="empty" colspan="3">loading&hellip;</td></tr></tbody>
+      </table></div>
+    </section>
+    <section class="panel">
       <h2>Config reloads <span class="hint">newest first</span></h2>
       <div class="scroll"><table>
         <thead><tr><th>time</th><th>result</th><th class="num">version</th><th>source</th><th>detail</th></tr></thead>
@@ -285,6 +294,28 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     put($("backend-count"), Array.isArray(list) ? list.length + (list.length === 1 ? " endpoint" : " endpoints") : "", Array.isArray(list) ? list.length : null);
   }
 
+  function renderRoutes(list) {
+    var body = $("routes");
+    var rows = [];
+    if (!Array.isArray(list) || list.length === 0) {
+      rows.push(el("tr", null));
+      rows[0].appendChild(el("td", { "class": "empty", colspan: 3 }, "no routes"));
+    } else {
+      for (var i = 0; i < list.length; i++) {
+        var r = list[i] || {};
+        var tr = el("tr", { "data-testid": "route-row" });
+        tr.appendChild(el("td", { "class": "mono", "data-testid": "route-name" }, str(r.server_type) + " / " + (r.world_id === 0 ? "any" : str(r.world_id))));
+        tr.appendChild(el("td", null, str(r.service_name)));
+        var all = r.reachable === r.endpoints;
+        var cell = el("td", { "class": "num", "data-testid": "route-reachable", "data-value": str(r.reachable) });
+        cell.appendChild(el("span", { "class": "pill " + (all ? "ok" : r.reachable === 0 ? "bad" : "warn") }, str(r.reachable) + " / " + str(r.endpoints)));
+        tr.appendChild(cell);
+        rows.push(tr);
+      }
+    }
+    body.replaceChildren.apply(body, rows);
+  }
+
   function renderReloads(list) {
     var body = $("reloads");
     var rows = [];
@@ -343,6 +374,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       put($("latency-" + dir + "-count"), count(l.count), l.count);
     });
     renderBackends(s.backends);
+    renderRoutes(s.routes);
     renderReloads(s.reloads);
   }
 

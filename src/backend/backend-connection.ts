@@ -2,7 +2,7 @@ import type { Socket } from "bun";
 import type { BufferPool } from "../net/buffer-pool.ts";
 import { copyBytes } from "../net/bytes.ts";
 import { FrameReader } from "../net/frame-reader.ts";
-import { BatchedSocketWriter } from "../net/socket-writer.ts";
+import { BatchedSocketWriter, type SharedQueueTally } from "../net/socket-writer.ts";
 import { CLIENT_HEADER_SIZE, MAX_CLIENT_BODY } from "../protocol/client-frame.ts";
 import type { BackendFrameLayout } from "../protocol/layouts.ts";
 import {
@@ -28,6 +28,7 @@ import { SessionList } from "../session/session-list.ts";
 import { LatencyDirection, type BackendTally, bump } from "../admin/metrics.ts";
 import type { LatencyHistogram } from "../admin/latency-histogram.ts";
 import { type SpanIdSource, TraceId } from "../protocol/trace-context.ts";
+import { type DialFailure, classifyDialError } from "./dial-failure.ts";
 
 // One TCP connection to a backend endpoint, shared by many sessions (or owned by one, in
 // dedicated mode). Outgoing frames are encoded straight into a batched writer; incoming frames
@@ -52,6 +53,11 @@ export interface BackendConnectionOwner {
   /** Every connection of the owner's endpoint: their sessions are the endpoint's (a Broadcast goes to all). */
   links(): Iterable<BackendConnection>;
   onOpen(conn: BackendConnection): void;
+  /**
+   * The backend proved it works: a Pong, or (first: true, once per connection) the first valid
+   * frame of any kind. A TCP connect alone proves nothing (a backend may accept and then reset).
+   */
+  onHealthy(conn: BackendConnection, first: boolean): void;
   /** A Ping sent by this gateway was answered after rttSeconds. */
   onPong(conn: BackendConnection, rttSeconds: number): void;
   /** A session carried by conn ended. */
@@ -69,6 +75,8 @@ export interface BackendConnectionOptions {
   readonly dialTimeoutMs: number;
   readonly highWater: number;
   readonly limit: number;
+  /** Bound on the bytes queued toward all backends together (backend.write_queue_total_limit). */
+  readonly totalLimit: number;
   readonly initialBuffer: number;
   /** Send Trans with the 33-byte gate header carrying the session's W3C trace context. */
   readonly traceContext: boolean;
@@ -76,10 +84,26 @@ export interface BackendConnectionOptions {
 
 export type BackendConnectionState = "dialing" | "open" | "closed";
 
-/** Process-wide instruments a connection reports to. */
+/**
+ * Why this gateway closed a connection ("" when the peer or the network closed it). A framing
+ * violation was already counted as a violation when it was found.
+ */
+export type ConnectionCloseCause =
+  | ""
+  | "dial_timeout"
+  | "ping_timeout"
+  /** A dedicated connection whose session ended. */
+  | "session_ended"
+  /** The pool is shutting down. */
+  | "closing"
+  | BackendFramingViolation;
+
+/** Process-wide instruments and shared counts a connection reports to. */
 export interface BackendTelemetry {
   readonly latency: LatencyHistogram<"upstream" | "downstream">;
   readonly spans: SpanIdSource;
+  /** Bytes queued toward all backends, held against BackendConnectionOptions.totalLimit. */
+  readonly totalQueued: SharedQueueTally;
 }
 
 const VIOLATION_LOG_INTERVAL_MS = 10_000;
@@ -107,8 +131,8 @@ const socketHandlers = {
   error(socket: Socket<BackendConnection>) {
     socket.data.onSocketClosed();
   },
-  connectError(socket: Socket<BackendConnection>) {
-    socket.data.onSocketClosed();
+  connectError(socket: Socket<BackendConnection>, error: Error) {
+    socket.data.onDialError(error);
   },
 };
 
@@ -121,8 +145,22 @@ export class BackendConnection implements BackendLink {
   private readonly writer: BatchedSocketWriter;
   private readonly gateSize: number;
   private readonly reader: FrameReader<BackendFramingViolation>;
-  /** Clients paused because this connection's queue passed high water (a subset of its sessions' clients). */
-  private readonly paused = new Set<ClientPort>();
+  /**
+   * Clients paused because this connection's queue passed high water (a subset of its sessions'
+   * clients): heavy ones sent at least the mean share of the window's bytes; light ones were
+   * paused only because the queue passed pauseAllAt. Light ones are resumed first.
+   */
+  private readonly pausedHeavy = new Set<ClientPort>();
+  private readonly pausedLight = new Set<ClientPort>();
+  /** Past this many queued bytes every sender is paused, not only the heavy ones. */
+  private readonly pauseAllAt: number;
+  /**
+   * The accounting window for fair pausing: it starts over whenever the queue empties or is
+   * relieved. windowBytes over windowSenders is the mean share a sender is compared with.
+   */
+  private window = 0;
+  private windowBytes = 0;
+  private windowSenders = 0;
   private dialTimer: ReturnType<typeof setTimeout> | null = null;
   private endWhenFlushed = false;
   /** The chunk whose frames are being handled (frames completed in the reader's ring are not in it). */
@@ -134,7 +172,13 @@ export class BackendConnection implements BackendLink {
   /** Health check state: when anything last arrived, and the Ping awaiting its Pong (0 = none). */
   private lastReceivedAt = Date.now();
   private pingSentAt = 0;
-  closeCause = "";
+  closeCause: ConnectionCloseCause = "";
+  /** Closed for a framing violation, which the violation count already recorded. */
+  closedForViolation = false;
+  /** Why the dial failed (null while it has not). */
+  dialFailure: DialFailure | null = null;
+  /** Set by the first Pong or valid frame; until then the connection is only a TCP connect. */
+  healthy = false;
 
   constructor(
     private readonly options: BackendConnectionOptions,
@@ -147,12 +191,14 @@ export class BackendConnection implements BackendLink {
   ) {
     this.endpoint = options.endpoint;
     this.gateSize = options.traceContext ? GATE_HEADER_TRACE_SIZE : GATE_HEADER_SIZE;
+    this.pauseAllAt = Math.min(2 * options.highWater, (options.highWater + options.limit) / 2);
     this.writer = new BatchedSocketWriter(
       options.initialBuffer,
       options.highWater,
       options.limit,
       () => this.resumeSomeClients(),
-      () => this.recordUpstreamLatency(),
+      () => this.onWritten(),
+      telemetry.totalQueued,
     );
     this.reader = new FrameReader(layout, this, pool);
   }
@@ -189,7 +235,10 @@ export class BackendConnection implements BackendLink {
   setupSeconds = 0;
 
   dial(): void {
-    this.dialTimer = setTimeout(() => this.close("dial_timeout"), this.options.dialTimeoutMs);
+    this.dialTimer = setTimeout(() => {
+      this.dialFailure = "timeout";
+      this.close("dial_timeout");
+    }, this.options.dialTimeoutMs);
     Bun.connect({ hostname: this.options.host, port: this.options.port, socket: socketHandlers, data: this }).catch(() => {
       // connectError already reported it; a rejection here must not become unhandled.
     });
@@ -202,6 +251,11 @@ export class BackendConnection implements BackendLink {
 
   get queuedBytes(): number {
     return this.writer.queuedBytes;
+  }
+
+  /** The queue passed high water and has not drained to half of it since. */
+  get lagging(): boolean {
+    return this.writer.lagging;
   }
 
   // ---- BackendLink ---------------------------------------------------------------------------
@@ -219,8 +273,15 @@ export class BackendConnection implements BackendLink {
 
   sendTrans(session: Session, b: Uint8Array, off: number, len: number): boolean {
     const size = SERVER_HEADER_SIZE + this.gateSize + len - CLIENT_HEADER_SIZE;
+    if (this.telemetry.totalQueued.queued + size > this.options.totalLimit) {
+      this.tally.totalLimitRejections++;
+      return false;
+    }
     const at = this.writer.reserve(size);
-    if (at < 0) return false;
+    if (at < 0) {
+      this.tally.connectionLimitRejections++;
+      return false;
+    }
     const w = this.writer;
     if (this.gateSize === GATE_HEADER_TRACE_SIZE) {
       writeTransWithTrace(w.bytes, w.view, at, b, off, len, session.hi, session.lo, session.traceId ?? TraceId.INVALID, this.telemetry.spans);
@@ -230,16 +291,40 @@ export class BackendConnection implements BackendLink {
     if (this.unsentFrames++ === 0) this.unsentSince = performance.now();
     this.tally.framesOut++;
     this.tally.bytesOut += size;
-    if (this.writer.congested && !session.client.closing) {
-      session.client.pauseReading();
-      this.paused.add(session.client);
-      this.tally.pauses++;
+    if (session.linkWindow !== this.window) {
+      session.linkWindow = this.window;
+      session.linkBytes = 0;
+      this.windowSenders++;
     }
+    session.linkBytes += size;
+    this.windowBytes += size;
+    if (this.writer.congested && !session.client.closing) this.pauseSender(session);
     return true;
   }
 
+  /**
+   * The queue is past high water: pause the sender if it sent at least the mean share of this
+   * window's bytes, or whatever it sent once the queue is past pauseAllAt. A client sending a
+   * little now and then keeps going while the heavy senders wait.
+   */
+  private pauseSender(session: Session): void {
+    const client = session.client;
+    if (session.linkBytes * this.windowSenders >= this.windowBytes) {
+      this.pausedLight.delete(client);
+      this.pausedHeavy.add(client);
+    } else if (this.writer.queuedBytes > this.pauseAllAt) {
+      if (this.pausedHeavy.has(client)) return;
+      this.pausedLight.add(client);
+    } else {
+      return;
+    }
+    client.pauseReading();
+    this.tally.pauses++;
+  }
+
   release(session: Session, reason: CloseReason): void {
-    this.paused.delete(session.client);
+    this.pausedHeavy.delete(session.client);
+    this.pausedLight.delete(session.client);
     this.owner.detach(session, reason);
   }
 
@@ -255,13 +340,19 @@ export class BackendConnection implements BackendLink {
   adopt(session: Session): void {
     this.sessions.add(session);
     session.link = this;
+    session.linkWindow = -1; // window numbers are per connection
+  }
+
+  /** Drops what is queued and closes at once (a dedicated session ended while its backend lags). */
+  dropQueued(): void {
+    this.close("session_ended");
   }
 
   /**
    * Closes the connection; the owner hears about it through onClosed. A graceful close sends FIN
    * after what the kernel holds; otherwise (a broken or unresponsive backend) it is dropped at once.
    */
-  close(cause: string, graceful = false): void {
+  close(cause: ConnectionCloseCause, graceful = false): void {
     if (this.state === "closed") return;
     this.closeCause ||= cause;
     if (this.socket === null) this.finish();
@@ -294,8 +385,15 @@ export class BackendConnection implements BackendLink {
     this.setupSeconds = (performance.now() - this.dialStartedAt) / 1000;
     socket.setNoDelay(true);
     this.writer.attach(socket);
+    // Asked at once, so a backend that is back proves it within a round trip, not a ping_interval.
+    this.sendPing(Date.now());
     this.owner.onOpen(this);
     if (this.endWhenFlushed) this.onSocketDrain();
+  }
+
+  onDialError(error: Error): void {
+    this.dialFailure ??= classifyDialError(error);
+    this.finish();
   }
 
   /** True for bytes of the chunk being handled: they stay intact until its onChunkEnd. */
@@ -307,13 +405,14 @@ export class BackendConnection implements BackendLink {
     this.chunk = chunk;
     const startedAt = performance.now();
     this.lastReceivedAt = Date.now();
-    const framesBefore = this.tally.framesIn;
+    const framesBefore = this.tally.framesIn - this.healthFrames;
     this.tally.bytesIn += chunk.length;
     this.reader.feed(chunk);
     this.handler.onChunkEnd();
     this.chunk = null;
     // The chunk's frames have now been written to their clients: one observation per chunk.
-    const frames = this.tally.framesIn - framesBefore;
+    // Ping/Pong reach no client: they are not part of the downstream latency.
+    const frames = this.tally.framesIn - this.healthFrames - framesBefore;
     if (frames > 0) {
       this.telemetry.latency.observe(LatencyDirection.Downstream, (performance.now() - startedAt) / 1000, frames);
     }
@@ -337,7 +436,10 @@ export class BackendConnection implements BackendLink {
       case OpCode.Trans: {
         const reason = checkClientBound(b, off, len - BACKEND_FRAME_PREFIX);
         if (reason !== null) this.handler.onViolation(this, reason);
-        else this.handler.onTrans(this, readSessionIdHi(b, off), readSessionIdLo(b, off), b, off, len);
+        else {
+          if (!this.healthy) this.proveHealthy();
+          this.handler.onTrans(this, readSessionIdHi(b, off), readSessionIdLo(b, off), b, off, len);
+        }
         break;
       }
       case OpCode.Multicast:
@@ -346,17 +448,26 @@ export class BackendConnection implements BackendLink {
       case OpCode.Broadcast: {
         const reason = checkClientBound(b, off, len - BACKEND_FRAME_PREFIX);
         if (reason !== null) this.handler.onViolation(this, reason);
-        else this.handler.onBroadcast(this, b, off, len);
+        else {
+          if (!this.healthy) this.proveHealthy();
+          this.handler.onBroadcast(this, b, off, len);
+        }
         break;
       }
       case OpCode.Kick:
+        if (!this.healthy) this.proveHealthy();
         this.handler.onKick(this, readSessionIdHi(b, off), readSessionIdLo(b, off), kickReason(b, off, len));
         break;
       case OpCode.Ping:
+        this.healthFrames++;
         if (len - BACKEND_FRAME_PREFIX !== PING_BODY_SIZE) this.handler.onViolation(this, "ping_malformed");
-        else this.sendPong(b, off);
+        else {
+          if (!this.healthy) this.proveHealthy();
+          this.sendPong(b, off);
+        }
         break;
       case OpCode.Pong:
+        this.healthFrames++;
         if (len - BACKEND_FRAME_PREFIX !== PING_BODY_SIZE) this.handler.onViolation(this, "ping_malformed");
         else this.onPong();
         break;
@@ -368,6 +479,7 @@ export class BackendConnection implements BackendLink {
 
   onFramingError(reason: BackendFramingViolation): void {
     this.handler.onViolation(this, reason);
+    this.closedForViolation = true;
     this.close(reason);
   }
 
@@ -382,6 +494,7 @@ export class BackendConnection implements BackendLink {
     if (clientBodyLen < 0) return this.handler.onViolation(this, "multicast_malformed");
     const reason = checkClientBound(b, off, clientBodyLen);
     if (reason !== null) return this.handler.onViolation(this, reason);
+    if (!this.healthy) this.proveHealthy();
     this.handler.onMulticast(this, b, off, count, bodyStart + 2, bodyStart + 2 + count * 8, clientBodyLen);
   }
 
@@ -406,6 +519,10 @@ export class BackendConnection implements BackendLink {
       return;
     }
     if (now - this.lastReceivedAt < pingIntervalMs) return;
+    this.sendPing(now);
+  }
+
+  private sendPing(now: number): void {
     const at = this.writer.reserve(BACKEND_FRAME_PREFIX + PING_BODY_SIZE);
     if (at < 0) return;
     const out = this.writer.bytes;
@@ -417,11 +534,24 @@ export class BackendConnection implements BackendLink {
   }
 
   private pingStartedAt = 0;
+  /** Ping and Pong frames received. */
+  private healthFrames = 0;
 
   private onPong(): void {
     if (this.pingSentAt === 0) return; // unsolicited: nothing to time
     this.pingSentAt = 0;
     this.owner.onPong(this, (performance.now() - this.pingStartedAt) / 1000);
+    const first = !this.healthy;
+    this.healthy = true;
+    this.owner.onHealthy(this, first);
+  }
+
+  private proveHealthy(): void {
+    this.healthy = true;
+    // A valid frame answers what the Ping sent on connect asked: a backend that talks but never
+    // answers Ping is not closed for it (later Pings go out only after ping_interval of silence).
+    this.pingSentAt = 0;
+    this.owner.onHealthy(this, true);
   }
 
   private sendPong(b: Uint8Array, off: number): void {
@@ -430,6 +560,17 @@ export class BackendConnection implements BackendLink {
     const out = this.writer.bytes;
     writeBackendFrameHeader(this.writer.view, at, GATE_HEADER_SIZE + PING_BODY_SIZE, 0, 0, OpCode.Pong, 0, 0);
     copyBytes(b, off + BACKEND_FRAME_PREFIX, out, at + BACKEND_FRAME_PREFIX, PING_BODY_SIZE);
+  }
+
+  private onWritten(): void {
+    this.recordUpstreamLatency();
+    if (this.writer.queuedBytes === 0) this.newWindow();
+  }
+
+  private newWindow(): void {
+    this.window++;
+    this.windowBytes = 0;
+    this.windowSenders = 0;
   }
 
   /** Every Trans queued since the last write has now reached the socket. */
@@ -446,18 +587,17 @@ export class BackendConnection implements BackendLink {
    * (or per event-loop turn while the queue stays low) lets the backend set the pace.
    */
   private resumeSomeClients(): void {
-    let n = RESUME_BATCH;
-    for (const client of this.paused) {
-      if (n-- === 0) break;
-      this.paused.delete(client);
-      client.resumeReading();
-    }
-    if (this.paused.size > 0) this.writer.requestRelief();
+    this.newWindow();
+    const left = resumeFrom(this.pausedLight, RESUME_BATCH);
+    resumeFrom(this.pausedHeavy, left);
+    if (this.pausedLight.size + this.pausedHeavy.size > 0) this.writer.requestRelief();
   }
 
   private resumeClients(): void {
-    for (const client of this.paused) client.resumeReading();
-    this.paused.clear();
+    for (const client of this.pausedLight) client.resumeReading();
+    for (const client of this.pausedHeavy) client.resumeReading();
+    this.pausedLight.clear();
+    this.pausedHeavy.clear();
   }
 
   private finish(): void {
@@ -466,6 +606,7 @@ export class BackendConnection implements BackendLink {
     this.state = "closed";
     this.clearDialTimer();
     this.reader.stop();
+    this.tally.queueDroppedBytes += this.writer.queuedBytes;
     this.writer.detach();
     this.socket = null;
     this.resumeClients();
@@ -476,6 +617,17 @@ export class BackendConnection implements BackendLink {
     if (this.dialTimer !== null) clearTimeout(this.dialTimer);
     this.dialTimer = null;
   }
+}
+
+/** Resumes up to n clients of the set, oldest first; returns how many more may be resumed. */
+function resumeFrom(paused: Set<ClientPort>, n: number): number {
+  for (const client of paused) {
+    if (n === 0) break;
+    n--;
+    paused.delete(client);
+    client.resumeReading();
+  }
+  return n;
 }
 
 /** Checks that a backend frame can become a client frame: Type fits a u16, body fits a u16 Length. */

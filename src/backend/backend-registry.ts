@@ -46,6 +46,13 @@ export class BackendRegistry {
     }
   }
 
+  /** How many of these endpoints answered since they last failed to (no pool is created). */
+  reachableCount(endpoints: readonly string[]): number {
+    let n = 0;
+    for (const e of endpoints) if (this.pools.get(e)?.reachable) n++;
+    return n;
+  }
+
   /** Whether a new session may go to this endpoint now (its breaker lets it through). */
   admits(endpoint: string): boolean {
     return this.pool(endpoint).admits();

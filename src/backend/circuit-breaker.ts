@@ -2,12 +2,14 @@
 //   closed     sessions are routed here; failures are counted in a rolling time window, and
 //              failure_threshold of them within `window` opens the breaker.
 //   open       no new session is routed here (the router picks another endpoint of the rule, or
-//              the client is closed with a reason); after open_timeout the breaker half-opens.
+//              the client is closed with a reason); after open_timeout the breaker half-opens,
+//              or at once when a probe connection proves the backend healthy again.
 //   half-open  at most half_open_max_requests probes (new sessions) are let through; the first
 //              success closes the breaker, any failure opens it again.
 // Failures: a dial that fails or times out, an open connection lost, a Ping without Pong.
-// Successes (counted while half-open): a dial that connects, a Pong in time. A half-open pool
-// pings its open connections at once, so a recovered backend closes the breaker within a sweep.
+// Successes: a Pong, or a connection's first valid frame (a TCP connect alone is not one). While
+// open a success half-opens the breaker; while half-open it closes it. A half-open pool pings its
+// open connections at once, so a recovered backend closes the breaker within a sweep.
 
 export const BreakerState = { Closed: 0, Open: 1, HalfOpen: 2 } as const;
 export type BreakerState = (typeof BreakerState)[keyof typeof BreakerState];
@@ -55,7 +57,11 @@ export class CircuitBreaker {
   }
 
   recordSuccess(): void {
-    if (this.state === BreakerState.HalfOpen) {
+    const state = this.state;
+    if (state === BreakerState.Open) {
+      this.probes = 0;
+      this.set(BreakerState.HalfOpen);
+    } else if (state === BreakerState.HalfOpen) {
       this.failures.length = 0;
       this.set(BreakerState.Closed);
     }

@@ -6,6 +6,7 @@ import type { BackendFrameLayout } from "../protocol/layouts.ts";
 import type { CloseReason } from "../session/client-port.ts";
 import type { Session } from "../session/session.ts";
 import { BreakerState, CircuitBreaker, type BreakerSettings } from "./circuit-breaker.ts";
+import type { DialFailure } from "./dial-failure.ts";
 import {
   BackendConnection,
   type BackendConnectionOptions,
@@ -21,6 +22,14 @@ import {
 //                it; never reused for another session.
 // When a shared connection is lost its sessions move to a live sibling (announced again with
 // Connect); with no live sibling they are closed with a logged reason. Other endpoints are untouched.
+//
+// Re-dialling: a connection counts as up only once it proves healthy (a Pong to the Ping sent on
+// connect, or any valid frame); only then is the slot's backoff reset, so a backend that accepts
+// and then resets or sends garbage is re-dialled at a growing interval, not in a tight loop.
+// While the breaker is open the pool dials one probe connection per PROBE_INTERVAL_MS and no
+// more; when a probe proves healthy the breaker half-opens at once (the next Pong closes it) and
+// every empty slot is dialled, so service resumes about a second after the backend returns
+// instead of after open_timeout.
 
 export interface PoolSettings {
   readonly mode: BackendMode;
@@ -49,6 +58,17 @@ export interface PoolDeps {
 
 const SHARED_INITIAL_BUFFER = 64 * 1024;
 const DEDICATED_INITIAL_BUFFER = 4 * 1024;
+/** How often an endpoint with an open breaker is dialled (jittered to half of it and up). */
+const PROBE_INTERVAL_MS = 1_000;
+
+/** Why an endpoint is not reachable: a failed dial, or a connection that closed before it proved healthy. */
+export type UnreachableCause = DialFailure | "closed_before_healthy";
+
+/** Whether the endpoint answers, as last observed; logged when it changes, not per attempt. */
+type Reachability =
+  | { readonly kind: "unknown" }
+  | { readonly kind: "reachable" }
+  | { readonly kind: "unreachable"; readonly cause: UnreachableCause; readonly since: number };
 
 export class EndpointPool implements BackendConnectionOwner {
   /** Sessions bound to this endpoint; each is in the SessionList of the connection carrying it. */
@@ -61,6 +81,11 @@ export class EndpointPool implements BackendConnectionOwner {
   /** Open dedicated connections; each carries exactly one session. */
   private openDedicated = 0;
   private closed = false;
+  /** While the breaker is open: the one pending probe dial (see PROBE_INTERVAL_MS). */
+  private probeTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Dedicated mode's probe: a connection carrying no session, closed once it proves healthy. */
+  private prober: BackendConnection | null = null;
+  private reach: Reachability = { kind: "unknown" };
   readonly breaker: CircuitBreaker;
 
   constructor(
@@ -77,9 +102,13 @@ export class EndpointPool implements BackendConnectionOwner {
     deps.metrics.circuitBreakerState.set({ backend: endpoint }, BreakerState.Closed);
     this.breaker = new CircuitBreaker(deps.settings.breaker, (state) => {
       deps.metrics.circuitBreakerState.set({ backend: endpoint }, state);
-      const name = state === BreakerState.Open ? "open" : state === BreakerState.HalfOpen ? "half-open" : "closed";
-      (state === BreakerState.Open ? deps.log.warn : deps.log.info).call(deps.log, "circuit breaker " + name, { backend: endpoint });
+      (state === BreakerState.Open ? deps.log.warn : deps.log.info).call(deps.log, "circuit breaker " + breakerName(state), { backend: endpoint });
     });
+  }
+
+  /** The endpoint answered since it last failed to (for /ready and the status page). */
+  get reachable(): boolean {
+    return this.reach.kind === "reachable";
   }
 
   /** Whether a new session may be routed here now (spends a half-open probe when it says yes). */
@@ -159,7 +188,12 @@ export class EndpointPool implements BackendConnectionOwner {
     if (conn === null || !conn.sessions.has(session)) return;
     this.sessionCount--;
     conn.sendDisconnect(session, reason);
-    if (this.dedicated.has(conn)) conn.closeAfterFlush();
+    if (this.dedicated.has(conn)) {
+      // A backend this far behind may never read it: drop it now (counted in
+      // backend_queue_dropped_bytes_total) rather than hold it for a session that is gone.
+      if (conn.lagging) conn.dropQueued();
+      else conn.closeAfterFlush();
+    }
     this.updatePoolGauges();
   }
 
@@ -169,6 +203,8 @@ export class EndpointPool implements BackendConnectionOwner {
    */
   close(): void {
     this.closed = true;
+    if (this.probeTimer !== null) clearTimeout(this.probeTimer);
+    this.probeTimer = null;
     for (let i = 0; i < this.slots.length; i++) {
       const t = this.redialTimers[i];
       if (t) clearTimeout(t);
@@ -186,9 +222,7 @@ export class EndpointPool implements BackendConnectionOwner {
 
   onOpen(conn: BackendConnection): void {
     const slot = this.slots.indexOf(conn);
-    if (slot >= 0) this.failures[slot] = 0;
-    else this.openDedicated++;
-    this.breaker.recordSuccess();
+    if (slot < 0) this.openDedicated++;
     const m = this.deps.metrics;
     m.backendConnectionsActive.inc({ backend: this.endpoint });
     m.backendConnectionSetupLatency.observe({ backend: this.endpoint }, conn.setupSeconds);
@@ -203,8 +237,11 @@ export class EndpointPool implements BackendConnectionOwner {
     if (conn.closeCause === "dial_timeout" || conn.closeCause === "ping_timeout") m.backendTimeouts.inc({ backend: this.endpoint });
     if (!this.closed && !conn.closedByUs) {
       this.breaker.recordFailure();
-      if (wasOpen) bump(this.tally.errors, conn.closeCause || "connection_lost");
+      if (wasOpen && !conn.closedForViolation) bump(this.tally.errors, conn.closeCause || "connection_lost");
+      if (!wasOpen) this.markUnreachable(conn.dialFailure ?? "error", "");
+      else if (!conn.healthy) this.markUnreachable("closed_before_healthy", conn.closeCause || "connection_lost");
     }
+    if (conn === this.prober) this.prober = null;
 
     const orphans = conn.sessions.drain();
     if (this.dedicated.delete(conn)) {
@@ -214,16 +251,31 @@ export class EndpointPool implements BackendConnectionOwner {
       const slot = this.slots.indexOf(conn);
       if (slot >= 0) {
         this.slots[slot] = null;
-        if (!this.closed) this.scheduleRedial(slot);
+        if (!this.closed) this.scheduleRedial(slot, conn);
       }
       this.rehome(orphans, wasOpen);
     }
+    if (!this.closed && this.breaker.state === BreakerState.Open) this.scheduleProbe();
     this.updatePoolGauges();
   }
 
   onPong(_conn: BackendConnection, rttSeconds: number): void {
     this.deps.metrics.backendConnectionLatency.observe({ backend: this.endpoint }, rttSeconds);
+  }
+
+  onHealthy(conn: BackendConnection, first: boolean): void {
+    // Open -> half-open -> closed: one step per proof, so a half-open breaker still lets only
+    // half_open_max_requests sessions through until a second proof (the half-open Ping's Pong).
     this.breaker.recordSuccess();
+    if (!first || this.closed) return;
+    const slot = this.slots.indexOf(conn);
+    if (slot >= 0) this.failures[slot] = 0;
+    this.markReachable();
+    if (conn === this.prober) {
+      this.prober = null;
+      conn.closeAfterFlush();
+    }
+    if (this.breaker.state !== BreakerState.Open) this.dialEmptySlots();
   }
 
   // ---- internals -------------------------------------------------------------------------------
@@ -274,26 +326,87 @@ export class EndpointPool implements BackendConnectionOwner {
     return best ?? dialing;
   }
 
-  private dialSlot(slot: number): void {
+  /** probe: the pool's one probe dial while the breaker is open; other dials wait for it then. */
+  private dialSlot(slot: number, probe = false): void {
     this.redialTimers[slot] = null;
     if (this.closed) return;
+    if (!probe && this.breaker.state === BreakerState.Open) return this.scheduleProbe();
     const conn = this.newConnection(SHARED_INITIAL_BUFFER);
     this.slots[slot] = conn;
     conn.dial();
   }
 
-  private scheduleRedial(slot: number): void {
+  /** lost: the connection that closed; a healthy one lost is logged here, failed dials by markUnreachable. */
+  private scheduleRedial(slot: number, lost: BackendConnection): void {
     const { retryDelayMs, maxRetryDelayMs, maxRetries } = this.deps.settings;
     const attempt = this.failures[slot]!++;
     const base = Math.min(retryDelayMs * 2 ** Math.min(attempt, maxRetries), maxRetryDelayMs);
     const delay = base / 2 + Math.random() * (base / 2); // jitter: a fleet must not re-dial in step
     this.deps.metrics.backendRetries.inc({ backend: this.endpoint });
-    this.deps.throttledLog.warn(`redial:${this.endpoint}`, "backend connection down; re-dialling", {
-      backend: this.endpoint,
-      attempt: attempt + 1,
-      delay_ms: Math.round(delay),
-    });
+    if (lost.healthy && !lost.closedByUs) {
+      this.deps.throttledLog.warn(`redial:${this.endpoint}`, "backend connection down; re-dialling", {
+        backend: this.endpoint,
+        cause: lost.closeCause || "closed_by_backend",
+        delay_ms: Math.round(delay),
+      });
+    }
     this.redialTimers[slot] = setTimeout(() => this.dialSlot(slot), delay);
+  }
+
+  private scheduleProbe(): void {
+    if (this.probeTimer !== null || this.closed) return;
+    const delay = PROBE_INTERVAL_MS / 2 + Math.random() * (PROBE_INTERVAL_MS / 2);
+    this.probeTimer = setTimeout(this.probe, delay);
+  }
+
+  private readonly probe = (): void => {
+    this.probeTimer = null;
+    if (this.closed) return;
+    if (this.breaker.state !== BreakerState.Open) return this.dialEmptySlots(); // half-opened meanwhile
+    if (this.deps.settings.mode === "dedicated") {
+      if (this.prober !== null) return;
+      this.prober = this.newConnection(DEDICATED_INITIAL_BUFFER);
+      this.dedicated.add(this.prober);
+      this.prober.dial();
+      return;
+    }
+    // One probe per interval: an empty slot if there is one; a connection dialling or open
+    // already answers for the endpoint.
+    const slot = this.slots.indexOf(null);
+    if (slot < 0) return;
+    const t = this.redialTimers[slot];
+    if (t) clearTimeout(t);
+    this.dialSlot(slot, true);
+  };
+
+  /** The endpoint answers again: dial every empty slot now rather than at its backoff. */
+  private dialEmptySlots(): void {
+    for (let i = 0; i < this.slots.length; i++) {
+      if (this.slots[i] !== null) continue;
+      const t = this.redialTimers[i];
+      if (t) clearTimeout(t);
+      this.dialSlot(i);
+    }
+  }
+
+  private markUnreachable(cause: UnreachableCause, detail: string): void {
+    const r = this.reach;
+    if (r.kind === "unreachable" && r.cause === cause) return; // logged once per state change
+    this.reach = { kind: "unreachable", cause, since: Date.now() };
+    this.deps.log.warn("backend unreachable", {
+      backend: this.endpoint,
+      cause,
+      ...(detail === "" ? {} : { close_cause: detail }),
+      breaker: breakerName(this.breaker.state),
+    });
+  }
+
+  private markReachable(): void {
+    const r = this.reach;
+    this.reach = { kind: "reachable" };
+    if (r.kind === "unreachable") {
+      this.deps.log.info("backend reachable again", { backend: this.endpoint, was: r.cause, down_ms: Date.now() - r.since });
+    }
   }
 
   private newConnection(initialBuffer: number): BackendConnection {
@@ -321,4 +434,8 @@ export class EndpointPool implements BackendConnectionOwner {
     this.deps.metrics.backendPoolActive.set({ backend: this.endpoint }, active);
     this.deps.metrics.backendPoolIdle.set({ backend: this.endpoint }, idle);
   }
+}
+
+export function breakerName(state: BreakerState): "closed" | "open" | "half-open" {
+  return state === BreakerState.Open ? "open" : state === BreakerState.HalfOpen ? "half-open" : "closed";
 }

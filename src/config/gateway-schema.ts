@@ -73,6 +73,7 @@ export const GATEWAY_SCHEMA = {
     write_queue_high_water: size("1MiB", 1),
     // Below one frame, the largest client messages could never be queued at all.
     write_queue_limit: size("8MiB", LARGEST_FRAME_TO_BACKEND),
+    write_queue_total_limit: size("64MiB", LARGEST_FRAME_TO_BACKEND),
     ping_interval: duration("10s", "positive"),
   },
   circuit_breaker: {

@@ -75,6 +75,8 @@ export interface BackendConfig {
   readonly write_queue_high_water: Bytes;
   /** Hard bound: a frame that would push the queue past it closes the sending client. */
   readonly write_queue_limit: Bytes;
+  /** Hard bound on the bytes queued toward all backend connections together; past it, as write_queue_limit. */
+  readonly write_queue_total_limit: Bytes;
   /** A connection that has received nothing for this long is sent a Ping; no Pong within read_timeout closes it. */
   readonly ping_interval: Millis;
 }

@@ -72,6 +72,13 @@ export class QueuedSocketWriter {
 
 function noop(): void {}
 
+/** Bytes queued across several writers together, so one bound can cover them all. */
+export class SharedQueueTally {
+  queued = 0;
+}
+
+const UNSHARED = new SharedQueueTally();
+
 /**
  * Accumulates many frames into one buffer and writes them with one syscall per event-loop turn.
  * Used toward backends, where many sessions share a connection: callers reserve space, encode in
@@ -104,6 +111,8 @@ export class BatchedSocketWriter {
     private readonly onRelieved: () => void,
     /** Called after each write that the socket took whole or in part. */
     private readonly onWritten: () => void = noop,
+    /** Where this writer's queued bytes are added up with other writers'. */
+    private readonly shared: SharedQueueTally = UNSHARED,
   ) {
     this.initialCapacity = initialCapacity;
     this.buf = new Uint8Array(initialCapacity);
@@ -118,6 +127,11 @@ export class BatchedSocketWriter {
     return this.end - this.start > this.highWater;
   }
 
+  /** Passed highWater and not yet back to half of it: the reader is not keeping up. */
+  get lagging(): boolean {
+    return this.owesRelief;
+  }
+
   /** Starts writing to a connected socket (bytes reserved before this wait for it). */
   attach(sink: ByteSink): void {
     this.sink = sink;
@@ -127,6 +141,7 @@ export class BatchedSocketWriter {
   /** Stops writing; keeps nothing. */
   detach(): void {
     this.sink = null;
+    this.shared.queued -= this.end - this.start;
     this.start = this.end = 0;
     this.owesRelief = false;
   }
@@ -140,6 +155,7 @@ export class BatchedSocketWriter {
     if (this.end + n > this.buf.length) this.makeRoom(n);
     const at = this.end;
     this.end += n;
+    this.shared.queued += n;
     if (this.end - this.start > this.highWater) this.owesRelief = true;
     this.schedule();
     return at;
@@ -180,6 +196,7 @@ export class BatchedSocketWriter {
     const n = sink.write(this.buf, this.start, len);
     if (n < 0) return; // closed: the close handler detaches
     this.start += n;
+    this.shared.queued -= n;
     if (n > 0) this.onWritten();
     if (this.start === this.end) {
       this.start = this.end = 0;

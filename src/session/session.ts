@@ -41,6 +41,12 @@ export class Session {
   prevOnLink: Session | null = null;
   nextOnLink: Session | null = null;
   closeReason: CloseReason | null = null;
+  /**
+   * Bytes this session queued on its link in the link's current accounting window (linkWindow):
+   * a congested link pauses the sessions above the mean share first.
+   */
+  linkBytes = 0;
+  linkWindow = -1;
   /** Message rate limit bucket (security.message_rate_limit), created on first use. */
   rate: TokenBucket | null = null;
   // The route is kept as three fields rather than an object: one object less per session.

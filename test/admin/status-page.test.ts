@@ -193,6 +193,11 @@ describe("status page", () => {
               connections: row.querySelector('[data-testid="backend-connections"]')?.getAttribute("data-value"),
               breaker: row.querySelector('[data-testid="backend-breaker"]')?.textContent,
             })),
+            routes: [...document.querySelectorAll('[data-testid="route-row"]')].map((row) => ({
+              name: row.querySelector('[data-testid="route-name"]')?.textContent,
+              reachable: row.querySelector('[data-testid="route-reachable"]')?.getAttribute("data-value"),
+              text: row.querySelector('[data-testid="route-reachable"]')?.textContent,
+            })),
             reloads: [...document.querySelectorAll('[data-testid="reload-row"]')].map((row) => ({
               ok: row.querySelector('[data-testid="reload-ok"]')?.getAttribute("data-value"),
               version: row.querySelector('[data-testid="reload-version"]')?.getAttribute("data-value"),
@@ -245,6 +250,9 @@ describe("status page", () => {
         expect(r.breaker).toBe("closed");
         expect(Number(r.connections)).toBe(sumOf(metrics, "game_gateway_backend_connections_active", { backend: r.endpoint! }));
       }
+
+      // The route and how many of its endpoints answer: both demo backends are up.
+      expect(shown.routes).toEqual([{ name: `${T} / any`, reachable: "2", text: "2 / 2" }]);
 
       // Reloads, newest first; the hostile error text is shown as text, never parsed as HTML.
       expect(shown.reloads.map((r) => [r.ok, Number(r.version)])).toEqual([

@@ -62,3 +62,17 @@ describe("CircuitBreaker", () => {
     expect(b.state).toBe(BreakerState.Open);
   });
 });
+
+describe("CircuitBreaker successes while open", () => {
+  test("a success while open half-opens at once (a probe proved the backend back); the next closes it", () => {
+    const { b, changes } = breaker(1);
+    for (let i = 0; i < 3; i++) b.recordFailure();
+    expect(b.tryAcquire()).toBe(false);
+    b.recordSuccess();
+    expect(b.state).toBe(BreakerState.HalfOpen);
+    expect([b.tryAcquire(), b.tryAcquire()]).toEqual([true, false]);
+    b.recordSuccess();
+    expect(b.state).toBe(BreakerState.Closed);
+    expect(changes).toEqual([BreakerState.Open, BreakerState.HalfOpen, BreakerState.Closed]);
+  });
+});

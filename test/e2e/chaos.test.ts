@@ -102,3 +102,39 @@ test("kill -9 one of two backends under load: its clients are closed with a reas
     await gw.stop();
   }
 }, 120_000);
+
+test("a backend process killed and restarted serves again long before open_timeout; the cause is logged once", async () => {
+  const port = await freePort();
+  const endpoint = `127.0.0.1:${port}`;
+  let backend = await spawnBackend(port);
+  const gw = startGateway({
+    connection_pool: { retry_delay: "20ms" },
+    // Far beyond any wait here: only a probe proving the backend healthy can bring it back.
+    circuit_breaker: { failure_threshold: 2, open_timeout: "10m" },
+    routing: { rules: [rule(10, [endpoint])] },
+  });
+  const served = async (): Promise<boolean> => {
+    const c = await gw.connect();
+    try {
+      c.send(1, serverIdFor(10), text("up?"));
+      return await c.next(2000).then((f) => str(f.body) === "up?", () => false);
+    } finally {
+      c.close();
+    }
+  };
+  try {
+    await eventually(served, "the backend to serve");
+    backend.kill("SIGKILL");
+    await backend.exited;
+    await eventually(async () => (await gw.gateway.metrics.value("circuit_breaker_state", { backend: endpoint })) === 1, "the breaker to open");
+    await eventually(async () => (await gw.gateway.metrics.value("backend_errors_total", { error_type: "dial_failed" })) >= 3, "probes to fail");
+    expect(await served()).toBe(false);
+    backend = await spawnBackend(port);
+    await eventually(served, "service to resume (open_timeout is 10 minutes)", 15_000);
+    const down = gw.log.find("backend unreachable");
+    expect(down).toHaveLength(1);
+    expect(down[0]).toMatchObject({ backend: endpoint, cause: "refused" });
+  } finally {
+    await gw.stop();
+  }
+}, 60_000);

@@ -233,6 +233,99 @@ describe("backend faults", () => {
   });
 });
 
+describe("backend re-dial and recovery", () => {
+  /** A listener that accepts every connection and at once breaks framing on it (a negative Length). */
+  function garbageBackend() {
+    let accepted = 0;
+    const frame = encodeBackendFrame({ opcode: OpCode.Trans, sessionId: 1n });
+    new DataView(frame.buffer).setInt32(0, -5, true);
+    const listener = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open(s) {
+          accepted++;
+          s.write(frame);
+        },
+        data() {},
+      },
+    });
+    scope.defer(() => listener.stop(true));
+    return { port: listener.port, accepted: () => accepted };
+  }
+
+  test("a backend that accepts and then sends garbage is not re-dialled in a loop", async () => {
+    // Before: every TCP connect reset the backoff, so two slots re-dialled every 50-100 ms
+    // (about 27 connections a second, 80 in this window), open breaker or not. Now the backoff
+    // resets only once a connection proves healthy and an open breaker dials one probe a second.
+    // A loaded machine can only make the count smaller, so the bound cannot flake.
+    const bad = garbageBackend();
+    const gw = gateway({ routing: { rules: [rule(T, [`127.0.0.1:${bad.port}`])] } });
+    const breakerOpen = () => gw.gateway.metrics.value("circuit_breaker_state", { backend: `127.0.0.1:${bad.port}` });
+    await eventually(async () => (await breakerOpen()) === 1, "the breaker to open");
+    const before = bad.accepted();
+    await Bun.sleep(3000);
+    const dials = bad.accepted() - before;
+    expect(dials).toBeGreaterThanOrEqual(1); // still probing
+    expect(dials).toBeLessThanOrEqual(7); // at most one probe per 0.5 s (jittered 1 s), plus slack
+    expect(await breakerOpen()).toBe(1);
+    // One log line for the state change, not one per attempt.
+    const lines = gw.log.find("backend unreachable");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ cause: "closed_before_healthy", close_cause: "length_negative" });
+  }, 30_000);
+
+  test("a dead backend's cause is logged once; once it is back, service resumes long before open_timeout", async () => {
+    const be = await backend();
+    const port = be.port;
+    const endpoint = `127.0.0.1:${port}`;
+    const gw = gateway({
+      server: { health_check_port: 0 },
+      log: { level: "info" },
+      connection_pool: { retry_delay: "20ms" },
+      // open_timeout far beyond any wait below: only the probe can bring the endpoint back.
+      circuit_breaker: { failure_threshold: 2, open_timeout: "10m" },
+      routing: { rules: [rule(T, [endpoint])] },
+    });
+    type ReadyBody = { status: string; routes: ({ reachable: number } & Record<string, unknown>)[] };
+    const ready = async () => (await (await fetch(`http://127.0.0.1:${gw.gateway.adminPort}/ready`)).json()) as ReadyBody;
+    const served = async () => {
+      const c = await gw.connect();
+      c.send(1, serverIdFor(T), text("anyone?"));
+      const ok = await c.next(2000).then((f) => str(f.body) === "anyone?", () => false);
+      c.close();
+      return ok;
+    };
+    await eventually(async () => (await ready()).routes[0]?.reachable === 1, "the endpoint to be reachable");
+    expect(await ready()).toEqual({
+      status: "ready",
+      routes: [{ server_type: T, world_id: 0, service_name: `svc-${T}`, endpoints: 1, reachable: 1 }],
+    });
+    expect(await served()).toBe(true);
+
+    await be.stop();
+    await eventually(async () => (await gw.gateway.metrics.value("circuit_breaker_state", { backend: endpoint })) === 1, "the breaker to open");
+    // Several probes fail while it is down, each the same way.
+    await eventually(async () => (await gw.gateway.metrics.value("backend_errors_total", { error_type: "dial_failed" })) >= 4, "probes to fail");
+    expect(await served()).toBe(false);
+    expect((await ready()).routes[0]!.reachable).toBe(0);
+    const down = gw.log.find("backend unreachable");
+    expect(down).toHaveLength(1);
+    expect(down[0]).toMatchObject({ backend: endpoint, cause: "refused" });
+
+    await backend(port);
+    await eventually(served, "a client to be served again (open_timeout is 10 minutes)");
+    expect((await ready()).routes[0]!.reachable).toBe(1);
+    expect(gw.log.find("backend reachable again")[0]).toMatchObject({ backend: endpoint, was: "refused" });
+  }, 60_000);
+
+  test("a name that does not resolve is logged with cause dns", async () => {
+    const gw = gateway({ routing: { rules: [rule(T, ["no-such-backend.invalid:19711"])] } });
+    const line = await eventually(() => gw.log.find("backend unreachable")[0], "the dial failure to be logged");
+    expect(line).toMatchObject({ backend: "no-such-backend.invalid:19711", cause: "dns" });
+  });
+});
+
 /** A backend that answers every Trans with `reply(frame)`: for sending what no sane backend would. */
 async function rawBackend(reply: (sessionId: bigint, socket: Socket<undefined>) => void): Promise<TCPSocketListener<undefined>> {
   const server = Bun.listen({
@@ -300,6 +393,8 @@ describe("backend garbage", () => {
     victim.send(1, serverIdFor(T), text("trigger"));
     await victim.closed;
     expect(await gw.gateway.metrics.value("protocol_violations_total", { side: "backend", reason: "length_negative" })).toBe(1);
+    // One violation, one error: the close it causes is not a second backend_errors_total event.
+    expect(await gw.gateway.metrics.value("backend_errors_total", { error_type: "length_negative" })).toBe(1);
     expect(await roundTrip(other, 200, "still fine")).toBe("still fine");
     other.close();
   });
@@ -329,6 +424,101 @@ describe("backend garbage", () => {
     c.close();
   });
 
+  test("a congested shared connection pauses the heavy sender, not a client sending a little", async () => {
+    // Before, every client that sent while the queue was past high water was paused, so a quiet
+    // client waited behind the heavy one's backlog (here: its first frame read, the rest never).
+    const stalled = stalledBackend();
+    const gw = gateway({
+      backend: { connections_per_endpoint: 1, write_queue_high_water: "256KiB", write_queue_limit: "4MiB" },
+      routing: { rules: [rule(T, [`127.0.0.1:${stalled.port}`])] },
+    });
+    await eventually(() => stalled.connected, "gateway to connect");
+    const m = gw.gateway.metrics;
+    const framesToBackend = () => m.value("backend_requests_total");
+    const quiet = await gw.connect();
+    quiet.send(1, serverIdFor(T), text("hello"));
+    await eventually(async () => (await framesToBackend()) >= 2, "the quiet session's Connect and first frame");
+
+    const heavy = await gw.connect();
+    const pool = [...gw.gateway.backends.all()][0]!;
+    const body = new Uint8Array(1_000);
+    for (let round = 0; round < 500 && pool.queuedBytes <= 256 * 1024; round++) {
+      for (let i = 0; i < 100; i++) heavy.send(1, serverIdFor(T), body);
+      await Bun.sleep(20);
+    }
+    expect(pool.queuedBytes).toBeGreaterThan(256 * 1024);
+    const pausesBefore = await m.value("backend_backpressure_pauses_total");
+    const before = await framesToBackend();
+    for (let i = 0; i < 5; i++) {
+      quiet.send(1, serverIdFor(T), text(`small ${i}`));
+      await eventually(async () => (await framesToBackend()) >= before + i + 1, `quiet frame ${i} to be taken`);
+    }
+    expect(await m.value("backend_backpressure_pauses_total")).toBe(pausesBefore);
+    stalled.resume(); // lets shutdown flush what is queued
+    quiet.close();
+    heavy.close();
+  }, 30_000);
+
+  test("the bytes queued toward all backends together stay under write_queue_total_limit", async () => {
+    // Each connection's own bounds (2 MiB high water, 4 MiB limit) would let four stalled
+    // connections hold 8 MiB or more; the total bound holds them to 1 MiB, closing the senders
+    // whose frames would pass it (counted). Before the total bound, this grew past 8 MiB.
+    const stalled = stalledBackend();
+    const gw = gateway({
+      backend: {
+        connections_per_endpoint: 4,
+        write_queue_high_water: "2MiB",
+        write_queue_limit: "4MiB",
+        write_queue_total_limit: "1MiB",
+      },
+      routing: { rules: [rule(T, [`127.0.0.1:${stalled.port}`])] },
+    });
+    const pool = [...gw.gateway.backends.all()][0]!;
+    await eventually(() => pool.openConnections === 4, "four connections");
+    const clients = await Promise.all(Array.from({ length: 8 }, () => gw.connect()));
+    const body = new Uint8Array(32_000);
+    const m = gw.gateway.metrics;
+    const refusedAtTotal = () => m.value("backend_queue_limit_rejections_total", { limit: "total" });
+    let most = 0;
+    for (let round = 0; round < 200 && (await refusedAtTotal()) === 0; round++) {
+      for (const c of clients) if (!c.isClosed) for (let i = 0; i < 10; i++) c.send(1, serverIdFor(T), body);
+      await Bun.sleep(20);
+      most = Math.max(most, pool.queuedBytes);
+    }
+    expect(await refusedAtTotal()).toBeGreaterThan(0);
+    // Control frames (Connect, Ping) are not refused at the bound: a few hundred bytes of slack.
+    expect(most).toBeLessThanOrEqual(1024 * 1024 + 4096);
+    expect(pool.queuedBytes).toBeLessThanOrEqual(1024 * 1024 + 4096);
+    expect(await m.value("client_closes_total", { reason: "backend_congested" })).toBeGreaterThan(0);
+    for (const c of clients) c.close();
+  }, 30_000);
+
+  test("dedicated mode: what was queued for a session that ended is dropped and counted, not held", async () => {
+    const stalled = stalledBackend();
+    const gw = gateway({
+      // The session ends at its idle timeout: a paused client's own close is not seen while paused.
+      connection_pool: { idle_timeout: "3s" },
+      backend: { mode: "dedicated", write_queue_high_water: "1MiB", write_queue_limit: "4MiB" },
+      routing: { rules: [rule(T, [`127.0.0.1:${stalled.port}`])] },
+    });
+    const pool = [...gw.gateway.backends.all()][0]!;
+    const c = await gw.connect();
+    const body = new Uint8Array(32_000);
+    // Past the kernel's buffers and high water: the client is paused with bytes queued.
+    for (let round = 0; round < 100 && pool.queuedBytes <= 1024 * 1024; round++) {
+      for (let i = 0; i < 20; i++) c.send(1, serverIdFor(T), body);
+      await Bun.sleep(20);
+    }
+    const queued = pool.queuedBytes;
+    expect(queued).toBeGreaterThan(1024 * 1024);
+    await c.closed;
+    expect(await gw.gateway.metrics.value("client_closes_total", { reason: "idle_timeout" })).toBe(1);
+    // Before, the connection waited to flush to a backend that never reads: held for good.
+    await eventually(() => pool.queuedBytes === 0, "the ended session's queue to be dropped");
+    expect(await gw.gateway.metrics.value("backend_queue_dropped_bytes_total")).toBeGreaterThanOrEqual(queued);
+    expect(pool.openConnections).toBe(0);
+  }, 30_000);
+
   test("a backend that stalls and recovers takes its paused clients back a batch at a time", async () => {
     // While the backend is stalled, every client is paused with frames waiting in its socket.
     // Resuming them all at once would pour those into the queue past its hard bound and close
@@ -344,16 +534,19 @@ describe("backend garbage", () => {
     const pauses = () => gw.gateway.metrics.value("backend_backpressure_pauses_total");
     const body = new Uint8Array(1_000);
     const frame = 20 + 9 + body.length;
-    // One client fills the kernel's buffers and keeps the queue past high water...
+    // Fillers fill the kernel's buffers and keep the queue past twice high water, where every
+    // sender is paused (below it only those that sent their mean share or more are, so each
+    // filler is paused near its share and a new one joins until the queue is past that)...
     const pool = [...gw.gateway.backends.all()][0]!;
-    const filler = await gw.connect();
+    const fillers = [await gw.connect()];
     let sent = 0;
-    for (let round = 0; round < 500 && pool.queuedBytes <= 64 * 1024; round++) {
-      for (let i = 0; i < 100; i++) filler.send(1, serverIdFor(T), body);
-      sent += 100;
+    for (let round = 0; round < 500 && pool.queuedBytes <= 128 * 1024; round++) {
+      if (round % 10 === 9 && fillers.length < 100) fillers.push(await gw.connect());
+      for (const filler of fillers) for (let i = 0; i < 100; i++) filler.send(1, serverIdFor(T), body);
+      sent += 100 * fillers.length;
       await Bun.sleep(20);
     }
-    expect(pool.queuedBytes).toBeGreaterThan(64 * 1024);
+    expect(pool.queuedBytes).toBeGreaterThan(128 * 1024);
     // ...then each of the others sends one frame and is paused for it, and sends 48 more that
     // wait in its socket: 14 MB in all, more than three times the hard bound.
     const clients = await Promise.all(Array.from({ length: 300 }, () => gw.connect()));
@@ -365,7 +558,7 @@ describe("backend garbage", () => {
     await Bun.sleep(200);
     stalled.resume();
     const expected = (sent + clients.length * (1 + backlog)) * frame;
-    const all = [filler, ...clients];
+    const all = [...fillers, ...clients];
     await eventually(() => all.some((c) => c.isClosed) || stalled.received >= expected, `backend to receive all ${expected} bytes`, 30_000);
     expect(await gw.gateway.metrics.value("client_closes_total", { reason: "backend_congested" })).toBe(0);
     expect(all.filter((c) => c.isClosed)).toHaveLength(0);

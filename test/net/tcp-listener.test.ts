@@ -3,7 +3,7 @@
 // while paused, and the trace a refused connection leaves.
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Socket, TCPSocketConnectOptions } from "bun";
-import { serverIdFor } from "../../src/client/game-client.ts";
+import { type GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { proxyV1 } from "../../src/net/proxy-protocol.ts";
 import { encodeClientFrame } from "../../src/protocol/client-frame.ts";
 import { OpCode } from "../../src/protocol/server-frame.ts";
@@ -227,28 +227,32 @@ describe("clients paused for a stalled backend", () => {
     await eventually(() => held !== null, "gateway to connect");
     const pool = [...gw.gateway.backends.all()][0]!;
     const body = new Uint8Array(1_000);
-    const filler = await gw.connect();
-    for (let round = 0; round < 500 && pool.queuedBytes <= 64 * 1024; round++) {
+    // Past twice high water every sender is paused, light ones too (below it only heavy ones
+    // are), and a paused filler stops adding: so fillers are added until the queue is past it.
+    const fillers: GameClient[] = [];
+    for (let round = 0; round < 200 && pool.queuedBytes <= 2 * 64 * 1024; round++) {
+      const filler = await gw.connect();
+      fillers.push(filler);
       for (let i = 0; i < 100; i++) filler.send(1, serverIdFor(T), body);
       await Bun.sleep(20);
     }
-    expect(pool.queuedBytes).toBeGreaterThan(64 * 1024);
+    expect(pool.queuedBytes).toBeGreaterThan(2 * 64 * 1024);
     const pauses = () => gw.gateway.metrics.value("backend_backpressure_pauses_total");
     const clients = await Promise.all(Array.from({ length: 50 }, () => gw.connect()));
     const before = await pauses();
     for (const c of clients) c.send(1, serverIdFor(T), body);
-    // A session bound while the queue is past high water has its client paused.
-    await eventually(() => gw.gateway.sessions.size === clients.length + 1, "every client's session");
+    // A session bound while the queue is past that has its client paused.
+    await eventually(() => gw.gateway.sessions.size === clients.length + fillers.length, "every client's session");
     await eventually(async () => (await pauses()) >= before + clients.length, "every client to be paused");
     // Frames sent while paused, then the player leaves.
     for (const c of clients) for (let i = 0; i < 10; i++) c.send(1, serverIdFor(T), body);
     await Bun.sleep(50);
     for (const c of clients) c.close();
-    await eventually(() => gw.gateway.clientConnections === 1, "the paused clients' closes to be seen");
+    await eventually(() => gw.gateway.clientConnections === fillers.length, "the paused clients' closes to be seen");
     expect(await closes(gw, "client_closed")).toBe(clients.length);
     expect(await closes(gw, "backend_lost")).toBe(0);
-    expect(gw.gateway.sessions.size).toBe(1);
-    filler.close();
+    expect(gw.gateway.sessions.size).toBe(fillers.length);
+    for (const f of fillers) f.close();
     (held as Socket<undefined> | null)?.resume(); // so the gateway's stop can deliver what is queued
   }, 30_000);
 });
