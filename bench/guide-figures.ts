@@ -1,6 +1,6 @@
-// The ns/op published in /work/shared/reference/performance-guide.md ("Benchmark Results"), by
-// benchmark name. They come from the Go reference gateway (`go test -bench`, GOMAXPROCS 8, an
-// unknown machine): a yardstick, not a like-for-like measurement of this code.
+// The ns/op published in the performance guide's "Benchmark Results" (a shared reference document,
+// not in this repository), by benchmark name. They come from the Go reference gateway (`go test
+// -bench`, GOMAXPROCS 8, an unknown machine): a yardstick, not a like-for-like measurement of this code.
 
 export const GUIDE_NS_PER_OP: Readonly<Record<string, number>> = {
   Pool_Get: 1200,

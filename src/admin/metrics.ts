@@ -335,7 +335,7 @@ export class GatewayMetrics {
     return this.registry.metrics();
   }
 
-  /** The value of one series (sum over label sets matching `labels`), for tests and the status page. */
+  /** The value of one series (sum over label sets matching `labels`). Only tests call it. */
   async value(name: string, labels: Record<string, string> = {}): Promise<number> {
     const metric = this.registry.getSingleMetric(name.startsWith(P) ? name : P + name);
     if (metric === undefined) throw new Error(`no metric ${name}`);

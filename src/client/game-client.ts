@@ -1,4 +1,4 @@
-// A game client speaking the client protocol (wire-protocol.md section 1): for tests, tools and
+// A game client speaking the client protocol (docs/protocol.md): for tests, tools and
 // load generation. Sends made in one event-loop turn are batched into one socket.write; received
 // frames wait in a bounded queue until next() takes them.
 import type { Socket } from "bun";

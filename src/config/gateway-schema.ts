@@ -1,13 +1,12 @@
 // Every config key with its default and its bounds. Keys and defaults the reference gateway has
-// are kept as it had them (see reference-gateway.md) so its config files load unchanged.
+// are kept as it had them, so its config files load unchanged.
 
 import { readRules } from "./rules.ts";
 import { bool, custom, duration, hostPort, int, issue, oneOf, size, str, type ReadContext, type Section } from "./schema.ts";
 import type { AccessLogTarget, LogLevel, ProxyProtocolMode, RateLimitAction, RouteRule } from "./types.ts";
 import { CidrBlock } from "../net/cidr.ts";
+import { MAX_CLIENT_BODY } from "../protocol/client-frame.ts";
 
-/** The client Length field is a u16: no body can be larger. */
-export const MAX_CLIENT_BODY = 65535;
 /** Gate header (9) + multicast count (u16) + 65,535 session IDs (i64) + the largest client body. */
 export const DEFAULT_MAX_FRAME_SIZE = 9 + 2 + 8 * 65535 + MAX_CLIENT_BODY;
 /** The largest frame the gateway itself sends a backend: server header 20 + traced gate header 33 + body. */

@@ -1,4 +1,4 @@
-// A game backend speaking the gateway<->backend protocol (wire-protocol.md section 2), for the
+// A game backend speaking the gateway<->backend protocol (docs/protocol.md), for the
 // CLI's demo mode, end-to-end tests and benchmarks. It echoes every Trans except the few demo
 // messages (DemoMessage) that exercise rooms (Multicast), Broadcast and Kick, answers Ping, and
 // records lifecycle messages so tests can check what a gateway announced.
@@ -7,7 +7,7 @@ import { type Binder, directBinder } from "../net/binder.ts";
 import { BufferPool, DEFAULT_CLASSES } from "../net/buffer-pool.ts";
 import { OpCode } from "../protocol/server-frame.ts";
 import { DemoConnection, type DemoContext, type DemoEvent } from "./demo-connection.ts";
-import { SessionTable } from "./session-table.ts";
+import { DemoSessionTable } from "./demo-session-table.ts";
 
 export { DEMO_MAX_LENGTH, DemoMessage, type DemoEvent } from "./demo-connection.ts";
 
@@ -55,7 +55,7 @@ const POOL_IDLE_BYTES = 8 * 1024 * 1024;
 class DemoState implements DemoContext {
   /** Open connections. Kept here, not in the listener's handlers: after a hot reload newer handlers close them. */
   readonly conns = new Set<DemoConnection>();
-  readonly sessions = new SessionTable<DemoConnection>();
+  readonly sessions = new DemoSessionTable<DemoConnection>();
   readonly pool = new BufferPool({ classes: DEFAULT_CLASSES, maxIdleBytes: POOL_IDLE_BYTES });
   readonly framesByOpcode = new Float64Array(256);
   /** Trimmed lazily: up to twice the kept count between reads, so a push is O(1) amortized. */

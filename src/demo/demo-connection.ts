@@ -23,7 +23,7 @@ import {
   writeBackendFrameHeader,
 } from "../protocol/server-frame.ts";
 import type { BackendFramingViolation } from "../protocol/violations.ts";
-import type { DemoSession, SessionTable } from "./session-table.ts";
+import type { DemoSession, DemoSessionTable } from "./demo-session-table.ts";
 
 /** Client MessageIDs the demo backend acts on; every other Trans is echoed. */
 export const DemoMessage = { Join: 0xff01, Say: 0xff02, Shout: 0xff03, KickMe: 0xff04 } as const;
@@ -51,7 +51,7 @@ export interface DemoEvent {
 /** What all connections of one backend share. */
 export interface DemoContext {
   readonly traceHeader: boolean;
-  readonly sessions: SessionTable<DemoConnection>;
+  readonly sessions: DemoSessionTable<DemoConnection>;
   readonly pool: BufferPool;
   /** Frames received, indexed by opcode. */
   readonly framesByOpcode: Float64Array;

@@ -1,4 +1,4 @@
-// Client <-> gateway framing (wire-protocol.md section 1):
+// Client <-> gateway framing (docs/protocol.md, "Client <-> gateway"):
 //   [u16 Length][u16 MessageID][u32 ServerID] body...   all little-endian.
 // Readers take (bytes, offset) pairs so frames are parsed in place, without views or objects.
 

@@ -2,7 +2,7 @@ import { copyBytes } from "../net/bytes.ts";
 import { CLIENT_HEADER_SIZE, CLIENT_MESSAGE_ID_OFFSET, CLIENT_SERVER_ID_OFFSET } from "./client-frame.ts";
 import type { SpanIdSource, TraceId } from "./trace-context.ts";
 
-// Gateway <-> backend framing (wire-protocol.md section 2):
+// Gateway <-> backend framing (docs/protocol.md, "Gateway <-> backend"):
 //   20-byte server header [i32 Length][i32 Type][u32 ServerID][i64 ObjectID]
 //   gate header           [u8 OpCode][i64 SessionID] (+ [16 TraceID][8 SpanID] in the extended form)
 //   body

@@ -3,6 +3,8 @@
 // them, and removing one moves only that endpoint's keys. O(N) per pick, which is fine for a
 // choice made once per session.
 
+import { fnv1a32 } from "./hash.ts";
+
 /** murmur3's 32-bit finalizer: spreads every input bit over the output. */
 export function mix32(h: number): number {
   h ^= h >>> 16;
@@ -15,12 +17,7 @@ export function mix32(h: number): number {
 
 /** A stable 32-bit seed for an endpoint name (FNV-1a, then mixed). */
 export function endpointSeed(name: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) {
-    h ^= name.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return mix32(h);
+  return mix32(fnv1a32(name));
 }
 
 /**

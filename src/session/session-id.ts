@@ -7,6 +7,8 @@
 // next millisecond, and it never steps backwards when the wall clock does, so it cannot repeat.
 // The hot path carries IDs as two u32 halves; the BigInt form is for logs, JSON and tests.
 
+import { fnv1a32 } from "../routing/hash.ts";
+
 export type SessionId = bigint & { readonly __brand: "SessionId" };
 
 const EPOCH_MS = Date.UTC(2024, 0, 1);
@@ -17,12 +19,8 @@ const TIME_LOW_BITS = 20; // time bits that land in the low u32 (32 - SEQ_BITS)
 
 /** FNV-1a of the name, folded to 11 bits. */
 export function nodeHash(gatewayName: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < gatewayName.length; i++) {
-    h ^= gatewayName.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return ((h >>> 0) ^ (h >>> NODE_BITS) ^ (h >>> 22)) & ((1 << NODE_BITS) - 1);
+  const h = fnv1a32(gatewayName);
+  return (h ^ (h >>> NODE_BITS) ^ (h >>> 22)) & ((1 << NODE_BITS) - 1);
 }
 
 export function sessionIdFromParts(hi: number, lo: number): SessionId {

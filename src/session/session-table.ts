@@ -10,7 +10,12 @@
 // keep the top bits): one multiply, and the low halves of session IDs (a per-millisecond counter
 // under a millisecond clock) are near-arithmetic sequences, which it spreads evenly. On simulated
 // ID streams (bursts down to one session per 30 ms, with and without churn) its mean probe length
-// was 0.89x a random hash's on average and 1.13x at worst.
+// was 0.89x a random hash's on average and 1.13x at worst; for one ID per millisecond, 0 (every
+// key at its home slot), where murmur3's finalizer gave 0.2-0.5.
+// An owner that splits keys over several tables by the top bits of the same product (as
+// SessionManager's shards do, see keyHash) passes ownerBits: those bits are then equal for every
+// key of a table, so the home slot comes from the bits below them. Keying the home slot by the
+// top bits regardless would put all of a shard's keys in 1/16 of its slots.
 // Deletion shifts the rest of the probe chain back instead of leaving tombstones, so lookups stay
 // as short after heavy churn as on a fresh table.
 //
@@ -25,24 +30,39 @@
 
 /** 2^32 / golden ratio, as an int32. */
 const FIBONACCI = 0x9e3779b9 | 0;
-const DEFAULT_CAPACITY = 16;
+export const DEFAULT_CAPACITY = 16;
+
+/** The table's hash of a key (int32): home slots are its top bits, below any ownerBits. */
+export function keyHash(key: number): number {
+  // `| 0` first: a u32 key over 2^31 is a double, and the JIT's imul of a double is a slow call.
+  return Math.imul(key | 0, FIBONACCI);
+}
 
 export class SessionTable<V extends object> {
   private keys: Int32Array;
   private vals: (V | undefined)[];
   private mask: number;
-  /** 32 - log2(capacity): the hash keeps the product's top bits. */
+  /** 32 - log2(capacity): the hash keeps the product's top bits (after ownerBits). */
   private shift: number;
+  /** Top bits of keyHash that the owner fixed for every key of this table (0 to 31). */
+  private readonly ownerBits: number;
   private count = 0;
   /** Bumped by every insert and delete, so iteration can detect them. */
   private version = 0;
   private readonly minCapacity: number;
 
-  /** initialCapacity: slots to start with (a power of two, at least 2); never shrinks below it. */
-  constructor(initialCapacity = DEFAULT_CAPACITY) {
+  /**
+   * initialCapacity: slots to start with (a power of two, at least 2); never shrinks below it.
+   * ownerBits: how many top bits of keyHash are the same for every key stored here (see above).
+   */
+  constructor(initialCapacity = DEFAULT_CAPACITY, ownerBits = 0) {
     if (initialCapacity < 2 || (initialCapacity & (initialCapacity - 1)) !== 0) {
       throw new RangeError(`SessionTable capacity must be a power of two >= 2, got ${initialCapacity}`);
     }
+    if (!Number.isInteger(ownerBits) || ownerBits < 0 || ownerBits > 31) {
+      throw new RangeError(`SessionTable ownerBits must be an integer 0..31, got ${ownerBits}`);
+    }
+    this.ownerBits = ownerBits;
     this.minCapacity = initialCapacity;
     this.keys = new Int32Array(initialCapacity);
     this.vals = emptySlots(initialCapacity);
@@ -64,7 +84,7 @@ export class SessionTable<V extends object> {
     const keys = this.keys;
     const vals = this.vals;
     const mask = this.mask;
-    for (let i = Math.imul(k, FIBONACCI) >>> this.shift; ; i = (i + 1) & mask) {
+    for (let i = (Math.imul(k, FIBONACCI) << this.ownerBits) >>> this.shift; ; i = (i + 1) & mask) {
       const v = vals[i];
       if (v === undefined || keys[i] === k) return v;
     }
@@ -98,7 +118,7 @@ export class SessionTable<V extends object> {
     // after the hole, up to the entry itself (moving it would put it before its home, where
     // lookups never look). Each move leaves a new hole further on; the chain ends at an empty slot.
     for (let j = (hole + 1) & mask; vals[j] !== undefined; j = (j + 1) & mask) {
-      const home = Math.imul(keys[j]!, FIBONACCI) >>> this.shift;
+      const home = (Math.imul(keys[j]!, FIBONACCI) << this.ownerBits) >>> this.shift;
       if (((j - home) & mask) >= ((j - hole) & mask)) {
         keys[hole] = keys[j]!;
         vals[hole] = vals[j];
@@ -133,7 +153,7 @@ export class SessionTable<V extends object> {
     const keys = this.keys;
     const vals = this.vals;
     const mask = this.mask;
-    for (let i = Math.imul(k, FIBONACCI) >>> this.shift; ; i = (i + 1) & mask) {
+    for (let i = (Math.imul(k, FIBONACCI) << this.ownerBits) >>> this.shift; ; i = (i + 1) & mask) {
       if (vals[i] === undefined) return -1;
       if (keys[i] === k) return i;
     }
@@ -143,7 +163,7 @@ export class SessionTable<V extends object> {
   private place(k: number, value: V): void {
     const vals = this.vals;
     const mask = this.mask;
-    let i = Math.imul(k, FIBONACCI) >>> this.shift;
+    let i = (Math.imul(k, FIBONACCI) << this.ownerBits) >>> this.shift;
     while (vals[i] !== undefined) i = (i + 1) & mask;
     this.keys[i] = k;
     vals[i] = value;

@@ -12,7 +12,7 @@ import { Gateway } from "../../src/gateway.ts";
 import { Logger } from "../../src/log/logger.ts";
 import { CapturedLog, rule, testConfig } from "../support/harness.ts";
 import { familyOf, grafanaVariableExpr, metricNames, parsePromQL } from "./promql.ts";
-import { parseExposition, type Exposition } from "./prom-text.ts";
+import { parseExposition, type Exposition } from "../support/prom-text.ts";
 
 const DEPLOY = join(import.meta.dir, "../../deploy");
 const DASHBOARD = join(DEPLOY, "grafana-dashboard.json");

@@ -11,7 +11,7 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { DemoBackend } from "../../src/demo/demo-backend.ts";
 import { eventually, rule, startGateway, str, text, type TestGateway } from "../support/harness.ts";
-import { parseExposition, sumOf } from "./prom-text.ts";
+import { parseExposition, sumOf } from "../support/prom-text.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const CHROMIUM_ARGS = [

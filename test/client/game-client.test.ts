@@ -3,6 +3,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import type { Socket, TCPSocketListener } from "bun";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { encodeClientFrame, parseServerId } from "../../src/protocol/client-frame.ts";
+import { eventually } from "../support/eventually.ts";
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const str = (b: Uint8Array): string => new TextDecoder().decode(b);
@@ -14,6 +15,8 @@ afterEach(async () => {
 
 interface Conn {
   queue: Uint8Array[];
+  /** Writes the socket took only part of (or none): the kernel's buffers were full. */
+  shortWrites: number;
 }
 
 /** Writes with a per-connection queue flushed on drain: echoed bursts can exceed the socket buffer. */
@@ -28,6 +31,7 @@ function flush(s: Socket<Conn>): void {
     const n = s.write(q[0]!);
     if (n < 0) return;
     if (n < q[0]!.length) {
+      s.data.shortWrites++;
       q[0] = q[0]!.subarray(n);
       return;
     }
@@ -44,7 +48,7 @@ function server(onData: (s: Socket<Conn>, chunk: Uint8Array) => void, onOpen?: (
     socket: {
       binaryType: "uint8array",
       open(s) {
-        s.data = { queue: [] };
+        s.data = { queue: [], shortWrites: 0 };
         sockets.push(s);
         onOpen?.(s);
       },
@@ -190,9 +194,11 @@ describe("GameClient", () => {
     const s = sockets[0]!;
     const FRAMES = 400;
     const frame = encodeClientFrame(3, 0, new Uint8Array(60_000));
+    const shortWritesBefore = s.data.shortWrites;
     for (let i = 0; i < FRAMES; i++) write(s, frame);
-    await Bun.sleep(200);
-    // ~24 MB cannot all fit in loopback socket buffers: the server still holds some.
+    // ~24 MB cannot all fit in loopback socket buffers: wait until the server's socket takes only
+    // part of a write (the buffers toward the paused client are full), not for a fixed time.
+    await eventually(() => s.data.shortWrites > shortWritesBefore, "the server's writes to be held back");
     expect(s.data.queue.length).toBeGreaterThan(0);
     expect(c.framesReceived).toBeLessThan(FRAMES);
     c.resume();

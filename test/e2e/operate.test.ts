@@ -11,6 +11,7 @@ import { BufferPool } from "../../src/net/buffer-pool.ts";
 import { BackendFrameLayout } from "../../src/protocol/layouts.ts";
 import { OpCode, decodeBackendFrame, encodeBackendFrame } from "../../src/protocol/server-frame.ts";
 import { eventually, rule, str, text, TestScope, type TestGateway } from "../support/harness.ts";
+import { parseExposition, samplesOf } from "../support/prom-text.ts";
 
 const T = 10;
 const scope = new TestScope();
@@ -29,7 +30,9 @@ describe("graceful drain", () => {
   test("not ready at once; listener closes; live sessions keep working and lose nothing; stragglers closed with shutdown", async () => {
     const be = await backend();
     const gw = gateway({
-      server: { health_check_port: 0, drain_delay: "200ms" },
+      // Long enough for the connect and round trip "during drain_delay" below on a loaded machine
+      // (200 ms was not); the test waits for the listener to close, so it costs no fixed sleep.
+      server: { health_check_port: 0, drain_delay: "2s" },
       graceful_shutdown_timeout: "1500ms",
       routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] },
     });
@@ -133,11 +136,13 @@ describe("admin endpoints", () => {
     const c = await gw.connect();
     for (let i = 0; i < 10; i++) expect(await roundTrip(c, `m${i}`)).toBe(`m${i}`);
     expect(await (await admin(gw, "/health")).json()).toEqual({ status: "ok" });
-    const metrics = await (await admin(gw, "/metrics")).text();
-    const count = (dir: string) => Number(new RegExp(`game_gateway_request_latency_seconds_count\\{direction="${dir}"\\} (\\d+)`).exec(metrics)?.[1]);
-    expect(count("upstream")).toBe(10);
-    expect(count("downstream")).toBe(10);
-    expect(metrics).toContain('game_gateway_messages_processed_total{direction="in",service_type="10"} 10');
+    const metrics = parseExposition(await (await admin(gw, "/metrics")).text());
+    const latencyCounts = (direction: string) => samplesOf(metrics, "game_gateway_request_latency_seconds_count", { direction }).map((x) => x.value);
+    expect(latencyCounts("upstream")).toEqual([10]);
+    expect(latencyCounts("downstream")).toEqual([10]);
+    expect(samplesOf(metrics, "game_gateway_messages_processed_total", { direction: "in" })).toEqual([
+      { name: "game_gateway_messages_processed_total", labels: { direction: "in", service_type: "10" }, value: 10 },
+    ]);
 
     expect((await admin(gw, "/debug/stats")).status).toBe(401);
     expect((await admin(gw, "/debug/stats", { headers: { authorization: "Bearer nope" } })).status).toBe(401);

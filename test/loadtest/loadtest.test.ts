@@ -190,7 +190,10 @@ describe("loadtest against a gateway with its default per-IP admission limits", 
   });
 
   test("the same from one source address: the gateway refuses most of them, exit 1", async () => {
-    const { r, j } = await runJson([...target, "-connections", "30", "--source-addresses", "1"]);
+    // At most 10 at once per address: while the admitted ones stay open, every further dial is
+    // refused, however slowly a loaded machine makes them (the token bucket refills meanwhile, the
+    // concurrency bound does not). 3 s keeps them open well past the last of the 30 dials.
+    const { r, j } = await runJson([...target, "-connections", "30", "--source-addresses", "1", "-duration", "3s"]);
     expect(r.code).toBe(1);
     expect(j.options.sourceAddresses).toBe(1);
     // Refused after accept: seen as closed by the peer. Against the thousands of frames the
@@ -311,17 +314,19 @@ describe("loadtest failures", () => {
         "-connections",
         "4",
         "-duration",
-        "200ms",
+        "1s",
         "-rate",
         "0",
         "--in-flight",
         "2",
         "--reply-timeout",
-        "300ms",
+        "1500ms",
       ]);
       expect(r.code).toBe(1);
       expect(j.messages.received).toBe(0);
-      // Two in flight on each connection, each timed out once; sending stopped before a refill.
+      // Two in flight on each connection, each timed out once; sending stopped before a refill,
+      // since no reply can time out before the run ends (timeout > duration). The connections
+      // must open within the run: 1 s leaves a loaded machine room (200 ms did not).
       expect(j.errors.reply_timeout).toBe(j.messages.sent);
       expect(j.messages.sent).toBe(8);
       expectBalanced(j);

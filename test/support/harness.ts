@@ -74,16 +74,8 @@ export function rule(serverType: number, endpoints: string[], strategy = "round_
   return { server_type: serverType, world_id: 0, service_name: `svc-${serverType}`, strategy, endpoints };
 }
 
-/** Polls until check() is truthy; for waiting on asynchronous effects, never for timing assertions. */
-export async function eventually<T>(check: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(10);
-  }
-}
+// The end-to-end tests import everything from here, eventually included.
+export { eventually } from "./eventually.ts";
 
 export const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const str = (b: Uint8Array): string => new TextDecoder().decode(b);

@@ -1,5 +1,5 @@
-// A small reader of the Prometheus text exposition format, for tests that compare what the
-// gateway exports with what other views show.
+// A small reader of the Prometheus text exposition format: the one every test reading /metrics
+// uses, so label quoting, escapes and +Inf are parsed one way.
 
 export interface Sample {
   readonly name: string;
@@ -42,12 +42,14 @@ export function parseExposition(text: string): Exposition {
   return { samples, types };
 }
 
+/** The samples named `name` whose labels include `match`. */
+export function samplesOf(e: Exposition, name: string, match: Record<string, string> = {}): Sample[] {
+  return e.samples.filter((s) => s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v));
+}
+
 /** Sum of the samples named `name` whose labels include `match`. */
 export function sumOf(e: Exposition, name: string, match: Record<string, string> = {}): number {
   let sum = 0;
-  for (const s of e.samples) {
-    if (s.name !== name) continue;
-    if (Object.entries(match).every(([k, v]) => s.labels[k] === v)) sum += s.value;
-  }
+  for (const s of samplesOf(e, name, match)) sum += s.value;
   return sum;
 }

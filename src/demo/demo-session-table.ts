@@ -17,7 +17,7 @@ export interface Room<C> {
   readonly members: Set<DemoSession<C>>;
 }
 
-export class SessionTable<C> {
+export class DemoSessionTable<C> {
   private readonly byHi = new Map<number, Map<number, DemoSession<C>>>();
   private readonly roomsByName = new Map<string, Room<C>>();
   private count = 0;
