@@ -1,7 +1,9 @@
 // The admin port's HTTP/1.1 server, on a plain TCP listener, because the admin port needs what
 // Bun.serve cannot give (nor node:http, whose maxConnections Bun ignores): a cap on open
-// connections with the excess refused at accept, and a deadline for a request to arrive. Without
-// them, 20,000 idle connections to the admin port took every descriptor of the process.
+// connections, and a deadline for a request to arrive. Without them, 20,000 idle connections to
+// the admin port took every descriptor of the process. At the cap a new connection takes the slot
+// of the oldest one still waiting for its request (so idle connections cannot keep /health failing);
+// only when every slot is answering a request is the new one refused with a 503.
 // One request per connection ("connection: close"): probes, scrapers and the status page open a
 // connection per request, so the cap counts requests in flight plus idle connections not yet
 // timed out, and nothing waits between requests.
@@ -37,8 +39,8 @@ class Exchange {
   constructor(
     /** The server that accepted it: a dev hot reload hands the socket newer handlers, not a newer owner. */
     readonly owner: AdminHttpServer,
-    /** False for a connection refused at the cap: it never counted toward it. */
-    readonly counted: boolean,
+    /** False for a connection refused at the cap (it never counted toward it) or evicted from it. */
+    public counted: boolean,
   ) {}
 }
 
@@ -48,6 +50,13 @@ export class AdminHttpServer {
   private listener: TCPSocketListener<Exchange> | null = null;
   private open = 0;
   private refusedCount = 0;
+  private evictedCount = 0;
+  /**
+   * Counted connections whose request has not arrived yet, oldest first (a Set keeps insertion
+   * order). At the cap the oldest of them makes room for a new connection: a probe or scraper
+   * sends its request at once, so idle connections cannot keep /health answering 503.
+   */
+  private readonly waiting = new Set<AdminSocket>();
 
   constructor(
     private readonly host: string,
@@ -65,9 +74,14 @@ export class AdminHttpServer {
     return this.listener?.hostname ?? this.host;
   }
 
-  /** Connections refused for the cap since start. */
+  /** Connections refused at the cap since start (every slot was answering a request). */
   get refused(): number {
     return this.refusedCount;
+  }
+
+  /** Connections closed before their request arrived, to make room at the cap, since start. */
+  get evicted(): number {
+    return this.evictedCount;
   }
 
   get connections(): number {
@@ -100,7 +114,8 @@ export class AdminHttpServer {
   }
 
   private onOpen(s: AdminSocket): void {
-    if (this.open >= this.limits().maxConnections) {
+    if (this.open >= this.limits().maxConnections && !this.evictOldestWaiting()) {
+      // Every slot is a request being answered: this one has to wait its turn elsewhere.
       this.refusedCount++;
       s.data = new Exchange(this, false);
       s.write("HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
@@ -109,13 +124,29 @@ export class AdminHttpServer {
     }
     this.open++;
     s.data = new Exchange(this, true);
+    this.waiting.add(s);
     this.arm(s);
+  }
+
+  /** Closes the connection that has waited longest without sending its request; false if none has. */
+  private evictOldestWaiting(): boolean {
+    for (const victim of this.waiting) {
+      this.waiting.delete(victim);
+      this.disarm(victim.data);
+      victim.data.counted = false; // its slot is the new connection's from now, not when its close arrives
+      this.open--;
+      this.evictedCount++;
+      victim.terminate();
+      return true;
+    }
+    return false;
   }
 
   private onClose(s: AdminSocket): void {
     const x = s.data;
     if (x === undefined) return;
     this.disarm(x);
+    this.waiting.delete(s);
     if (x.counted) this.open--;
   }
 
@@ -156,6 +187,7 @@ export class AdminHttpServer {
   private async answer(s: AdminSocket, method: string, pending: Response | Promise<Response>): Promise<void> {
     const x = s.data;
     x.state = "answering";
+    this.waiting.delete(s);
     let res: Response;
     try {
       res = await pending;
