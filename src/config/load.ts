@@ -61,6 +61,11 @@ export function parseConfig(yamlText: string, env: Env = process.env, options: P
   const { root, doc } = readYaml(yamlText, lines, ctx);
   const parsed = readSection(GATEWAY_SCHEMA, root, "", ctx);
   checkAcrossKeys(parsed, root, ctx);
+  if (parsed.consul.enabled) {
+    // Accepted so the reference's files load, but nothing queries Consul yet: say so, or an
+    // operator would wait for discovered backends that never come.
+    ctx.warnings.push("consul.enabled: true is accepted, but Consul discovery is not implemented in this version: routes come from routing.rules only");
+  }
   // Rules that failed to read (or a file that failed to parse) are already reported.
   if (options.requireRoutes && !ctx.issues.some((i) => i.path.startsWith("routing") || i.path.startsWith("("))) {
     checkServable(parsed, root, ctx);

@@ -10,7 +10,8 @@ export function parseIp(text: string): Uint8Array | undefined {
     if (parts.length !== 4) return undefined;
     const out = new Uint8Array(4);
     for (let i = 0; i < 4; i++) {
-      if (!/^\d{1,3}$/.test(parts[i]!)) return undefined;
+      // No leading zeros: "010" is octal to inet_aton and decimal to others (Go rejects it too).
+      if (!/^(0|[1-9]\d{0,2})$/.test(parts[i]!)) return undefined;
       const n = Number(parts[i]);
       if (n > 255) return undefined;
       out[i] = n;

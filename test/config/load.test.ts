@@ -121,7 +121,7 @@ describe("defaults", () => {
 
 describe("values", () => {
   test("durations, sizes, addresses, YAML 1.1 booleans and merge keys, as Go's yaml reads them", () => {
-    const { config } = parseConfig(
+    const { config, warnings } = parseConfig(
       `
 redis: &timeouts {dial_timeout: 1.5s, read_timeout: 1h30m, write_timeout: 250us}
 connection_pool:
@@ -145,6 +145,10 @@ consul:
     expect(config.server).toMatchObject({ client_write_queue_limit: 65536, listen_addr: "[::1]:0", health_check_port: -1 });
     expect(config.backend).toMatchObject({ write_queue_limit: 1_000_000, write_queue_high_water: 65536, lifecycle_messages: false });
     expect(config.consul.enabled).toBe(true);
+    // Accepted for the reference's files, and said plainly: nothing queries Consul yet.
+    expect(warnings).toContain(
+      "consul.enabled: true is accepted, but Consul discovery is not implemented in this version: routes come from routing.rules only",
+    );
   });
 });
 

@@ -29,6 +29,9 @@ describe("PROXY protocol header", () => {
     expect(parseProxyHeader(Uint8Array.of(5, 0, 1, 0, 0, 10, 0, 0)).kind).toBe("absent");
     expect(parseProxyHeader(enc("PROXY TCP4 1.2.3.4\r\n")).kind).toBe("invalid");
     expect(parseProxyHeader(enc("PROXY TCP4 not-an-ip 1.2.3.4 1 2\r\n")).kind).toBe("invalid");
+    // Leading zeros are octal to some parsers and decimal to others: neither reading is trusted.
+    expect(parseProxyHeader(enc("PROXY TCP4 010.001.001.001 1.2.3.4 1 2\r\n")).kind).toBe("invalid");
+    expect(parseProxyHeader(enc("PROXY TCP4 10.1.1.0 1.2.3.4 1 2\r\n")).kind).toBe("header");
     expect(parseProxyHeader(enc(`PROXY ${"x".repeat(120)}`)).kind).toBe("invalid");
     const v2 = proxyV2("1.2.3.4", "5.6.7.8", 1, 2);
     v2[12] = 0x31; // version 3
