@@ -130,6 +130,8 @@ export class TcpClientPort implements ClientPort {
   private paused = false;
   private pausedInput: RingBuffer | null = null;
   private feedPausedInput: (() => void) | null = null;
+  /** Input arrived past pausedInput's bound (see onPausedData); later input is not kept. */
+  private pausedOverflow = false;
   private readonly reader: FrameReader<ClientViolation>;
   /**
    * Created when a write first has to wait (most replies go out whole, straight from the backend
@@ -344,8 +346,18 @@ export class TcpClientPort implements ClientPort {
   }
 
   private onPausedData(chunk: Uint8Array): void {
+    if (this.pausedOverflow) return;
     const held = (this.pausedInput ??= new RingBuffer(this.ctx.buffers, PAUSED_INPUT_LIMIT));
-    if (!held.push(chunk, 0, chunk.length)) return this.close("pending_input_limit"); // not expected: paused at PAUSE_AT
+    if (!held.push(chunk, 0, chunk.length)) {
+      // The socket was paused at PAUSE_AT, yet input came: Bun reads a paused socket to its end
+      // when the peer resets it. The close then follows within this turn and brings its own
+      // reason; only a client still open a turn later is closed for the bound.
+      this.pausedOverflow = true;
+      setImmediate(() => {
+        if (!this.closing) this.close("pending_input_limit");
+      });
+      return;
+    }
     // Past the per-client mark or the global budget, stop reading for real (a paused client is
     // not closed for the budget: it is not the one holding the backend up).
     const overBudget = this.countHeld() || this.ctx.state.heldInput >= this.ctx.options.pendingInputLimit;
