@@ -474,8 +474,12 @@ export class Gateway {
     })();
   }
 
-  /** For a forced exit: writes out the access records still batched, since no shutdown will. */
+  /**
+   * For a forced exit: records every live session as ended by the shutdown, then writes out the
+   * access records still batched, since no close event or shutdown will.
+   */
   flushAccessLog(): void {
+    this.service.recordLiveSessions("shutdown");
     this.accessLog?.flush();
   }
 

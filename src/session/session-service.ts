@@ -155,8 +155,20 @@ export class SessionService {
     this.metrics.sessionsActive.dec();
     const backend = s.link?.endpoint ?? null;
     s.link?.release(s, reason);
+    if (this.log.enabled("debug")) this.log.debug("session ended", { session: s.id, trace_id: s.traceId?.toHex(), reason, backend });
+    this.recordEnd(port, s, backend, reason);
+  }
+
+  /**
+   * A forced exit (a second stop signal) ends the process before any close event: each live
+   * session gets its access record now, with the reason it is about to end for.
+   */
+  recordLiveSessions(reason: CloseReason): void {
+    for (const s of this.sessions) this.recordEnd(s.client, s, s.link?.endpoint ?? null, reason);
+  }
+
+  private recordEnd(port: ClientPort, s: Session, backend: string | null, reason: CloseReason): void {
     const traceId = s.traceId === null ? undefined : s.traceId.toHex();
-    if (this.log.enabled("debug")) this.log.debug("session ended", { session: s.id, trace_id: traceId, reason, backend });
     this.options.accessLog?.record({
       time: new Date().toISOString(),
       client: port.remoteAddress,

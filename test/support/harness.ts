@@ -120,10 +120,14 @@ export class ChildOutput {
   stdout = "";
   stderr = "";
   exitCode: number | null = null;
+  /** Settles once both pipes have delivered their last bytes (the process has closed them). */
+  readonly ended: Promise<void>;
 
   constructor(readonly proc: Subprocess<"ignore" | "pipe" | "inherit", "pipe", "pipe">) {
-    void this.pump(proc.stdout, (s) => (this.stdout = (this.stdout + s).slice(-CHILD_OUTPUT_KEPT)));
-    void this.pump(proc.stderr, (s) => (this.stderr = (this.stderr + s).slice(-CHILD_OUTPUT_KEPT)));
+    this.ended = Promise.all([
+      this.pump(proc.stdout, (s) => (this.stdout = (this.stdout + s).slice(-CHILD_OUTPUT_KEPT))),
+      this.pump(proc.stderr, (s) => (this.stderr = (this.stderr + s).slice(-CHILD_OUTPUT_KEPT))),
+    ]).then(() => {});
     void proc.exited.then((code) => (this.exitCode = code));
   }
 
