@@ -1,6 +1,6 @@
 import type { Socket } from "bun";
 import type { BufferPool } from "../net/buffer-pool.ts";
-import { copyBytes } from "../net/bytes.ts";
+import { copyBytes } from "../bytes/copy-bytes.ts";
 import { FrameReader } from "../net/frame-reader.ts";
 import { BatchedSocketWriter, type SharedQueueTally } from "../net/socket-writer.ts";
 import { CLIENT_HEADER_SIZE, MAX_CLIENT_BODY } from "../protocol/client-frame.ts";

@@ -10,7 +10,7 @@ import {
   readServerType,
 } from "../protocol/server-frame.ts";
 import type { BackendViolation } from "../protocol/violations.ts";
-import { copyBytes } from "../net/bytes.ts";
+import { copyBytes } from "../bytes/copy-bytes.ts";
 import type { ClientPort } from "./client-port.ts";
 import type { Session } from "./session.ts";
 import type { SessionManager } from "./session-manager.ts";
