@@ -25,8 +25,8 @@ import type { BackendFramingViolation, BackendViolation } from "../protocol/viol
 import type { CloseReason, ClientPort } from "../session/client-port.ts";
 import type { BackendLink, Session } from "../session/session.ts";
 import { SessionList } from "../session/session-list.ts";
-import { LatencyDirection, type BackendTally, bump } from "../admin/metrics.ts";
-import type { LatencyHistogram } from "../admin/latency-histogram.ts";
+import { LatencyDirection, type BackendTally, bump } from "../telemetry/counters.ts";
+import type { LatencyHistogram } from "../telemetry/latency-histogram.ts";
 import { type SpanIdSource, TraceId } from "../protocol/trace-context.ts";
 import { type DialFailure, classifyDialError } from "./dial-failure.ts";
 

@@ -1,5 +1,5 @@
 import type { Socket, TCPSocketListener } from "bun";
-import type { GatewayMetrics } from "../admin/metrics.ts";
+import type { GatewayCounters } from "../telemetry/counters.ts";
 import { ClientFrameLayout } from "../protocol/layouts.ts";
 import type { ClientViolation } from "../protocol/violations.ts";
 import type { ClientPort, CloseReason } from "../session/client-port.ts";
@@ -85,7 +85,7 @@ interface ListenerContext {
   readonly buffers: BufferPool;
   readonly options: TcpListenerOptions;
   readonly admission: AdmissionControl;
-  readonly metrics: GatewayMetrics;
+  readonly metrics: GatewayCounters;
   readonly proxy: ProxyProtocolOptions;
   readonly state: ListenerState;
   /** Called once per closed port; through the port, since a hot reload gives its socket newer handlers. */
@@ -421,7 +421,7 @@ export class TcpListener {
     private options: TcpListenerOptions,
     private readonly service: SessionService,
     private readonly buffers: BufferPool,
-    private readonly metrics: GatewayMetrics,
+    private readonly metrics: GatewayCounters,
     private readonly admission: AdmissionControl,
     private proxy: ProxyProtocolOptions,
   ) {

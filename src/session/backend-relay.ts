@@ -1,4 +1,4 @@
-import { type GatewayMetrics, bump } from "../admin/metrics.ts";
+import { type GatewayCounters, bump } from "../telemetry/counters.ts";
 import type { BackendConnection, BackendFrameHandler } from "../backend/backend-connection.ts";
 import type { Logger, ThrottledLog } from "../log/logger.ts";
 import { CLIENT_HEADER_SIZE, MAX_CLIENT_FRAME, writeClientHeader } from "../protocol/client-frame.ts";
@@ -32,7 +32,7 @@ export class BackendRelay implements BackendFrameHandler {
 
   constructor(
     private readonly sessions: SessionManager,
-    private readonly metrics: GatewayMetrics,
+    private readonly metrics: GatewayCounters,
     private readonly log: ThrottledLog,
     private readonly logger: Logger,
   ) {}

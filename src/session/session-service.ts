@@ -1,5 +1,6 @@
 import type { AccessLog } from "../admin/access-log.ts";
-import { type GatewayMetrics, bump } from "../admin/metrics.ts";
+import type { GatewayMetrics } from "../admin/metrics.ts";
+import { bump } from "../telemetry/counters.ts";
 import type { BackendRegistry } from "../backend/backend-registry.ts";
 import type { Logger, ThrottledLog } from "../log/logger.ts";
 import {
