@@ -8,7 +8,7 @@ import type { SessionService } from "../session/session-service.ts";
 import type { AdmissionControl } from "./admission.ts";
 import { type Binder, directBinder } from "./binder.ts";
 import type { CidrList } from "./cidr.ts";
-import { MAX_PROXY_HEADER, parseProxyHeader } from "./proxy-protocol.ts";
+import { MAX_PROXY_HEADER, type ProxyProtocolMode, parseProxyHeader } from "./proxy-protocol.ts";
 import type { BufferPool } from "./buffer-pool.ts";
 import { FrameReader } from "./frame-reader.ts";
 import { RingBuffer } from "./ring-buffer.ts";
@@ -55,8 +55,6 @@ export type ConnectionRefusal =
   | "proxy_timeout"
   /** max_pending_proxy_headers trusted connections were already waiting for theirs. */
   | "proxy_pending_limit";
-
-export type ProxyProtocolMode = "off" | "optional" | "required";
 
 export interface ProxyProtocolOptions {
   /** off: never parsed; optional: trusted peers may send one; required: trusted peers must. */
