@@ -1,6 +1,6 @@
 import { AccessLog } from "./admin/access-log.ts";
 import { AdminServer } from "./admin/admin-server.ts";
-import { GatewayMetrics, LatencyDirection } from "./admin/metrics.ts";
+import { GatewayMetrics } from "./admin/metrics.ts";
 import { type MessageTotals, RateMeter } from "./admin/rate-meter.ts";
 import { BackendRegistry } from "./backend/backend-registry.ts";
 import { breakerName } from "./backend/endpoint-pool.ts";
@@ -23,6 +23,7 @@ import { AdmissionControl, type AdmissionOptions } from "./net/admission.ts";
 import { fdShortfall, openFileLimit } from "./net/fd-limit.ts";
 import { SharedQueueTally } from "./net/socket-writer.ts";
 import { SpanIdSource } from "./protocol/trace-context.ts";
+import { LatencyDirection } from "./telemetry/counters.ts";
 
 // The composition root: builds every part from one config and owns their lifetimes.
 // Listeners -> SessionService -> Router -> BackendRegistry (pools, connections) -> BackendRelay.

@@ -1,57 +1,23 @@
 import { Counter, Gauge, Histogram, type Metric, Registry, collectDefaultMetrics } from "prom-client";
-import { LatencyHistogram } from "./latency-histogram.ts";
+import { GatewayCounters } from "../telemetry/counters.ts";
+import { LatencyHistogram } from "../telemetry/latency-histogram.ts";
 
 // Every metric the gateway exports, in one registry per gateway instance (so tests can run
 // several gateways in one process). Names are the reference gateway's, prefixed game_gateway_.
-// Per-message counts are plain numbers in typed arrays and tallies, folded into prom-client only
-// when /metrics is scraped: the data path never hashes label sets or allocates for a metric.
+// Per-message counts live in GatewayCounters (src/telemetry, no dependencies), which this class
+// extends so the data path can be handed the same object typed as the counters alone; they are
+// folded into prom-client only when /metrics is scraped.
 
 const P = "game_gateway_";
 
-/** Per-endpoint counters the backend layer bumps directly. */
-export interface BackendTally {
-  bytesIn: number;
-  bytesOut: number;
-  framesIn: number;
-  framesOut: number;
-  /** Times a client was paused because a connection to this endpoint was congested. */
-  pauses: number;
-  /** Frames refused at a queue bound: one connection's write_queue_limit, or write_queue_total_limit. */
-  connectionLimitRejections: number;
-  totalLimitRejections: number;
-  /** Bytes queued toward this endpoint and never written: their connection closed first. */
-  queueDroppedBytes: number;
-  /** backend_errors_total by error_type (connection failures and dropped bad frames). */
-  readonly errors: Map<string, number>;
-}
-
-/** Adds one to a count kept in a Map (no allocation once the key exists). */
-export function bump(counts: Map<string, number>, key: string): void {
-  counts.set(key, (counts.get(key) ?? 0) + 1);
-}
-
-/** Series indexes of request_latency_seconds. */
-export const LatencyDirection = { Upstream: 0, Downstream: 1 } as const;
-
-export class GatewayMetrics {
+export class GatewayMetrics extends GatewayCounters {
   readonly registry = new Registry();
-
-  /** Frames per client serverType, by direction (index = serverType). */
-  readonly messagesIn = new Float64Array(256);
-  readonly messagesOut = new Float64Array(256);
-  private readonly backendTallies = new Map<string, BackendTally>();
-  /** Events that can repeat per message under abuse, counted without touching prom-client. */
-  readonly drops = new Map<string, number>();
-  readonly clientViolations = new Map<string, number>();
-  readonly backendViolations = new Map<string, number>();
-  rateLimitRejections = 0;
 
   readonly connectionsActive: Gauge;
   readonly connectionsTotal: Counter;
   readonly sessionsActive: Gauge;
   readonly routingErrors: Counter<"error_type">;
   readonly connectionRejected: Counter<"reason">;
-  readonly rateLimitRejected: Counter;
   readonly circuitBreakerState: Gauge<"backend">;
   readonly backendConnectionsActive: Gauge<"backend">;
   readonly backendConnectionSetupLatency: Histogram<"backend">;
@@ -74,6 +40,7 @@ export class GatewayMetrics {
   readonly framesDropped: Counter<"reason">;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
+    super();
     const registers = [this.registry];
     const tallies = this.backendTallies;
     const messagesIn = this.messagesIn;
@@ -96,7 +63,7 @@ export class GatewayMetrics {
       registers,
     });
     const self = this;
-    this.rateLimitRejected = new Counter({
+    new Counter({
       name: `${P}rate_limit_rejected_total`,
       help: "Rate-limit rejections (new connections over the per-IP rate, frames over the per-session rate)",
       registers,
@@ -315,19 +282,6 @@ export class GatewayMetrics {
         this.set(source.pooledBytesInUse());
       },
     });
-  }
-
-  /** The tally for one endpoint; the same object for the life of this registry. */
-  backendTally(endpoint: string): BackendTally {
-    let t = this.backendTallies.get(endpoint);
-    if (t === undefined) {
-      t = {
-        bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, pauses: 0,
-        connectionLimitRejections: 0, totalLimitRejections: 0, queueDroppedBytes: 0, errors: new Map(),
-      };
-      this.backendTallies.set(endpoint, t);
-    }
-    return t;
   }
 
   /** Prometheus text exposition. */

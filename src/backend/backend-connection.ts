@@ -1,6 +1,6 @@
 import type { Socket } from "bun";
 import type { BufferPool } from "../net/buffer-pool.ts";
-import { copyBytes } from "../net/bytes.ts";
+import { copyBytes } from "../bytes/copy-bytes.ts";
 import { FrameReader } from "../net/frame-reader.ts";
 import { BatchedSocketWriter, type SharedQueueTally } from "../net/socket-writer.ts";
 import { CLIENT_HEADER_SIZE, MAX_CLIENT_BODY } from "../protocol/client-frame.ts";
@@ -25,8 +25,8 @@ import type { BackendFramingViolation, BackendViolation } from "../protocol/viol
 import type { CloseReason, ClientPort } from "../session/client-port.ts";
 import type { BackendLink, Session } from "../session/session.ts";
 import { SessionList } from "../session/session-list.ts";
-import { LatencyDirection, type BackendTally, bump } from "../admin/metrics.ts";
-import type { LatencyHistogram } from "../admin/latency-histogram.ts";
+import { LatencyDirection, type BackendTally, bump } from "../telemetry/counters.ts";
+import type { LatencyHistogram } from "../telemetry/latency-histogram.ts";
 import { type SpanIdSource, TraceId } from "../protocol/trace-context.ts";
 import { type DialFailure, classifyDialError } from "./dial-failure.ts";
 

@@ -1,4 +1,5 @@
-import { type BackendTally, type GatewayMetrics, bump } from "../admin/metrics.ts";
+import type { GatewayMetrics } from "../admin/metrics.ts";
+import { type BackendTally, bump } from "../telemetry/counters.ts";
 import type { BackendMode } from "../config/types.ts";
 import type { Logger, ThrottledLog } from "../log/logger.ts";
 import type { BufferPool } from "../net/buffer-pool.ts";

@@ -3,8 +3,9 @@
 
 import { readRules } from "./rules.ts";
 import { bool, custom, duration, hostPort, int, issue, oneOf, size, str, type ReadContext, type Section } from "./schema.ts";
-import type { AccessLogTarget, LogLevel, ProxyProtocolMode, RateLimitAction, RouteRule } from "./types.ts";
+import type { AccessLogTarget, LogLevel, RateLimitAction, RouteRule } from "./types.ts";
 import { CidrBlock } from "../net/cidr.ts";
+import type { ProxyProtocolMode } from "../net/proxy-protocol.ts";
 import { MAX_CLIENT_BODY } from "../protocol/client-frame.ts";
 
 /** Gate header (9) + multicast count (u16) + 65,535 session IDs (i64) + the largest client body. */

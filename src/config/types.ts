@@ -3,6 +3,8 @@
 // so a reader can grep from a YAML line to the code that uses it.
 // Every duration is already converted to milliseconds; every size is in bytes.
 
+import type { ProxyProtocolMode } from "../net/proxy-protocol.ts";
+
 export type Millis = number;
 export type Bytes = number;
 
@@ -11,7 +13,6 @@ export type BackendMode = "multiplexed" | "dedicated";
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 export type AccessLogTarget = "stdout" | "off";
 export type RateLimitAction = "drop" | "close";
-export type ProxyProtocolMode = "off" | "optional" | "required";
 
 export interface RouteRule {
   /** 0..255, matched against the ServerID's serverType bits. */

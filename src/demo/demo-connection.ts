@@ -3,7 +3,7 @@
 // handling one chunk is encoded into the connection's batch and leaves in one socket.write.
 import type { Socket } from "bun";
 import type { BufferPool } from "../net/buffer-pool.ts";
-import { copyBytes } from "../net/bytes.ts";
+import { copyBytes } from "../bytes/copy-bytes.ts";
 import { FrameReader, type FrameHandler } from "../net/frame-reader.ts";
 import { BatchedSocketWriter } from "../net/socket-writer.ts";
 import { BackendFrameLayout } from "../protocol/layouts.ts";

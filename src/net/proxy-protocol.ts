@@ -5,6 +5,9 @@
 
 import { parseIp } from "./cidr.ts";
 
+/** security.proxy_protocol: off, never parsed; optional, trusted peers may send one; required, trusted peers must. */
+export type ProxyProtocolMode = "off" | "optional" | "required";
+
 export type ProxyParse =
   /** Not enough bytes yet to decide. */
   | { readonly kind: "incomplete" }

@@ -1,5 +1,5 @@
 import type { BufferPool } from "./buffer-pool.ts";
-import { copyBytes } from "./bytes.ts";
+import { copyBytes } from "../bytes/copy-bytes.ts";
 
 // A byte FIFO over one pooled buffer used as a ring: bytes are appended at the tail and consumed
 // from the head without moving the rest. It holds a pooled buffer only while non-empty, grows by

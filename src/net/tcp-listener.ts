@@ -1,5 +1,5 @@
 import type { Socket, TCPSocketListener } from "bun";
-import type { GatewayMetrics } from "../admin/metrics.ts";
+import type { GatewayCounters } from "../telemetry/counters.ts";
 import { ClientFrameLayout } from "../protocol/layouts.ts";
 import type { ClientViolation } from "../protocol/violations.ts";
 import type { ClientPort, CloseReason } from "../session/client-port.ts";
@@ -8,7 +8,7 @@ import type { SessionService } from "../session/session-service.ts";
 import type { AdmissionControl } from "./admission.ts";
 import { type Binder, directBinder } from "./binder.ts";
 import type { CidrList } from "./cidr.ts";
-import { MAX_PROXY_HEADER, parseProxyHeader } from "./proxy-protocol.ts";
+import { MAX_PROXY_HEADER, type ProxyProtocolMode, parseProxyHeader } from "./proxy-protocol.ts";
 import type { BufferPool } from "./buffer-pool.ts";
 import { FrameReader } from "./frame-reader.ts";
 import { RingBuffer } from "./ring-buffer.ts";
@@ -56,8 +56,6 @@ export type ConnectionRefusal =
   /** max_pending_proxy_headers trusted connections were already waiting for theirs. */
   | "proxy_pending_limit";
 
-export type ProxyProtocolMode = "off" | "optional" | "required";
-
 export interface ProxyProtocolOptions {
   /** off: never parsed; optional: trusted peers may send one; required: trusted peers must. */
   readonly mode: ProxyProtocolMode;
@@ -85,7 +83,7 @@ interface ListenerContext {
   readonly buffers: BufferPool;
   readonly options: TcpListenerOptions;
   readonly admission: AdmissionControl;
-  readonly metrics: GatewayMetrics;
+  readonly metrics: GatewayCounters;
   readonly proxy: ProxyProtocolOptions;
   readonly state: ListenerState;
   /** Called once per closed port; through the port, since a hot reload gives its socket newer handlers. */
@@ -433,7 +431,7 @@ export class TcpListener {
     private options: TcpListenerOptions,
     private readonly service: SessionService,
     private readonly buffers: BufferPool,
-    private readonly metrics: GatewayMetrics,
+    private readonly metrics: GatewayCounters,
     private readonly admission: AdmissionControl,
     private proxy: ProxyProtocolOptions,
   ) {

@@ -1,6 +1,6 @@
-import { copyBytes } from "../net/bytes.ts";
+import { copyBytes } from "../bytes/copy-bytes.ts";
 import { CLIENT_HEADER_SIZE, CLIENT_MESSAGE_ID_OFFSET, CLIENT_SERVER_ID_OFFSET } from "./client-frame.ts";
-import type { SpanIdSource, TraceId } from "./trace-context.ts";
+import { type SpanIdSource, TRACE_ID_SIZE, type TraceId } from "./trace-context.ts";
 
 // Gateway <-> backend framing (docs/protocol.md, "Gateway <-> backend"):
 //   20-byte server header [i32 Length][i32 Type][u32 ServerID][i64 ObjectID]
@@ -15,7 +15,6 @@ export const GATE_HEADER_SIZE = 9;
 export const GATE_HEADER_TRACE_SIZE = 33;
 /** Server header + short gate header: where the body starts in every backend->gateway frame. */
 export const BACKEND_FRAME_PREFIX = SERVER_HEADER_SIZE + GATE_HEADER_SIZE;
-export const TRACE_ID_SIZE = 16;
 export const SPAN_ID_SIZE = 8;
 export const PING_BODY_SIZE = 8;
 

@@ -1,8 +1,9 @@
-import { TRACE_ID_SIZE } from "./server-frame.ts";
-
 // W3C trace context carried by the extended gate header: one trace ID per session (from the
 // crypto RNG, at session start) and a fresh span ID per message (from a xorshift generator
 // writing straight into the outgoing frame: no allocation, no syscall per message).
+
+/** Bytes of a W3C trace ID, as the extended gate header carries it. */
+export const TRACE_ID_SIZE = 16;
 
 const scratchWords = new Uint32Array(TRACE_ID_SIZE / 4);
 const scratchBytes = new Uint8Array(scratchWords.buffer);

@@ -1,5 +1,4 @@
-import { type GatewayMetrics, bump } from "../admin/metrics.ts";
-import type { BackendConnection, BackendFrameHandler } from "../backend/backend-connection.ts";
+import { type GatewayCounters, bump } from "../telemetry/counters.ts";
 import type { Logger, ThrottledLog } from "../log/logger.ts";
 import { CLIENT_HEADER_SIZE, MAX_CLIENT_FRAME, writeClientHeader } from "../protocol/client-frame.ts";
 import {
@@ -10,7 +9,8 @@ import {
   readServerType,
 } from "../protocol/server-frame.ts";
 import type { BackendViolation } from "../protocol/violations.ts";
-import { copyBytes } from "../net/bytes.ts";
+import { copyBytes } from "../bytes/copy-bytes.ts";
+import type { BackendFrameSource } from "./backend-side.ts";
 import type { ClientPort } from "./client-port.ts";
 import type { Session } from "./session.ts";
 import type { SessionManager } from "./session-manager.ts";
@@ -25,19 +25,19 @@ import type { SessionManager } from "./session-manager.ts";
 
 const CLIENT_FRAME_AT = BACKEND_FRAME_PREFIX - CLIENT_HEADER_SIZE;
 
-export class BackendRelay implements BackendFrameHandler {
+export class BackendRelay {
   private readonly scratch = new Uint8Array(MAX_CLIENT_FRAME);
   /** Clients with frames queued during the current chunk; bounded by live sessions. */
   private readonly pending: ClientPort[] = [];
 
   constructor(
     private readonly sessions: SessionManager,
-    private readonly metrics: GatewayMetrics,
+    private readonly metrics: GatewayCounters,
     private readonly log: ThrottledLog,
     private readonly logger: Logger,
   ) {}
 
-  onTrans(conn: BackendConnection, hi: number, lo: number, b: Uint8Array, off: number, len: number): void {
+  onTrans(conn: BackendFrameSource, hi: number, lo: number, b: Uint8Array, off: number, len: number): void {
     const s = this.sessions.get(hi, lo);
     if (s === undefined || s.link?.endpoint !== conn.endpoint) return this.onViolation(conn, "unknown_session");
     const bodyLen = len - BACKEND_FRAME_PREFIX;
@@ -45,7 +45,7 @@ export class BackendRelay implements BackendFrameHandler {
     this.send(s, b, off + CLIENT_FRAME_AT, CLIENT_HEADER_SIZE + bodyLen, conn.inCurrentChunk(b));
   }
 
-  onKick(conn: BackendConnection, hi: number, lo: number, reason: string): void {
+  onKick(conn: BackendFrameSource, hi: number, lo: number, reason: string): void {
     const s = this.sessions.get(hi, lo);
     if (s === undefined || s.link?.endpoint !== conn.endpoint) return this.onViolation(conn, "unknown_session");
     this.log.warn(`kick:${conn.endpoint}`, "backend kicked a session", {
@@ -57,7 +57,7 @@ export class BackendRelay implements BackendFrameHandler {
     s.client.close("kick");
   }
 
-  onMulticast(conn: BackendConnection, b: Uint8Array, off: number, count: number, idsOff: number, bodyOff: number, bodyLen: number): void {
+  onMulticast(conn: BackendFrameSource, b: Uint8Array, off: number, count: number, idsOff: number, bodyOff: number, bodyLen: number): void {
     // The client body follows the ID list, so the frame is built once in scratch and sent to each.
     const frame = this.scratch;
     writeClientHeader(frame, 0, bodyLen, readServerType(b, off), readServerServerId(b, off));
@@ -70,7 +70,7 @@ export class BackendRelay implements BackendFrameHandler {
     }
   }
 
-  onBroadcast(conn: BackendConnection, b: Uint8Array, off: number, len: number): void {
+  onBroadcast(conn: BackendFrameSource, b: Uint8Array, off: number, len: number): void {
     const bodyLen = len - BACKEND_FRAME_PREFIX;
     writeClientHeader(b, off + CLIENT_FRAME_AT, bodyLen, readServerType(b, off), readServerServerId(b, off));
     const stable = conn.inCurrentChunk(b);
@@ -84,7 +84,7 @@ export class BackendRelay implements BackendFrameHandler {
   }
 
   /** Counted and (rate-limited) logged without allocating: a backend may do this per frame. */
-  onViolation(conn: BackendConnection, reason: BackendViolation): void {
+  onViolation(conn: BackendFrameSource, reason: BackendViolation): void {
     bump(this.metrics.backendViolations, reason);
     bump(this.metrics.drops, reason);
     conn.countError(reason);

@@ -1,6 +1,6 @@
 import type { AccessLog } from "../admin/access-log.ts";
-import { type GatewayMetrics, bump } from "../admin/metrics.ts";
-import type { BackendRegistry } from "../backend/backend-registry.ts";
+import type { GatewayMetrics } from "../admin/metrics.ts";
+import { bump } from "../telemetry/counters.ts";
 import type { Logger, ThrottledLog } from "../log/logger.ts";
 import {
   readClientServerId,
@@ -10,6 +10,7 @@ import {
 } from "../protocol/client-frame.ts";
 import type { ClientViolation } from "../protocol/violations.ts";
 import type { Router } from "../routing/router.ts";
+import type { BackendEndpoints } from "./backend-side.ts";
 import type { ClientPort, ClientProtocol, CloseReason } from "./client-port.ts";
 import type { Session } from "./session.ts";
 import type { SessionManager } from "./session-manager.ts";
@@ -47,7 +48,7 @@ export class SessionService {
   constructor(
     private readonly sessions: SessionManager,
     private router: Router,
-    private readonly backends: BackendRegistry,
+    private readonly backends: BackendEndpoints,
     private timeouts: SessionTimeouts,
     private rateLimit: MessageRateLimit,
     private readonly metrics: GatewayMetrics,

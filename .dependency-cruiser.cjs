@@ -1,0 +1,83 @@
+// The layering of src/ (docs/architecture.md, "Layers"), checked by `npm run deps` in CI.
+// Type-only imports count: a layer that names another's types depends on it.
+// Violations that predate a rule and are not fixed yet are listed, one by one, in
+// .dependency-cruiser-known-violations.json (`npm run deps` reports how many it ignored); any
+// other violation fails the check. Regenerate that list only to shrink it:
+// `npx depcruise-baseline src --config .dependency-cruiser.cjs`.
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: "no-cycles",
+      severity: "error",
+      comment: "Modules form no import cycle, type-only imports included.",
+      from: { path: "^src/" },
+      to: { circular: true },
+    },
+    {
+      name: "bytes-is-the-bottom",
+      severity: "error",
+      comment: "src/bytes holds helpers every layer may use; it imports nothing else from src.",
+      from: { path: "^src/bytes/" },
+      to: { path: "^src/", pathNot: "^src/bytes/" },
+    },
+    {
+      name: "telemetry-has-no-dependencies",
+      severity: "error",
+      comment: "The data path's raw counters import nothing: no other layer, no package (prom-client reads them at scrape time).",
+      from: { path: "^src/telemetry/" },
+      to: { pathNot: "^src/telemetry/" },
+    },
+    {
+      name: "protocol-imports-only-bytes",
+      severity: "error",
+      comment: "The wire format depends on nothing but the byte helpers.",
+      from: { path: "^src/protocol/" },
+      to: { path: "^src/", pathNot: "^src/(protocol|bytes)/" },
+    },
+    {
+      name: "net-below-session-backend-admin",
+      severity: "error",
+      comment: "Transport knows nothing of sessions, backends or the admin surface.",
+      from: { path: "^src/net/" },
+      to: { path: "^src/(session|backend|admin)/" },
+    },
+    {
+      name: "session-above-backend",
+      severity: "error",
+      comment:
+        "Backends implement the session layer's BackendLink and call its relay through interfaces the session layer defines; the session layer names no backend module.",
+      from: { path: "^src/session/" },
+      to: { path: "^src/backend/" },
+    },
+    {
+      name: "data-path-loads-no-admin",
+      severity: "error",
+      comment:
+        "The data path counts into src/telemetry; it may name admin types (erased at build) but never loads src/admin, so prom-client stays off it.",
+      from: { path: "^src/(protocol|net|session|backend|routing)/" },
+      to: { path: "^src/admin/", dependencyTypesNot: ["type-only"] },
+    },
+    {
+      name: "only-admin-imports-prom-client",
+      severity: "error",
+      comment: "prom-client is the admin surface's business.",
+      from: { path: "^src/", pathNot: "^src/admin/" },
+      to: { path: "node_modules/prom-client" },
+    },
+    {
+      name: "no-unresolvable",
+      severity: "error",
+      comment: "An import the checker cannot resolve is an import it cannot check.",
+      from: {},
+      // "bun" is the runtime's own module, not a file on disk.
+      to: { couldNotResolve: true, pathNot: "^bun$" },
+    },
+  ],
+  options: {
+    doNotFollow: { path: "node_modules" },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: "tsconfig.json" },
+    enhancedResolveOptions: { extensions: [".ts", ".js", ".json"] },
+  },
+};
