@@ -2,9 +2,9 @@ import type { Socket, TCPSocketListener } from "bun";
 import type { GatewayMetrics } from "../admin/metrics.ts";
 import { ClientFrameLayout } from "../protocol/layouts.ts";
 import type { ClientViolation } from "../protocol/violations.ts";
-import type { ClientPort, CloseReason } from "../session/client-port.ts";
+import type { ClientEvents, ClientPort, CloseReason } from "../session/client-port.ts";
 import type { Session } from "../session/session.ts";
-import type { SessionService } from "../session/session-service.ts";
+import { invariant } from "../invariant.ts";
 import type { AdmissionControl } from "./admission.ts";
 import { type Binder, directBinder } from "./binder.ts";
 import type { CidrList } from "./cidr.ts";
@@ -70,7 +70,7 @@ export interface ProxyProtocolOptions {
 }
 
 /** What the listener's connections share, kept across reloads. */
-interface ListenerState {
+export interface ListenerState {
   /** Trusted connections still waiting for their PROXY header. */
   awaitingHeader: number;
   /** Pooled bytes held by all clients' partial frames and paused input. */
@@ -79,9 +79,10 @@ interface ListenerState {
   now: number;
 }
 
-interface ListenerContext {
+/** What a listener's ports share (exported for unit tests of TcpClientPort). */
+export interface ListenerContext {
   readonly layout: ClientFrameLayout;
-  readonly service: SessionService;
+  readonly service: ClientEvents;
   readonly buffers: BufferPool;
   readonly options: TcpListenerOptions;
   readonly admission: AdmissionControl;
@@ -101,12 +102,14 @@ const PAUSED_INPUT_PAUSE_AT = 64 * 1024;
 const PAUSED_INPUT_LIMIT = PAUSED_INPUT_PAUSE_AT + 512 * 1024;
 const NO_BYTES = new Uint8Array(0);
 
+/** The parts of a Bun socket a port uses (a unit test may stand in one that takes part of each write). */
+export type ClientSocket = Pick<Socket<TcpClientPort>, "write" | "end" | "terminate" | "timeout" | "pause" | "resume" | "remoteAddress">;
+
 export class TcpClientPort implements ClientPort {
   /** The client's address: the socket peer, or the one a trusted PROXY header carries. */
   remoteAddress: string;
   session: Session | null = null;
   closing = false;
-  flushPending = false;
   private reason: CloseReason | null = null;
   /** Counted by admission control (released on close). */
   private admitted = false;
@@ -138,7 +141,7 @@ export class TcpClientPort implements ClientPort {
   private writer: QueuedSocketWriter | null = null;
 
   constructor(
-    private readonly socket: Socket<TcpClientPort>,
+    private readonly socket: ClientSocket,
     private readonly ctx: ListenerContext,
   ) {
     // Undefined when the peer reset before accept (Bun's types say string).
@@ -288,7 +291,9 @@ export class TcpClientPort implements ClientPort {
   private writeOut(): boolean {
     const lent = this.lent;
     if (lent !== null) {
-      this.lent = null; // nothing else is queued while a frame is lent (send spills it first)
+      // A lent frame goes out first: send() spills it to the queue before queuing another.
+      if (process.env.NODE_ENV !== "production") invariant(this.queuedBytes === 0, "nothing is queued behind a lent frame");
+      this.lent = null;
       const n = this.socket.write(lent, this.lentOff, this.lentLen);
       if (n >= 0 && n < this.lentLen && !this.enqueue(lent, this.lentOff + n, this.lentLen - n)) return false;
     }
@@ -303,6 +308,9 @@ export class TcpClientPort implements ClientPort {
   }
 
   private enqueue(b: Uint8Array, off: number, len: number): boolean {
+    // Queued bytes go out after the lent frame, which is written from the lender's buffer: anything
+    // queued first would overtake it.
+    if (process.env.NODE_ENV !== "production") invariant(this.lent === null, "a lent frame is copied out before more is queued");
     const writer = (this.writer ??= new QueuedSocketWriter(this.socket, this.ctx.buffers, this.ctx.options.writeQueueLimit));
     if (writer.enqueue(b, off, len)) return true;
     // The client is not reading: drop it rather than let its queue grow.
@@ -375,6 +383,7 @@ export class TcpClientPort implements ClientPort {
   // ---- socket events ---------------------------------------------------------------------------
 
   onData(chunk: Uint8Array): void {
+    if (process.env.NODE_ENV !== "production") this.checkNothingLent();
     if (this.closing) return;
     if (this.proxyBytes !== null) this.onProxyData(chunk);
     else if (this.paused) this.onPausedData(chunk);
@@ -382,6 +391,7 @@ export class TcpClientPort implements ClientPort {
   }
 
   onDrain(): void {
+    if (process.env.NODE_ENV !== "production") this.checkNothingLent();
     this.flush();
   }
 
@@ -389,7 +399,20 @@ export class TcpClientPort implements ClientPort {
     if (this.closing) this.socket.terminate();
   }
 
+  /**
+   * A lent frame points into the lender's buffer (a backend chunk), which is reused once control
+   * returns to the event loop: the lender must have flushed before then. A socket event is such a
+   * return, so no frame may still be lent when one arrives.
+   */
+  private checkNothingLent(): void {
+    // Guarded here too, so the release build keeps no trace of the check (its callers are guarded).
+    if (process.env.NODE_ENV !== "production") {
+      invariant(this.lent === null, "a lent frame is flushed before the lender yields to the event loop");
+    }
+  }
+
   onClosed(error?: Error): void {
+    if (process.env.NODE_ENV !== "production") this.checkNothingLent();
     if (this.admitted) this.ctx.admission.release(this.remoteAddress);
     this.admitted = false;
     this.headerDecided();
@@ -419,7 +442,7 @@ export class TcpListener {
 
   constructor(
     private options: TcpListenerOptions,
-    private readonly service: SessionService,
+    private readonly service: ClientEvents,
     private readonly buffers: BufferPool,
     private readonly metrics: GatewayMetrics,
     private readonly admission: AdmissionControl,

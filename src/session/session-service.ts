@@ -10,7 +10,7 @@ import {
 } from "../protocol/client-frame.ts";
 import type { ClientViolation } from "../protocol/violations.ts";
 import type { Router } from "../routing/router.ts";
-import type { ClientPort, ClientProtocol, CloseReason } from "./client-port.ts";
+import type { ClientEvents, ClientPort, ClientProtocol, CloseReason } from "./client-port.ts";
 import type { Session } from "./session.ts";
 import type { SessionManager } from "./session-manager.ts";
 import { TraceId } from "../protocol/trace-context.ts";
@@ -39,7 +39,7 @@ export interface SessionServiceOptions {
   readonly accessLog: AccessLog | null;
 }
 
-export class SessionService {
+export class SessionService implements ClientEvents {
   private readonly admits = (endpoint: string): boolean => this.backends.admits(endpoint);
   /** Connections that have not completed a first frame yet, with their accept time. */
   private readonly awaitingFirst = new Map<ClientPort, number>();
