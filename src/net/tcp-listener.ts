@@ -1,4 +1,4 @@
-import type { Socket, TCPSocketListener } from "bun";
+import type { TCPSocketListener } from "bun";
 import type { GatewayMetrics } from "../admin/metrics.ts";
 import { ClientFrameLayout } from "../protocol/layouts.ts";
 import type { ClientViolation } from "../protocol/violations.ts";
@@ -12,7 +12,7 @@ import { MAX_PROXY_HEADER, parseProxyHeader } from "./proxy-protocol.ts";
 import type { BufferPool } from "./buffer-pool.ts";
 import { FrameReader } from "./frame-reader.ts";
 import { RingBuffer } from "./ring-buffer.ts";
-import { QueuedSocketWriter } from "./socket-writer.ts";
+import { type ByteSink, QueuedSocketWriter } from "./socket-writer.ts";
 import type { AdmissionRefusal } from "./admission.ts";
 
 // The raw-TCP client listener. Each accepted socket becomes a TcpClientPort: an optional PROXY
@@ -103,7 +103,15 @@ const PAUSED_INPUT_LIMIT = PAUSED_INPUT_PAUSE_AT + 512 * 1024;
 const NO_BYTES = new Uint8Array(0);
 
 /** The parts of a Bun socket a port uses (a unit test may stand in one that takes part of each write). */
-export type ClientSocket = Pick<Socket<TcpClientPort>, "write" | "end" | "terminate" | "timeout" | "pause" | "resume" | "remoteAddress">;
+export interface ClientSocket extends ByteSink {
+  /** Undefined when the peer reset before accept (Bun's types say string). */
+  readonly remoteAddress: string | undefined;
+  end(): void;
+  terminate(): void;
+  timeout(seconds: number): void;
+  pause(): void;
+  resume(): void;
+}
 
 export class TcpClientPort implements ClientPort {
   /** The client's address: the socket peer, or the one a trusted PROXY header carries. */
@@ -144,7 +152,6 @@ export class TcpClientPort implements ClientPort {
     private readonly socket: ClientSocket,
     private readonly ctx: ListenerContext,
   ) {
-    // Undefined when the peer reset before accept (Bun's types say string).
     this.remoteAddress = socket.remoteAddress ?? "";
     this.reader = new FrameReader(ctx.layout, this, ctx.buffers);
   }
