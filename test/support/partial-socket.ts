@@ -8,9 +8,8 @@ import { CidrList } from "../../src/net/cidr.ts";
 import { type ClientSocket, type ListenerContext, TcpClientPort, type TcpListenerOptions } from "../../src/net/tcp-listener.ts";
 import { GatewayMetrics } from "../../src/admin/metrics.ts";
 import { ClientFrameLayout } from "../../src/protocol/layouts.ts";
-import type { ClientViolation } from "../../src/protocol/violations.ts";
-import type { ClientEvents, ClientPort, ClientProtocol, CloseReason } from "../../src/session/client-port.ts";
 import { concat } from "./bytes.ts";
+import { RecordedEvents } from "./recorded-events.ts";
 
 export class PartialSocket implements ClientSocket {
   remoteAddress = "127.0.0.1";
@@ -60,32 +59,6 @@ export class PartialSocket implements ClientSocket {
   /** Everything received so far, as one array. */
   bytes(): Uint8Array {
     return concat(this.received);
-  }
-}
-
-/** What a port told the session layer. */
-export class RecordedEvents implements ClientEvents {
-  readonly frames: Uint8Array[] = [];
-  readonly violations: ClientViolation[] = [];
-  readonly closed: CloseReason[] = [];
-  readonly refused: string[] = [];
-  opened = 0;
-  onClientOpen(_port: ClientPort): void {
-    this.opened++;
-  }
-  onClientFrame(port: ClientPort, b: Uint8Array, off: number, len: number): boolean {
-    this.frames.push(b.slice(off, off + len));
-    return !port.closing;
-  }
-  onClientViolation(port: ClientPort, reason: ClientViolation): void {
-    this.violations.push(reason);
-    port.close("malformed_frame");
-  }
-  onConnectionRefused(_client: string, _protocol: ClientProtocol, refusal: string): void {
-    this.refused.push(refusal);
-  }
-  onClientClosed(_port: ClientPort, reason: CloseReason): void {
-    this.closed.push(reason);
   }
 }
 
