@@ -85,12 +85,9 @@ const UNSHARED = new SharedQueueTally();
  * still there means the caller yielded (or forgot) before filling its space. Eight bytes, so a
  * real frame (client header: length, message ID, server ID) matching it is not a practical worry.
  */
-const UNFILLED = Uint8Array.of(0xde, 0xad, 0xbe, 0xef, 0xfe, 0xed, 0xfa, 0xce);
-
-function stillUnfilled(b: Uint8Array, at: number): boolean {
-  for (let i = 0; i < UNFILLED.length; i++) if (b[at + i] !== UNFILLED[i]) return false;
-  return true;
-}
+const UNFILLED_HI = 0xdeadbeef;
+const UNFILLED_LO = 0xfeedface;
+const UNFILLED_SIZE = 8;
 
 /**
  * Accumulates many frames into one buffer and writes them with one syscall per event-loop turn.
@@ -173,8 +170,9 @@ export class BatchedSocketWriter {
     if (this.end - this.start + n > this.limit) return -1;
     if (this.end + n > this.buf.length) this.makeRoom(n);
     const at = this.end;
-    if (process.env.NODE_ENV !== "production" && n >= UNFILLED.length) {
-      this.buf.set(UNFILLED, at);
+    if (process.env.NODE_ENV !== "production" && n >= UNFILLED_SIZE) {
+      this.dv.setUint32(at, UNFILLED_HI);
+      this.dv.setUint32(at + 4, UNFILLED_LO);
       this.stamped.push(at);
     }
     this.end += n;
@@ -235,8 +233,11 @@ export class BatchedSocketWriter {
     // Guarded here too, so the release build keeps no trace of the check (its callers are guarded).
     if (process.env.NODE_ENV === "production") return;
     const stamped = this.stamped;
+    const dv = this.dv;
     for (let i = 0; i < stamped.length; i++) {
-      invariant(!stillUnfilled(this.buf, stamped[i]!), "reserved space is filled before the caller yields");
+      const at = stamped[i]!;
+      const unfilled = dv.getUint32(at) === UNFILLED_HI && dv.getUint32(at + 4) === UNFILLED_LO;
+      invariant(!unfilled, "reserved space is filled before the caller yields");
     }
     stamped.length = 0;
   }
