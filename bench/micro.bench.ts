@@ -92,7 +92,6 @@ const client = {
   send: () => true,
   lend: () => true,
   flush() {},
-  flushPending: false,
   close() {},
   pauseReading() {},
   resumeReading() {},

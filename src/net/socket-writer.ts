@@ -1,3 +1,4 @@
+import { invariant } from "../invariant.ts";
 import type { BufferPool } from "./buffer-pool.ts";
 import { RingBuffer } from "./ring-buffer.ts";
 
@@ -80,6 +81,15 @@ export class SharedQueueTally {
 const UNSHARED = new SharedQueueTally();
 
 /**
+ * Stamped over the first bytes of each reservation in development and checked at the next flush:
+ * still there means the caller yielded (or forgot) before filling its space. Eight bytes, so a
+ * real frame (client header: length, message ID, server ID) matching it is not a practical worry.
+ */
+const UNFILLED_HI = 0xdeadbeef;
+const UNFILLED_LO = 0xfeedface;
+const UNFILLED_SIZE = 8;
+
+/**
  * Accumulates many frames into one buffer and writes them with one syscall per event-loop turn.
  * Used toward backends, where many sessions share a connection: callers reserve space, encode in
  * place and commit. Past the high-water mark it reports congestion; it never holds more than limit.
@@ -98,6 +108,11 @@ export class BatchedSocketWriter {
    */
   private owesRelief = false;
   private sink: ByteSink | null = null;
+  /**
+   * Development only: where reservations made since the last flush start (bounded by limit / 8:
+   * only reservations of at least 8 bytes are recorded).
+   */
+  private readonly stamped: number[] = [];
   private readonly flushNow = (): void => {
     this.scheduled = false;
     this.flush();
@@ -144,6 +159,7 @@ export class BatchedSocketWriter {
     this.shared.queued -= this.end - this.start;
     this.start = this.end = 0;
     this.owesRelief = false;
+    this.stamped.length = 0;
   }
 
   /**
@@ -154,6 +170,11 @@ export class BatchedSocketWriter {
     if (this.end - this.start + n > this.limit) return -1;
     if (this.end + n > this.buf.length) this.makeRoom(n);
     const at = this.end;
+    if (process.env.NODE_ENV !== "production" && n >= UNFILLED_SIZE) {
+      this.dv.setUint32(at, UNFILLED_HI);
+      this.dv.setUint32(at + 4, UNFILLED_LO);
+      this.stamped.push(at);
+    }
     this.end += n;
     this.shared.queued += n;
     if (this.end - this.start > this.highWater) this.owesRelief = true;
@@ -188,6 +209,7 @@ export class BatchedSocketWriter {
   flush(): void {
     const sink = this.sink;
     if (sink === null) return;
+    if (process.env.NODE_ENV !== "production") this.checkFilled();
     if (this.end === this.start) {
       this.relieve();
       return;
@@ -204,6 +226,20 @@ export class BatchedSocketWriter {
       if (this.buf.length > this.initialCapacity * 16) this.setBuffer(new Uint8Array(this.initialCapacity));
     }
     this.relieve();
+  }
+
+  /** The rule reserve() states: space is filled before the caller yields, so before any flush. */
+  private checkFilled(): void {
+    // Guarded here too, so the release build keeps no trace of the check (its callers are guarded).
+    if (process.env.NODE_ENV === "production") return;
+    const stamped = this.stamped;
+    const dv = this.dv;
+    for (let i = 0; i < stamped.length; i++) {
+      const at = stamped[i]!;
+      const unfilled = dv.getUint32(at) === UNFILLED_HI && dv.getUint32(at + 4) === UNFILLED_LO;
+      invariant(!unfilled, "reserved space is filled before the caller yields");
+    }
+    stamped.length = 0;
   }
 
   private relieve(): void {
@@ -229,6 +265,9 @@ export class BatchedSocketWriter {
       const next = new Uint8Array(cap);
       next.set(this.buf.subarray(this.start, this.end));
       this.setBuffer(next);
+    }
+    if (process.env.NODE_ENV !== "production") {
+      for (let i = 0; i < this.stamped.length; i++) this.stamped[i]! -= this.start;
     }
     this.start = 0;
     this.end = used;

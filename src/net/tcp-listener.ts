@@ -1,10 +1,10 @@
-import type { Socket, TCPSocketListener } from "bun";
+import type { TCPSocketListener } from "bun";
 import type { GatewayCounters } from "../telemetry/counters.ts";
 import { ClientFrameLayout } from "../protocol/layouts.ts";
 import type { ClientViolation } from "../protocol/violations.ts";
-import type { ClientPort, CloseReason } from "../session/client-port.ts";
+import type { ClientEvents, ClientPort, CloseReason } from "../session/client-port.ts";
 import type { Session } from "../session/session.ts";
-import type { SessionService } from "../session/session-service.ts";
+import { invariant } from "../invariant.ts";
 import type { AdmissionControl } from "./admission.ts";
 import { type Binder, directBinder } from "./binder.ts";
 import type { CidrList } from "./cidr.ts";
@@ -12,7 +12,7 @@ import { MAX_PROXY_HEADER, type ProxyProtocolMode, parseProxyHeader } from "./pr
 import type { BufferPool } from "./buffer-pool.ts";
 import { FrameReader } from "./frame-reader.ts";
 import { RingBuffer } from "./ring-buffer.ts";
-import { QueuedSocketWriter } from "./socket-writer.ts";
+import { type ByteSink, QueuedSocketWriter } from "./socket-writer.ts";
 import type { AdmissionRefusal } from "./admission.ts";
 
 // The raw-TCP client listener. Each accepted socket becomes a TcpClientPort: an optional PROXY
@@ -68,7 +68,7 @@ export interface ProxyProtocolOptions {
 }
 
 /** What the listener's connections share, kept across reloads. */
-interface ListenerState {
+export interface ListenerState {
   /** Trusted connections still waiting for their PROXY header. */
   awaitingHeader: number;
   /** Pooled bytes held by all clients' partial frames and paused input. */
@@ -77,9 +77,10 @@ interface ListenerState {
   now: number;
 }
 
-interface ListenerContext {
+/** What a listener's ports share (exported for unit tests of TcpClientPort). */
+export interface ListenerContext {
   readonly layout: ClientFrameLayout;
-  readonly service: SessionService;
+  readonly service: ClientEvents;
   readonly buffers: BufferPool;
   readonly options: TcpListenerOptions;
   readonly admission: AdmissionControl;
@@ -99,12 +100,22 @@ const PAUSED_INPUT_PAUSE_AT = 64 * 1024;
 const PAUSED_INPUT_LIMIT = PAUSED_INPUT_PAUSE_AT + 512 * 1024;
 const NO_BYTES = new Uint8Array(0);
 
+/** The parts of a Bun socket a port uses (a unit test may stand in one that takes part of each write). */
+export interface ClientSocket extends ByteSink {
+  /** Undefined when the peer reset before accept (Bun's types say string). */
+  readonly remoteAddress: string | undefined;
+  end(): void;
+  terminate(): void;
+  timeout(seconds: number): void;
+  pause(): void;
+  resume(): void;
+}
+
 export class TcpClientPort implements ClientPort {
   /** The client's address: the socket peer, or the one a trusted PROXY header carries. */
   remoteAddress: string;
   session: Session | null = null;
   closing = false;
-  flushPending = false;
   private reason: CloseReason | null = null;
   /** Counted by admission control (released on close). */
   private admitted = false;
@@ -138,10 +149,9 @@ export class TcpClientPort implements ClientPort {
   private writer: QueuedSocketWriter | null = null;
 
   constructor(
-    private readonly socket: Socket<TcpClientPort>,
+    private readonly socket: ClientSocket,
     private readonly ctx: ListenerContext,
   ) {
-    // Undefined when the peer reset before accept (Bun's types say string).
     this.remoteAddress = socket.remoteAddress ?? "";
     this.reader = new FrameReader(ctx.layout, this, ctx.buffers);
   }
@@ -288,7 +298,9 @@ export class TcpClientPort implements ClientPort {
   private writeOut(): boolean {
     const lent = this.lent;
     if (lent !== null) {
-      this.lent = null; // nothing else is queued while a frame is lent (send spills it first)
+      // A lent frame goes out first: send() spills it to the queue before queuing another.
+      if (process.env.NODE_ENV !== "production") invariant(this.queuedBytes === 0, "nothing is queued behind a lent frame");
+      this.lent = null;
       const n = this.socket.write(lent, this.lentOff, this.lentLen);
       if (n >= 0 && n < this.lentLen && !this.enqueue(lent, this.lentOff + n, this.lentLen - n)) return false;
     }
@@ -303,6 +315,9 @@ export class TcpClientPort implements ClientPort {
   }
 
   private enqueue(b: Uint8Array, off: number, len: number): boolean {
+    // Queued bytes go out after the lent frame, which is written from the lender's buffer: anything
+    // queued first would overtake it.
+    if (process.env.NODE_ENV !== "production") invariant(this.lent === null, "a lent frame is copied out before more is queued");
     const writer = (this.writer ??= new QueuedSocketWriter(this.socket, this.ctx.buffers, this.ctx.options.writeQueueLimit));
     if (writer.enqueue(b, off, len)) return true;
     // The client is not reading: drop it rather than let its queue grow.
@@ -385,6 +400,7 @@ export class TcpClientPort implements ClientPort {
   // ---- socket events ---------------------------------------------------------------------------
 
   onData(chunk: Uint8Array): void {
+    if (process.env.NODE_ENV !== "production") this.checkNothingLent();
     if (this.closing) return;
     if (this.proxyBytes !== null) this.onProxyData(chunk);
     else if (this.paused) this.onPausedData(chunk);
@@ -392,6 +408,7 @@ export class TcpClientPort implements ClientPort {
   }
 
   onDrain(): void {
+    if (process.env.NODE_ENV !== "production") this.checkNothingLent();
     this.flush();
   }
 
@@ -399,7 +416,20 @@ export class TcpClientPort implements ClientPort {
     if (this.closing) this.socket.terminate();
   }
 
+  /**
+   * A lent frame points into the lender's buffer (a backend chunk), which is reused once control
+   * returns to the event loop: the lender must have flushed before then. A socket event is such a
+   * return, so no frame may still be lent when one arrives.
+   */
+  private checkNothingLent(): void {
+    // Guarded here too, so the release build keeps no trace of the check (its callers are guarded).
+    if (process.env.NODE_ENV !== "production") {
+      invariant(this.lent === null, "a lent frame is flushed before the lender yields to the event loop");
+    }
+  }
+
   onClosed(error?: Error): void {
+    if (process.env.NODE_ENV !== "production") this.checkNothingLent();
     if (this.admitted) this.ctx.admission.release(this.remoteAddress);
     this.admitted = false;
     this.headerDecided();
@@ -429,7 +459,7 @@ export class TcpListener {
 
   constructor(
     private options: TcpListenerOptions,
-    private readonly service: SessionService,
+    private readonly service: ClientEvents,
     private readonly buffers: BufferPool,
     private readonly metrics: GatewayCounters,
     private readonly admission: AdmissionControl,

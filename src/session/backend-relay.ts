@@ -11,7 +11,6 @@ import {
 import type { BackendViolation } from "../protocol/violations.ts";
 import { copyBytes } from "../bytes/copy-bytes.ts";
 import type { BackendFrameSource } from "./backend-side.ts";
-import type { ClientPort } from "./client-port.ts";
 import type { Session } from "./session.ts";
 import type { SessionManager } from "./session-manager.ts";
 
@@ -27,8 +26,11 @@ const CLIENT_FRAME_AT = BACKEND_FRAME_PREFIX - CLIENT_HEADER_SIZE;
 
 export class BackendRelay {
   private readonly scratch = new Uint8Array(MAX_CLIENT_FRAME);
-  /** Clients with frames queued during the current chunk; bounded by live sessions. */
-  private readonly pending: ClientPort[] = [];
+  /**
+   * Sessions whose clients got frames during the current chunk and are owed a flush at its end,
+   * each listed once (Session.relayFlushQueued); bounded by live sessions.
+   */
+  private readonly pending: Session[] = [];
 
   constructor(
     private readonly sessions: SessionManager,
@@ -97,9 +99,9 @@ export class BackendRelay {
   onChunkEnd(): void {
     const pending = this.pending;
     for (let i = 0; i < pending.length; i++) {
-      const client = pending[i]!;
-      client.flushPending = false;
-      client.flush();
+      const s = pending[i]!;
+      s.relayFlushQueued = false;
+      s.client.flush();
     }
     pending.length = 0;
   }
@@ -112,8 +114,8 @@ export class BackendRelay {
     s.messagesOut++;
     s.bytesOut += len;
     this.metrics.messagesOut[s.serverType]!++;
-    if (!(stable ? client.lend(b, off, len) : client.send(b, off, len)) || client.flushPending) return;
-    client.flushPending = true;
-    this.pending.push(client);
+    if (!(stable ? client.lend(b, off, len) : client.send(b, off, len)) || s.relayFlushQueued) return;
+    s.relayFlushQueued = true;
+    this.pending.push(s);
   }
 }

@@ -1,3 +1,4 @@
+import type { ClientViolation } from "../protocol/violations.ts";
 import type { Session } from "./session.ts";
 
 // The client side of a session, whatever carries it (raw TCP today; WebSocket and TLS later).
@@ -46,14 +47,32 @@ export interface ClientPort {
    * unchanged until the next flush().
    */
   lend(b: Uint8Array, off: number, len: number): boolean;
-  /** Writes what send() and lend() queued (what the socket does not take waits for its drain). */
+  /**
+   * Writes what send() and lend() queued (what the socket does not take waits for its drain).
+   * A lent frame must be flushed before control returns to the event loop (checked in development).
+   */
   flush(): void;
-  /** Set by whoever queued frames and owes this port a flush (so it is listed once). */
-  flushPending: boolean;
   /** Delivers what is queued, then closes. Idempotent: the first reason wins. */
   close(reason: CloseReason): void;
   /** Stop / restart reading from the client (backend backpressure). */
   pauseReading(): void;
   resumeReading(): void;
   readonly closing: boolean;
+}
+
+/**
+ * What a client listener tells the session layer, and all it needs from it: SessionService
+ * implements it, so a listener (TCP today, WebSocket later) depends on this, not on the service.
+ */
+export interface ClientEvents {
+  /** A connection was accepted and may carry a session (admission may still refuse it). */
+  onClientOpen(port: ClientPort): void;
+  /** One whole client frame at b[off, off+len), valid during the call. False: stop reading. */
+  onClientFrame(port: ClientPort, b: Uint8Array, off: number, len: number): boolean;
+  /** The client broke the wire contract; the port is to be closed with the matching reason. */
+  onClientViolation(port: ClientPort, reason: ClientViolation): void;
+  /** A connection refused before it could carry a session, by client address and refusal label. */
+  onConnectionRefused(client: string, protocol: ClientProtocol, refusal: string): void;
+  /** The port's connection is gone (once per onClientOpen), with why. */
+  onClientClosed(port: ClientPort, reason: CloseReason): void;
 }

@@ -11,7 +11,7 @@ import {
 import type { ClientViolation } from "../protocol/violations.ts";
 import type { Router } from "../routing/router.ts";
 import type { BackendEndpoints } from "./backend-side.ts";
-import type { ClientPort, ClientProtocol, CloseReason } from "./client-port.ts";
+import type { ClientEvents, ClientPort, ClientProtocol, CloseReason } from "./client-port.ts";
 import type { Session } from "./session.ts";
 import type { SessionManager } from "./session-manager.ts";
 import { TraceId } from "../protocol/trace-context.ts";
@@ -40,7 +40,7 @@ export interface SessionServiceOptions {
   readonly accessLog: AccessLog | null;
 }
 
-export class SessionService {
+export class SessionService implements ClientEvents {
   private readonly admits = (endpoint: string): boolean => this.backends.admits(endpoint);
   /** Connections that have not completed a first frame yet, with their accept time. */
   private readonly awaitingFirst = new Map<ClientPort, number>();

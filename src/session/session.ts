@@ -47,6 +47,8 @@ export class Session {
    */
   linkBytes = 0;
   linkWindow = -1;
+  /** Owned by BackendRelay: this session's client is on the relay's list to flush at chunk end. */
+  relayFlushQueued = false;
   /** Message rate limit bucket (security.message_rate_limit), created on first use. */
   rate: TokenBucket | null = null;
   // The route is kept as three fields rather than an object: one object less per session.

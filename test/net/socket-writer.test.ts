@@ -14,12 +14,19 @@ class ByteLimitedSink implements ByteSink {
   }
 }
 
+/** Reserves n bytes and fills them, as every caller must before yielding. */
+function reserveFilled(writer: BatchedSocketWriter, n: number): number {
+  const at = writer.reserve(n);
+  if (at >= 0) writer.bytes.fill(0x42, at, at + n);
+  return at;
+}
+
 function congestedWriter(highWater: number, queued: number) {
   let relieved = 0;
   const writer = new BatchedSocketWriter(1024, highWater, 1 << 20, () => relieved++);
   const sink = new ByteLimitedSink();
   writer.attach(sink);
-  expect(writer.reserve(queued)).toBe(0);
+  expect(reserveFilled(writer, queued)).toBe(0);
   expect(writer.congested).toBe(true);
   return { writer, sink, relieved: () => relieved };
 }
@@ -46,7 +53,7 @@ describe("BatchedSocketWriter relief", () => {
     sink.room = 1500;
     writer.flush();
     expect(relieved()).toBe(1);
-    writer.reserve(1200);
+    reserveFilled(writer, 1200);
     sink.room = 1200;
     writer.flush();
     expect(relieved()).toBe(2);
@@ -61,5 +68,32 @@ describe("BatchedSocketWriter relief", () => {
     expect(relieved()).toBe(1);
     await new Promise((r) => setImmediate(r));
     expect(relieved()).toBe(2);
+  });
+});
+
+describe("BatchedSocketWriter: reserved space is filled before the caller yields", () => {
+  test("a reservation left unfilled until the flush is reported, naming the rule", () => {
+    const writer = new BatchedSocketWriter(64, 1 << 16, 1 << 20, () => {});
+    const sink = new ByteLimitedSink();
+    sink.room = 1 << 20;
+    writer.attach(sink);
+    reserveFilled(writer, 20);
+    writer.reserve(20); // the caller "awaits" here instead of encoding its frame
+    expect(() => writer.flush()).toThrow("reserved space is filled before the caller yields");
+    writer.detach(); // the flush already scheduled for the next turn finds nothing
+  });
+
+  test("filled reservations pass the check across growth of the buffer and partial writes", () => {
+    const writer = new BatchedSocketWriter(64, 1 << 16, 1 << 20, () => {});
+    const sink = new ByteLimitedSink();
+    writer.attach(sink);
+    for (let round = 0; round < 50; round++) {
+      for (let i = 0; i < 7; i++) reserveFilled(writer, 8 + ((round * 7 + i) % 90)); // outgrows 64 bytes
+      sink.room = 33; // the socket takes a little each time
+      writer.flush();
+    }
+    sink.room = 1 << 20;
+    writer.flush();
+    expect(writer.queuedBytes).toBe(0);
   });
 });
