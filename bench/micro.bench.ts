@@ -6,6 +6,10 @@
 //   bun bench/micro.bench.ts --filter Session   only benchmarks whose name matches the regex
 
 import { bench, do_not_optimize, group, run } from "mitata";
+
+// Measure what ships: the release build sets NODE_ENV=production, which drops the development
+// invariant checks; they read it at call time, so setting it here (after the imports) is enough.
+process.env.NODE_ENV = "production";
 import { BufferPool } from "../src/net/buffer-pool.ts";
 import { FrameReader, type FrameHandler } from "../src/net/frame-reader.ts";
 import { RingBuffer } from "../src/net/ring-buffer.ts";

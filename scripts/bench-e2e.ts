@@ -62,6 +62,10 @@ import { dirname, join, resolve } from "node:path";
 import { withTwoDashFlags } from "../src/cli/args.ts";
 import { GameClient, serverIdFor } from "../src/client/game-client.ts";
 
+// Measure what ships: the release build sets NODE_ENV=production, which drops the development
+// invariant checks (src/invariant.ts); the gateway, backend and load tester inherit this.
+process.env.NODE_ENV = "production";
+
 const ROOT = resolve(import.meta.dir, "..");
 const BUN = process.execPath;
 const CLI = join(ROOT, "src/cli/main.ts");
