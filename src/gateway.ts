@@ -12,17 +12,17 @@ import {
   bufferPoolFromConfig,
   listenerFromConfig,
   listenerLimitsFromConfig,
-  messageRateLimitFromConfig,
+  backendFrameLayoutFromConfig,
+  maxSessionsFromConfig,
   poolSettingsFromConfig,
   proxyProtocolFromConfig,
-  sessionTimeoutsFromConfig,
+  sessionSettingsFromConfig,
 } from "./config/module-options.ts";
 import type { GatewayConfig } from "./config/types.ts";
 import { Logger, type LogSink, ThrottledLog } from "./log/logger.ts";
 import { type Binder, directBinder } from "./net/binder.ts";
 import { BufferPool } from "./net/buffer-pool.ts";
 import { TcpListener } from "./net/tcp-listener.ts";
-import { BackendFrameLayout } from "./protocol/layouts.ts";
 import { Router } from "./routing/router.ts";
 import { BackendRelay } from "./session/backend-relay.ts";
 import { SessionIdGenerator } from "./session/session-id.ts";
@@ -161,7 +161,7 @@ export class Gateway {
     this.buffers = new BufferPool(bufferPoolFromConfig());
     this.sessions = new SessionManager(
       new SessionIdGenerator(config.server.gateway_name),
-      config.connection_pool.max_connections,
+      maxSessionsFromConfig(config),
     );
     this.accessLog =
       config.log.access_log === "off"
@@ -172,7 +172,7 @@ export class Gateway {
     const relay = new BackendRelay(this.sessions, this.metrics, throttled, this.log);
     this.backends = new BackendRegistry({
       settings: poolSettingsFromConfig(config),
-      layout: new BackendFrameLayout(config.backend.max_frame_size),
+      layout: backendFrameLayoutFromConfig(config),
       buffers: this.buffers,
       frames: relay,
       metrics: this.metrics,
@@ -181,15 +181,13 @@ export class Gateway {
       telemetry: { latency: this.metrics.requestLatency, spans: new SpanIdSource(), totalQueued: new SharedQueueTally() },
     });
     this.service = new SessionService({
+      ...sessionSettingsFromConfig(config),
       sessions: this.sessions,
       router: new Router(config.routing.rules),
       backends: this.backends,
-      timeouts: sessionTimeoutsFromConfig(config),
-      rateLimit: messageRateLimitFromConfig(config),
       metrics: this.metrics,
       log: this.log,
       throttledLog: throttled,
-      tracing: config.tracing.enable_trace_propagation,
       accessLog: this.accessLog,
       now: this.clock.now,
     });
@@ -319,9 +317,9 @@ export class Gateway {
     this.version++;
     this.log.setLevel(effective.log.level);
     // routing is never restart-only, so `router` (compiled from next) is effective's router.
-    this.service.reconfigure(router, sessionTimeoutsFromConfig(effective), messageRateLimitFromConfig(effective));
+    this.service.reconfigure(router, sessionSettingsFromConfig(effective));
     this.admission.update(admissionFromConfig(effective));
-    this.sessions.maxSessions = effective.connection_pool.max_connections;
+    this.sessions.maxSessions = maxSessionsFromConfig(effective);
     this.listener.update(listenerLimitsFromConfig(effective), proxyProtocolFromConfig(effective));
     const record: ReloadRecord = {
       at: new Date().toISOString(),

@@ -8,7 +8,8 @@ import type { AdmissionOptions } from "../net/admission.ts";
 import { type BufferPoolOptions, DEFAULT_CLASSES } from "../net/buffer-pool.ts";
 import { CidrBlock, CidrList } from "../net/cidr.ts";
 import type { ProxyProtocolOptions, TcpListenerOptions } from "../net/tcp-listener.ts";
-import type { MessageRateLimit, SessionTimeouts } from "../session/session-service.ts";
+import type { SessionSettings } from "../session/session-service.ts";
+import { BackendFrameLayout } from "../protocol/layouts.ts";
 import { parseHostPort } from "./host-port.ts";
 import type { GatewayConfig } from "./types.ts";
 
@@ -58,13 +59,23 @@ export function poolSettingsFromConfig(c: GatewayConfig): PoolSettings {
   };
 }
 
-export function sessionTimeoutsFromConfig(c: GatewayConfig): SessionTimeouts {
-  return { firstMessageMs: c.server.first_message_timeout, idleMs: c.connection_pool.idle_timeout };
+export function sessionSettingsFromConfig(c: GatewayConfig): SessionSettings {
+  const s = c.security;
+  return {
+    timeouts: { firstMessageMs: c.server.first_message_timeout, idleMs: c.connection_pool.idle_timeout },
+    rateLimit: { rate: s.message_rate_limit, burst: s.message_rate_burst, action: s.message_rate_action },
+    tracing: c.tracing.enable_trace_propagation,
+  };
 }
 
-export function messageRateLimitFromConfig(c: GatewayConfig): MessageRateLimit {
-  const s = c.security;
-  return { rate: s.message_rate_limit, burst: s.message_rate_burst, action: s.message_rate_action };
+/** One live session per client connection at most: the session cap is connection_pool.max_connections. */
+export function maxSessionsFromConfig(c: GatewayConfig): number {
+  return c.connection_pool.max_connections;
+}
+
+/** How backend frames are read: backend.max_frame_size bounds a frame's Length. */
+export function backendFrameLayoutFromConfig(c: GatewayConfig): BackendFrameLayout {
+  return new BackendFrameLayout(c.backend.max_frame_size);
 }
 
 export function admissionFromConfig(c: GatewayConfig): AdmissionOptions {

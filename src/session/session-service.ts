@@ -32,19 +32,23 @@ export interface MessageRateLimit {
   readonly action: "drop" | "close";
 }
 
-/** What a SessionService is built from: its collaborators and its settings, by name. */
-export interface SessionServiceOptions {
+/** The settings a SessionService takes from the config (config/module-options.ts builds them). */
+export interface SessionSettings {
+  readonly timeouts: SessionTimeouts;
+  readonly rateLimit: MessageRateLimit;
+  /** Give each session a W3C trace ID (trace propagation); fixed for the process's life. */
+  readonly tracing: boolean;
+}
+
+/** What a SessionService is built from: its settings and its collaborators, by name. */
+export interface SessionServiceOptions extends SessionSettings {
   readonly sessions: SessionManager;
   readonly router: Router;
   readonly backends: BackendRegistry;
-  readonly timeouts: SessionTimeouts;
-  readonly rateLimit: MessageRateLimit;
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
   /** For warnings a misbehaving client could repeat at line rate. */
   readonly throttledLog: ThrottledLog;
-  /** Give each session a W3C trace ID (trace propagation). */
-  readonly tracing: boolean;
   /** Where session-end records go; null = no access log. */
   readonly accessLog: AccessLog | null;
   /** Milliseconds since the epoch (default Date.now); tests pass a clock they advance themselves. */
@@ -81,11 +85,14 @@ export class SessionService {
     this.now = o.now ?? Date.now;
   }
 
-  /** Routes and timeouts for sessions created from now on (live sessions keep their endpoint). */
-  reconfigure(router: Router, timeouts: SessionTimeouts, rateLimit: MessageRateLimit): void {
+  /**
+   * Routes for sessions created from now on (live sessions keep their endpoint); timeouts and rate
+   * limit for all. Tracing cannot change on a reload.
+   */
+  reconfigure(router: Router, settings: SessionSettings): void {
     this.router = router;
-    this.timeouts = timeouts;
-    this.rateLimit = rateLimit;
+    this.timeouts = settings.timeouts;
+    this.rateLimit = settings.rateLimit;
     this.backends.retain(router.endpoints());
   }
 
