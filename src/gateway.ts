@@ -4,28 +4,38 @@ import { GatewayMetrics } from "./admin/metrics.ts";
 import { type MessageTotals, RateMeter } from "./admin/rate-meter.ts";
 import { BackendRegistry } from "./backend/backend-registry.ts";
 import { breakerName } from "./backend/endpoint-pool.ts";
-import { parseHostPort } from "./config/host-port.ts";
 import { ConfigError } from "./config/load.ts";
 import { loadConfigFileOffThread } from "./config/load-off-thread.ts";
+import {
+  adminAddressFromConfig,
+  admissionFromConfig,
+  bufferPoolFromConfig,
+  listenerFromConfig,
+  listenerLimitsFromConfig,
+  backendFrameLayoutFromConfig,
+  maxSessionsFromConfig,
+  poolSettingsFromConfig,
+  proxyProtocolFromConfig,
+  sessionSettingsFromConfig,
+} from "./config/module-options.ts";
 import type { GatewayConfig } from "./config/types.ts";
 import { Logger, type LogSink, ThrottledLog } from "./log/logger.ts";
 import { type Binder, directBinder } from "./net/binder.ts";
-import { BufferPool, DEFAULT_CLASSES } from "./net/buffer-pool.ts";
-import { CidrBlock, CidrList } from "./net/cidr.ts";
-import { type ProxyProtocolOptions, TcpListener, type TcpListenerOptions } from "./net/tcp-listener.ts";
-import { BackendFrameLayout } from "./protocol/layouts.ts";
+import { BufferPool } from "./net/buffer-pool.ts";
+import { TcpListener } from "./net/tcp-listener.ts";
 import { Router } from "./routing/router.ts";
 import { BackendRelay } from "./session/backend-relay.ts";
 import { SessionIdGenerator } from "./session/session-id.ts";
 import { SessionManager } from "./session/session-manager.ts";
-import { type MessageRateLimit, SessionService, type SessionTimeouts } from "./session/session-service.ts";
-import { AdmissionControl, type AdmissionOptions } from "./net/admission.ts";
+import { SessionService } from "./session/session-service.ts";
+import { AdmissionControl } from "./net/admission.ts";
 import { fdShortfall, openFileLimit } from "./net/fd-limit.ts";
 import { SharedQueueTally } from "./net/socket-writer.ts";
 import { SpanIdSource } from "./protocol/trace-context.ts";
 import { LatencyDirection } from "./telemetry/counters.ts";
 
-// The composition root: builds every part from one config and owns their lifetimes.
+// The composition root: builds every part from one config and owns their lifetimes. Each part's
+// options come from config/module-options.ts; this file only wires the parts together.
 // Listeners -> SessionService -> Router -> BackendRegistry (pools, connections) -> BackendRelay.
 // Also the operator's handles: reload (hot config), drain (graceful shutdown) and status.
 
@@ -37,7 +47,19 @@ export interface GatewayOptions {
   readonly accessLogSink?: LogSink;
   /** Opens the listening sockets (default: bind afresh; the dev entry point passes a HotBinder). */
   readonly binder?: Binder;
+  /** Time for session deadlines, admission buckets and drain (default: the system clock). */
+  readonly clock?: Clock;
 }
+
+/** Time as the gateway's deadlines see it; tests pass one they advance explicitly. */
+export interface Clock {
+  /** Milliseconds since the epoch; a function-valued field, so it may be called detached. */
+  readonly now: () => number;
+  /** Resolves once now() has advanced by at least ms. */
+  sleep(ms: number): Promise<void>;
+}
+
+const systemClock: Clock = { now: Date.now, sleep: (ms) => Bun.sleep(ms) };
 
 /** What asked for a reload: the admin API, a change of the config file, or SIGHUP. */
 export type ReloadSource = "api" | "file" | "signal";
@@ -62,9 +84,11 @@ export interface ReloadRecord {
   readonly needsRestart?: readonly string[];
 }
 
-/** Re-dial backoff never waits longer than this, whatever retry_delay grows to. */
-const MAX_REDIAL_DELAY_MS = 5_000;
-/** How long shutdown waits for clients to close and backends to take their Disconnects. */
+/**
+ * How long shutdown waits for clients to close (after reason shutdown was queued to them) and then
+ * for backends to take their Disconnects: long enough for a slow reader to take a small tail,
+ * short enough that a stuck peer cannot hold the process; real time, not the injected clock.
+ */
 const CLOSE_WAIT_MS = 5_000;
 const RELOADS_KEPT = 20;
 /** Drain progress is logged every graceful_shutdown_timeout / 6, within these bounds. */
@@ -119,6 +143,7 @@ export class Gateway {
   private readonly admin: AdminServer | null;
   private readonly accessLog: AccessLog | null;
   private readonly messageRates: RateMeter;
+  private readonly clock: Clock;
   readonly admission: AdmissionControl;
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
   private drainReason: string | null = null;
@@ -129,14 +154,15 @@ export class Gateway {
 
   private constructor(config: GatewayConfig, options: GatewayOptions) {
     this.current = config;
+    this.clock = options.clock ?? systemClock;
     this.log = options.logger ?? new Logger(config.log.level, undefined, { gateway: config.server.gateway_name });
     const throttled = new ThrottledLog(this.log);
     this.metrics = new GatewayMetrics({ defaultMetrics: options.defaultMetrics ?? true });
     this.metrics.configVersion.set(this.version);
-    this.buffers = new BufferPool({ classes: DEFAULT_CLASSES, maxIdleBytes: 64 * 1024 * 1024 });
+    this.buffers = new BufferPool(bufferPoolFromConfig());
     this.sessions = new SessionManager(
       new SessionIdGenerator(config.server.gateway_name),
-      config.connection_pool.max_connections,
+      maxSessionsFromConfig(config),
     );
     this.accessLog =
       config.log.access_log === "off"
@@ -145,33 +171,9 @@ export class Gateway {
             this.metrics.accessLogDropped.inc(),
           );
     const relay = new BackendRelay(this.sessions, this.metrics, throttled, this.log);
-    const cp = config.connection_pool;
     this.backends = new BackendRegistry({
-      settings: {
-        mode: config.backend.mode,
-        breaker: {
-          failureThreshold: config.circuit_breaker.failure_threshold,
-          windowMs: config.circuit_breaker.window,
-          openTimeoutMs: config.circuit_breaker.open_timeout,
-          halfOpenMaxRequests: config.circuit_breaker.half_open_max_requests,
-        },
-        pingIntervalMs: config.backend.ping_interval,
-        readTimeoutMs: cp.read_timeout,
-        maxRetries: cp.max_retries,
-        connectionsPerEndpoint: config.backend.connections_per_endpoint,
-        retryDelayMs: cp.retry_delay,
-        maxRetryDelayMs: Math.max(MAX_REDIAL_DELAY_MS, cp.retry_delay),
-        connection: {
-          gatewayName: config.server.gateway_name,
-          lifecycleMessages: config.backend.lifecycle_messages,
-          dialTimeoutMs: cp.dial_timeout,
-          highWater: config.backend.write_queue_high_water,
-          limit: config.backend.write_queue_limit,
-          totalLimit: config.backend.write_queue_total_limit,
-          traceContext: config.tracing.enable_trace_propagation,
-        },
-      },
-      layout: new BackendFrameLayout(config.backend.max_frame_size),
+      settings: poolSettingsFromConfig(config),
+      layout: backendFrameLayoutFromConfig(config),
       buffers: this.buffers,
       frames: relay,
       metrics: this.metrics,
@@ -179,33 +181,32 @@ export class Gateway {
       throttledLog: throttled,
       telemetry: { latency: this.metrics.requestLatency, spans: new SpanIdSource(), totalQueued: new SharedQueueTally() },
     });
-    this.service = new SessionService(
-      this.sessions,
-      new Router(config.routing.rules),
-      this.backends,
-      Gateway.timeouts(config),
-      Gateway.rateLimit(config),
-      this.metrics,
-      this.log,
-      throttled,
-      { tracing: config.tracing.enable_trace_propagation, accessLog: this.accessLog },
-    );
-    this.admission = new AdmissionControl(Gateway.admission(config));
-    const listen = parseHostPort(config.server.listen_addr)!;
+    this.service = new SessionService({
+      ...sessionSettingsFromConfig(config),
+      sessions: this.sessions,
+      router: new Router(config.routing.rules),
+      backends: this.backends,
+      metrics: this.metrics,
+      log: this.log,
+      throttledLog: throttled,
+      accessLog: this.accessLog,
+      now: this.clock.now,
+    });
+    this.admission = new AdmissionControl(admissionFromConfig(config), this.clock.now);
     this.listener = new TcpListener(
-      { host: listen.host, port: listen.port, ...Gateway.listenerLimits(config) },
+      listenerFromConfig(config),
       this.service,
       this.buffers,
       this.metrics,
       this.admission,
-      Gateway.proxy(config),
+      proxyProtocolFromConfig(config),
     );
     this.metrics.trackQueues({
       backendQueues: () => this.backends.all().map((p) => ({ endpoint: p.endpoint, queuedBytes: p.queuedBytes })),
       pooledBytesInUse: () => this.buffers.stats().outstandingBytes,
     });
     this.messageRates = new RateMeter(() => this.messageTotals());
-    const admin = Gateway.adminAddress(config);
+    const admin = adminAddressFromConfig(config);
     this.admin = admin === null ? null : new AdminServer(admin.host, admin.port, this);
   }
 
@@ -239,13 +240,6 @@ export class Gateway {
     return gw;
   }
 
-  /** admin.listen_addr when set; else server.health_check_port (-1: none) on the client listener's host. */
-  private static adminAddress(c: GatewayConfig): { host: string; port: number } | null {
-    if (c.admin.listen_addr !== "") return parseHostPort(c.admin.listen_addr)!;
-    if (c.server.health_check_port < 0) return null;
-    return { host: parseHostPort(c.server.listen_addr)!.host, port: c.server.health_check_port };
-  }
-
   /** Warns when the configured connections cannot all be open at once within the open-file limit. */
   private checkFdLimit(c: GatewayConfig): void {
     const limit = openFileLimit();
@@ -266,41 +260,6 @@ export class Gateway {
       backend_connections: demand.backends,
       admin_max_connections: demand.admin,
     });
-  }
-
-  private static timeouts(c: GatewayConfig): SessionTimeouts {
-    return { firstMessageMs: c.server.first_message_timeout, idleMs: c.connection_pool.idle_timeout };
-  }
-
-  private static rateLimit(c: GatewayConfig): MessageRateLimit {
-    const s = c.security;
-    return { rate: s.message_rate_limit, burst: s.message_rate_burst, action: s.message_rate_action };
-  }
-
-  private static admission(c: GatewayConfig): AdmissionOptions {
-    const s = c.security;
-    return { maxPerIp: s.max_connections_per_ip, ratePerSec: s.connection_rate_limit, maxTrackedIps: s.max_tracked_ips };
-  }
-
-  private static proxy(c: GatewayConfig): ProxyProtocolOptions {
-    const blocks = c.security.trusted_proxies.map((t) => CidrBlock.parse(t)!); // validated by the loader
-    return {
-      mode: c.security.proxy_protocol,
-      trusted: new CidrList(blocks),
-      headerTimeoutMs: c.security.proxy_header_timeout,
-      maxPendingHeaders: c.security.max_pending_proxy_headers,
-    };
-  }
-
-  private static listenerLimits(c: GatewayConfig): Omit<TcpListenerOptions, "host" | "port"> {
-    return {
-      maxMessageSize: c.security.max_message_size,
-      writeQueueLimit: c.server.client_write_queue_limit,
-      closeTimeoutMs: c.connection_pool.write_timeout,
-      maxConnections: c.connection_pool.max_connections,
-      partialFrameTimeoutMs: c.server.partial_frame_timeout,
-      pendingInputLimit: c.server.pending_input_limit,
-    };
   }
 
   /** The config in force. */
@@ -359,10 +318,10 @@ export class Gateway {
     this.version++;
     this.log.setLevel(effective.log.level);
     // routing is never restart-only, so `router` (compiled from next) is effective's router.
-    this.service.reconfigure(router, Gateway.timeouts(effective), Gateway.rateLimit(effective));
-    this.admission.update(Gateway.admission(effective));
-    this.sessions.maxSessions = effective.connection_pool.max_connections;
-    this.listener.update(Gateway.listenerLimits(effective), Gateway.proxy(effective));
+    this.service.reconfigure(router, sessionSettingsFromConfig(effective));
+    this.admission.update(admissionFromConfig(effective));
+    this.sessions.maxSessions = maxSessionsFromConfig(effective);
+    this.listener.update(listenerLimitsFromConfig(effective), proxyProtocolFromConfig(effective));
     const record: ReloadRecord = {
       at: new Date().toISOString(),
       ok: true,
@@ -438,21 +397,22 @@ export class Gateway {
       graceful_shutdown_timeout_ms: c.graceful_shutdown_timeout,
       hint: DRAIN_HINT,
     });
-    const deadline = Date.now() + c.server.drain_delay + c.graceful_shutdown_timeout;
+    const clock = this.clock;
+    const deadline = clock.now() + c.server.drain_delay + c.graceful_shutdown_timeout;
     // An operator watching a drain that may take minutes must see it is moving, and how to cut it short.
     const every = Math.min(DRAIN_PROGRESS_MAX_MS, Math.max(DRAIN_PROGRESS_MIN_MS, c.graceful_shutdown_timeout / 6));
     const progress = setInterval(() => {
       this.log.info("drain progress", {
         sessions_left: this.sessions.size,
         clients_left: this.listener.connections,
-        seconds_to_deadline: Math.max(0, Math.ceil((deadline - Date.now()) / 1000)),
+        seconds_to_deadline: Math.max(0, Math.ceil((deadline - clock.now()) / 1000)),
         hint: DRAIN_HINT,
       });
     }, every);
     try {
-      if (c.server.drain_delay > 0) await Bun.sleep(c.server.drain_delay);
+      if (c.server.drain_delay > 0) await clock.sleep(c.server.drain_delay);
       this.listener.stop();
-      while (this.listener.connections > 0 && Date.now() < deadline) await Bun.sleep(25);
+      while (this.listener.connections > 0 && clock.now() < deadline) await clock.sleep(25);
     } finally {
       clearInterval(progress);
     }

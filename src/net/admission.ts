@@ -19,13 +19,16 @@ export interface AdmissionOptions {
   readonly maxTrackedIps: number;
 }
 
-
 export class AdmissionControl {
   private readonly live = new Map<string, number>();
   private young = new Map<string, TokenBucket>();
   private old = new Map<string, TokenBucket>();
 
-  constructor(private options: AdmissionOptions) {}
+  /** now: milliseconds since the epoch (default Date.now); tests pass a clock they advance themselves. */
+  constructor(
+    private options: AdmissionOptions,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** New limits (reload); counts and buckets are kept. */
   update(options: AdmissionOptions): void {
@@ -38,7 +41,7 @@ export class AdmissionControl {
   }
 
   /** null when admitted (and counted as live until release), else why not. */
-  admit(ip: string, now = Date.now()): AdmissionRefusal | null {
+  admit(ip: string, now = this.now()): AdmissionRefusal | null {
     const { maxPerIp, ratePerSec, maxTrackedIps } = this.options;
     const live = this.live.get(ip) ?? 0;
     if (live >= maxPerIp) return "per_ip_limit";

@@ -90,25 +90,3 @@ function parseV2(b: Uint8Array): ProxyParse {
   if (family === 0 || family === 3) return { kind: "header", length, address: null }; // UNSPEC / UNIX
   return { kind: "invalid", reason: `v2 family ${family} with ${length - 16} address bytes` };
 }
-
-/** Builds a v1 header (for tests and tools). */
-export function proxyV1(src: string, dst: string, srcPort: number, dstPort: number): Uint8Array {
-  const family = src.includes(":") ? "TCP6" : "TCP4";
-  return new TextEncoder().encode(`PROXY ${family} ${src} ${dst} ${srcPort} ${dstPort}\r\n`);
-}
-
-/** Builds a v2 PROXY header for IPv4 (for tests and tools). */
-export function proxyV2(src: string, dst: string, srcPort: number, dstPort: number): Uint8Array {
-  const out = new Uint8Array(28);
-  out.set(V2_SIGNATURE, 0);
-  out[12] = 0x21; // version 2, PROXY
-  out[13] = 0x11; // INET, STREAM
-  out[15] = 12;
-  src.split(".").forEach((p, i) => (out[16 + i] = Number(p)));
-  dst.split(".").forEach((p, i) => (out[20 + i] = Number(p)));
-  out[24] = srcPort >> 8;
-  out[25] = srcPort & 0xff;
-  out[26] = dstPort >> 8;
-  out[27] = dstPort & 0xff;
-  return out;
-}

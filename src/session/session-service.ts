@@ -33,35 +33,67 @@ export interface MessageRateLimit {
   readonly action: "drop" | "close";
 }
 
-export interface SessionServiceOptions {
-  /** Give each session a W3C trace ID (trace propagation). */
+/** The settings a SessionService takes from the config (config/module-options.ts builds them). */
+export interface SessionSettings {
+  readonly timeouts: SessionTimeouts;
+  readonly rateLimit: MessageRateLimit;
+  /** Give each session a W3C trace ID (trace propagation); fixed for the process's life. */
   readonly tracing: boolean;
+}
+
+/** What a SessionService is built from: its settings and its collaborators, by name. */
+export interface SessionServiceOptions extends SessionSettings {
+  readonly sessions: SessionManager;
+  readonly router: Router;
+  readonly backends: BackendEndpoints;
+  readonly metrics: GatewayMetrics;
+  readonly log: Logger;
+  /** For warnings a misbehaving client could repeat at line rate. */
+  readonly throttledLog: ThrottledLog;
   /** Where session-end records go; null = no access log. */
   readonly accessLog: AccessLog | null;
+  /** Milliseconds since the epoch (default Date.now); tests pass a clock they advance themselves. */
+  readonly now?: () => number;
 }
 
 export class SessionService implements ClientEvents {
   private readonly admits = (endpoint: string): boolean => this.backends.admits(endpoint);
   /** Connections that have not completed a first frame yet, with their accept time. */
   private readonly awaitingFirst = new Map<ClientPort, number>();
+  private readonly sessions: SessionManager;
+  private router: Router;
+  private readonly backends: BackendEndpoints;
+  private timeouts: SessionTimeouts;
+  private rateLimit: MessageRateLimit;
+  private readonly metrics: GatewayMetrics;
+  private readonly log: Logger;
+  private readonly throttled: ThrottledLog;
+  private readonly tracing: boolean;
+  private readonly accessLog: AccessLog | null;
+  private readonly now: () => number;
 
-  constructor(
-    private readonly sessions: SessionManager,
-    private router: Router,
-    private readonly backends: BackendEndpoints,
-    private timeouts: SessionTimeouts,
-    private rateLimit: MessageRateLimit,
-    private readonly metrics: GatewayMetrics,
-    private readonly log: Logger,
-    private readonly throttled: ThrottledLog,
-    private readonly options: SessionServiceOptions,
-  ) {}
+  constructor(o: SessionServiceOptions) {
+    this.sessions = o.sessions;
+    this.router = o.router;
+    this.backends = o.backends;
+    this.timeouts = o.timeouts;
+    this.rateLimit = o.rateLimit;
+    this.metrics = o.metrics;
+    this.log = o.log;
+    this.throttled = o.throttledLog;
+    this.tracing = o.tracing;
+    this.accessLog = o.accessLog;
+    this.now = o.now ?? Date.now;
+  }
 
-  /** Routes and timeouts for sessions created from now on (live sessions keep their endpoint). */
-  reconfigure(router: Router, timeouts: SessionTimeouts, rateLimit: MessageRateLimit): void {
+  /**
+   * Routes for sessions created from now on (live sessions keep their endpoint); timeouts and rate
+   * limit for all. Tracing cannot change on a reload.
+   */
+  reconfigure(router: Router, settings: SessionSettings): void {
     this.router = router;
-    this.timeouts = timeouts;
-    this.rateLimit = rateLimit;
+    this.timeouts = settings.timeouts;
+    this.rateLimit = settings.rateLimit;
     this.backends.retain(router.endpoints());
   }
 
@@ -70,7 +102,7 @@ export class SessionService implements ClientEvents {
   }
 
   onClientOpen(port: ClientPort): void {
-    this.awaitingFirst.set(port, Date.now());
+    this.awaitingFirst.set(port, this.now());
     this.metrics.connectionsTotal.inc();
     this.metrics.connectionsActive.inc();
   }
@@ -79,12 +111,12 @@ export class SessionService implements ClientEvents {
   onClientFrame(port: ClientPort, b: Uint8Array, off: number, len: number): boolean {
     let s = port.session;
     if (s === null) {
-      const openedAt = this.awaitingFirst.get(port) ?? Date.now();
+      const openedAt = this.awaitingFirst.get(port) ?? this.now();
       this.awaitingFirst.delete(port);
       s = this.bind(port, b, off, openedAt);
       if (s === null) return false;
     }
-    const now = Date.now();
+    const now = this.now();
     s.lastActive = now;
     const limit = this.rateLimit;
     if (limit.rate > 0 && !takeToken((s.rate ??= { tokens: Number.POSITIVE_INFINITY, at: now }), now, limit.rate, limit.burst > 0 ? limit.burst : limit.rate)) {
@@ -126,8 +158,8 @@ export class SessionService implements ClientEvents {
   onConnectionRefused(client: string, protocol: ClientProtocol, refusal: string): void {
     this.metrics.connectionRejected.inc({ reason: refusal });
     this.throttled.warn(`refused:${refusal}`, "connection refused", { client, reason: refusal });
-    this.options.accessLog?.record({
-      time: new Date().toISOString(),
+    this.accessLog?.record({
+      time: new Date(this.now()).toISOString(),
       client,
       protocol,
       session: "",
@@ -170,8 +202,8 @@ export class SessionService implements ClientEvents {
 
   private recordEnd(port: ClientPort, s: Session, backend: string | null, reason: CloseReason): void {
     const traceId = s.traceId === null ? undefined : s.traceId.toHex();
-    this.options.accessLog?.record({
-      time: new Date().toISOString(),
+    this.accessLog?.record({
+      time: new Date(this.now()).toISOString(),
       client: port.remoteAddress,
       protocol: port.protocol,
       session: s.id.toString(),
@@ -183,13 +215,13 @@ export class SessionService implements ClientEvents {
       bytes_out: s.bytesOut,
       msgs_in: s.messagesIn,
       msgs_out: s.messagesOut,
-      duration_ms: Date.now() - s.createdAt,
+      duration_ms: Date.now() - s.createdAt, // createdAt is wall-clock time (Session), whatever clock this service was given
       reason,
     });
   }
 
   /** Closes connections past their first-message deadline and sessions idle past idle_timeout. */
-  sweep(now = Date.now()): void {
+  sweep(now = this.now()): void {
     const { firstMessageMs, idleMs } = this.timeouts;
     for (const [port, openedAt] of this.awaitingFirst) {
       if (now - openedAt >= firstMessageMs) {
@@ -224,7 +256,7 @@ export class SessionService implements ClientEvents {
       return null;
     }
     port.session = s;
-    if (this.options.tracing) s.traceId = TraceId.random();
+    if (this.tracing) s.traceId = TraceId.random();
     this.metrics.sessionsActive.inc();
     const endpoint = rule.pick(worldId, instId, s.lo ^ s.hi, this.admits);
     if (endpoint === null) {
@@ -247,7 +279,7 @@ export class SessionService implements ClientEvents {
       port.close("backend_unavailable");
       return null;
     }
-    this.metrics.connectionSetupLatency.observe({ service_type: String(serverType) }, (Date.now() - openedAt) / 1000);
+    this.metrics.connectionSetupLatency.observe({ service_type: String(serverType) }, (this.now() - openedAt) / 1000);
     if (this.log.enabled("debug")) {
       const traceId = s.traceId === null ? undefined : s.traceId.toHex();
       this.log.debug("session bound", { session: s.id, trace_id: traceId, client: port.remoteAddress, backend: pool.endpoint, server_type: serverType, world: worldId });

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { STATUS_PAGE_HTML } from "../../src/admin/status-page.ts";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { DemoBackend } from "../../src/demo/demo-backend.ts";
 import { ChildOutput, eventually, rule, startGateway, str, text } from "../support/harness.ts";
@@ -95,6 +96,27 @@ describe("dist/game-gateway", () => {
       proc.kill("SIGTERM");
       expect(await proc.exited).toBe(0);
       for (const c of clients) await c.closed;
+    });
+
+    test("serves the status page the bundler embedded, byte for byte, at / of the admin port", async () => {
+      const cfg = join(dir, "gw-admin.yaml");
+      writeFileSync(
+        cfg,
+        [
+          'server: { listen_addr: "127.0.0.1:0", health_check_port: 0 }',
+          "graceful_shutdown_timeout: 1s",
+          `routing: { rules: [{ server_type: 10, endpoints: ["127.0.0.1:${backend.port}"] }] }`,
+        ].join("\n"),
+      );
+      const proc = Bun.spawn([binary, "--config", cfg], { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+      procs.push(proc);
+      const [, adminPort] = await new ChildOutput(proc).line(/"admin_port":(\d+)/);
+      const page = await fetch(`http://127.0.0.1:${adminPort}/`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get("content-type")).toContain("text/html");
+      expect(await page.text()).toBe(STATUS_PAGE_HTML);
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
     });
 
     test("loadtest subcommand: round trips through a gateway, JSON result, exit 0", async () => {

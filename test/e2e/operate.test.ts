@@ -11,6 +11,7 @@ import { BufferPool } from "../../src/net/buffer-pool.ts";
 import { BackendFrameLayout } from "../../src/protocol/layouts.ts";
 import { OpCode, decodeBackendFrame, encodeBackendFrame } from "../../src/protocol/server-frame.ts";
 import { eventually, rule, str, text, TestScope, type TestGateway } from "../support/harness.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 import { parseExposition, samplesOf } from "../support/prom-text.ts";
 
 const T = 10;
@@ -29,27 +30,35 @@ const admin = (gw: TestGateway, path: string, init?: RequestInit) => fetch(`http
 describe("graceful drain", () => {
   test("not ready at once; listener closes; live sessions keep working and lose nothing; stragglers closed with shutdown", async () => {
     const be = await backend();
-    const gw = gateway({
-      // Long enough for the connect and round trip "during drain_delay" below on a loaded machine
-      // (200 ms was not); the test waits for the listener to close, so it costs no fixed sleep.
-      server: { health_check_port: 0, drain_delay: "2s" },
-      graceful_shutdown_timeout: "1500ms",
-      routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] },
-    });
+    // drain_delay and graceful_shutdown_timeout are counted on this clock, so "during drain_delay"
+    // lasts until the test ticks past it, however slow the machine is.
+    const clock = new ManualClock();
+    const gw = gateway(
+      {
+        server: { health_check_port: 0, drain_delay: "200ms" },
+        graceful_shutdown_timeout: "1500ms",
+        routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] },
+      },
+      { clock },
+    );
     const leaver = await gw.connect();
     const straggler = await gw.connect();
     expect(await roundTrip(leaver, "hi")).toBe("hi");
     expect(await roundTrip(straggler, "hi")).toBe("hi");
     expect((await admin(gw, "/ready")).status).toBe(200);
 
+    const drainStarted = Date.now();
     const drained = gw.gateway.drain();
     const ready = await admin(gw, "/ready");
     expect(ready.status).toBe(503);
     expect(await ready.json()).toEqual({ status: "not_ready", reason: "draining" });
 
-    // During drain_delay the listener still accepts (load balancers are still noticing).
+    // During drain_delay the listener still accepts (load balancers are still noticing), even
+    // once more than drain_delay of real time has gone by: only the gateway's clock counts.
+    while (Date.now() - drainStarted < 300) await Bun.sleep(10);
     const late = await gw.connect();
     expect(await roundTrip(late, "accepted during drain_delay")).toBe("accepted during drain_delay");
+    clock.tick(200);
     await eventually(async () => GameClient.connect("127.0.0.1", gw.gateway.port).then((c) => (c.close(), false), () => true), "listener to close");
 
     // Sessions keep working after the listener closed: every message sent gets its reply.
@@ -59,7 +68,9 @@ describe("graceful drain", () => {
     leaver.close();
     late.close();
 
-    await drained; // the straggler never leaves: closed at graceful_shutdown_timeout
+    await eventually(() => gw.gateway.clientConnections === 1, "only the straggler left");
+    clock.tick(1_500); // graceful_shutdown_timeout: the straggler never leaves, so it is closed
+    await drained;
     await straggler.closed;
     expect(await gw.gateway.metrics.value("client_closes_total", { reason: "shutdown" })).toBe(1);
     const disconnectReasons = () => be.events.filter((e) => e.opcode === OpCode.Disconnect).map((e) => (e.json as { reason: string }).reason);

@@ -1,7 +1,7 @@
 // Breakers, health checks and admission limits, end to end with real sockets.
 import { afterEach, describe, expect, test } from "bun:test";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
-import { proxyV1, proxyV2 } from "../../src/net/proxy-protocol.ts";
+import { proxyV1, proxyV2 } from "../support/proxy-header.ts";
 import { encodeClientFrame } from "../../src/protocol/client-frame.ts";
 import { OpCode } from "../../src/protocol/server-frame.ts";
 import { eventually, rule, str, text, TestScope, type TestGateway } from "../support/harness.ts";

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { TCPSocketListener } from "bun";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { DemoBackend } from "../../src/demo/demo-backend.ts";
-import { proxyV1, proxyV2 } from "../../src/net/proxy-protocol.ts";
+import { proxyV1, proxyV2 } from "../support/proxy-header.ts";
 import { encodeClientFrame } from "../../src/protocol/client-frame.ts";
 import { OpCode, SERVER_HEADER_SIZE, decodeBackendFrame, encodeBackendFrame, encodeMulticastBody } from "../../src/protocol/server-frame.ts";
 import { eventually, rule, startGateway, str, text, type TestGateway } from "../support/harness.ts";

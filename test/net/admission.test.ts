@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { AdmissionControl } from "../../src/net/admission.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 
 describe("AdmissionControl", () => {
   test("caps concurrent connections per IP and frees a slot on release", () => {
@@ -19,6 +20,17 @@ describe("AdmissionControl", () => {
     expect(a.admit("1.2.3.4", 1199)).toBe("rate_limited"); // 0.995 tokens after 199 ms
     expect(a.admit("1.2.3.4", 1200)).toBeNull(); // one token back after 200 ms
     expect(a.admit("5.6.7.8", 1200)).toBeNull(); // other IPs are unaffected
+  });
+
+  test("reads time from the clock it is given: a token comes back when the clock says 200 ms passed", () => {
+    const clock = new ManualClock();
+    const a = new AdmissionControl({ maxPerIp: 1000, ratePerSec: 5, maxTrackedIps: 10 }, clock.now);
+    const results = Array.from({ length: 6 }, () => a.admit("1.2.3.4"));
+    expect(results).toEqual([null, null, null, null, null, "rate_limited"]);
+    clock.tick(199);
+    expect(a.admit("1.2.3.4")).toBe("rate_limited");
+    clock.tick(1);
+    expect(a.admit("1.2.3.4")).toBeNull();
   });
 
   test("1,000,000 distinct addresses never grow its state past the bound", () => {

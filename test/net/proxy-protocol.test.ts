@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { CidrBlock, CidrList, parseIp } from "../../src/net/cidr.ts";
-import { parseProxyHeader, proxyV1, proxyV2 } from "../../src/net/proxy-protocol.ts";
+import { parseProxyHeader } from "../../src/net/proxy-protocol.ts";
+import { proxyV1, proxyV2 } from "../support/proxy-header.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 

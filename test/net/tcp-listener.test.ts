@@ -5,7 +5,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import net from "node:net";
 import type { Socket, TCPSocketConnectOptions } from "bun";
 import { type GameClient, serverIdFor } from "../../src/client/game-client.ts";
-import { proxyV1 } from "../../src/net/proxy-protocol.ts";
+import { proxyV1 } from "../support/proxy-header.ts";
 import { encodeClientFrame } from "../../src/protocol/client-frame.ts";
 import { OpCode } from "../../src/protocol/server-frame.ts";
 import { eventually, rule, str, text, TestScope, type TestGateway } from "../support/harness.ts";

@@ -4,7 +4,7 @@ import type { Subprocess } from "bun";
 import YAML from "yaml";
 import { parseConfig } from "../../src/config/load.ts";
 import type { GatewayConfig } from "../../src/config/types.ts";
-import { Gateway } from "../../src/gateway.ts";
+import { Gateway, type GatewayOptions } from "../../src/gateway.ts";
 import { Logger, type LogSink } from "../../src/log/logger.ts";
 import { GameClient } from "../../src/client/game-client.ts";
 import { DemoBackend } from "../../src/demo/demo-backend.ts";
@@ -55,11 +55,11 @@ export interface TestGateway {
   stop(): Promise<void>;
 }
 
-export function startGateway(overrides: Overrides = {}): TestGateway {
+export function startGateway(overrides: Overrides = {}, options: Pick<GatewayOptions, "clock"> = {}): TestGateway {
   const config = testConfig(overrides);
   const log = new CapturedLog();
   const accessLog = new CapturedLog();
-  const gateway = Gateway.start(config, { logger: new Logger(config.log.level, log), defaultMetrics: false, accessLogSink: accessLog });
+  const gateway = Gateway.start(config, { logger: new Logger(config.log.level, log), defaultMetrics: false, accessLogSink: accessLog, ...options });
   return {
     gateway,
     log,
@@ -97,8 +97,8 @@ export class TestScope {
     return b;
   };
 
-  readonly gateway = (overrides: Overrides = {}): TestGateway => {
-    const gw = startGateway(overrides);
+  readonly gateway = (overrides: Overrides = {}, options: Pick<GatewayOptions, "clock"> = {}): TestGateway => {
+    const gw = startGateway(overrides, options);
     this.defer(() => gw.stop());
     return gw;
   };

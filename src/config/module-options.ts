@@ -1,0 +1,118 @@
+// The one place where the validated config becomes each module's options: one fromConfig per
+// module. Modules never read GatewayConfig and Gateway never reads config keys for a module, so a
+// new key touches its schema/type and the one function here that hands it to its module.
+// Also the fixed tunables that are not keys, named and explained where the options are built.
+
+import type { PoolSettings } from "../backend/endpoint-pool.ts";
+import type { AdmissionOptions } from "../net/admission.ts";
+import { type BufferPoolOptions, DEFAULT_CLASSES } from "../net/buffer-pool.ts";
+import { CidrBlock, CidrList } from "../net/cidr.ts";
+import type { ProxyProtocolOptions, TcpListenerOptions } from "../net/tcp-listener.ts";
+import type { SessionSettings } from "../session/session-service.ts";
+import { BackendFrameLayout } from "../protocol/layouts.ts";
+import { parseHostPort } from "./host-port.ts";
+import type { GatewayConfig } from "./types.ts";
+
+/**
+ * Re-dial backoff never waits longer than this, whatever connection_pool.retry_delay doubles to
+ * (a larger retry_delay is its own cap): past a few seconds a longer wait only delays recovery.
+ */
+export const MAX_REDIAL_DELAY_MS = 5_000;
+
+/**
+ * Returned pooled buffers kept for reuse; past it they go to the GC. Sized for a busy gateway's
+ * working set (a few thousand clients' buffers) so steady traffic allocates nothing.
+ */
+export const BUFFER_POOL_MAX_IDLE_BYTES = 64 * 1024 * 1024;
+
+export function bufferPoolFromConfig(): BufferPoolOptions {
+  return { classes: DEFAULT_CLASSES, maxIdleBytes: BUFFER_POOL_MAX_IDLE_BYTES };
+}
+
+/** backend, circuit_breaker, connection_pool's dial settings and tracing: every endpoint pool's settings. */
+export function poolSettingsFromConfig(c: GatewayConfig): PoolSettings {
+  const cp = c.connection_pool;
+  const cb = c.circuit_breaker;
+  return {
+    mode: c.backend.mode,
+    breaker: {
+      failureThreshold: cb.failure_threshold,
+      windowMs: cb.window,
+      openTimeoutMs: cb.open_timeout,
+      halfOpenMaxRequests: cb.half_open_max_requests,
+    },
+    pingIntervalMs: c.backend.ping_interval,
+    readTimeoutMs: cp.read_timeout,
+    maxRetries: cp.max_retries,
+    connectionsPerEndpoint: c.backend.connections_per_endpoint,
+    retryDelayMs: cp.retry_delay,
+    maxRetryDelayMs: Math.max(MAX_REDIAL_DELAY_MS, cp.retry_delay),
+    connection: {
+      gatewayName: c.server.gateway_name,
+      lifecycleMessages: c.backend.lifecycle_messages,
+      dialTimeoutMs: cp.dial_timeout,
+      highWater: c.backend.write_queue_high_water,
+      limit: c.backend.write_queue_limit,
+      totalLimit: c.backend.write_queue_total_limit,
+      traceContext: c.tracing.enable_trace_propagation,
+    },
+  };
+}
+
+export function sessionSettingsFromConfig(c: GatewayConfig): SessionSettings {
+  const s = c.security;
+  return {
+    timeouts: { firstMessageMs: c.server.first_message_timeout, idleMs: c.connection_pool.idle_timeout },
+    rateLimit: { rate: s.message_rate_limit, burst: s.message_rate_burst, action: s.message_rate_action },
+    tracing: c.tracing.enable_trace_propagation,
+  };
+}
+
+/** One live session per client connection at most: the session cap is connection_pool.max_connections. */
+export function maxSessionsFromConfig(c: GatewayConfig): number {
+  return c.connection_pool.max_connections;
+}
+
+/** How backend frames are read: backend.max_frame_size bounds a frame's Length. */
+export function backendFrameLayoutFromConfig(c: GatewayConfig): BackendFrameLayout {
+  return new BackendFrameLayout(c.backend.max_frame_size);
+}
+
+export function admissionFromConfig(c: GatewayConfig): AdmissionOptions {
+  const s = c.security;
+  return { maxPerIp: s.max_connections_per_ip, ratePerSec: s.connection_rate_limit, maxTrackedIps: s.max_tracked_ips };
+}
+
+export function proxyProtocolFromConfig(c: GatewayConfig): ProxyProtocolOptions {
+  const blocks = c.security.trusted_proxies.map((t) => CidrBlock.parse(t)!); // validated by the loader
+  return {
+    mode: c.security.proxy_protocol,
+    trusted: new CidrList(blocks),
+    headerTimeoutMs: c.security.proxy_header_timeout,
+    maxPendingHeaders: c.security.max_pending_proxy_headers,
+  };
+}
+
+/** The client listener's limits: what a reload may change (host and port cannot). */
+export function listenerLimitsFromConfig(c: GatewayConfig): Omit<TcpListenerOptions, "host" | "port"> {
+  return {
+    maxMessageSize: c.security.max_message_size,
+    writeQueueLimit: c.server.client_write_queue_limit,
+    closeTimeoutMs: c.connection_pool.write_timeout,
+    maxConnections: c.connection_pool.max_connections,
+    partialFrameTimeoutMs: c.server.partial_frame_timeout,
+    pendingInputLimit: c.server.pending_input_limit,
+  };
+}
+
+export function listenerFromConfig(c: GatewayConfig): TcpListenerOptions {
+  const listen = parseHostPort(c.server.listen_addr)!; // validated by the loader
+  return { host: listen.host, port: listen.port, ...listenerLimitsFromConfig(c) };
+}
+
+/** admin.listen_addr when set; else server.health_check_port (-1: none) on the client listener's host. */
+export function adminAddressFromConfig(c: GatewayConfig): { host: string; port: number } | null {
+  if (c.admin.listen_addr !== "") return parseHostPort(c.admin.listen_addr)!;
+  if (c.server.health_check_port < 0) return null;
+  return { host: parseHostPort(c.server.listen_addr)!.host, port: c.server.health_check_port };
+}

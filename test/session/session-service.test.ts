@@ -1,0 +1,62 @@
+// SessionService's deadlines and rate limit on an injected clock: a real gateway and backend on
+// loopback, with time advanced by the test, so nothing depends on how fast the machine is.
+import { afterEach, describe, expect, test } from "bun:test";
+import { serverIdFor } from "../../src/client/game-client.ts";
+import { eventually, rule, str, text, TestScope } from "../support/harness.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+
+const T = 10;
+const scope = new TestScope();
+afterEach(scope.release);
+
+describe("SessionService on an injected clock", () => {
+  test("message rate limit: a burst past it is dropped; a second later the same rate passes again", async () => {
+    const be = await scope.backend();
+    const clock = new ManualClock();
+    const gw = scope.gateway(
+      {
+        security: { message_rate_limit: 5, message_rate_burst: 5, message_rate_action: "drop" },
+        routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] },
+      },
+      { clock },
+    );
+    const dropped = () => gw.gateway.metrics.value("frames_dropped_total", { reason: "rate_limited" });
+    const c = await gw.connect();
+    for (let i = 0; i < 8; i++) c.send(1, serverIdFor(T), text(`a${i}`));
+    expect((await c.frames(5)).map((f) => str(f.body))).toEqual(["a0", "a1", "a2", "a3", "a4"]);
+    await eventually(async () => (await dropped()) === 3, "3 drops");
+
+    clock.tick(1_000); // five tokens back, however long the machine took to get here
+    for (let i = 0; i < 5; i++) c.send(1, serverIdFor(T), text(`b${i}`));
+    expect((await c.frames(5)).map((f) => str(f.body))).toEqual(["b0", "b1", "b2", "b3", "b4"]);
+    expect(await dropped()).toBe(3);
+    expect(c.isClosed).toBe(false);
+    c.close();
+  });
+
+  test("first-message and idle deadlines are counted on the clock, not in real time", async () => {
+    const be = await scope.backend();
+    const clock = new ManualClock();
+    const gw = scope.gateway(
+      {
+        server: { first_message_timeout: "1h" },
+        connection_pool: { idle_timeout: "90m" },
+        routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] },
+      },
+      { clock },
+    );
+    const silent = await gw.connect();
+    const active = await gw.connect();
+    active.send(1, serverIdFor(T), text("hi"));
+    expect(str((await active.next()).body)).toBe("hi");
+
+    clock.tick(60 * 60 * 1000); // the silent one's first frame is now an hour late
+    await silent.closed;
+    expect(await gw.gateway.metrics.value("client_closes_total", { reason: "first_message_timeout" })).toBe(1);
+    expect(active.isClosed).toBe(false);
+
+    clock.tick(60 * 60 * 1000); // two hours since the active one's last frame (replies stamp real time: the margin covers it)
+    await active.closed;
+    expect(await gw.gateway.metrics.value("client_closes_total", { reason: "idle_timeout" })).toBe(1);
+  });
+});
