@@ -6,6 +6,7 @@ import type { BackendFrameLayout } from "../protocol/layouts.ts";
 import type { CloseReason } from "../session/client-port.ts";
 import type { Session } from "../session/session.ts";
 import { BreakerState, CircuitBreaker, type BreakerSettings } from "./circuit-breaker.ts";
+import { CloseCause } from "./close-cause.ts";
 import type { DialFailure } from "./dial-failure.ts";
 import {
   BackendConnection,
@@ -151,6 +152,14 @@ export class EndpointPool implements BackendConnectionOwner {
     return n;
   }
 
+  /** Clients paused for the congestion of this endpoint's connections (for stats and tests). */
+  get pausedClients(): number {
+    let n = 0;
+    for (const c of this.slots) if (c !== null) n += c.pausedClients;
+    for (const c of this.dedicated) n += c.pausedClients;
+    return n;
+  }
+
   /** Bytes waiting toward this endpoint across its connections. */
   get queuedBytes(): number {
     let n = 0;
@@ -232,14 +241,15 @@ export class EndpointPool implements BackendConnectionOwner {
 
   onClosed(conn: BackendConnection, wasOpen: boolean): void {
     const m = this.deps.metrics;
+    const cause = conn.closeCause;
     if (wasOpen) m.backendConnectionsActive.dec({ backend: this.endpoint });
-    else bump(this.tally.errors, conn.closeCause === "dial_timeout" ? "dial_timeout" : "dial_failed");
-    if (conn.closeCause === "dial_timeout" || conn.closeCause === "ping_timeout") m.backendTimeouts.inc({ backend: this.endpoint });
-    if (!this.closed && !conn.closedByUs) {
+    else bump(this.tally.errors, cause === CloseCause.DialTimeout ? "dial_timeout" : "dial_failed");
+    if (cause.by === "timeout") m.backendTimeouts.inc({ backend: this.endpoint });
+    if (!this.closed && cause.by !== "gateway") {
       this.breaker.recordFailure();
-      if (wasOpen && !conn.closedForViolation) bump(this.tally.errors, conn.closeCause || "connection_lost");
+      if (wasOpen && cause.by !== "violation") bump(this.tally.errors, cause.label);
       if (!wasOpen) this.markUnreachable(conn.dialFailure ?? "error", "");
-      else if (!conn.healthy) this.markUnreachable("closed_before_healthy", conn.closeCause || "connection_lost");
+      else if (!conn.healthy) this.markUnreachable("closed_before_healthy", cause.label);
     }
     if (conn === this.prober) this.prober = null;
 
@@ -343,10 +353,10 @@ export class EndpointPool implements BackendConnectionOwner {
     const base = Math.min(retryDelayMs * 2 ** Math.min(attempt, maxRetries), maxRetryDelayMs);
     const delay = base / 2 + Math.random() * (base / 2); // jitter: a fleet must not re-dial in step
     this.deps.metrics.backendRetries.inc({ backend: this.endpoint });
-    if (lost.healthy && !lost.closedByUs) {
+    if (lost.healthy && lost.closeCause.by !== "gateway") {
       this.deps.throttledLog.warn(`redial:${this.endpoint}`, "backend connection down; re-dialling", {
         backend: this.endpoint,
-        cause: lost.closeCause || "closed_by_backend",
+        cause: lost.closeCause.label,
         delay_ms: Math.round(delay),
       });
     }
