@@ -304,11 +304,20 @@ export class BackendConnection implements BackendLink {
     else this.socket.terminate();
   }
 
-  /** Ends the socket once what is queued has been written (dedicated connections, on session end). */
+  /**
+   * Ends the socket once what is queued has been written (a dedicated connection whose session
+   * ended). One still dialling writes it once open (within dial_timeout): a session that ends
+   * before its dial completes still reaches its backend with Connect, its frames and Disconnect.
+   */
   closeAfterFlush(): void {
     this.endWhenFlushed = true;
     if (this.state === "open") this.onSocketDrain();
-    else if (this.state === "dialing") this.close(CloseCause.PoolClosing, true);
+  }
+
+  /** The pool is shutting down: as closeAfterFlush, but a dial still in flight is abandoned. */
+  shutDown(): void {
+    if (this.state === "dialing") this.close(CloseCause.PoolClosing, true);
+    else this.closeAfterFlush();
   }
 
   // ---- socket events -------------------------------------------------------------------------

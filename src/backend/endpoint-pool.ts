@@ -217,9 +217,9 @@ export class EndpointPool implements BackendConnectionOwner {
     for (let i = 0; i < this.slots.length; i++) {
       const t = this.redialTimers[i];
       if (t) clearTimeout(t);
-      this.slots[i]?.closeAfterFlush();
+      this.slots[i]?.shutDown();
     }
-    for (const c of this.dedicated) c.closeAfterFlush();
+    for (const c of this.dedicated) c.shutDown();
   }
 
   /** True once close() was called and every connection has closed. */
