@@ -59,7 +59,11 @@ export interface PoolDeps {
 
 const SHARED_INITIAL_BUFFER = 64 * 1024;
 const DEDICATED_INITIAL_BUFFER = 4 * 1024;
-/** How often an endpoint with an open breaker is dialled (jittered to half of it and up). */
+/**
+ * How often an endpoint with an open breaker is dialled, jittered to 0.5-1x so a fleet of gateways
+ * does not probe in step: often enough that service resumes about a second after the backend
+ * returns, rare enough that a dead backend sees one connection attempt per gateway per second.
+ */
 const PROBE_INTERVAL_MS = 1_000;
 
 /** Why an endpoint is not reachable: a failed dial, or a connection that closed before it proved healthy. */
