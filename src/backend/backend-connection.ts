@@ -22,17 +22,23 @@ import {
   writeTransWithTrace,
 } from "../protocol/server-frame.ts";
 import type { BackendFramingViolation, BackendViolation } from "../protocol/violations.ts";
-import type { CloseReason, ClientPort } from "../session/client-port.ts";
+import type { CloseReason } from "../session/client-port.ts";
 import type { BackendLink, Session } from "../session/session.ts";
 import { SessionList } from "../session/session-list.ts";
 import { LatencyDirection, type BackendTally, bump } from "../telemetry/counters.ts";
 import type { LatencyHistogram } from "../telemetry/latency-histogram.ts";
 import { type SpanIdSource, TraceId } from "../protocol/trace-context.ts";
+import { LogThrottle } from "../log/logger.ts";
+import { CloseCause, type ConnectionCloseCause, framingViolationCause } from "./close-cause.ts";
 import { type DialFailure, classifyDialError } from "./dial-failure.ts";
+import { FairPausing } from "./fair-pausing.ts";
+import { PingHealth } from "./ping-health.ts";
 
 // One TCP connection to a backend endpoint, shared by many sessions (or owned by one, in
-// dedicated mode). Outgoing frames are encoded straight into a batched writer; incoming frames
-// are validated here and handed to the session layer with their fields already checked.
+// dedicated mode): the transport and the frame dispatch. Outgoing frames are encoded straight into
+// a batched writer; incoming frames are validated here and handed to the session layer with their
+// fields already checked. Which clients to pause while the queue is congested is FairPausing's;
+// when to Ping and when silence means the backend is gone is PingHealth's.
 
 /** Where validated backend->gateway frames go (implemented by the session layer). */
 export interface BackendFrameHandler {
@@ -84,19 +90,7 @@ export interface BackendConnectionOptions {
 
 export type BackendConnectionState = "dialing" | "open" | "closed";
 
-/**
- * Why this gateway closed a connection ("" when the peer or the network closed it). A framing
- * violation was already counted as a violation when it was found.
- */
-export type ConnectionCloseCause =
-  | ""
-  | "dial_timeout"
-  | "ping_timeout"
-  /** A dedicated connection whose session ended. */
-  | "session_ended"
-  /** The pool is shutting down. */
-  | "closing"
-  | BackendFramingViolation;
+export type { ConnectionCloseCause } from "./close-cause.ts";
 
 /** Process-wide instruments and shared counts a connection reports to. */
 export interface BackendTelemetry {
@@ -106,10 +100,13 @@ export interface BackendTelemetry {
   readonly totalQueued: SharedQueueTally;
 }
 
+/**
+ * A backend's wire-contract violations are logged at most once per reason and connection per
+ * 10 s (with the count suppressed since): every one is counted in backend_violations_total.
+ */
 const VIOLATION_LOG_INTERVAL_MS = 10_000;
-
-/** Paused clients resumed per relief of a congested connection (see resumeSomeClients). */
-const RESUME_BATCH = 32;
+/** Bound on the violation throttle's keys: one per reason, so the union's size is plenty. */
+const VIOLATION_LOG_MAX_KEYS = 16;
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
@@ -145,22 +142,9 @@ export class BackendConnection implements BackendLink {
   private readonly writer: BatchedSocketWriter;
   private readonly gateSize: number;
   private readonly reader: FrameReader<BackendFramingViolation>;
-  /**
-   * Clients paused because this connection's queue passed high water (a subset of its sessions'
-   * clients): heavy ones sent at least the mean share of the window's bytes; light ones were
-   * paused only because the queue passed pauseAllAt. Light ones are resumed first.
-   */
-  private readonly pausedHeavy = new Set<ClientPort>();
-  private readonly pausedLight = new Set<ClientPort>();
-  /** Past this many queued bytes every sender is paused, not only the heavy ones. */
-  private readonly pauseAllAt: number;
-  /**
-   * The accounting window for fair pausing: it starts over whenever the queue empties or is
-   * relieved. windowBytes over windowSenders is the mean share a sender is compared with.
-   */
-  private window = 0;
-  private windowBytes = 0;
-  private windowSenders = 0;
+  private readonly pausing: FairPausing;
+  private readonly pings = new PingHealth(Date.now());
+  private readonly violationLog = new LogThrottle(VIOLATION_LOG_INTERVAL_MS, VIOLATION_LOG_MAX_KEYS);
   private dialTimer: ReturnType<typeof setTimeout> | null = null;
   private endWhenFlushed = false;
   /** The chunk whose frames are being handled (frames completed in the reader's ring are not in it). */
@@ -169,12 +153,10 @@ export class BackendConnection implements BackendLink {
   /** Trans frames queued since the last write, and when the first of them was queued. */
   private unsentFrames = 0;
   private unsentSince = 0;
-  /** Health check state: when anything last arrived, and the Ping awaiting its Pong (0 = none). */
-  private lastReceivedAt = Date.now();
-  private pingSentAt = 0;
-  closeCause: ConnectionCloseCause = "";
-  /** Closed for a framing violation, which the violation count already recorded. */
-  closedForViolation = false;
+  /** Ping and Pong frames received: they reach no client, so they are not downstream latency. */
+  private healthFrames = 0;
+  /** Why it closed; the first cause wins (a close after a timeout is still the timeout's). */
+  closeCause: ConnectionCloseCause = CloseCause.PeerClosed;
   /** Why the dial failed (null while it has not). */
   dialFailure: DialFailure | null = null;
   /** Set by the first Pong or valid frame; until then the connection is only a TCP connect. */
@@ -191,20 +173,17 @@ export class BackendConnection implements BackendLink {
   ) {
     this.endpoint = options.endpoint;
     this.gateSize = options.traceContext ? GATE_HEADER_TRACE_SIZE : GATE_HEADER_SIZE;
-    this.pauseAllAt = Math.min(2 * options.highWater, (options.highWater + options.limit) / 2);
     this.writer = new BatchedSocketWriter(
       options.initialBuffer,
       options.highWater,
       options.limit,
-      () => this.resumeSomeClients(),
+      () => this.onRelieved(),
       () => this.onWritten(),
       telemetry.totalQueued,
     );
+    this.pausing = new FairPausing(options.highWater, options.limit, this.writer, tally);
     this.reader = new FrameReader(layout, this, pool);
   }
-
-  /** Per violation reason: when it was last logged and how many were not logged since. */
-  private readonly violationLog = new Map<string, { at: number; suppressed: number }>();
 
   /** Counts a backend_errors_total event for this endpoint (allocation-free for a known type). */
   countError(errorType: string): void {
@@ -212,23 +191,11 @@ export class BackendConnection implements BackendLink {
   }
 
   /**
-   * Whether a violation of this reason should be logged now (at most one line per reason and
-   * connection every 10 s): -1 to stay quiet, else how many were suppressed since the last line.
+   * Whether a violation of this reason should be logged now (see VIOLATION_LOG_INTERVAL_MS): -1 to
+   * stay quiet, else how many were suppressed since the last line.
    */
-  violationLogGate(reason: string, now: number): number {
-    const seen = this.violationLog.get(reason);
-    if (seen === undefined) {
-      this.violationLog.set(reason, { at: now, suppressed: 0 });
-      return 0;
-    }
-    if (now - seen.at < VIOLATION_LOG_INTERVAL_MS) {
-      seen.suppressed++;
-      return -1;
-    }
-    const suppressed = seen.suppressed;
-    seen.at = now;
-    seen.suppressed = 0;
-    return suppressed;
+  violationLogGate(reason: BackendViolation, now: number): number {
+    return this.violationLog.admit(reason, now);
   }
 
   /** Seconds the dial took, once open. */
@@ -237,7 +204,7 @@ export class BackendConnection implements BackendLink {
   dial(): void {
     this.dialTimer = setTimeout(() => {
       this.dialFailure = "timeout";
-      this.close("dial_timeout");
+      this.close(CloseCause.DialTimeout);
     }, this.options.dialTimeoutMs);
     Bun.connect({ hostname: this.options.host, port: this.options.port, socket: socketHandlers, data: this }).catch(() => {
       // connectError already reported it; a rejection here must not become unhandled.
@@ -256,6 +223,11 @@ export class BackendConnection implements BackendLink {
   /** The queue passed high water and has not drained to half of it since. */
   get lagging(): boolean {
     return this.writer.lagging;
+  }
+
+  /** Clients paused for this connection's congestion (for stats and tests). */
+  get pausedClients(): number {
+    return this.pausing.pausedCount;
   }
 
   // ---- BackendLink ---------------------------------------------------------------------------
@@ -291,40 +263,12 @@ export class BackendConnection implements BackendLink {
     if (this.unsentFrames++ === 0) this.unsentSince = performance.now();
     this.tally.framesOut++;
     this.tally.bytesOut += size;
-    if (session.linkWindow !== this.window) {
-      session.linkWindow = this.window;
-      session.linkBytes = 0;
-      this.windowSenders++;
-    }
-    session.linkBytes += size;
-    this.windowBytes += size;
-    if (this.writer.congested && !session.client.closing) this.pauseSender(session);
+    this.pausing.onQueued(session, size);
     return true;
   }
 
-  /**
-   * The queue is past high water: pause the sender if it sent at least the mean share of this
-   * window's bytes, or whatever it sent once the queue is past pauseAllAt. A client sending a
-   * little now and then keeps going while the heavy senders wait.
-   */
-  private pauseSender(session: Session): void {
-    const client = session.client;
-    if (session.linkBytes * this.windowSenders >= this.windowBytes) {
-      this.pausedLight.delete(client);
-      this.pausedHeavy.add(client);
-    } else if (this.writer.queuedBytes > this.pauseAllAt) {
-      if (this.pausedHeavy.has(client)) return;
-      this.pausedLight.add(client);
-    } else {
-      return;
-    }
-    client.pauseReading();
-    this.tally.pauses++;
-  }
-
   release(session: Session, reason: CloseReason): void {
-    this.pausedHeavy.delete(session.client);
-    this.pausedLight.delete(session.client);
+    this.pausing.forget(session.client);
     this.owner.detach(session, reason);
   }
 
@@ -340,12 +284,12 @@ export class BackendConnection implements BackendLink {
   adopt(session: Session): void {
     this.sessions.add(session);
     session.link = this;
-    session.linkWindow = -1; // window numbers are per connection
+    this.pausing.join(session);
   }
 
   /** Drops what is queued and closes at once (a dedicated session ended while its backend lags). */
   dropQueued(): void {
-    this.close("session_ended");
+    this.close(CloseCause.SessionEnded);
   }
 
   /**
@@ -354,22 +298,26 @@ export class BackendConnection implements BackendLink {
    */
   close(cause: ConnectionCloseCause, graceful = false): void {
     if (this.state === "closed") return;
-    this.closeCause ||= cause;
+    if (this.closeCause === CloseCause.PeerClosed) this.closeCause = cause;
     if (this.socket === null) this.finish();
     else if (graceful) this.socket.end();
     else this.socket.terminate();
   }
 
-  /** Closed on purpose by this gateway (not a backend failure). */
-  get closedByUs(): boolean {
-    return this.closeCause === "session_ended" || this.closeCause === "closing";
-  }
-
-  /** Ends the socket once what is queued has been written (dedicated connections, on session end). */
+  /**
+   * Ends the socket once what is queued has been written (a dedicated connection whose session
+   * ended). One still dialling writes it once open (within dial_timeout): a session that ends
+   * before its dial completes still reaches its backend with Connect, its frames and Disconnect.
+   */
   closeAfterFlush(): void {
     this.endWhenFlushed = true;
     if (this.state === "open") this.onSocketDrain();
-    else if (this.state === "dialing") this.close("closing", true);
+  }
+
+  /** The pool is shutting down: as closeAfterFlush, but a dial still in flight is abandoned. */
+  shutDown(): void {
+    if (this.state === "dialing") this.close(CloseCause.PoolClosing, true);
+    else this.closeAfterFlush();
   }
 
   // ---- socket events -------------------------------------------------------------------------
@@ -404,7 +352,7 @@ export class BackendConnection implements BackendLink {
   onSocketData(chunk: Uint8Array): void {
     this.chunk = chunk;
     const startedAt = performance.now();
-    this.lastReceivedAt = Date.now();
+    this.pings.onReceived(Date.now());
     const framesBefore = this.tally.framesIn - this.healthFrames;
     this.tally.bytesIn += chunk.length;
     this.reader.feed(chunk);
@@ -420,7 +368,7 @@ export class BackendConnection implements BackendLink {
 
   onSocketDrain(): void {
     this.writer.flush();
-    if (this.endWhenFlushed && this.writer.queuedBytes === 0) this.close("session_ended", true);
+    if (this.endWhenFlushed && this.writer.queuedBytes === 0) this.close(CloseCause.SessionEnded, true);
   }
 
   onSocketClosed(): void {
@@ -479,8 +427,7 @@ export class BackendConnection implements BackendLink {
 
   onFramingError(reason: BackendFramingViolation): void {
     this.handler.onViolation(this, reason);
-    this.closedForViolation = true;
-    this.close(reason);
+    this.close(framingViolationCause(reason));
   }
 
   // ---- internals -----------------------------------------------------------------------------
@@ -514,12 +461,9 @@ export class BackendConnection implements BackendLink {
    */
   healthCheck(now: number, pingIntervalMs: number, readTimeoutMs: number): void {
     if (this.state !== "open") return;
-    if (this.pingSentAt !== 0) {
-      if (now - this.pingSentAt >= readTimeoutMs) this.close("ping_timeout");
-      return;
-    }
-    if (now - this.lastReceivedAt < pingIntervalMs) return;
-    this.sendPing(now);
+    const due = this.pings.check(now, pingIntervalMs, readTimeoutMs);
+    if (due === "timeout") this.close(CloseCause.PingTimeout);
+    else if (due === "ping") this.sendPing(now);
   }
 
   private sendPing(now: number): void {
@@ -529,18 +473,13 @@ export class BackendConnection implements BackendLink {
     writeBackendFrameHeader(this.writer.view, at, GATE_HEADER_SIZE + PING_BODY_SIZE, 0, 0, OpCode.Ping, 0, 0);
     // The body is opaque to the backend; the gateway times the round trip itself.
     out.fill(0, at + BACKEND_FRAME_PREFIX, at + BACKEND_FRAME_PREFIX + PING_BODY_SIZE);
-    this.pingSentAt = now;
-    this.pingStartedAt = performance.now();
+    this.pings.onPingSent(now, performance.now());
   }
 
-  private pingStartedAt = 0;
-  /** Ping and Pong frames received. */
-  private healthFrames = 0;
-
   private onPong(): void {
-    if (this.pingSentAt === 0) return; // unsolicited: nothing to time
-    this.pingSentAt = 0;
-    this.owner.onPong(this, (performance.now() - this.pingStartedAt) / 1000);
+    const rttSeconds = this.pings.onPong(performance.now());
+    if (rttSeconds < 0) return; // unsolicited: nothing to time
+    this.owner.onPong(this, rttSeconds);
     const first = !this.healthy;
     this.healthy = true;
     this.owner.onHealthy(this, first);
@@ -548,9 +487,7 @@ export class BackendConnection implements BackendLink {
 
   private proveHealthy(): void {
     this.healthy = true;
-    // A valid frame answers what the Ping sent on connect asked: a backend that talks but never
-    // answers Ping is not closed for it (later Pings go out only after ping_interval of silence).
-    this.pingSentAt = 0;
+    this.pings.onValidFrame();
     this.owner.onHealthy(this, true);
   }
 
@@ -564,13 +501,7 @@ export class BackendConnection implements BackendLink {
 
   private onWritten(): void {
     this.recordUpstreamLatency();
-    if (this.writer.queuedBytes === 0) this.newWindow();
-  }
-
-  private newWindow(): void {
-    this.window++;
-    this.windowBytes = 0;
-    this.windowSenders = 0;
+    if (this.writer.queuedBytes === 0) this.pausing.newWindow();
   }
 
   /** Every Trans queued since the last write has now reached the socket. */
@@ -580,24 +511,9 @@ export class BackendConnection implements BackendLink {
     this.unsentFrames = 0;
   }
 
-  /**
-   * The queue has drained to half of high water: resume the longest-paused clients, a batch at a
-   * time. Resuming thousands at once lets each pour out what its socket buffered while paused,
-   * which overshoots the hard bound and closes clients (backend_congested); a batch per drain
-   * (or per event-loop turn while the queue stays low) lets the backend set the pace.
-   */
-  private resumeSomeClients(): void {
-    this.newWindow();
-    const left = resumeFrom(this.pausedLight, RESUME_BATCH);
-    resumeFrom(this.pausedHeavy, left);
-    if (this.pausedLight.size + this.pausedHeavy.size > 0) this.writer.requestRelief();
-  }
-
-  private resumeClients(): void {
-    for (const client of this.pausedLight) client.resumeReading();
-    for (const client of this.pausedHeavy) client.resumeReading();
-    this.pausedLight.clear();
-    this.pausedHeavy.clear();
+  /** The queue has drained to half of high water: resume a batch of paused clients (see RESUME_BATCH). */
+  private onRelieved(): void {
+    if (this.pausing.resumeBatch()) this.writer.requestRelief();
   }
 
   private finish(): void {
@@ -609,7 +525,7 @@ export class BackendConnection implements BackendLink {
     this.tally.queueDroppedBytes += this.writer.queuedBytes;
     this.writer.detach();
     this.socket = null;
-    this.resumeClients();
+    this.pausing.resumeAll();
     this.owner.onClosed(this, wasOpen);
   }
 
@@ -617,17 +533,6 @@ export class BackendConnection implements BackendLink {
     if (this.dialTimer !== null) clearTimeout(this.dialTimer);
     this.dialTimer = null;
   }
-}
-
-/** Resumes up to n clients of the set, oldest first; returns how many more may be resumed. */
-function resumeFrom(paused: Set<ClientPort>, n: number): number {
-  for (const client of paused) {
-    if (n === 0) break;
-    n--;
-    paused.delete(client);
-    client.resumeReading();
-  }
-  return n;
 }
 
 /** Checks that a backend frame can become a client frame: Type fits a u16, body fits a u16 Length. */

@@ -7,6 +7,7 @@ import type { BackendFrameLayout } from "../protocol/layouts.ts";
 import type { CloseReason } from "../session/client-port.ts";
 import type { Session } from "../session/session.ts";
 import { BreakerState, CircuitBreaker, type BreakerSettings } from "./circuit-breaker.ts";
+import { CloseCause } from "./close-cause.ts";
 import type { DialFailure } from "./dial-failure.ts";
 import {
   BackendConnection,
@@ -59,7 +60,11 @@ export interface PoolDeps {
 
 const SHARED_INITIAL_BUFFER = 64 * 1024;
 const DEDICATED_INITIAL_BUFFER = 4 * 1024;
-/** How often an endpoint with an open breaker is dialled (jittered to half of it and up). */
+/**
+ * How often an endpoint with an open breaker is dialled, jittered to 0.5-1x so a fleet of gateways
+ * does not probe in step: often enough that service resumes about a second after the backend
+ * returns, rare enough that a dead backend sees one connection attempt per gateway per second.
+ */
 const PROBE_INTERVAL_MS = 1_000;
 
 /** Why an endpoint is not reachable: a failed dial, or a connection that closed before it proved healthy. */
@@ -152,6 +157,14 @@ export class EndpointPool implements BackendConnectionOwner {
     return n;
   }
 
+  /** Clients paused for the congestion of this endpoint's connections (for stats and tests). */
+  get pausedClients(): number {
+    let n = 0;
+    for (const c of this.slots) if (c !== null) n += c.pausedClients;
+    for (const c of this.dedicated) n += c.pausedClients;
+    return n;
+  }
+
   /** Bytes waiting toward this endpoint across its connections. */
   get queuedBytes(): number {
     let n = 0;
@@ -209,9 +222,9 @@ export class EndpointPool implements BackendConnectionOwner {
     for (let i = 0; i < this.slots.length; i++) {
       const t = this.redialTimers[i];
       if (t) clearTimeout(t);
-      this.slots[i]?.closeAfterFlush();
+      this.slots[i]?.shutDown();
     }
-    for (const c of this.dedicated) c.closeAfterFlush();
+    for (const c of this.dedicated) c.shutDown();
   }
 
   /** True once close() was called and every connection has closed. */
@@ -233,14 +246,15 @@ export class EndpointPool implements BackendConnectionOwner {
 
   onClosed(conn: BackendConnection, wasOpen: boolean): void {
     const m = this.deps.metrics;
+    const cause = conn.closeCause;
     if (wasOpen) m.backendConnectionsActive.dec({ backend: this.endpoint });
-    else bump(this.tally.errors, conn.closeCause === "dial_timeout" ? "dial_timeout" : "dial_failed");
-    if (conn.closeCause === "dial_timeout" || conn.closeCause === "ping_timeout") m.backendTimeouts.inc({ backend: this.endpoint });
-    if (!this.closed && !conn.closedByUs) {
+    else bump(this.tally.errors, cause === CloseCause.DialTimeout ? "dial_timeout" : "dial_failed");
+    if (cause.by === "timeout") m.backendTimeouts.inc({ backend: this.endpoint });
+    if (!this.closed && cause.by !== "gateway") {
       this.breaker.recordFailure();
-      if (wasOpen && !conn.closedForViolation) bump(this.tally.errors, conn.closeCause || "connection_lost");
+      if (wasOpen && cause.by !== "violation") bump(this.tally.errors, cause.label);
       if (!wasOpen) this.markUnreachable(conn.dialFailure ?? "error", "");
-      else if (!conn.healthy) this.markUnreachable("closed_before_healthy", conn.closeCause || "connection_lost");
+      else if (!conn.healthy) this.markUnreachable("closed_before_healthy", cause.label);
     }
     if (conn === this.prober) this.prober = null;
 
@@ -344,10 +358,10 @@ export class EndpointPool implements BackendConnectionOwner {
     const base = Math.min(retryDelayMs * 2 ** Math.min(attempt, maxRetries), maxRetryDelayMs);
     const delay = base / 2 + Math.random() * (base / 2); // jitter: a fleet must not re-dial in step
     this.deps.metrics.backendRetries.inc({ backend: this.endpoint });
-    if (lost.healthy && !lost.closedByUs) {
+    if (lost.healthy && lost.closeCause.by !== "gateway") {
       this.deps.throttledLog.warn(`redial:${this.endpoint}`, "backend connection down; re-dialling", {
         backend: this.endpoint,
-        cause: lost.closeCause || "closed_by_backend",
+        cause: lost.closeCause.label,
         delay_ms: Math.round(delay),
       });
     }

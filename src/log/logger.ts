@@ -56,35 +56,63 @@ export class Logger {
   }
 }
 
+/** How often one key may log by default: a peer spraying bad frames gets one line per key per 10 s. */
+export const LOG_THROTTLE_INTERVAL_MS = 10_000;
+/** Distinct keys a throttle remembers by default; past it the oldest is forgotten (and may log again). */
+export const LOG_THROTTLE_MAX_KEYS = 1024;
+
 /**
- * Logs an event at most once per interval per key, with how many were suppressed since: a peer
- * spraying bad frames gets counted in full by metrics, not by a flood of log lines.
+ * The one rate limit on log lines: at most one line per key per interval, with how many were
+ * suppressed since, so metrics count every event and the log is not flooded. admit() allocates
+ * only the first time a key is seen, so a per-frame caller with a fixed set of keys (a reason
+ * union) pays no allocation.
  */
-export class ThrottledLog {
+export class LogThrottle {
   private readonly last = new Map<string, { at: number; suppressed: number }>();
 
   constructor(
-    private readonly logger: Logger,
-    private readonly intervalMs = 10_000,
-    /** Bound on distinct keys remembered; the oldest is forgotten past it. */
-    private readonly maxKeys = 1024,
+    private readonly intervalMs = LOG_THROTTLE_INTERVAL_MS,
+    private readonly maxKeys = LOG_THROTTLE_MAX_KEYS,
   ) {}
+
+  /** -1 to stay quiet; else log now, reporting this many suppressed since the key's last line. */
+  admit(key: string, now: number): number {
+    const seen = this.last.get(key);
+    if (seen === undefined) {
+      // Evicting the oldest costs O(size) in JavaScriptCore, not O(1) (src/net/admission.ts avoids
+      // it for that reason): measured 1.6 us per eviction at 1,024 keys, 10 us at 10,000. Paid only
+      // when a new key is logged, so the default bound keeps it cheap.
+      if (this.last.size >= this.maxKeys) this.last.delete(this.last.keys().next().value!);
+      this.last.set(key, { at: now, suppressed: 0 });
+      return 0;
+    }
+    if (now - seen.at < this.intervalMs) {
+      seen.suppressed++;
+      return -1;
+    }
+    const suppressed = seen.suppressed;
+    seen.at = now;
+    seen.suppressed = 0;
+    return suppressed;
+  }
+}
+
+/** Warnings through a LogThrottle: one line per key per interval, with the suppressed count. */
+export class ThrottledLog {
+  private readonly throttle: LogThrottle;
+
+  constructor(
+    private readonly logger: Logger,
+    intervalMs = LOG_THROTTLE_INTERVAL_MS,
+    maxKeys = LOG_THROTTLE_MAX_KEYS,
+  ) {
+    this.throttle = new LogThrottle(intervalMs, maxKeys);
+  }
 
   warn(key: string, msg: string, fields: LogFields): void {
     if (!this.logger.enabled("warn")) return;
-    const now = Date.now();
-    const seen = this.last.get(key);
-    if (seen !== undefined && now - seen.at < this.intervalMs) {
-      seen.suppressed++;
-      return;
-    }
-    const suppressed = seen?.suppressed ?? 0;
-    this.last.delete(key);
-    // Evicting the oldest costs O(size) in JavaScriptCore, not O(1) (src/net/admission.ts avoids
-    // it for that reason): measured 1.6 us per eviction at 1,024 keys, 10 us at 10,000. Paid only
-    // when a key not seen within the interval is logged, so the default bound keeps it cheap.
-    if (this.last.size >= this.maxKeys) this.last.delete(this.last.keys().next().value!);
-    this.last.set(key, { at: now, suppressed: 0 });
+    const suppressed = this.throttle.admit(key, Date.now());
+    if (suppressed < 0) return;
     this.logger.warn(msg, suppressed > 0 ? { ...fields, suppressed } : fields);
   }
 }

@@ -1,0 +1,27 @@
+import type { BackendFramingViolation } from "../protocol/violations.ts";
+
+// Why a backend connection closed, as a discriminated union: the pool decides on `by` (count a
+// failure, a timeout, or nothing) and logs and counts `label`, instead of comparing strings.
+
+export type ConnectionCloseCause =
+  /** The backend or the network closed it (or the dial failed, see BackendConnection.dialFailure). */
+  | { readonly by: "peer"; readonly label: "connection_lost" }
+  /** No answer in time: the dial (connection_pool.dial_timeout) or a Ping (backend.read_timeout). */
+  | { readonly by: "timeout"; readonly label: "dial_timeout" | "ping_timeout" }
+  /** Closed on purpose: a dedicated connection whose session ended, or the pool shutting down. */
+  | { readonly by: "gateway"; readonly label: "session_ended" | "closing" }
+  /** The backend broke framing; counted as a violation when it was found, so not again as an error. */
+  | { readonly by: "violation"; readonly label: BackendFramingViolation };
+
+/** The causes without a payload, allocated once (the violation ones are made as they happen). */
+export const CloseCause = {
+  PeerClosed: { by: "peer", label: "connection_lost" },
+  DialTimeout: { by: "timeout", label: "dial_timeout" },
+  PingTimeout: { by: "timeout", label: "ping_timeout" },
+  SessionEnded: { by: "gateway", label: "session_ended" },
+  PoolClosing: { by: "gateway", label: "closing" },
+} as const satisfies Record<string, ConnectionCloseCause>;
+
+export function framingViolationCause(violation: BackendFramingViolation): ConnectionCloseCause {
+  return { by: "violation", label: violation };
+}
