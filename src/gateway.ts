@@ -431,7 +431,7 @@ export class Gateway {
     this.drainReason ??= "replaced by reloaded code";
     return (async () => {
       while (this.listener.connections > 0 && this.drained === null) await Bun.sleep(RETIRE_POLL_MS);
-      await (this.drained ??= this.shutdown());
+      await (this.drained ??= this.shutdown("retired"));
     })();
   }
 
@@ -454,7 +454,8 @@ export class Gateway {
     return this.drained;
   }
 
-  private async shutdown(): Promise<void> {
+  /** `retired`: a dev code reload replaced this gateway; the process and its listeners go on. */
+  private async shutdown(how: "stopped" | "retired" = "stopped"): Promise<void> {
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     const remaining = this.listener.connections;
@@ -465,7 +466,8 @@ export class Gateway {
     this.accessLog?.close();
     this.messageRates.stop();
     await this.admin?.stop();
-    this.log.info("gateway stopped", { closed_at_shutdown: remaining });
+    if (how === "retired") this.log.info("previous code's gateway retired: its sessions have ended", { closed_at_shutdown: remaining });
+    else this.log.info("gateway stopped", { closed_at_shutdown: remaining });
   }
 
   private messageTotals(): MessageTotals {

@@ -70,6 +70,11 @@ export interface BackendConnectionOwner {
   detach(session: Session, reason: CloseReason): void;
   /** wasOpen: false when the dial itself failed or timed out. */
   onClosed(conn: BackendConnection, wasOpen: boolean): void;
+  /**
+   * The endpoint's violation log throttle, shared by its connections: a backend that breaks the
+   * contract on every connection (and is re-dialled) would otherwise log once per dial.
+   */
+  readonly violationLog: LogThrottle;
 }
 
 export interface BackendConnectionOptions {
@@ -101,12 +106,13 @@ export interface BackendTelemetry {
 }
 
 /**
- * A backend's wire-contract violations are logged at most once per reason and connection per
- * 10 s (with the count suppressed since): every one is counted in backend_violations_total.
+ * A backend's wire-contract violations are logged at most once per reason and endpoint per 10 s
+ * (with the count suppressed since): every one is counted in backend_violations_total.
  */
-const VIOLATION_LOG_INTERVAL_MS = 10_000;
-/** Bound on the violation throttle's keys: one per reason, so the union's size is plenty. */
-const VIOLATION_LOG_MAX_KEYS = 16;
+export function newViolationLog(): LogThrottle {
+  // 16 keys: one per reason, so the union's size is plenty.
+  return new LogThrottle(10_000, 16);
+}
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
@@ -144,7 +150,6 @@ export class BackendConnection implements BackendLink {
   private readonly reader: FrameReader<BackendFramingViolation>;
   private readonly pausing: FairPausing;
   private readonly pings = new PingHealth(Date.now());
-  private readonly violationLog = new LogThrottle(VIOLATION_LOG_INTERVAL_MS, VIOLATION_LOG_MAX_KEYS);
   private dialTimer: ReturnType<typeof setTimeout> | null = null;
   private endWhenFlushed = false;
   /** The chunk whose frames are being handled (frames completed in the reader's ring are not in it). */
@@ -191,11 +196,11 @@ export class BackendConnection implements BackendLink {
   }
 
   /**
-   * Whether a violation of this reason should be logged now (see VIOLATION_LOG_INTERVAL_MS): -1 to
+   * Whether a violation of this reason should be logged now (see newViolationLog): -1 to
    * stay quiet, else how many were suppressed since the last line.
    */
   violationLogGate(reason: BackendViolation, now: number): number {
-    return this.violationLog.admit(reason, now);
+    return this.owner.violationLog.admit(reason, now);
   }
 
   /** Seconds the dial took, once open. */

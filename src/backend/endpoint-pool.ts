@@ -15,6 +15,7 @@ import {
   type BackendConnectionOwner,
   type BackendFrameHandler,
   type BackendTelemetry,
+  newViolationLog,
 } from "./backend-connection.ts";
 
 // The connections of one backend endpoint and the sessions bound to it.
@@ -93,6 +94,7 @@ export class EndpointPool implements BackendConnectionOwner {
   private prober: BackendConnection | null = null;
   private reach: Reachability = { kind: "unknown" };
   readonly breaker: CircuitBreaker;
+  readonly violationLog = newViolationLog();
 
   constructor(
     readonly endpoint: string,
@@ -314,7 +316,9 @@ export class EndpointPool implements BackendConnectionOwner {
 
   private closeSessions(sessions: Session[], reason: CloseReason): void {
     if (sessions.length === 0) return;
-    this.deps.log.warn("backend unavailable; closing its sessions", {
+    // Throttled per endpoint: in dedicated mode every session's connection dies on its own, and a
+    // dead backend under load would log a line per session.
+    this.deps.throttledLog.warn(`unavailable:${this.endpoint}`, "backend unavailable; closing its sessions", {
       backend: this.endpoint,
       sessions: sessions.length,
       reason,
@@ -406,7 +410,12 @@ export class EndpointPool implements BackendConnectionOwner {
 
   private markUnreachable(cause: UnreachableCause, detail: string): void {
     const r = this.reach;
-    if (r.kind === "unreachable" && r.cause === cause) return; // logged once per state change
+    if (r.kind === "unreachable") {
+      // Logged once per outage: a backend that resets on accept alternates between causes
+      // (error, closed_before_healthy) on every dial, and a line per change was a line a second.
+      if (r.cause !== cause && this.deps.log.enabled("debug")) this.deps.log.debug("backend still unreachable", { backend: this.endpoint, cause });
+      return;
+    }
     this.reach = { kind: "unreachable", cause, since: Date.now() };
     this.deps.log.warn("backend unreachable", {
       backend: this.endpoint,
