@@ -18,36 +18,7 @@ async function roundTrip(c: GameClient, serverType: number, body: string): Promi
   return str((await c.next()).body);
 }
 
-/** A backend that accepts the gateway's connection and reads nothing until resume(). */
-function stalledBackend() {
-  let held: Socket<undefined> | null = null;
-  const state = {
-    port: 0,
-    received: 0,
-    get connected(): boolean {
-      return held !== null;
-    },
-    resume(): void {
-      held!.resume();
-    },
-  };
-  const listener = Bun.listen({
-    hostname: "127.0.0.1",
-    port: 0,
-    socket: {
-      open(s) {
-        held = s;
-        s.pause();
-      },
-      data(_s, chunk) {
-        state.received += chunk.length;
-      },
-    },
-  });
-  scope.defer(() => listener.stop(true));
-  state.port = listener.port;
-  return state;
-}
+const stalledBackend = scope.stalledBackend;
 
 describe("client misbehaviour", () => {
   test("an oversize frame closes only that client, logged and counted", async () => {

@@ -206,26 +206,14 @@ describe("half-sent frames", () => {
 
 describe("clients paused for a stalled backend", () => {
   test("a paused client's close is noticed at once, with reason client_closed, and frees its slot", async () => {
-    let held: Socket<undefined> | null = null;
-    const stalled = Bun.listen({
-      hostname: "127.0.0.1",
-      port: 0,
-      socket: {
-        open(s) {
-          held = s;
-          s.pause();
-        },
-        data() {},
-      },
-    });
-    scope.defer(() => stalled.stop(true));
+    const stalled = scope.stalledBackend();
     const gw = scope.gateway({
       // No Ping timeout to come to the rescue: before, a paused client's close went unseen until then.
       backend: { connections_per_endpoint: 1, write_queue_high_water: "64KiB", write_queue_limit: "8MiB", ping_interval: "10m" },
       connection_pool: { read_timeout: "10m" },
       routing: { rules: [rule(T, [`127.0.0.1:${stalled.port}`])] },
     });
-    await eventually(() => held !== null, "gateway to connect");
+    await eventually(() => stalled.connected, "gateway to connect");
     const pool = [...gw.gateway.backends.all()][0]!;
     const body = new Uint8Array(1_000);
     // Past twice high water every sender is paused, light ones too (below it only heavy ones
@@ -254,12 +242,11 @@ describe("clients paused for a stalled backend", () => {
     expect(await closes(gw, "backend_lost")).toBe(0);
     expect(gw.gateway.sessions.size).toBe(fillers.length);
     for (const f of fillers) f.close();
-    (held as Socket<undefined> | null)?.resume(); // so the gateway's stop can deliver what is queued
+    stalled.resume(); // so the gateway's stop can deliver what is queued
   }, 30_000);
 
   test("a paused client that resets with bytes still unread is closed as client_error, not for the input budget", async () => {
-    const stalled = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: (s) => s.pause(), data() {} } });
-    scope.defer(() => stalled.stop(true));
+    const stalled = scope.stalledBackend();
     const gw = scope.gateway({
       backend: { mode: "dedicated", write_queue_high_water: "64KiB", ping_interval: "10m" },
       connection_pool: { read_timeout: "10m" },
@@ -291,6 +278,6 @@ describe("clients paused for a stalled backend", () => {
     // socket overflowed the paused buffer and every one was counted here; in-process clients
     // leave less unread, so this guards the reason rather than reproducing that overflow.
     expect(await closes(gw, "pending_input_limit")).toBe(0);
-    stalled.stop(true); // its connections go too, so the gateway's stop does not wait on them
+    stalled.stop(); // its connections go too, so the gateway's stop does not wait on them
   }, 30_000);
 });

@@ -1,6 +1,6 @@
 // Shared set-up for end-to-end tests: a real gateway on an ephemeral loopback port, configured
 // through the real YAML loader, in front of real demo backends.
-import type { Subprocess } from "bun";
+import type { Socket, Subprocess } from "bun";
 import YAML from "yaml";
 import { parseConfig } from "../../src/config/load.ts";
 import type { GatewayConfig } from "../../src/config/types.ts";
@@ -97,6 +97,44 @@ export class TestScope {
     return b;
   };
 
+  /**
+   * A backend that accepts the gateway's connections and reads nothing until resume(), so what
+   * the gateway sends it piles up in the kernel and then in the gateway's queue. stop() closes
+   * its connections (the gateway's stop would otherwise wait on what it cannot deliver).
+   */
+  readonly stalledBackend = (): StalledBackend => {
+    const held: Socket<undefined>[] = [];
+    const state: StalledBackend = {
+      port: 0,
+      received: 0,
+      get connected(): boolean {
+        return held.length > 0;
+      },
+      resume(): void {
+        for (const s of held) s.resume();
+      },
+      stop(): void {
+        listener.stop(true);
+      },
+    };
+    const listener = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open(s) {
+          held.push(s);
+          s.pause();
+        },
+        data(_s, chunk) {
+          state.received += chunk.length;
+        },
+      },
+    });
+    this.defer(() => listener.stop(true));
+    state.port = listener.port;
+    return state;
+  };
+
   readonly gateway = (overrides: Overrides = {}, options: Pick<GatewayOptions, "clock"> = {}): TestGateway => {
     const gw = startGateway(overrides, options);
     this.defer(() => gw.stop());
@@ -106,6 +144,15 @@ export class TestScope {
   readonly release = async (): Promise<void> => {
     for (const f of this.releases.splice(0).reverse()) await f();
   };
+}
+
+export interface StalledBackend {
+  port: number;
+  /** Bytes read since resume(). */
+  received: number;
+  readonly connected: boolean;
+  resume(): void;
+  stop(): void;
 }
 
 /** Output a ChildOutput keeps per stream; past it the oldest text is dropped. */
