@@ -109,15 +109,20 @@ export class FairPausing {
 
   private pause(session: Session): void {
     const client = session.client;
-    if (session.linkBytes * this.windowSenders >= this.windowBytes) {
-      this.light.delete(client);
-      this.heavy.add(client);
-    } else if (this.queue.queuedBytes > this.pauseAllAt) {
-      if (this.heavy.has(client)) return;
-      this.light.add(client);
-    } else {
+    // A client keeps sending the rest of the chunk it was paused in: pause and count it once.
+    if (this.heavy.has(client)) return;
+    const heavy = session.linkBytes * this.windowSenders >= this.windowBytes;
+    if (this.light.has(client)) {
+      // Already paused; it has now sent its share, so it waits behind the light ones.
+      if (heavy) {
+        this.light.delete(client);
+        this.heavy.add(client);
+      }
       return;
     }
+    if (heavy) this.heavy.add(client);
+    else if (this.queue.queuedBytes > this.pauseAllAt) this.light.add(client);
+    else return;
     client.pauseReading();
     this.tally.pauses++;
   }

@@ -63,6 +63,24 @@ describe("FairPausing", () => {
     expect(tally.pauses).toBe(2);
   });
 
+  test("a client sending the rest of the chunk it was paused in is paused and counted once; a light one that turns heavy moves behind", () => {
+    const { queue, pausing, session, tally } = setup();
+    const heavy = session();
+    const light = session();
+    pausing.onQueued(heavy.s, 900);
+    queue.congested = true;
+    queue.queuedBytes = 2_001; // past pauseAllAt
+    for (let i = 0; i < 5; i++) pausing.onQueued(heavy.s, 100);
+    pausing.onQueued(light.s, 10); // light: paused only for pauseAllAt
+    for (let i = 0; i < 50; i++) pausing.onQueued(light.s, 100); // now past its share
+    expect(tally.pauses).toBe(2); // was 56: one per frame after the first
+    expect(pausing.pausedCount).toBe(2);
+    queue.congested = false;
+    pausing.resumeBatch();
+    expect(heavy.client.reading).toBe(true);
+    expect(light.client.reading).toBe(true);
+  });
+
   test("a closing client is not paused", () => {
     const { queue, pausing, session } = setup();
     const a = session();
