@@ -163,21 +163,23 @@ describe("half-sent frames", () => {
   test("a client streaming large frames in unaligned pieces is not mistaken for a stalled one", async () => {
     const a = await scope.backend();
     const gw = scope.gateway({
-      server: { partial_frame_timeout: "300ms" },
+      // Each frame takes at most two pieces (~300 ms); the whole stream about 3.3 s: a timer kept
+      // from the first byte would fire, one restarted per frame would need a 1.7 s stall to.
+      server: { partial_frame_timeout: "2s" },
       routing: { rules: [rule(T, [`127.0.0.1:${a.port}`])] },
     });
     const c = await gw.connect();
-    const frames = Array.from({ length: 8 }, (_, i) => encodeClientFrame(i, serverIdFor(T), new Uint8Array(40_000).fill(i)));
+    const frames = Array.from({ length: 16 }, (_, i) => encodeClientFrame(i, serverIdFor(T), new Uint8Array(40_000).fill(i)));
     const stream = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
     let at = 0;
     for (const f of frames) (stream.set(f, at), (at += f.length));
     // Pieces of 30,000 bytes: after every piece some frame is incomplete, but each completes.
     for (let off = 0; off < stream.length; off += 30_000) {
       c.sendRaw(stream.subarray(off, off + 30_000));
-      await Bun.sleep(100);
+      await Bun.sleep(150); // pacing, not an assertion: how fast the pieces go
     }
-    const replies = await c.frames(8, 10_000);
-    expect(replies.map((f) => f.body[0])).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    const replies = await c.frames(16, 10_000);
+    expect(replies.map((f) => f.body[0])).toEqual(Array.from({ length: 16 }, (_, i) => i));
     expect(await closes(gw, "partial_frame_timeout")).toBe(0);
     c.close();
   });
