@@ -8,7 +8,11 @@ import type { ProxyProtocolMode } from "../net/proxy-protocol.ts";
 export type Millis = number;
 export type Bytes = number;
 
-export type RouteStrategy = "round_robin" | "consistent_hash" | "realm_based";
+/**
+ * round_robin, consistent_hash and realm_based pick exactly as the reference gateway does (crc32
+ * mod n); rendezvous_instance and rendezvous_world are ours (src/routing/router.ts).
+ */
+export type RouteStrategy = "round_robin" | "consistent_hash" | "realm_based" | "rendezvous_instance" | "rendezvous_world";
 export type BackendMode = "multiplexed" | "dedicated";
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 export type AccessLogTarget = "stdout" | "off";

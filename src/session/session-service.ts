@@ -87,10 +87,11 @@ export class SessionService implements ClientEvents {
   }
 
   /**
-   * Routes for sessions created from now on (live sessions keep their endpoint); timeouts and rate
-   * limit for all. Tracing cannot change on a reload.
+   * Routes for sessions created from now on (live sessions keep their endpoint; round robin
+   * counters carry over); timeouts and rate limit for all. Tracing cannot change on a reload.
    */
   reconfigure(router: Router, settings: SessionSettings): void {
+    router.continueCountersFrom(this.router);
     this.router = router;
     this.timeouts = settings.timeouts;
     this.rateLimit = settings.rateLimit;
