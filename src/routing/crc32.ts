@@ -31,15 +31,10 @@ export function crc32Ascii(crc: number, ascii: string): number {
 
 const ZERO = 0x30;
 
-/** Feeds the decimal digits of a non-negative safe integer, as Go's strconv.Itoa/fmt %d writes them. */
+/** Feeds the decimal digits of an integer 0..2^31-1, as Go's strconv.Itoa writes them (no sign, no leading zeros). */
 export function crc32Decimal(crc: number, n: number): number {
-  let unit = 1;
-  while (unit * 10 <= n) unit *= 10;
-  for (; unit >= 1; unit /= 10) {
-    const digit = Math.floor(n / unit) % 10;
-    crc = crc32Byte(crc, ZERO + digit);
-  }
-  return crc;
+  if (n >= 10) crc = crc32Decimal(crc, (n / 10) | 0);
+  return crc32Byte(crc, ZERO + (n % 10));
 }
 
 /** The checksum, as a u32. */

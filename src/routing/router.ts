@@ -51,7 +51,7 @@ export class CompiledRule {
       case "round_robin":
         return this.byTurn(usable);
       case "consistent_hash":
-        return instId > 0 ? this.fromIndex(crc32Final(crc32Decimal(CRC32_INIT, instId)) % this.endpoints.length, usable) : this.byTurn(usable);
+        return instId > 0 ? this.fromIndex(INST_HASH[instId & 0xff]! % this.endpoints.length, usable) : this.byTurn(usable);
       case "realm_based":
         return worldId > 0 && instId > 0 ? this.fromIndex(realmHash(worldId, instId) % this.endpoints.length, usable) : this.byTurn(usable);
       case "rendezvous_instance":
@@ -93,11 +93,15 @@ export class CompiledRule {
   }
 }
 
+/** crc32 of the decimal instID, for every u8 instID: the ServerID field is 8 bits. */
+const INST_HASH = Uint32Array.from({ length: 256 }, (_, inst) => crc32Final(crc32Decimal(CRC32_INIT, inst)));
+
+/** The register after "world:", the realm key's constant start. */
+const WORLD_PREFIX = crc32Ascii(CRC32_INIT, "world:");
+
 /** crc32("world:{worldId}:inst:{instId}"), the reference's realm_based key, without building it. */
 function realmHash(worldId: number, instId: number): number {
-  let c = crc32Ascii(CRC32_INIT, "world:");
-  c = crc32Decimal(c, worldId);
-  c = crc32Ascii(c, ":inst:");
+  const c = crc32Ascii(crc32Decimal(WORLD_PREFIX, worldId), ":inst:");
   return crc32Final(crc32Decimal(c, instId));
 }
 
