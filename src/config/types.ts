@@ -14,6 +14,8 @@ export type Bytes = number;
  */
 export type RouteStrategy = "round_robin" | "consistent_hash" | "realm_based" | "rendezvous_instance" | "rendezvous_world";
 export type BackendMode = "multiplexed" | "dedicated";
+/** A new session whose route's chosen endpoint has an open breaker: take the strategy's fallback, or refuse (the reference). */
+export type WhenBreakerOpen = "fall_back" | "refuse";
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 export type AccessLogTarget = "stdout" | "off";
 export type RateLimitAction = "drop" | "close";
@@ -123,6 +125,12 @@ export interface SecurityConfig {
 export interface RoutingConfig {
   readonly refresh_interval: Millis;
   readonly realm_refresh_interval: Millis;
+  /**
+   * fall_back: skip an endpoint whose circuit breaker is open (round robin: the next turn;
+   * consistent_hash / realm_based: the next index; rendezvous: the runner-up). refuse: the
+   * strategy's choice or nothing, the client closed as the reference does.
+   */
+  readonly when_breaker_open: WhenBreakerOpen;
   readonly rules: readonly RouteRule[];
 }
 

@@ -75,7 +75,7 @@ describe("defaults", () => {
           proxy_header_timeout: 3000,
           max_pending_proxy_headers: 100,
         },
-        routing: { refresh_interval: 10_000, realm_refresh_interval: 5000, rules: [] },
+        routing: { refresh_interval: 10_000, realm_refresh_interval: 5000, when_breaker_open: "fall_back", rules: [] },
         session: { sweep_interval: 1000 },
         redis: {
           addr: "localhost:6379",

@@ -2,7 +2,7 @@
 // gateway (in process, then the built binary) to real backends; each session lands on the
 // backend that zlib's crc32 mod n (or the rule's round robin counter) names. A fleet mixing old
 // and new gateways during a migration needs exactly this.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +11,7 @@ import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { DemoBackend } from "../../src/demo/demo-backend.ts";
 import { OpCode } from "../../src/protocol/server-frame.ts";
 import YAML from "yaml";
-import { ChildOutput, startGateway, str, text } from "../support/harness.ts";
+import { ChildOutput, TestScope, eventually, startGateway, str, text } from "../support/harness.ts";
 
 const HASHED = 200; // consistent_hash over backends [0, 1, 2]
 const REALM = 201; // realm_based over backends [2, 0, 1]: the index is into the rule's own list
@@ -125,4 +125,53 @@ describe("routing parity with the reference gateway", () => {
       proc.kill("SIGKILL");
     }
   }, 120_000);
+});
+
+describe("the chosen endpoint's breaker is open (routing.when_breaker_open)", () => {
+  const scope = new TestScope();
+  afterEach(scope.release);
+
+  /** consistent_hash over [live, dead, live]; resolves once the dead endpoint's breaker is open. */
+  async function withDeadMiddle(whenBreakerOpen: string) {
+    const live = [await scope.backend(), await scope.backend()];
+    const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const dead = `127.0.0.1:${probe.port}`;
+    probe.stop(true);
+    const gw = scope.gateway({
+      connection_pool: { retry_delay: "10ms", dial_timeout: "200ms" },
+      circuit_breaker: { failure_threshold: 1, open_timeout: "10m" },
+      routing: {
+        when_breaker_open: whenBreakerOpen,
+        rules: [{ server_type: HASHED, strategy: "consistent_hash", endpoints: [`127.0.0.1:${live[0]!.port}`, dead, `127.0.0.1:${live[1]!.port}`] }],
+      },
+    });
+    await eventually(async () => (await gw.gateway.metrics.value("circuit_breaker_state", { backend: dead })) === 1, "the dead endpoint's breaker to open");
+    // instIDs whose crc32 mod 3 (zlib) names each index.
+    const instFor = (index: number): number => {
+      for (let inst = 1; inst <= 255; inst++) if (zlibCrc32(String(inst)) % 3 === index) return inst;
+      throw new Error(`no instID hashes to ${index}`);
+    };
+    return { live, gw, instFor };
+  }
+
+  test("fall_back (default): the reference's choice while usable, else the next index", async () => {
+    const { live, gw, instFor } = await withDeadMiddle("fall_back");
+    const { expected, got } = await landings(gw.gateway.port, live, [
+      { serverType: HASHED, world: 1, inst: instFor(0), expected: 0 },
+      { serverType: HASHED, world: 1, inst: instFor(2), expected: 1 },
+      { serverType: HASHED, world: 1, inst: instFor(1), expected: 1 }, // index 1 is down: index 2
+    ]);
+    expect(got).toEqual(expected);
+  });
+
+  test("refuse: as the reference, the client whose chosen endpoint is down is closed", async () => {
+    const { live, gw, instFor } = await withDeadMiddle("refuse");
+    const { expected, got } = await landings(gw.gateway.port, live, [{ serverType: HASHED, world: 1, inst: instFor(0), expected: 0 }]);
+    expect(got).toEqual(expected);
+    const c = await gw.connect();
+    c.send(1, serverIdFor(HASHED, 1, instFor(1)), text("anyone?"));
+    await c.closed;
+    expect(await gw.gateway.metrics.value("client_closes_total", { reason: "backend_unavailable" })).toBe(1);
+    expect(live.map(transSeen)).toEqual([1, 0]);
+  });
 });
