@@ -11,7 +11,7 @@ import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { DemoBackend } from "../../src/demo/demo-backend.ts";
 import { OpCode } from "../../src/protocol/server-frame.ts";
 import YAML from "yaml";
-import { ChildOutput, TestScope, eventually, startGateway, str, text } from "../support/harness.ts";
+import { ChildOutput, TestScope, eventually, startGateway, str, testConfig, text } from "../support/harness.ts";
 
 const HASHED = 200; // consistent_hash over backends [0, 1, 2]
 const REALM = 201; // realm_based over backends [2, 0, 1]: the index is into the rule's own list
@@ -98,6 +98,20 @@ describe("routing parity with the reference gateway", () => {
       await gw.stop();
     }
   }, 60_000);
+
+  test("a config reload keeps round robin's counter: the next session takes the next turn", async () => {
+    const gw = startGateway({ routing: routing(backends) });
+    try {
+      const turn = (i: number): Case => ({ serverType: TURNS, world: 1, inst: 0, expected: ORDER[TURNS]![i % 2]! });
+      const before = await landings(gw.gateway.port, backends, [turn(0), turn(1), turn(2)]);
+      expect(before.got).toEqual(before.expected);
+      gw.gateway.reload(testConfig({ routing: routing(backends) }));
+      const after = await landings(gw.gateway.port, backends, [turn(3), turn(4)]);
+      expect(after.got).toEqual(after.expected);
+    } finally {
+      await gw.stop();
+    }
+  });
 
   test(`through the built binary: the same ${all.length} sessions land the same way`, async () => {
     const root = join(import.meta.dir, "../..");
