@@ -338,7 +338,10 @@ group("limiter", () => {
 // ---- routing ---------------------------------------------------------------------------------
 
 group("routing: ruleFor + pick (4 endpoints)", () => {
-  const strategies: readonly RouteStrategy[] = ["round_robin", "consistent_hash", "realm_based"];
+  // consistent_hash / realm_based: the reference's crc32 mod n. rendezvous_instance /
+  // rendezvous_world: the rendezvous hashes consistent_hash / realm_based ran before issue 12, so
+  // their numbers compare with the baseline's old consistent_hash / realm_based rows.
+  const strategies: readonly RouteStrategy[] = ["round_robin", "consistent_hash", "realm_based", "rendezvous_instance", "rendezvous_world"];
   const endpoints = ["10.0.0.1:9000", "10.0.0.2:9000", "10.0.0.3:9000", "10.0.0.4:9000"];
   // Server type 1 + index: a wildcard rule (world 0) and an exact rule for world 7 each, so the
   // lookup takes both paths (worlds 1..15 other than 7 fall back to the wildcard).

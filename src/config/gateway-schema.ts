@@ -3,7 +3,7 @@
 
 import { readRules } from "./rules.ts";
 import { bool, custom, duration, hostPort, int, issue, oneOf, size, str, type ReadContext, type Section } from "./schema.ts";
-import type { AccessLogTarget, LogLevel, RateLimitAction, RouteRule } from "./types.ts";
+import type { AccessLogTarget, LogLevel, RateLimitAction, RouteRule, WhenBreakerOpen } from "./types.ts";
 import { CidrBlock } from "../net/cidr.ts";
 import type { ProxyProtocolMode } from "../net/proxy-protocol.ts";
 import { MAX_CLIENT_BODY } from "../protocol/client-frame.ts";
@@ -98,6 +98,7 @@ export const GATEWAY_SCHEMA = {
   routing: {
     refresh_interval: duration("10s", "positive"),
     realm_refresh_interval: duration("5s", "positive"),
+    when_breaker_open: oneOf<WhenBreakerOpen>("fall_back", ["fall_back", "refuse"]),
     rules: custom<readonly RouteRule[]>([], readRules),
   },
   session: {

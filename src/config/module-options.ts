@@ -65,6 +65,7 @@ export function sessionSettingsFromConfig(c: GatewayConfig): SessionSettings {
     timeouts: { firstMessageMs: c.server.first_message_timeout, idleMs: c.connection_pool.idle_timeout },
     rateLimit: { rate: s.message_rate_limit, burst: s.message_rate_burst, action: s.message_rate_action },
     tracing: c.tracing.enable_trace_propagation,
+    fallBackPastOpenBreakers: c.routing.when_breaker_open === "fall_back",
   };
 }
 

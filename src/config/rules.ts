@@ -28,7 +28,7 @@ const RULE = {
   server_type: int(undefined, 0, 255),
   world_id: int(0, 0, 32767),
   service_name: str(""),
-  strategy: oneOf("round_robin", ["round_robin", "consistent_hash", "realm_based"]),
+  strategy: oneOf("round_robin", ["round_robin", "consistent_hash", "realm_based", "rendezvous_instance", "rendezvous_world"]),
   endpoints,
 };
 

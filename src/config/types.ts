@@ -8,8 +8,14 @@ import type { ProxyProtocolMode } from "../net/proxy-protocol.ts";
 export type Millis = number;
 export type Bytes = number;
 
-export type RouteStrategy = "round_robin" | "consistent_hash" | "realm_based";
+/**
+ * round_robin, consistent_hash and realm_based pick exactly as the reference gateway does (crc32
+ * mod n); rendezvous_instance and rendezvous_world are ours (src/routing/router.ts).
+ */
+export type RouteStrategy = "round_robin" | "consistent_hash" | "realm_based" | "rendezvous_instance" | "rendezvous_world";
 export type BackendMode = "multiplexed" | "dedicated";
+/** A new session whose route's chosen endpoint has an open breaker: take the strategy's fallback, or refuse (the reference). */
+export type WhenBreakerOpen = "fall_back" | "refuse";
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 export type AccessLogTarget = "stdout" | "off";
 export type RateLimitAction = "drop" | "close";
@@ -119,6 +125,12 @@ export interface SecurityConfig {
 export interface RoutingConfig {
   readonly refresh_interval: Millis;
   readonly realm_refresh_interval: Millis;
+  /**
+   * fall_back: skip an endpoint whose circuit breaker is open (round robin: the next turn;
+   * consistent_hash / realm_based: the next index; rendezvous: the runner-up). refuse: the
+   * strategy's choice or nothing, the client closed as the reference does.
+   */
+  readonly when_breaker_open: WhenBreakerOpen;
   readonly rules: readonly RouteRule[];
 }
 

@@ -39,6 +39,11 @@ export interface SessionSettings {
   readonly rateLimit: MessageRateLimit;
   /** Give each session a W3C trace ID (trace propagation); fixed for the process's life. */
   readonly tracing: boolean;
+  /**
+   * A route's chosen endpoint has an open breaker: true, the strategy falls back to another
+   * endpoint; false, the client is refused, as the reference gateway does.
+   */
+  readonly fallBackPastOpenBreakers: boolean;
 }
 
 /** What a SessionService is built from: its settings and its collaborators, by name. */
@@ -65,6 +70,7 @@ export class SessionService implements ClientEvents {
   private readonly backends: BackendEndpoints;
   private timeouts: SessionTimeouts;
   private rateLimit: MessageRateLimit;
+  private fallBackPastOpenBreakers: boolean;
   private readonly metrics: GatewayMetrics;
   private readonly log: Logger;
   private readonly throttled: ThrottledLog;
@@ -78,6 +84,7 @@ export class SessionService implements ClientEvents {
     this.backends = o.backends;
     this.timeouts = o.timeouts;
     this.rateLimit = o.rateLimit;
+    this.fallBackPastOpenBreakers = o.fallBackPastOpenBreakers;
     this.metrics = o.metrics;
     this.log = o.log;
     this.throttled = o.throttledLog;
@@ -87,13 +94,15 @@ export class SessionService implements ClientEvents {
   }
 
   /**
-   * Routes for sessions created from now on (live sessions keep their endpoint); timeouts and rate
-   * limit for all. Tracing cannot change on a reload.
+   * Routes for sessions created from now on (live sessions keep their endpoint; round robin
+   * counters carry over); timeouts and rate limit for all. Tracing cannot change on a reload.
    */
   reconfigure(router: Router, settings: SessionSettings): void {
+    router.continueCountersFrom(this.router);
     this.router = router;
     this.timeouts = settings.timeouts;
     this.rateLimit = settings.rateLimit;
+    this.fallBackPastOpenBreakers = settings.fallBackPastOpenBreakers;
     this.backends.retain(router.endpoints());
   }
 
@@ -258,7 +267,9 @@ export class SessionService implements ClientEvents {
     port.session = s;
     if (this.tracing) s.traceId = TraceId.random();
     this.metrics.sessionsActive.inc();
-    const endpoint = rule.pick(worldId, instId, s.lo ^ s.hi, this.admits);
+    const endpoint = this.fallBackPastOpenBreakers
+      ? rule.pick(worldId, instId, s.lo ^ s.hi, this.admits)
+      : refusedIfDown(rule.pick(worldId, instId, s.lo ^ s.hi), this.admits);
     if (endpoint === null) {
       this.metrics.routingErrors.inc({ error_type: "circuit_open" });
       this.throttled.warn(`circuit-open:${serverType}:${worldId}`, "every endpoint of the route has an open breaker; closing client", {
@@ -286,4 +297,9 @@ export class SessionService implements ClientEvents {
     }
     return s;
   }
+}
+
+/** The reference's policy: the strategy's choice, or nothing when that endpoint's breaker is open. */
+function refusedIfDown(endpoint: string | null, admits: (endpoint: string) => boolean): string | null {
+  return endpoint !== null && admits(endpoint) ? endpoint : null;
 }

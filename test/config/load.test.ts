@@ -75,7 +75,7 @@ describe("defaults", () => {
           proxy_header_timeout: 3000,
           max_pending_proxy_headers: 100,
         },
-        routing: { refresh_interval: 10_000, realm_refresh_interval: 5000, rules: [] },
+        routing: { refresh_interval: 10_000, realm_refresh_interval: 5000, when_breaker_open: "fall_back", rules: [] },
         session: { sweep_interval: 1000 },
         redis: {
           addr: "localhost:6379",
@@ -282,7 +282,7 @@ routing:
     ["rules: [{endpoints: ['a:1']}]", "routing.rules[0].server_type: expected an integer 0..255 (required), got nothing"],
     ["rules: [{server_type: 256, endpoints: ['a:1']}]", "routing.rules[0].server_type: expected an integer 0..255, got 256"],
     ["rules: [{server_type: 1, world_id: 32768, endpoints: ['a:1']}]", "routing.rules[0].world_id: expected an integer 0..32767, got 32768"],
-    ["rules: [{server_type: 1, endpoints: ['a:1']}, {server_type: 1, endpoints: ['a:1'], strategy: random}]", 'routing.rules[1].strategy: expected one of round_robin, consistent_hash, realm_based, got "random"'],
+    ["rules: [{server_type: 1, endpoints: ['a:1']}, {server_type: 1, endpoints: ['a:1'], strategy: random}]", 'routing.rules[1].strategy: expected one of round_robin, consistent_hash, realm_based, rendezvous_instance, rendezvous_world, got "random"'],
     ["rules: [{server_type: 1}]", "routing.rules[0].endpoints: expected a non-empty list of \"host:port\" with a host and a port 1..65535 strings (required), got nothing"],
     ["rules: [{server_type: 1, endpoints: 'a:1'}]", 'routing.rules[0].endpoints: expected a non-empty list of'],
     ["rules: [{server_type: 1, endpoints: ['a:1', 'b']}]", 'routing.rules[0].endpoints[1]: expected "host:port" with a host and a port 1..65535, got "b"'],
