@@ -235,6 +235,37 @@ describe("the reference's metric names, labels and label values", () => {
     expect(value(m, "backend_requests_total", { backend: D, status: "error" })).toBe(1);
   });
 
+  test("a backend that never answers Ping: backend_errors_total{error_type=timeout}, the exact cause in backend_connection_closes_total", async () => {
+    const mute = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    scope.defer(() => mute.stop(true));
+    const M = `127.0.0.1:${mute.port}`;
+    const gw = scope.gateway({
+      ...admin,
+      backend: { ping_interval: "100ms", connections_per_endpoint: 1 },
+      connection_pool: { read_timeout: "200ms", retry_delay: "20ms" },
+      routing: { rules: [rule(10, [M])] },
+    });
+    await eventually(async () => (await gw.gateway.metrics.value("backend_timeouts_total", { backend: M })) >= 1, "a Ping to time out");
+    const m = await scrape(gw);
+    expect(value(m, "backend_errors_total", { backend: M, error_type: "timeout" })).toBeGreaterThanOrEqual(1);
+    expect(value(m, "backend_connection_closes_total", { backend: M, cause: "ping_timeout" })).toBeGreaterThanOrEqual(1);
+    expect(samplesOf(m, `${P}backend_errors_total`, { error_type: "ping_timeout" })).toEqual([]);
+  });
+
+  test("dedicated mode: one success per session and its dial as backend_connection_latency_seconds", async () => {
+    const b = await scope.backend();
+    const B = `127.0.0.1:${b.port}`;
+    const gw = scope.gateway({ ...admin, backend: { mode: "dedicated" }, routing: { rules: [rule(10, [B])] } });
+    const clients = await Promise.all([1, 2].map(() => gw.connect()));
+    for (const c of clients) for (let i = 0; i < 3; i++) await echo(c, 10, `d${i}`);
+    const m = await scrape(gw);
+    expect(value(m, "backend_requests_total", { backend: B, status: "success" })).toBe(2);
+    expect(value(m, "backend_requests_total", { backend: B, status: "error" })).toBe(0);
+    expect(value(m, "backend_connection_latency_seconds_count", { backend: B })).toBe(2);
+    expect(value(m, "messages_processed_total", { direction: "client_to_backend", service_type: "10" })).toBe(6);
+    for (const c of clients) c.close();
+  });
+
   test("per-IP limits count as ip_rate_limit, the global cap as global_rate_limit; the exact refusal is its own metric", async () => {
     // Concurrent connections from one address.
     const perIp = scope.gateway({ ...admin, security: { max_connections_per_ip: 1 } });
