@@ -187,7 +187,10 @@ export class EndpointPool implements BackendConnectionOwner {
    * false when no connection is open or being dialled: the caller closes the client.
    */
   attach(session: Session): boolean {
-    if (this.closed) return false;
+    if (this.closed) {
+      this.deps.metrics.sessionBindFailed(this.tally, "connection_failed");
+      return false;
+    }
     let conn: BackendConnection | null;
     if (this.deps.settings.mode === "dedicated") {
       conn = this.newConnection(DEDICATED_INITIAL_BUFFER);
