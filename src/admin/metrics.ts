@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, type Metric, Registry, collectDefaultMetrics } from "prom-client";
 import type { ConnectionRefusal } from "../net/tcp-listener.ts";
 import { GatewayCounters } from "../telemetry/counters.ts";
+import { registerGoProcessExtras } from "./process-metrics.ts";
 import { LatencyHistogram } from "../telemetry/latency-histogram.ts";
 
 // Every metric the gateway exports, in one registry per gateway instance (so tests can run
@@ -81,6 +82,7 @@ export class GatewayMetrics extends GatewayCounters {
       // The reference's standard unprefixed process_* (and nodejs_*) metrics, and the same under
       // game_gateway_ as this gateway exported them before, for dashboards built on those.
       collectDefaultMetrics({ register: this.registry });
+      registerGoProcessExtras(this.registry);
       collectDefaultMetrics({ register: this.registry, prefix: P });
     }
 

@@ -209,6 +209,11 @@ describe("the reference's metric names, labels and label values", () => {
     expect(value(m, "process_cpu_seconds_total")).toBeGreaterThan(0);
     expect(value(m, "process_resident_memory_bytes")).toBeGreaterThan(1024 * 1024);
     expect(value(m, "process_open_fds")).toBeGreaterThan(3); // listeners and sockets
+    expect(value(m, "process_max_fds")).toBeGreaterThan(0);
+    expect(value(m, "process_virtual_memory_bytes")).toBeGreaterThan(0);
+    expect(value(m, "process_virtual_memory_max_bytes")).toBeGreaterThan(0);
+    expect(value(m, "process_network_receive_bytes_total")).toBeGreaterThan(0); // this test's loopback traffic at least
+    expect(value(m, "process_network_transmit_bytes_total")).toBeGreaterThan(0);
     const started = value(m, "process_start_time_seconds");
     expect(started).toBeLessThanOrEqual(now);
     expect(started).toBeGreaterThan(now - 24 * 3600);
