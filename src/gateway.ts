@@ -331,7 +331,7 @@ export class Gateway {
     };
     this.remember(record);
     this.metrics.configVersion.set(this.version);
-    this.metrics.configRefreshSuccess.inc({ config_type: source });
+    this.metrics.configRefreshed("routing_rules", source, true);
     this.log.info("config reloaded", { version: this.version, source, routes: effective.routing.rules.length });
     if (needsRestart.length > 0) {
       this.log.warn("config keys changed that need a restart; old values kept", { keys: needsRestart });
@@ -367,7 +367,7 @@ export class Gateway {
       const error = e instanceof ConfigError ? e.message : String(e);
       const record: ReloadRecord = { at: new Date().toISOString(), ok: false, version: this.version, source, error };
       this.remember(record);
-      this.metrics.configRefreshErrors.inc({ config_type: source });
+      this.metrics.configRefreshed("routing_rules", source, false);
       this.log.error("config reload refused; previous config stays in force", { path, error });
       return record;
     }

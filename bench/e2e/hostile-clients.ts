@@ -21,7 +21,7 @@ const sleep = (ms: number) => Bun.sleep(ms);
 const rejected = async (gw: any) => {
   const out: Record<string, number> = {};
   for (const r of ["per_ip_limit", "rate_limited", "max_connections", "no_peer_address", "proxy_timeout", "proxy_pending_limit", "proxy_invalid"]) {
-    const v = await gw.gateway.metrics.value("connection_rejected_total", { reason: r });
+    const v = await gw.gateway.metrics.value("connection_refusals_total", { refusal: r });
     if (v) out[r] = v;
   }
   return out;

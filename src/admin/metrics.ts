@@ -1,14 +1,43 @@
 import { Counter, Gauge, Histogram, type Metric, Registry, collectDefaultMetrics } from "prom-client";
+import type { ConnectionRefusal } from "../net/tcp-listener.ts";
 import { GatewayCounters } from "../telemetry/counters.ts";
+import { registerGoProcessExtras } from "./process-metrics.ts";
 import { LatencyHistogram } from "../telemetry/latency-histogram.ts";
 
 // Every metric the gateway exports, in one registry per gateway instance (so tests can run
-// several gateways in one process). Names are the reference gateway's, prefixed game_gateway_.
+// several gateways in one process). Names, label names, label values and histogram buckets are
+// the reference gateway's (docs/metrics.md lists them), prefixed game_gateway_, with its standard
+// unprefixed process_* metrics; where ours knows more, the detail is in additional label values
+// or additional metrics, never in place of a reference value.
 // Per-message counts live in GatewayCounters (src/telemetry, no dependencies), which this class
 // extends so the data path can be handed the same object typed as the counters alone; they are
 // folded into prom-client only when /metrics is scraped.
 
 const P = "game_gateway_";
+
+/** connection_rejected_total{reason}: the reference's values. */
+export type RejectionReason = "ip_rate_limit" | "global_rate_limit" | "pool_closed_or_full" | "pool_and_queue_full";
+const REFERENCE_REJECTION_REASONS: readonly RejectionReason[] = ["ip_rate_limit", "global_rate_limit", "pool_closed_or_full", "pool_and_queue_full"];
+
+/**
+ * The reference's reason for each of our refusals that it also makes; ours it never makes
+ * (PROXY protocol, no peer address) keep their own name as an additional value. The exact
+ * refusal is in connection_refusals_total{refusal} and the access log.
+ */
+const REJECTION_REASON_OF: Readonly<Partial<Record<ConnectionRefusal, RejectionReason>>> = {
+  per_ip_limit: "ip_rate_limit",
+  rate_limited: "ip_rate_limit",
+  max_connections: "global_rate_limit",
+};
+
+/** config_type of config_refresh_*_total: the reference's values. A config file reload carries the routing rules. */
+export type ConfigType = "routing_rules" | "realm_mapping";
+const CONFIG_TYPES: readonly ConfigType[] = ["routing_rules", "realm_mapping"];
+
+/** Buckets of 1 ms doubling, `n` of them (the reference's latency histograms). */
+function doublingFromMs(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => 0.001 * 2 ** i);
+}
 
 export class GatewayMetrics extends GatewayCounters {
   readonly registry = new Registry();
@@ -16,20 +45,24 @@ export class GatewayMetrics extends GatewayCounters {
   readonly connectionsActive: Gauge;
   readonly connectionsTotal: Counter;
   readonly sessionsActive: Gauge;
-  readonly routingErrors: Counter<"error_type">;
-  readonly connectionRejected: Counter<"reason">;
+  private readonly connectionRejected: Counter<"reason">;
+  private readonly connectionRefusals: Counter<"refusal">;
   readonly circuitBreakerState: Gauge<"backend">;
   readonly backendConnectionsActive: Gauge<"backend">;
   readonly backendConnectionSetupLatency: Histogram<"backend">;
+  /** The time a session waited for an open backend connection (0 when one was open already). */
   readonly backendConnectionLatency: Histogram<"backend">;
+  /** Beyond the reference: Ping/Pong round trip on backend connections. */
+  readonly backendPingRtt: Histogram<"backend">;
   readonly backendErrors: Counter<"backend" | "error_type">;
   readonly backendTimeouts: Counter<"backend">;
   readonly backendRetries: Counter<"backend">;
   readonly backendPoolActive: Gauge<"backend">;
   readonly backendPoolIdle: Gauge<"backend">;
   readonly connectionSetupLatency: Histogram<"service_type">;
-  readonly configRefreshErrors: Counter<"config_type">;
-  readonly configRefreshSuccess: Counter<"config_type">;
+  private readonly configRefreshErrors: Counter<"config_type">;
+  private readonly configRefreshSuccess: Counter<"config_type">;
+  private readonly configReloads: Counter<"source" | "result">;
   /** From a frame's arrival to its write toward the other side. Series: see LatencyDirection. */
   readonly requestLatency: LatencyHistogram<"upstream" | "downstream">;
   readonly accessLogDropped: Counter;
@@ -45,27 +78,49 @@ export class GatewayMetrics extends GatewayCounters {
     const tallies = this.backendTallies;
     const messagesIn = this.messagesIn;
     const messagesOut = this.messagesOut;
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: P });
+    if (options.defaultMetrics ?? true) {
+      // The reference's standard unprefixed process_* (and nodejs_*) metrics, and the same under
+      // game_gateway_ as this gateway exported them before, for dashboards built on those.
+      collectDefaultMetrics({ register: this.registry });
+      registerGoProcessExtras(this.registry);
+      collectDefaultMetrics({ register: this.registry, prefix: P });
+    }
 
     this.connectionsActive = new Gauge({ name: `${P}connections_active`, help: "Open client connections", registers });
     this.connectionsTotal = new Counter({ name: `${P}connections_total`, help: "Client connections accepted", registers });
     this.sessionsActive = new Gauge({ name: `${P}sessions_active`, help: "Live sessions", registers });
-    this.routingErrors = new Counter({
+    const self = this;
+    new Counter({
       name: `${P}routing_errors_total`,
-      help: "Sessions that could not be routed, by error type",
+      help: "Clients whose session could not be routed or bound, by error type (not_found, circuit_breaker_open, connection_failed, message_too_large; ours: session_limit)",
       labelNames: ["error_type"],
       registers,
+      collect() {
+        this.reset();
+        for (const [error_type, n] of self.routingErrors) this.inc({ error_type }, n);
+      },
     });
     this.connectionRejected = new Counter({
       name: `${P}connection_rejected_total`,
-      help: "Client connections refused at admission, by reason",
+      help: "Client connections refused at admission, by the reference's reason (ip_rate_limit: a per-IP limit; global_rate_limit: max_connections); ours beyond it (proxy_*, no_peer_address) by their own name",
       labelNames: ["reason"],
       registers,
     });
-    const self = this;
+    for (const reason of REFERENCE_REJECTION_REASONS) this.connectionRejected.inc({ reason }, 0);
+    this.connectionRefusals = new Counter({
+      name: `${P}connection_refusals_total`,
+      help: "Client connections refused at admission, by exact refusal (per_ip_limit, rate_limited, max_connections, proxy_*, ...): the detail of connection_rejected_total",
+      labelNames: ["refusal"],
+      registers,
+    });
+    new Counter({
+      name: `${P}pool_cleanup_errors_total`,
+      help: "Errors closing idle backend pool connections (the reference's; this gateway's pools have no cleanup step that can fail, so it stays 0)",
+      registers,
+    });
     new Counter({
       name: `${P}rate_limit_rejected_total`,
-      help: "Rate-limit rejections (new connections over the per-IP rate, frames over the per-session rate)",
+      help: "Rate-limit rejections (new connections refused by a per-IP limit, frames over the per-session rate)",
       registers,
       collect() {
         this.reset();
@@ -86,37 +141,53 @@ export class GatewayMetrics extends GatewayCounters {
     });
     new Counter({
       name: `${P}backend_requests_total`,
-      help: "Frames sent to backends",
+      help: "Client sessions routed to a backend: bound to an open connection (success) or not (error); one per session, not per message",
       labelNames: ["backend", "status"],
       registers,
       collect() {
         this.reset();
-        for (const [backend, t] of tallies) this.inc({ backend, status: "ok" }, t.framesOut);
+        for (const [backend, t] of tallies) {
+          this.inc({ backend, status: "success" }, t.sessionsBound);
+          this.inc({ backend, status: "error" }, t.sessionBindFailures);
+        }
       },
     });
     new Counter({
-      name: `${P}backend_bytes_transmitted_total`,
-      help: "Bytes exchanged with backends",
+      name: `${P}backend_frames_total`,
+      help: "Frames exchanged with backends (request: to the backend, response: from it), control frames included",
       labelNames: ["backend", "direction"],
       registers,
       collect() {
         this.reset();
         for (const [backend, t] of tallies) {
-          this.inc({ backend, direction: "out" }, t.bytesOut);
-          this.inc({ backend, direction: "in" }, t.bytesIn);
+          this.inc({ backend, direction: "request" }, t.framesOut);
+          this.inc({ backend, direction: "response" }, t.framesIn);
+        }
+      },
+    });
+    new Counter({
+      name: `${P}backend_bytes_transmitted_total`,
+      help: "Bytes exchanged with backends (request: to the backend, response: from it)",
+      labelNames: ["backend", "direction"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [backend, t] of tallies) {
+          this.inc({ backend, direction: "request" }, t.bytesOut);
+          this.inc({ backend, direction: "response" }, t.bytesIn);
         }
       },
     });
     new Counter({
       name: `${P}messages_processed_total`,
-      help: "Client frames relayed, by direction and serverType",
+      help: "Client frames relayed, by direction (client_to_backend, backend_to_client) and serverType",
       labelNames: ["direction", "service_type"],
       registers,
       collect() {
         this.reset();
         for (let t = 0; t < 256; t++) {
-          if (messagesIn[t]! > 0) this.inc({ direction: "in", service_type: String(t) }, messagesIn[t]!);
-          if (messagesOut[t]! > 0) this.inc({ direction: "out", service_type: String(t) }, messagesOut[t]!);
+          if (messagesIn[t]! > 0) this.inc({ direction: "client_to_backend", service_type: String(t) }, messagesIn[t]!);
+          if (messagesOut[t]! > 0) this.inc({ direction: "backend_to_client", service_type: String(t) }, messagesOut[t]!);
         }
       },
     });
@@ -153,29 +224,45 @@ export class GatewayMetrics extends GatewayCounters {
         for (const [backend, t] of tallies) this.inc({ backend }, t.queueDroppedBytes);
       },
     });
-    const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
     this.backendConnectionSetupLatency = new Histogram({
       name: `${P}backend_connection_setup_latency_seconds`,
       help: "Time to dial a backend connection",
       labelNames: ["backend"],
-      buckets: latencyBuckets,
+      buckets: doublingFromMs(12),
       registers,
     });
     this.backendConnectionLatency = new Histogram({
       name: `${P}backend_connection_latency_seconds`,
+      help: "Time a session waited for an open backend connection: its dial in dedicated mode, 0 when a shared connection was open",
+      labelNames: ["backend"],
+      buckets: doublingFromMs(10),
+      registers,
+    });
+    this.backendPingRtt = new Histogram({
+      name: `${P}backend_ping_rtt_seconds`,
       help: "Ping/Pong round trip on backend connections",
       labelNames: ["backend"],
-      buckets: latencyBuckets,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
     this.backendErrors = new Counter({
       name: `${P}backend_errors_total`,
-      help: "Backend connection errors and protocol violations, by type",
+      help: "Backend errors by type (timeout, connection_failed, circuit_breaker_open, notification_failed; ours: connection_lost and backend protocol violation reasons)",
       labelNames: ["backend", "error_type"],
       registers,
       collect() {
         this.reset();
         for (const [backend, t] of tallies) for (const [error_type, n] of t.errors) this.inc({ backend, error_type }, n);
+      },
+    });
+    new Counter({
+      name: `${P}backend_connection_closes_total`,
+      help: "Backend connections ended, by cause (dial_failed, dial_timeout, connection_lost, ping_timeout, session_ended, closing, framing violations)",
+      labelNames: ["backend", "cause"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [backend, t] of tallies) for (const [cause, n] of t.closes) this.inc({ backend, cause }, n);
       },
     });
     this.backendTimeouts = new Counter({ name: `${P}backend_timeouts_total`, help: "Backend dial/read timeouts", labelNames: ["backend"], registers });
@@ -196,19 +283,29 @@ export class GatewayMetrics extends GatewayCounters {
       name: `${P}connection_setup_latency_seconds`,
       help: "From client accept to its session being bound to a backend",
       labelNames: ["service_type"],
-      buckets: latencyBuckets,
+      buckets: doublingFromMs(10),
       registers,
     });
     this.configRefreshErrors = new Counter({
       name: `${P}config_refresh_errors_total`,
-      help: "Config reloads refused",
+      help: "Config reloads refused, by config_type (routing_rules: a config file reload; realm_mapping)",
       labelNames: ["config_type"],
       registers,
     });
     this.configRefreshSuccess = new Counter({
       name: `${P}config_refresh_success_total`,
-      help: "Config reloads applied",
+      help: "Config reloads applied, by config_type (routing_rules: a config file reload; realm_mapping)",
       labelNames: ["config_type"],
+      registers,
+    });
+    for (const config_type of CONFIG_TYPES) {
+      this.configRefreshErrors.inc({ config_type }, 0);
+      this.configRefreshSuccess.inc({ config_type }, 0);
+    }
+    this.configReloads = new Counter({
+      name: `${P}config_reloads_total`,
+      help: "Config reloads by what asked for them (file: the file changed, signal: SIGHUP, api) and result (success, error)",
+      labelNames: ["source", "result"],
       registers,
     });
     this.requestLatency = new LatencyHistogram(
@@ -256,6 +353,20 @@ export class GatewayMetrics extends GatewayCounters {
         for (const [reason, n] of self.drops) this.inc({ reason }, n);
       },
     });
+  }
+
+  /** A connection refused at admission: counted under the reference's reason and, exactly, as a refusal. */
+  connectionRefused(refusal: string): void {
+    const reason = REJECTION_REASON_OF[refusal as ConnectionRefusal];
+    this.connectionRejected.inc({ reason: reason ?? refusal });
+    this.connectionRefusals.inc({ refusal });
+    if (reason === "ip_rate_limit") this.rateLimitRejections++;
+  }
+
+  /** A config reload applied (ok) or refused, asked for by `source`. */
+  configRefreshed(configType: ConfigType, source: string, ok: boolean): void {
+    (ok ? this.configRefreshSuccess : this.configRefreshErrors).inc({ config_type: configType });
+    this.configReloads.inc({ source, result: ok ? "success" : "error" });
   }
 
   /**

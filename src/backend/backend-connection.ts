@@ -452,7 +452,10 @@ export class BackendConnection implements BackendLink {
 
   private sendControl(session: Session, opcode: OpCode, body: Uint8Array): void {
     const at = this.writer.reserve(BACKEND_FRAME_PREFIX + body.length);
-    if (at < 0) return; // at the hard bound the session is being closed anyway
+    if (at < 0) {
+      bump(this.tally.errors, "notification_failed"); // at the hard bound: the session is being closed anyway
+      return;
+    }
     const out = this.writer.bytes;
     writeBackendFrameHeader(this.writer.view, at, GATE_HEADER_SIZE + body.length, 0, 0, opcode, session.hi, session.lo);
     out.set(body, at + BACKEND_FRAME_PREFIX);

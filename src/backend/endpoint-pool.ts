@@ -108,6 +108,10 @@ export class EndpointPool implements BackendConnectionOwner {
     this.redialTimers = new Array(n).fill(null);
     this.tally = deps.metrics.backendTally(endpoint);
     deps.metrics.circuitBreakerState.set({ backend: endpoint }, BreakerState.Closed);
+    // Every per-backend series exists from the pool's start (at 0), so rate() has something to read.
+    deps.metrics.backendTimeouts.inc({ backend: endpoint }, 0);
+    deps.metrics.backendRetries.inc({ backend: endpoint }, 0);
+    deps.metrics.backendConnectionsActive.inc({ backend: endpoint }, 0);
     this.breaker = new CircuitBreaker(deps.settings.breaker, (state) => {
       deps.metrics.circuitBreakerState.set({ backend: endpoint }, state);
       (state === BreakerState.Open ? deps.log.warn : deps.log.info).call(deps.log, "circuit breaker " + breakerName(state), { backend: endpoint });
@@ -121,7 +125,10 @@ export class EndpointPool implements BackendConnectionOwner {
 
   /** Whether a new session may be routed here now (spends a half-open probe when it says yes). */
   admits(): boolean {
-    return !this.closed && this.breaker.tryAcquire();
+    if (this.closed) return false;
+    if (this.breaker.tryAcquire()) return true;
+    bump(this.tally.errors, "circuit_breaker_open");
+    return false;
   }
 
   /** Ping silent connections, drop unresponsive ones (called from the gateway's sweep). */
@@ -180,7 +187,10 @@ export class EndpointPool implements BackendConnectionOwner {
    * false when no connection is open or being dialled: the caller closes the client.
    */
   attach(session: Session): boolean {
-    if (this.closed) return false;
+    if (this.closed) {
+      this.deps.metrics.sessionBindFailed(this.tally, "connection_failed");
+      return false;
+    }
     let conn: BackendConnection | null;
     if (this.deps.settings.mode === "dedicated") {
       conn = this.newConnection(DEDICATED_INITIAL_BUFFER);
@@ -188,11 +198,16 @@ export class EndpointPool implements BackendConnectionOwner {
       conn.dial();
     } else {
       conn = this.leastLoaded();
-      if (conn === null) return false;
+      if (conn === null) {
+        this.deps.metrics.sessionBindFailed(this.tally, "connection_failed");
+        return false;
+      }
     }
     this.sessionCount++;
     conn.adopt(session);
     conn.sendConnect(session);
+    // A connection still dialling counts its sessions when it opens (onOpen) or fails (closeSessions).
+    if (conn.state === "open") this.reached(session, 0);
     this.updatePoolGauges();
     return true;
   }
@@ -242,6 +257,9 @@ export class EndpointPool implements BackendConnectionOwner {
     const m = this.deps.metrics;
     m.backendConnectionsActive.inc({ backend: this.endpoint });
     m.backendConnectionSetupLatency.observe({ backend: this.endpoint }, conn.setupSeconds);
+    // Sessions that waited for this dial (a dedicated connection's one session, or sessions bound
+    // to a shared connection while it was dialling) waited at most the dial's time.
+    for (let s = conn.sessions.first; s !== null; s = s.nextOnLink) this.reached(s, conn.setupSeconds);
     this.updatePoolGauges();
     this.deps.log.debug("backend connection open", { backend: this.endpoint, slot });
   }
@@ -249,12 +267,20 @@ export class EndpointPool implements BackendConnectionOwner {
   onClosed(conn: BackendConnection, wasOpen: boolean): void {
     const m = this.deps.metrics;
     const cause = conn.closeCause;
-    if (wasOpen) m.backendConnectionsActive.dec({ backend: this.endpoint });
-    else bump(this.tally.errors, cause === CloseCause.DialTimeout ? "dial_timeout" : "dial_failed");
+    if (wasOpen) {
+      m.backendConnectionsActive.dec({ backend: this.endpoint });
+      bump(this.tally.closes, cause.label);
+    } else if (cause.by === "gateway") {
+      bump(this.tally.closes, cause.label); // a dial given up on purpose (session ended, shutting down)
+    } else {
+      // The reference's values: a dial that timed out is a timeout, any other failed dial connection_failed.
+      bump(this.tally.errors, cause === CloseCause.DialTimeout ? "timeout" : "connection_failed");
+      bump(this.tally.closes, cause === CloseCause.DialTimeout ? "dial_timeout" : "dial_failed");
+    }
     if (cause.by === "timeout") m.backendTimeouts.inc({ backend: this.endpoint });
     if (!this.closed && cause.by !== "gateway") {
       this.breaker.recordFailure();
-      if (wasOpen && cause.by !== "violation") bump(this.tally.errors, cause.label);
+      if (wasOpen && cause.by !== "violation") bump(this.tally.errors, cause.by === "timeout" ? "timeout" : cause.label);
       if (!wasOpen) this.markUnreachable(conn.dialFailure ?? "error", "");
       else if (!conn.healthy) this.markUnreachable("closed_before_healthy", cause.label);
     }
@@ -277,7 +303,7 @@ export class EndpointPool implements BackendConnectionOwner {
   }
 
   onPong(_conn: BackendConnection, rttSeconds: number): void {
-    this.deps.metrics.backendConnectionLatency.observe({ backend: this.endpoint }, rttSeconds);
+    this.deps.metrics.backendPingRtt.observe({ backend: this.endpoint }, rttSeconds);
   }
 
   onHealthy(conn: BackendConnection, first: boolean): void {
@@ -308,10 +334,23 @@ export class EndpointPool implements BackendConnectionOwner {
       backend: this.endpoint,
       sessions: orphans.length,
     });
+    const targetOpen = target.state === "open";
     for (const s of orphans) {
       target.adopt(s);
       target.sendConnect(s);
+      if (targetOpen) this.reached(s, 0);
     }
+  }
+
+  /**
+   * The session has an open connection here, `waitedSeconds` after it was bound: counted once
+   * per session (backend_requests_total{status="success"}, backend_connection_latency_seconds).
+   */
+  private reached(s: Session, waitedSeconds: number): void {
+    if (s.backendReached) return;
+    s.backendReached = true;
+    this.deps.metrics.sessionBound(this.tally);
+    this.deps.metrics.backendConnectionLatency.observe({ backend: this.endpoint }, waitedSeconds);
   }
 
   private closeSessions(sessions: Session[], reason: CloseReason): void {
@@ -326,6 +365,7 @@ export class EndpointPool implements BackendConnectionOwner {
     for (const s of sessions) {
       s.link = null; // nothing more can be sent for it on the dead connection
       this.sessionCount--;
+      if (!s.backendReached) this.deps.metrics.sessionBindFailed(this.tally, "connection_failed");
       s.client.close(reason);
     }
   }

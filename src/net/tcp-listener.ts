@@ -186,7 +186,6 @@ export class TcpClientPort implements ClientPort {
       this.admitted = true;
       return true;
     }
-    if (refusal === "rate_limited") this.ctx.metrics.rateLimitRejections++;
     this.refuse(refusal);
     return false;
   }

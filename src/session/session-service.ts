@@ -1,6 +1,6 @@
 import type { AccessLog } from "../admin/access-log.ts";
 import type { GatewayMetrics } from "../admin/metrics.ts";
-import { bump } from "../telemetry/counters.ts";
+import { type RoutingError, bump } from "../telemetry/counters.ts";
 import type { Logger, ThrottledLog } from "../log/logger.ts";
 import {
   readClientServerId,
@@ -20,6 +20,12 @@ import { takeToken } from "../net/token-bucket.ts";
 // Client -> backend: binds a connection to a session on its first frame and forwards the rest.
 // The session is registered before anything reaches the backend, so a reply can never arrive
 // for a session the gateway does not know yet. Also enforces the first-message and idle timeouts.
+
+/** How the reference counts each client violation in routing_errors_total. */
+const ROUTING_ERROR_OF: Readonly<Record<ClientViolation, RoutingError>> = {
+  no_route: "not_found",
+  client_body_too_large: "message_too_large",
+};
 
 export interface SessionTimeouts {
   readonly firstMessageMs: number;
@@ -62,7 +68,13 @@ export interface SessionServiceOptions extends SessionSettings {
 }
 
 export class SessionService implements ClientEvents {
-  private readonly admits = (endpoint: string): boolean => this.backends.admits(endpoint);
+  /** The first endpoint a pick found with an open breaker: the one the failed bind is counted against. */
+  private firstRefused: string | null = null;
+  private readonly admits = (endpoint: string): boolean => {
+    if (this.backends.admits(endpoint)) return true;
+    this.firstRefused ??= endpoint;
+    return false;
+  };
   /** Connections that have not completed a first frame yet, with their accept time. */
   private readonly awaitingFirst = new Map<ClientPort, number>();
   private readonly sessions: SessionManager;
@@ -152,6 +164,7 @@ export class SessionService implements ClientEvents {
   /** The client broke the contract: close it with the reason, logged and counted. */
   onClientViolation(port: ClientPort, reason: ClientViolation): void {
     bump(this.metrics.clientViolations, reason);
+    this.metrics.countRoutingError(ROUTING_ERROR_OF[reason]);
     this.throttled.warn(`client-violation:${reason}`, "client frame broke the wire contract; closing client", {
       client: port.remoteAddress,
       session: port.session?.id,
@@ -165,7 +178,7 @@ export class SessionService implements ClientEvents {
    * with how many were left out since the last line) and one access record with reason "rejected".
    */
   onConnectionRefused(client: string, protocol: ClientProtocol, refusal: string): void {
-    this.metrics.connectionRejected.inc({ reason: refusal });
+    this.metrics.connectionRefused(refusal);
     this.throttled.warn(`refused:${refusal}`, "connection refused", { client, reason: refusal });
     this.accessLog?.record({
       time: new Date(this.now()).toISOString(),
@@ -253,25 +266,29 @@ export class SessionService implements ClientEvents {
     const worldId = serverIdWorld(serverId);
     const rule = this.router.ruleFor(serverType, worldId);
     if (rule === undefined) {
-      this.metrics.routingErrors.inc({ error_type: "no_route" });
       this.onClientViolation(port, "no_route");
       return null;
     }
     const instId = serverIdInst(serverId);
     const s = this.sessions.create(port, { serverType, worldId, instId });
     if (s === null) {
-      this.metrics.routingErrors.inc({ error_type: "session_limit" });
+      this.metrics.countRoutingError("session_limit");
       port.close("backend_unavailable");
       return null;
     }
     port.session = s;
     if (this.tracing) s.traceId = TraceId.random();
     this.metrics.sessionsActive.inc();
+    this.firstRefused = null;
     const endpoint = this.fallBackPastOpenBreakers
       ? rule.pick(worldId, instId, s.lo ^ s.hi, this.admits)
       : refusedIfDown(rule.pick(worldId, instId, s.lo ^ s.hi), this.admits);
     if (endpoint === null) {
-      this.metrics.routingErrors.inc({ error_type: "circuit_open" });
+      // Counted against the endpoint the strategy would have picked first, as the reference
+      // (which checks the chosen backend's breaker) counts it.
+      const refused = this.firstRefused;
+      if (refused !== null) this.metrics.sessionBindFailed(this.metrics.backendTally(refused), "circuit_breaker_open");
+      else this.metrics.countRoutingError("circuit_breaker_open");
       this.throttled.warn(`circuit-open:${serverType}:${worldId}`, "every endpoint of the route has an open breaker; closing client", {
         server_type: serverType,
         world: worldId,
@@ -282,7 +299,7 @@ export class SessionService implements ClientEvents {
     }
     const pool = this.backends.pool(endpoint);
     if (!pool.attach(s)) {
-      this.metrics.routingErrors.inc({ error_type: "backend_unavailable" });
+      // Counted by the pool (routing_errors_total{error_type="connection_failed"}, backend_requests_total{status="error"}).
       this.throttled.warn(`unavailable:${pool.endpoint}`, "no backend connection for a new session; closing client", {
         backend: pool.endpoint,
         client: port.remoteAddress,

@@ -140,6 +140,39 @@ function unknownLabels(exprs: readonly Located[], exposition: Exposition): strin
   return out;
 }
 
+/** Labels whose values depend on the deployment (addresses, server types), not on the gateway's vocabulary. */
+const OPEN_LABELS = new Set(["job", "instance", "__name__", "le", "backend", "service_type"]);
+
+/**
+ * Equality matchers (label="value") on the gateway's own vocabulary (direction, error_type,
+ * reason, status, ...) whose value no exported sample of that family carries: a dashboard
+ * filtering on a value the gateway never writes shows nothing.
+ */
+function unknownValues(exprs: readonly Located[], exposition: Exposition): string[] {
+  const seen = new Map<string, Set<string>>();
+  for (const s of exposition.samples) {
+    const family = familyOf(s.name, exposition.types);
+    for (const [k, v] of Object.entries(s.labels)) {
+      const key = `${family}{${k}}`;
+      const values = seen.get(key) ?? new Set<string>();
+      values.add(v);
+      seen.set(key, values);
+    }
+  }
+  const out: string[] = [];
+  for (const e of exprs) {
+    for (const sel of parsePromQL(e.expr).selectors) {
+      if (sel.metric === null) continue;
+      const family = familyOf(sel.metric, exposition.types);
+      for (const m of sel.equals) {
+        if (OPEN_LABELS.has(m.label) || m.value.includes("$")) continue;
+        if (!seen.get(`${family}{${m.label}}`)?.has(m.value)) out.push(`${sel.metric}{${m.label}="${m.value}"} (${e.where})`);
+      }
+    }
+  }
+  return out;
+}
+
 const cleanup: (() => Promise<void> | void)[] = [];
 let exposition: Exposition;
 
@@ -202,22 +235,35 @@ describe("PromQL extractor (self-check)", () => {
       { where: "typo", expr: "rate(game_gateway_conections_total[5m])" },
       { where: "histogram typo", expr: "histogram_quantile(0.9, rate(game_gateway_request_latency_secondz_bucket[5m]))" },
       { where: "not a histogram", expr: "game_gateway_connections_total_bucket" },
-      { where: "unprefixed default metric", expr: "process_cpu_seconds_total" },
+      { where: "made-up default metric", expr: "process_cpu_minutes_total" },
       { where: "real", expr: "sum(rate(game_gateway_request_latency_seconds_bucket[5m])) / game_gateway_connections_total" },
-      { where: "real default metric", expr: "rate(game_gateway_process_cpu_seconds_total[5m])" },
+      { where: "real default metric", expr: "rate(process_cpu_seconds_total[5m])" },
     ];
     expect(missingNames(probes, exposition)).toEqual([
       "game_gateway_conections_total (typo)",
       "game_gateway_request_latency_secondz_bucket (histogram typo)",
       "game_gateway_connections_total_bucket (not a histogram)",
-      "process_cpu_seconds_total (unprefixed default metric)",
+      "process_cpu_minutes_total (made-up default metric)",
     ]);
     expect(unknownLabels([{ where: "label typo", expr: 'game_gateway_messages_processed_total{directon="in"}' }], exposition)).toEqual([
       "game_gateway_messages_processed_total{directon} (label typo)",
     ]);
+    expect(
+      unknownValues(
+        [
+          { where: "old value", expr: 'game_gateway_messages_processed_total{direction="in"}' },
+          { where: "reference value", expr: 'game_gateway_messages_processed_total{direction="client_to_backend",service_type="10"}' },
+          { where: "registered at 0", expr: 'game_gateway_routing_errors_total{error_type="not_found"}' },
+          { where: "variable", expr: 'game_gateway_routing_errors_total{error_type="$type",job="x"}' },
+        ],
+        exposition,
+      ),
+    ).toEqual(['game_gateway_messages_processed_total{direction="in"} (old value)']);
   });
 
-  test("the running gateway exports default process metrics with the game_gateway_ prefix", () => {
+  test("the running gateway exports the standard unprefixed process metrics, and the game_gateway_ ones of earlier versions", () => {
+    expect(exposition.types.get("process_cpu_seconds_total")).toBe("counter");
+    expect(exposition.types.get("process_resident_memory_bytes")).toBe("gauge");
     expect(exposition.types.get("game_gateway_process_cpu_seconds_total")).toBe("counter");
     expect(exposition.types.get("game_gateway_process_resident_memory_bytes")).toBe("gauge");
     expect(exposition.types.get("game_gateway_request_latency_seconds")).toBe("histogram");
@@ -237,6 +283,7 @@ describe("deploy/grafana-dashboard.json", () => {
     expect(used.size).toBeGreaterThanOrEqual(25);
     expect(missingNames(exprs, exposition)).toEqual([]);
     expect(unknownLabels(exprs, exposition)).toEqual([]);
+    expect(unknownValues(exprs, exposition)).toEqual([]);
   });
 
   test("covers traffic, latency, errors, backends, breakers, rate limits and resources", () => {
@@ -253,8 +300,11 @@ describe("deploy/grafana-dashboard.json", () => {
       "game_gateway_backend_pool_idle",
       "game_gateway_circuit_breaker_state",
       "game_gateway_rate_limit_rejected_total",
-      "game_gateway_process_cpu_seconds_total",
-      "game_gateway_process_resident_memory_bytes",
+      "game_gateway_backend_requests_total",
+      "game_gateway_connection_rejected_total",
+      "process_cpu_seconds_total",
+      "process_resident_memory_bytes",
+      "process_open_fds",
     ]) {
       expect({ family, used: used.has(family) }).toEqual({ family, used: true });
     }
@@ -305,6 +355,7 @@ describe("deploy/prometheus-alerts.yaml", () => {
     ]);
     expect(missingNames(exprs, exposition)).toEqual([]);
     expect(unknownLabels(exprs, exposition)).toEqual([]);
+    expect(unknownValues(exprs, exposition)).toEqual([]);
   });
 
   test("the performance guide's alerts, thresholds and durations", () => {
@@ -332,6 +383,7 @@ describe("deploy/prometheus-alerts.yaml", () => {
     expect(series.length).toBeGreaterThan(10);
     expect(unparsable(series)).toEqual([]);
     expect(missingNames(series, exposition)).toEqual([]);
+    expect(unknownValues(series, exposition)).toEqual([]);
   });
 
   // promtool is optional here (CI does not install Prometheus); where it exists, let it judge too.

@@ -9,6 +9,8 @@ export interface SelectorRef {
   readonly metric: string | null;
   /** Label names used in the selector's matchers. */
   readonly labels: readonly string[];
+  /** The equality matchers (label="value"), whose values a dashboard depends on. */
+  readonly equals: readonly { readonly label: string; readonly value: string }[];
 }
 
 export interface ParsedExpr {
@@ -306,6 +308,7 @@ class Parser {
 
   private selector(metric: string | null): void {
     const labels: string[] = [];
+    const equals: { label: string; value: string }[] = [];
     if (this.isOp("{")) {
       this.pos++;
       while (!this.isOp("}")) {
@@ -313,14 +316,16 @@ class Parser {
         if (name.kind !== "ident" || !/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name.text)) this.fail(`expected a label name, got ${this.shown(name)}`);
         const op = this.next();
         if (op.kind !== "op" || !MATCH_OPS.has(op.text)) this.fail(`expected a label matcher operator after ${name.text}`);
-        if (this.next().kind !== "string") this.fail(`expected a quoted value for label ${name.text}`);
+        const value = this.next();
+        if (value.kind !== "string") this.fail(`expected a quoted value for label ${name.text}`);
         labels.push(name.text);
+        if (op.text === "=") equals.push({ label: name.text, value: value.text });
         if (!this.isOp("}")) this.expectOp(",");
       }
       this.pos++;
       if (metric === null && labels.length === 0) this.fail("a selector needs a metric name or a matcher");
     }
-    this.selectors.push({ metric, labels });
+    this.selectors.push({ metric, labels, equals });
   }
 }
 

@@ -213,8 +213,8 @@ describe("status page", () => {
 
       const connections = sumOf(metrics, "game_gateway_connections_active");
       const sessions = sumOf(metrics, "game_gateway_sessions_active");
-      const messagesIn = sumOf(metrics, "game_gateway_messages_processed_total", { direction: "in" });
-      const messagesOut = sumOf(metrics, "game_gateway_messages_processed_total", { direction: "out" });
+      const messagesIn = sumOf(metrics, "game_gateway_messages_processed_total", { direction: "client_to_backend" });
+      const messagesOut = sumOf(metrics, "game_gateway_messages_processed_total", { direction: "backend_to_client" });
       const configVersion = sumOf(metrics, "game_gateway_config_version");
 
       // The scenario itself, so a comparison of zeros cannot pass by accident.

@@ -129,7 +129,7 @@ test("a backend process killed and restarted serves again long before open_timeo
     backend.kill("SIGKILL");
     await backend.exited;
     await eventually(async () => (await gw.gateway.metrics.value("circuit_breaker_state", { backend: endpoint })) === 1, "the breaker to open");
-    await eventually(async () => (await gw.gateway.metrics.value("backend_errors_total", { error_type: "dial_failed" })) >= 3, "probes to fail");
+    await eventually(async () => (await gw.gateway.metrics.value("backend_errors_total", { error_type: "connection_failed" })) >= 3, "probes to fail");
     expect(await served()).toBe(false);
     backend = await spawnBackend(port);
     await eventually(served, "service to resume (open_timeout is 10 minutes)", 15_000);

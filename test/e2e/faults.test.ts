@@ -43,7 +43,7 @@ describe("client misbehaviour", () => {
     const lost = await gw.connect();
     lost.send(1, serverIdFor(99), text("anyone?"));
     await lost.closed;
-    expect(await gw.gateway.metrics.value("routing_errors_total", { error_type: "no_route" })).toBe(1);
+    expect(await gw.gateway.metrics.value("routing_errors_total", { error_type: "not_found" })).toBe(1);
     expect(await gw.gateway.metrics.value("client_closes_total", { reason: "no_route" })).toBe(1);
   });
 
@@ -176,7 +176,7 @@ describe("backend faults", () => {
     c.send(1, serverIdFor(T), text("hello?"));
     await c.closed;
     expect(await gw.gateway.metrics.value("client_closes_total", { reason: "backend_unavailable" })).toBe(1);
-    expect(await gw.gateway.metrics.value("backend_errors_total", { error_type: "dial_failed" })).toBeGreaterThan(0);
+    expect(await gw.gateway.metrics.value("backend_errors_total", { error_type: "connection_failed" })).toBeGreaterThan(0);
   });
 
   test("dedicated mode: one backend connection per session, closed with it", async () => {
@@ -288,7 +288,7 @@ describe("backend re-dial and recovery", () => {
     await be.stop();
     await eventually(async () => (await gw.gateway.metrics.value("circuit_breaker_state", { backend: endpoint })) === 1, "the breaker to open");
     // Several probes fail while it is down, each the same way.
-    await eventually(async () => (await gw.gateway.metrics.value("backend_errors_total", { error_type: "dial_failed" })) >= 4, "probes to fail");
+    await eventually(async () => (await gw.gateway.metrics.value("backend_errors_total", { error_type: "connection_failed" })) >= 4, "probes to fail");
     expect(await served()).toBe(false);
     expect((await ready()).routes[0]!.reachable).toBe(0);
     const down = gw.log.find("backend unreachable");
@@ -415,7 +415,7 @@ describe("backend garbage", () => {
     });
     await eventually(() => stalled.connected, "gateway to connect");
     const m = gw.gateway.metrics;
-    const framesToBackend = () => m.value("backend_requests_total");
+    const framesToBackend = () => m.value("backend_frames_total", { direction: "request" });
     const quiet = await gw.connect();
     quiet.send(1, serverIdFor(T), text("hello"));
     await eventually(async () => (await framesToBackend()) >= 2, "the quiet session's Connect and first frame");

@@ -92,7 +92,7 @@ describe("hot reload", () => {
     writeFileSync(file, YAML.stringify({ log: { level: "debug" }, routing: { rules: [rule(T, [`127.0.0.1:${b.port}`])] } }));
     const record = await gw.gateway.reloadFromFile(file);
     expect(record).toMatchObject({ ok: true, version: 2, source: "file" });
-    expect(await gw.gateway.metrics.value("config_refresh_success_total", { config_type: "file" })).toBe(1);
+    expect(await gw.gateway.metrics.value("config_refresh_success_total", { config_type: "routing_rules" })).toBe(1);
     expect(await gw.gateway.metrics.value("config_version")).toBe(2);
     expect(gw.gateway.log.enabled("debug")).toBe(true);
 
@@ -119,7 +119,7 @@ describe("hot reload", () => {
     expect(record.ok).toBe(false);
     expect(record.error).toContain("routing.rules[0].server_type");
     expect(gw.gateway.configVersion).toBe(1);
-    expect(await gw.gateway.metrics.value("config_refresh_errors_total", { config_type: "file" })).toBe(1);
+    expect(await gw.gateway.metrics.value("config_refresh_errors_total", { config_type: "routing_rules" })).toBe(1);
     expect(gw.log.find("config reload refused; previous config stays in force")).toHaveLength(1);
     const c = await gw.connect();
     expect(await roundTrip(c, "unchanged")).toBe("unchanged");
@@ -151,8 +151,8 @@ describe("admin endpoints", () => {
     const latencyCounts = (direction: string) => samplesOf(metrics, "game_gateway_request_latency_seconds_count", { direction }).map((x) => x.value);
     expect(latencyCounts("upstream")).toEqual([10]);
     expect(latencyCounts("downstream")).toEqual([10]);
-    expect(samplesOf(metrics, "game_gateway_messages_processed_total", { direction: "in" })).toEqual([
-      { name: "game_gateway_messages_processed_total", labels: { direction: "in", service_type: "10" }, value: 10 },
+    expect(samplesOf(metrics, "game_gateway_messages_processed_total", { direction: "client_to_backend" })).toEqual([
+      { name: "game_gateway_messages_processed_total", labels: { direction: "client_to_backend", service_type: "10" }, value: 10 },
     ]);
 
     expect((await admin(gw, "/debug/stats")).status).toBe(401);

@@ -48,7 +48,7 @@ describe("relay through two backends", () => {
     expect(a.stats().framesByOpcode[OpCode.Trans]).toBeGreaterThanOrEqual((CLIENTS / 2) * MESSAGES);
     expect(b.stats().framesByOpcode[OpCode.Trans]).toBeGreaterThanOrEqual((CLIENTS / 2) * MESSAGES);
     expect(a.stats().connections).toBeLessThanOrEqual(2);
-    expect(await gw.gateway.metrics.value("messages_processed_total", { direction: "in" })).toBeGreaterThanOrEqual(CLIENTS * MESSAGES);
+    expect(await gw.gateway.metrics.value("messages_processed_total", { direction: "client_to_backend" })).toBeGreaterThanOrEqual(CLIENTS * MESSAGES);
     // 500 idle clients with live sessions hold no pooled input buffer.
     expect(gw.gateway.sessions.size).toBe(CLIENTS);
     expect(gw.gateway.buffers.stats().outstanding).toBe(0);

@@ -68,7 +68,7 @@ describe("circuit breaker", () => {
     const c = await gw.connect();
     c.send(1, serverIdFor(T), text("anyone?"));
     await c.closed;
-    expect(await gw.gateway.metrics.value("routing_errors_total", { error_type: "circuit_open" })).toBe(1);
+    expect(await gw.gateway.metrics.value("routing_errors_total", { error_type: "circuit_breaker_open" })).toBe(1);
     expect(await gw.gateway.metrics.value("client_closes_total", { reason: "backend_unavailable" })).toBe(1);
   });
 });
@@ -80,7 +80,7 @@ describe("active health checks", () => {
       backend: { ping_interval: "100ms" },
       routing: { rules: [rule(T, [`127.0.0.1:${a.port}`])] },
     });
-    await eventually(async () => (await gw.gateway.metrics.value("backend_connection_latency_seconds")) >= 2, "Pongs to be timed");
+    await eventually(async () => (await gw.gateway.metrics.value("backend_ping_rtt_seconds")) >= 2, "Pongs to be timed");
     expect(a.stats().framesByOpcode[7]).toBeGreaterThanOrEqual(2);
   });
 
@@ -94,7 +94,7 @@ describe("active health checks", () => {
       routing: { rules: [rule(T, [`127.0.0.1:${mute.port}`])] },
     });
     await eventually(async () => (await gw.gateway.metrics.value("backend_timeouts_total")) >= 1, "the unanswered Ping to time out");
-    expect(await gw.gateway.metrics.value("backend_errors_total", { error_type: "ping_timeout" })).toBeGreaterThanOrEqual(1);
+    expect(await gw.gateway.metrics.value("backend_connection_closes_total", { cause: "ping_timeout" })).toBeGreaterThanOrEqual(1);
     await eventually(() => accepted >= 2, "a replacement connection");
   });
 });
@@ -107,7 +107,7 @@ describe("admission limits", () => {
     const c2 = await gw.connect();
     const c3 = await gw.connect();
     await c3.closed;
-    expect(await gw.gateway.metrics.value("connection_rejected_total", { reason: "per_ip_limit" })).toBe(1);
+    expect(await gw.gateway.metrics.value("connection_refusals_total", { refusal: "per_ip_limit" })).toBe(1);
     c1.close();
     await eventually(() => gw.gateway.clientConnections === 1, "c1 to be released");
     const c4 = await gw.connect();
@@ -120,7 +120,7 @@ describe("admission limits", () => {
   test("per-IP new-connection rate", async () => {
     const gw = gateway({ security: { connection_rate_limit: 3 } });
     const clients = await Promise.all([1, 2, 3, 4, 5].map(() => gw.connect()));
-    await eventually(async () => (await gw.gateway.metrics.value("connection_rejected_total", { reason: "rate_limited" })) === 2, "two refusals");
+    await eventually(async () => (await gw.gateway.metrics.value("connection_refusals_total", { refusal: "rate_limited" })) === 2, "two refusals");
     expect(await gw.gateway.metrics.value("rate_limit_rejected_total")).toBe(2);
     await Promise.all(clients.slice(3).map((c) => c.closed));
     for (const c of clients) c.close();
@@ -175,7 +175,7 @@ describe("PROXY protocol", () => {
     // the limit counts players. A second connection for the same player is refused.
     const again = await proxied(gw, proxyV1("203.0.113.7", "10.0.0.1", 50002, 8080), "same player");
     await again.closed;
-    expect(await gw.gateway.metrics.value("connection_rejected_total", { reason: "per_ip_limit" })).toBe(1);
+    expect(await gw.gateway.metrics.value("connection_refusals_total", { refusal: "per_ip_limit" })).toBe(1);
     v1.close();
     v2.close();
     await eventually(() => gw.gateway.sessions.size === 0, "sessions to end");

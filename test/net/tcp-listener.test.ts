@@ -41,7 +41,7 @@ async function raw(port: number, localAddress?: string): Promise<Raw> {
   return r;
 }
 
-const rejected = (gw: TestGateway, reason: string) => gw.gateway.metrics.value("connection_rejected_total", { reason });
+const rejected = (gw: TestGateway, refusal: string) => gw.gateway.metrics.value("connection_refusals_total", { refusal });
 const closes = (gw: TestGateway, reason: string) => gw.gateway.metrics.value("client_closes_total", { reason });
 
 describe("PROXY mode admission", () => {

@@ -55,7 +55,10 @@ export interface TestGateway {
   stop(): Promise<void>;
 }
 
-export function startGateway(overrides: Overrides = {}, options: Pick<GatewayOptions, "clock"> = {}): TestGateway {
+/** What a test may set beyond the config: an injected clock; defaultMetrics (process_*, off unless asked for). */
+export type TestGatewayOptions = Pick<GatewayOptions, "clock" | "defaultMetrics">;
+
+export function startGateway(overrides: Overrides = {}, options: TestGatewayOptions = {}): TestGateway {
   const config = testConfig(overrides);
   const log = new CapturedLog();
   const accessLog = new CapturedLog();
@@ -135,7 +138,7 @@ export class TestScope {
     return state;
   };
 
-  readonly gateway = (overrides: Overrides = {}, options: Pick<GatewayOptions, "clock"> = {}): TestGateway => {
+  readonly gateway = (overrides: Overrides = {}, options: TestGatewayOptions = {}): TestGateway => {
     const gw = startGateway(overrides, options);
     this.defer(() => gw.stop());
     return gw;
