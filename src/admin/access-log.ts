@@ -1,4 +1,4 @@
-import { jsonMembers, type LogSink, logLineHead } from "../log/logger.ts";
+import { jsonMembers, type LogFields, type LogSink, logLineHead } from "../log/logger.ts";
 import { serviceResource } from "../log/resource.ts";
 
 // One record per client connection (rejected ones included), in the reference gateway's keys:
@@ -59,8 +59,11 @@ export const DEFAULT_ACCESS_LOG: AccessLogOptions = { batchSize: 100, flushInter
 /** Distinct refusal labels summarised at once; more (there are about ten) share one entry. */
 const MAX_REFUSAL_KINDS = 32;
 
-/** OpenTelemetry severity of every access record: INFO. */
-const ACCESS_BODY = ',"body":"access_log"';
+/**
+ * What every access record says after its timestamp and severity (INFO): its body, and as its
+ * caller this writer, one fixed string (a stack capture per record would buy nothing).
+ */
+const ACCESS_BODY = ',"body":"access_log","caller":"src/admin/access-log.ts"';
 
 /**
  * How many refused connections get a record of their own: `perSecond` per one-second window,
@@ -104,7 +107,8 @@ export class AccessLog {
     this.flushScheduled = false;
     this.flush();
   };
-  private readonly resource = jsonMembers({ ...serviceResource() });
+  /** The service resource and the base fields the application log has too, as JSON members. */
+  private readonly resource: string;
   private readonly rejectedBudget: RejectedBudget;
   dropped = 0;
 
@@ -112,7 +116,9 @@ export class AccessLog {
     private readonly sink: LogSink,
     private readonly onDrop: () => void,
     private readonly options: AccessLogOptions = DEFAULT_ACCESS_LOG,
+    base: LogFields = {},
   ) {
+    this.resource = jsonMembers({ ...serviceResource(), ...base });
     this.rejectedBudget = new RejectedBudget(options.rejectedPerSecond);
     this.timer = setInterval(() => this.flush(), options.flushIntervalMs);
     this.timer.unref();

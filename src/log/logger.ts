@@ -66,7 +66,11 @@ const THIS_FILE = ((): string => {
   return m?.[1] ?? "";
 })();
 
+/** The project's root as the stack spells it: this file is src/log/logger.ts under it. */
+const ROOT = THIS_FILE.endsWith("src/log/logger.ts") ? THIS_FILE.slice(0, -"src/log/logger.ts".length) : "";
+
 function shortPath(file: string): string {
+  if (ROOT !== "" && file.startsWith(ROOT)) return file.slice(ROOT.length);
   const i = file.lastIndexOf("/src/");
   return i >= 0 ? file.slice(i + 1) : file;
 }
