@@ -228,7 +228,7 @@ export class SessionService implements ClientEvents {
       status,
       reason,
       errorMessage,
-      durationMs: Date.now() - s.createdAt, // createdAt is wall-clock time (Session), whatever clock this service was given
+      durationMs: this.now() - s.connectedAt,
       traceId: s.traceId === null ? "" : s.traceId.toHex(),
       // The connection's own span is the trace exporter's to give; until then there is none.
       spanId: "",
@@ -264,10 +264,8 @@ export class SessionService implements ClientEvents {
   sweep(now = this.now()): void {
     const { firstMessageMs, idleMs } = this.timeouts;
     for (const [port, openedAt] of this.awaitingFirst) {
-      if (now - openedAt >= firstMessageMs) {
-        this.awaitingFirst.delete(port);
-        port.close("first_message_timeout");
-      }
+      // Left listed until its close event: its access record times the connection from openedAt.
+      if (now - openedAt >= firstMessageMs && !port.closing) port.close("first_message_timeout");
     }
     for (const s of this.sessions.idleSince(now - idleMs)) s.client.close("idle_timeout");
   }
@@ -296,6 +294,7 @@ export class SessionService implements ClientEvents {
       return null;
     }
     port.session = s;
+    s.connectedAt = openedAt;
     if (this.tracing) s.traceId = TraceId.random();
     this.metrics.sessionsActive.inc();
     const endpoint = rule.pick(worldId, instId, s.lo ^ s.hi, this.admits);

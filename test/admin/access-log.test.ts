@@ -23,7 +23,7 @@ async function refusedConnect(port: number): Promise<void> {
   await done;
 }
 
-describe("access log under a flood of refused connections", () => {
+describe("access log", () => {
   test("records refusals one by one up to the per-second budget, then one summary per refusal with the count", async () => {
     const be = await scope.backend();
     const clock = new ManualClock();
@@ -66,5 +66,27 @@ describe("access log under a flood of refused connections", () => {
     expect(single.length + (summaries[0]!.rejected_connections as number)).toBe(await refusals());
     // And the player's own connection has its record.
     expect(gw.accessLog.lines.filter((l) => l.status === "success")).toHaveLength(1);
+  });
+
+  test("a record times the whole connection from accept, and a connection that never sent a frame has one too", async () => {
+    const be = await scope.backend();
+    const clock = new ManualClock();
+    const gw = scope.gateway({ server: { first_message_timeout: "10s" }, routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] } }, { clock });
+    const player = await GameClient.connect("127.0.0.1", gw.gateway.port);
+    const silent = await GameClient.connect("127.0.0.1", gw.gateway.port);
+    await eventually(() => gw.gateway.clientConnections === 2, "both connections to be accepted");
+    clock.tick(4000); // connected, not yet talking
+    player.send(1, serverIdFor(T), text("hi"));
+    expect(str((await player.next()).body)).toBe("hi");
+    clock.tick(6000); // the silent one's first-message deadline
+    await silent.closed;
+    player.close();
+    await eventually(() => gw.gateway.sessions.size === 0, "the player's session to end");
+    await gw.gateway.stop();
+    const [served] = gw.accessLog.lines.filter((l) => l.reason === "client_closed");
+    expect(served).toMatchObject({ status: "success", duration_ms: 10_000, duration_ns: 10_000_000_000 });
+    const [timedOut] = gw.accessLog.lines.filter((l) => l.reason === "first_message_timeout");
+    expect(timedOut).toMatchObject({ status: "timeout", "session.id": "", duration_ms: 10_000, "error.message": "no first message within server.first_message_timeout" });
+    expect(gw.accessLog.lines).toHaveLength(2);
   });
 });
