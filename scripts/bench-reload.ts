@@ -101,7 +101,7 @@ const loops = clients.map(async (c, i) => {
 });
 
 const peakRssMb = (): number => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${gw.pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
-const outcomes = () => logLines.filter((l) => l.includes('"msg":"config reloaded"') || l.includes('"msg":"config reload refused'));
+const outcomes = () => logLines.filter((l) => l.includes('"body":"config reloaded"') || l.includes('"body":"config reload refused'));
 
 /** Writes FILE (the gateway's watcher reloads it) and waits for the gateway to log the outcome. */
 async function reloadWith(text: string): Promise<boolean> {

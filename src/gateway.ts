@@ -1,4 +1,4 @@
-import { AccessLog } from "./admin/access-log.ts";
+import { AccessLog, DEFAULT_ACCESS_LOG } from "./admin/access-log.ts";
 import { AdminServer } from "./admin/admin-server.ts";
 import { GatewayMetrics } from "./admin/metrics.ts";
 import { type MessageTotals, RateMeter } from "./admin/rate-meter.ts";
@@ -167,8 +167,11 @@ export class Gateway {
     this.accessLog =
       config.log.access_log === "off"
         ? null
-        : new AccessLog(options.accessLogSink ?? { write: (s) => process.stdout.write(s) }, () =>
-            this.metrics.accessLogDropped.inc(),
+        : new AccessLog(
+            options.accessLogSink ?? { write: (s) => process.stdout.write(s) },
+            () => this.metrics.accessLogDropped.inc(),
+            DEFAULT_ACCESS_LOG,
+            { gateway: config.server.gateway_name },
           );
     const relay = new BackendRelay(this.sessions, this.metrics, throttled, this.log);
     this.backends = new BackendRegistry({

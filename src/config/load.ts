@@ -191,13 +191,20 @@ function checkAcrossKeys(c: Parsed<typeof GATEWAY_SCHEMA>, root: unknown, ctx: R
   }
 }
 
-/** An explicit log.level wins; otherwise env LOG_LEVEL (checked whenever set, so a typo never goes unnoticed). */
+/**
+ * An explicit log.level wins; otherwise env LOG_LEVEL. Like the reference gateway, an unknown
+ * LOG_LEVEL means info rather than a refusal to start (a deployment's env must not stop the swap),
+ * but it is warned about whenever set, so a typo never goes unnoticed.
+ */
 function logLevel(root: unknown, fromFile: LogLevel, env: Env, ctx: ReadContext): LogLevel {
   const raw = env.LOG_LEVEL;
   let fromEnv: LogLevel | undefined;
   if (raw !== undefined && raw !== "") {
     fromEnv = LOG_LEVELS.find((l) => l === raw.toLowerCase());
-    if (fromEnv === undefined) ctx.issues.push({ path: "env LOG_LEVEL", value: raw, expected: `one of ${LOG_LEVELS.join(", ")}` });
+    if (fromEnv === undefined) {
+      fromEnv = "info";
+      ctx.warnings.push(`env LOG_LEVEL: expected one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(raw)}; logging at info`);
+    }
   }
   const explicit = rawAt(root, "log", "level");
   return explicit === undefined || explicit === null ? (fromEnv ?? fromFile) : fromFile;

@@ -16,6 +16,21 @@ import type { Session } from "./session.ts";
 import type { SessionManager } from "./session-manager.ts";
 import { TraceId } from "../protocol/trace-context.ts";
 import { takeToken } from "../net/token-bucket.ts";
+import { closeStatus } from "./close-status.ts";
+
+/** The access-record fields of a connection that never had a session. */
+const NO_SESSION = {
+  traceId: "",
+  spanId: "",
+  sessionId: "",
+  serverType: 0,
+  worldId: 0,
+  serverAddress: "",
+  bytesReceived: 0,
+  bytesSent: 0,
+  messagesReceived: 0,
+  messagesSent: 0,
+} as const;
 
 // Client -> backend: binds a connection to a session on its first frame and forwards the rest.
 // The session is registered before anything reaches the backend, so a reply can never arrive
@@ -61,7 +76,7 @@ export interface SessionServiceOptions extends SessionSettings {
   readonly log: Logger;
   /** For warnings a misbehaving client could repeat at line rate. */
   readonly throttledLog: ThrottledLog;
-  /** Where session-end records go; null = no access log. */
+  /** Where the per-connection access records go; null = no access log. */
   readonly accessLog: AccessLog | null;
   /** Milliseconds since the epoch (default Date.now); tests pass a clock they advance themselves. */
   readonly now?: () => number;
@@ -133,9 +148,10 @@ export class SessionService implements ClientEvents {
     let s = port.session;
     if (s === null) {
       const openedAt = this.awaitingFirst.get(port) ?? this.now();
-      this.awaitingFirst.delete(port);
       s = this.bind(port, b, off, openedAt);
+      // Refused ports stay listed until closed: their access record times the connection from it.
       if (s === null) return false;
+      this.awaitingFirst.delete(port);
     }
     const now = this.now();
     s.lastActive = now;
@@ -175,36 +191,37 @@ export class SessionService implements ClientEvents {
 
   /**
    * A connection refused before it could carry a session: counted, logged (throttled per reason,
-   * with how many were left out since the last line) and one access record with reason "rejected".
+   * with how many were left out since the last line) and given an access record with status
+   * "rejected" (within the access log's budget for refusals; past it, summarised).
    */
   onConnectionRefused(client: string, protocol: ClientProtocol, refusal: string): void {
     this.metrics.connectionRefused(refusal);
     this.throttled.warn(`refused:${refusal}`, "connection refused", { client, reason: refusal });
-    this.accessLog?.record({
-      time: new Date(this.now()).toISOString(),
-      client,
+    this.accessLog?.rejected({
+      ...NO_SESSION,
+      endedAtMs: this.now(),
+      clientAddress: client,
       protocol,
-      session: "",
-      server_type: 0,
-      world: 0,
-      backend: null,
-      bytes_in: 0,
-      bytes_out: 0,
-      msgs_in: 0,
-      msgs_out: 0,
-      duration_ms: 0,
+      status: "rejected",
       reason: "rejected",
+      errorMessage: `connection refused: ${refusal}`,
+      durationMs: 0,
       refusal,
     });
   }
 
   /** The client's socket is gone: tear the session down and tell its backend. */
   onClientClosed(port: ClientPort, reason: CloseReason): void {
+    const openedAt = this.awaitingFirst.get(port);
     this.awaitingFirst.delete(port);
     this.metrics.connectionsActive.dec();
     this.metrics.clientCloses.inc({ reason });
     const s = port.session;
-    if (s === null) return;
+    if (s === null) {
+      // Refused connections got their record from onConnectionRefused.
+      if (reason !== "rejected") this.recordUnbound(port, reason, openedAt);
+      return;
+    }
     s.closeReason = reason;
     this.sessions.remove(s);
     this.metrics.sessionsActive.dec();
@@ -216,29 +233,52 @@ export class SessionService implements ClientEvents {
 
   /**
    * A forced exit (a second stop signal) ends the process before any close event: each live
-   * session gets its access record now, with the reason it is about to end for.
+   * connection gets its access record now, with the reason it is about to end for.
    */
   recordLiveSessions(reason: CloseReason): void {
     for (const s of this.sessions) this.recordEnd(s.client, s, s.link?.endpoint ?? null, reason);
+    for (const [port, openedAt] of this.awaitingFirst) if (port.session === null) this.recordUnbound(port, reason, openedAt);
   }
 
   private recordEnd(port: ClientPort, s: Session, backend: string | null, reason: CloseReason): void {
-    const traceId = s.traceId === null ? undefined : s.traceId.toHex();
-    this.accessLog?.record({
-      time: new Date(this.now()).toISOString(),
-      client: port.remoteAddress,
+    if (this.accessLog === null) return;
+    const { status, errorMessage } = closeStatus(reason);
+    this.accessLog.record({
+      endedAtMs: this.now(),
+      clientAddress: port.remoteAddress,
       protocol: port.protocol,
-      session: s.id.toString(),
-      trace_id: traceId,
-      server_type: s.serverType,
-      world: s.worldId,
-      backend,
-      bytes_in: s.bytesIn,
-      bytes_out: s.bytesOut,
-      msgs_in: s.messagesIn,
-      msgs_out: s.messagesOut,
-      duration_ms: Date.now() - s.createdAt, // createdAt is wall-clock time (Session), whatever clock this service was given
+      status,
       reason,
+      errorMessage,
+      durationMs: this.now() - s.connectedAt,
+      traceId: s.traceId === null ? "" : s.traceId.toHex(),
+      // The connection's own span is the trace exporter's to give; until then there is none.
+      spanId: "",
+      sessionId: s.id.toString(),
+      serverType: s.serverType,
+      worldId: s.worldId,
+      serverAddress: backend ?? "",
+      bytesReceived: s.bytesIn,
+      bytesSent: s.bytesOut,
+      messagesReceived: s.messagesIn,
+      messagesSent: s.messagesOut,
+    });
+  }
+
+  /** A connection that ended before a session was bound (no first frame, or a bad one). */
+  private recordUnbound(port: ClientPort, reason: CloseReason, openedAt: number | undefined): void {
+    if (this.accessLog === null) return;
+    const { status, errorMessage } = closeStatus(reason);
+    const now = this.now();
+    this.accessLog.record({
+      ...NO_SESSION,
+      endedAtMs: now,
+      clientAddress: port.remoteAddress,
+      protocol: port.protocol,
+      status,
+      reason,
+      errorMessage,
+      durationMs: openedAt === undefined ? 0 : now - openedAt,
     });
   }
 
@@ -246,10 +286,8 @@ export class SessionService implements ClientEvents {
   sweep(now = this.now()): void {
     const { firstMessageMs, idleMs } = this.timeouts;
     for (const [port, openedAt] of this.awaitingFirst) {
-      if (now - openedAt >= firstMessageMs) {
-        this.awaitingFirst.delete(port);
-        port.close("first_message_timeout");
-      }
+      // Left listed until its close event: its access record times the connection from openedAt.
+      if (now - openedAt >= firstMessageMs && !port.closing) port.close("first_message_timeout");
     }
     for (const s of this.sessions.idleSince(now - idleMs)) s.client.close("idle_timeout");
   }
@@ -277,6 +315,7 @@ export class SessionService implements ClientEvents {
       return null;
     }
     port.session = s;
+    s.connectedAt = openedAt;
     if (this.tracing) s.traceId = TraceId.random();
     this.metrics.sessionsActive.inc();
     this.firstRefused = null;

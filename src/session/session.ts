@@ -43,6 +43,8 @@ export class Session {
   prevOnLink: Session | null = null;
   nextOnLink: Session | null = null;
   closeReason: CloseReason | null = null;
+  /** When its client connected, on the session service's clock: access records time the connection. */
+  connectedAt = this.createdAt;
   /**
    * Bytes this session queued on its link in the link's current accounting window (linkWindow):
    * a congested link pauses the sessions above the mean share first.

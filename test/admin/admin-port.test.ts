@@ -164,9 +164,9 @@ describe("admin port and the open-file limit (real processes)", () => {
     const be = await scope.backend();
     const yaml = base(be.port, 'admin: { listen_addr: "127.0.0.1:0", max_connections: 64 }\nconnection_pool: { max_connections: 1000 }');
     const { lines } = await startUnderLimit("ulimit -Sn 128 && ulimit -Hn 512", yaml, /"gateway listening"/);
-    const warning = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => String(l.msg).startsWith("open-file limit too low"));
+    const warning = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => String(l.body).startsWith("open-file limit too low"));
     expect(warning).toMatchObject({
-      level: "warn",
+      severity_text: "WARN",
       fd_limit: 512, // raised from the soft 128
       fd_hard_limit: 512,
       max_connections: 1000,

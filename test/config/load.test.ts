@@ -328,10 +328,14 @@ describe("environment", () => {
     expect(parseConfig("", {}).config.log.level).toBe("info");
   });
 
-  test("an invalid LOG_LEVEL is an error even when the file sets the level", () => {
-    const line = 'env LOG_LEVEL: expected one of debug, info, warn, error, silent, got "loud"';
-    expect(errorOf("", { LOG_LEVEL: "loud" }).message).toBe(line);
-    expect(errorOf("log:\n  level: info\n", { LOG_LEVEL: "loud" }).message).toBe(line);
+  test("an unknown LOG_LEVEL means info, as in the reference, with a warning naming it (also when the file sets the level)", () => {
+    const warning = 'env LOG_LEVEL: expected one of debug, info, warn, error, silent, got "loud"; logging at info';
+    const fromEnv = parseConfig("", { LOG_LEVEL: "loud" });
+    expect(fromEnv.config.log.level).toBe("info");
+    expect(fromEnv.warnings).toContain(warning);
+    const fromFile = parseConfig("log:\n  level: error\n", { LOG_LEVEL: "loud" });
+    expect(fromFile.config.log.level).toBe("error");
+    expect(fromFile.warnings).toContain(warning);
   });
 });
 

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess, TCPSocketListener } from "bun";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
-import { ChildOutput, eventually, str, text, TestScope } from "../support/harness.ts";
+import { ACCESS_LOG_BODY, ChildOutput, eventually, str, text, TestScope } from "../support/harness.ts";
 
 // Each test starts a process or two; a loaded machine may take seconds to.
 setDefaultTimeout(30_000);
@@ -107,8 +107,7 @@ describe("operating the process", () => {
     const { child, port } = await started(["graceful_shutdown_timeout: 3s"]);
     const stays = await roundTrip(port, "staying");
     child.proc.kill("SIGTERM");
-    const [line] = await child.line(/\{[^\n]*"msg":"drain progress"[^\n]*\}/);
-    expect(JSON.parse(line)).toMatchObject({
+    expect(await child.logLine("drain progress")).toMatchObject({
       sessions_left: 1,
       clients_left: 1,
       seconds_to_deadline: expect.any(Number),
@@ -126,11 +125,11 @@ describe("operating the process", () => {
     // The leaver's record is batched (flushed at 100 records or every 5 s), not yet written.
     await eventually(async () => ((await (await fetch(`http://127.0.0.1:${adminPort}/api/status`)).json()) as { sessions: number }).sessions === 1, "the leaver's session to end");
     child.proc.kill("SIGTERM");
-    await child.line(/"msg":"draining"/);
+    await child.logLine("draining");
     child.proc.kill("SIGTERM");
     expect(await child.proc.exited).toBe(1);
     await child.ended;
-    const access = child.stdout.split("\n").filter((l) => l.includes('"msg":"access"')).map((l) => JSON.parse(l) as { reason: string });
+    const access = child.logRecords(ACCESS_LOG_BODY);
     // The leaver's batched record, and one for the session the exit cut (before, it had none).
     expect(access.map((r) => r.reason).sort()).toEqual(["client_closed", "shutdown"]);
     stays.close();

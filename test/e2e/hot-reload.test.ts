@@ -102,9 +102,9 @@ test.skipIf(process.platform !== "linux")(
     expect(child.stderr).not.toContain("EADDRINUSE");
 
     // The gateway of the first edit had only short-lived clients: it has closed down by now.
-    const count = (msg: string) => child.stdout.split("\n").filter((l) => l.includes(`"msg":"${msg}`)).length;
+    const count = (body: string) => child.logRecords(body).length;
     const stops = () => count("gateway stopped");
-    await eventually(() => count("previous code's gateway retired") === 1, "the emptied retired gateway to close its backends");
+    await eventually(() => count("previous code's gateway retired: its sessions have ended") === 1, "the emptied retired gateway to close its backends");
     expect(stops()).toBe(0); // a code reload does not read as the process stopping
 
     // A graceful stop drains the old code's sessions and the new code's alike. Signal handlers

@@ -180,7 +180,7 @@ describe("admin endpoints", () => {
 });
 
 describe("access log", () => {
-  test("one record per session end with addresses, counts, duration and reason", async () => {
+  test("one record per session end with addresses, counts, duration, status and reason", async () => {
     const a = await backend();
     const gw = gateway({ routing: { rules: [rule(T, [`127.0.0.1:${a.port}`])] } });
     const c = await gw.connect();
@@ -191,19 +191,23 @@ describe("access log", () => {
     await gw.gateway.stop(); // flushes the batch
     const [record] = gw.accessLog.lines;
     expect(record).toMatchObject({
-      msg: "access",
-      client: "127.0.0.1",
-      protocol: "tcp",
-      server_type: T,
-      world: 0,
-      backend: `127.0.0.1:${a.port}`,
-      msgs_in: 3,
-      msgs_out: 3,
-      bytes_in: 3 * 13,
-      bytes_out: 3 * 13,
+      body: "access_log",
+      severity_text: "INFO",
+      severity_number: 9,
+      "client.address": "127.0.0.1",
+      "network.protocol.name": "tcp",
+      "server.type": T,
+      "world.id": 0,
+      "server.address": `127.0.0.1:${a.port}`,
+      messages_received: 3,
+      messages_sent: 3,
+      "network.io.receive": 3 * 13,
+      "network.io.send": 3 * 13,
+      status: "success",
+      "error.message": "",
       reason: "client_closed",
     });
-    expect(BigInt(record!.session as string)).toBeGreaterThan(0n);
+    expect(BigInt(record!["session.id"] as string)).toBeGreaterThan(0n);
     expect(typeof record!.duration_ms).toBe("number");
   });
 });

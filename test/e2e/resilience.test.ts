@@ -180,11 +180,11 @@ describe("PROXY protocol", () => {
     v2.close();
     await eventually(() => gw.gateway.sessions.size === 0, "sessions to end");
     await gw.gateway.stop();
-    const sessions = gw.accessLog.lines.filter((l) => l.reason !== "rejected");
-    expect(sessions.map((l) => l.client).sort()).toEqual(["198.51.100.9", "203.0.113.7"]);
+    const sessions = gw.accessLog.lines.filter((l) => l.status !== "rejected");
+    expect(sessions.map((l) => l["client.address"]).sort()).toEqual(["198.51.100.9", "203.0.113.7"]);
     // The refused second connection leaves a record too, under the player's address.
-    const refused = gw.accessLog.lines.filter((l) => l.reason === "rejected");
-    expect(refused).toMatchObject([{ client: "203.0.113.7", refusal: "per_ip_limit", session: "" }]);
+    const refused = gw.accessLog.lines.filter((l) => l.status === "rejected");
+    expect(refused).toMatchObject([{ "client.address": "203.0.113.7", refusal: "per_ip_limit", "session.id": "" }]);
   });
 
   test("required: a trusted peer without a header is refused; untrusted peers may not send one", async () => {

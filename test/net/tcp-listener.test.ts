@@ -80,7 +80,7 @@ describe("PROXY mode admission", () => {
     expect(logged.length).toBeLessThanOrEqual(2);
     expect(logged[0]).toMatchObject({ client: "127.0.0.1" });
     await gw.gateway.stop();
-    const records = gw.accessLog.lines.filter((l) => l.reason === "rejected");
+    const records = gw.accessLog.lines.filter((l) => l.status === "rejected");
     expect(records).toHaveLength(refusals);
     expect(new Set(records.map((r) => r.refusal))).toEqual(new Set(logged.map((l) => l.reason)));
   });

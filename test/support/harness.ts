@@ -36,14 +36,35 @@ export function testConfig(overrides: Overrides = {}): GatewayConfig {
   return parseConfig(YAML.stringify(merge(base, overrides))).config;
 }
 
+export type LogRecord = Record<string, unknown>;
+
+/**
+ * The log lines in `text` whose message is `body` (or all of them), JSON-parsed. Lines are
+ * OpenTelemetry log records: the message is `body`, the level `severity_text`. The one way tests
+ * find a log line by message, in a captured log or a child's stdout.
+ */
+export function logRecords(text: string, body?: string): LogRecord[] {
+  const out: LogRecord[] = [];
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    const record = JSON.parse(line) as LogRecord;
+    if (body === undefined || record.body === body) out.push(record);
+  }
+  return out;
+}
+
+/** The access log's body: every access record has it. */
+export const ACCESS_LOG_BODY = "access_log";
+
 /** Log lines a test can read back (JSON-parsed). */
 export class CapturedLog implements LogSink {
-  readonly lines: Record<string, unknown>[] = [];
+  readonly lines: LogRecord[] = [];
   write(text: string): void {
-    for (const line of text.split("\n")) if (line !== "") this.lines.push(JSON.parse(line) as Record<string, unknown>);
+    this.lines.push(...logRecords(text));
   }
-  find(msg: string): Record<string, unknown>[] {
-    return this.lines.filter((l) => l.msg === msg);
+  /** The lines whose message (`body`) is exactly `body`. */
+  find(body: string): LogRecord[] {
+    return this.lines.filter((l) => l.body === body);
   }
 }
 
@@ -158,6 +179,8 @@ export interface StalledBackend {
   stop(): void;
 }
 
+const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
 /** Output a ChildOutput keeps per stream; past it the oldest text is dropped. */
 const CHILD_OUTPUT_KEPT = 1 << 20;
 
@@ -184,6 +207,21 @@ export class ChildOutput {
   private async pump(stream: ReadableStream<Uint8Array>, add: (s: string) => void): Promise<void> {
     const decoder = new TextDecoder();
     for await (const chunk of stream) add(decoder.decode(chunk, { stream: true }));
+  }
+
+  /** Waits for a log line on stdout whose message (`body`) is `body`, and returns it parsed. */
+  async logLine(body: string, timeoutMs = 15_000, from = 0): Promise<LogRecord> {
+    const [line] = await this.line(new RegExp(`^\\{[^\\n]*"body":${escapeRegExp(JSON.stringify(body))}[,}][^\\n]*$`, "m"), timeoutMs, from);
+    return JSON.parse(line) as LogRecord;
+  }
+
+  /**
+   * Every complete log line on stdout whose message is `body` (all of them without one); other
+   * text (a demo banner) is passed over: checking that every line is JSON is a test of its own.
+   */
+  logRecords(body?: string): LogRecord[] {
+    const complete = this.stdout.slice(0, this.stdout.lastIndexOf("\n") + 1);
+    return logRecords(complete.split("\n").filter((l) => l.startsWith("{")).join("\n"), body);
   }
 
   /** Waits until stdout (from `from` on) matches; on exit or timeout, fails showing both streams. */
