@@ -38,7 +38,7 @@ describe("access log", () => {
     const budget = DEFAULT_ACCESS_LOG.rejectedPerSecond;
     const flood = 3 * budget;
     for (let sent = 0; sent < flood; sent += 50) await Promise.all(Array.from({ length: 50 }, () => refusedConnect(gw.gateway.port)));
-    const refusals = () => gw.gateway.metrics.value("connection_rejected_total", { reason: "per_ip_limit" });
+    const refusals = () => gw.gateway.metrics.value("connection_refusals_total", { refusal: "per_ip_limit" });
     await eventually(async () => (await refusals()) === flood, "every refusal to be counted");
 
     // The clock stood still: one window. A second later the budget is whole again.
