@@ -42,7 +42,7 @@ export class CpuProfiler {
     try {
       const result = await profile(() => elapsed, SAMPLE_INTERVAL_US);
       const trace = result.stackTraces;
-      const pprof = encodePprofCpuProfile(trace, { startedAtMs, durationMs: performance.now() - t0, comments: this.comments });
+      const pprof = encodePprofCpuProfile(trace, { startedAtMs, durationMs: performance.now() - t0, comments: this.comments, program: "game-gateway" });
       return { kind: "profile", pprofGzip: gzipSync(pprof), samples: trace.traces.length, startedAtMs };
     } finally {
       abort?.removeEventListener("abort", stop);

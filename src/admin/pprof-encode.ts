@@ -70,10 +70,11 @@ class ProtoWriter {
 }
 
 /** Field numbers of profile.proto used here. */
-const ProfileField = { sampleType: 1, sample: 2, location: 4, function: 5, stringTable: 6, timeNanos: 9, durationNanos: 10, periodType: 11, period: 12, comment: 13 } as const;
+const ProfileField = { sampleType: 1, sample: 2, mapping: 3, location: 4, function: 5, stringTable: 6, timeNanos: 9, durationNanos: 10, periodType: 11, period: 12, comment: 13 } as const;
 const ValueTypeField = { type: 1, unit: 2 } as const;
 const SampleField = { locationId: 1, value: 2 } as const;
-const LocationField = { id: 1, line: 4 } as const;
+const MappingField = { id: 1, filename: 5, hasFunctions: 7, hasFilenames: 8, hasLineNumbers: 9 } as const;
+const LocationField = { id: 1, mappingId: 2, line: 4 } as const;
 const LineField = { functionId: 1, line: 2, column: 3 } as const;
 const FunctionField = { id: 1, name: 2, systemName: 3, filename: 4 } as const;
 
@@ -84,7 +85,12 @@ export interface CpuProfileMeta {
   readonly durationMs: number;
   /** Shown by `go tool pprof` under the profile's header lines. */
   readonly comments: readonly string[];
+  /** The program's name, shown by `go tool pprof` as the main binary. */
+  readonly program: string;
 }
+
+/** Every location belongs to the one mapping: the program, already symbolized. */
+const MAPPING_ID = 1;
 
 interface PprofFunction {
   readonly id: number;
@@ -177,9 +183,19 @@ export function encodePprofCpuProfile(trace: SamplingProfileStackTraces, meta: C
       m.packed(SampleField.value, [count, count * periodNs]);
     });
   }
+  // A mapping that says names, files and lines are all there, so pprof does not try to symbolize
+  // addresses (there are none) by asking the server's /debug/pprof/symbol.
+  w.message(ProfileField.mapping, (m) => {
+    m.uint(MappingField.id, MAPPING_ID);
+    m.uint(MappingField.filename, tables.str(meta.program));
+    m.uint(MappingField.hasFunctions, 1);
+    m.uint(MappingField.hasFilenames, 1);
+    m.uint(MappingField.hasLineNumbers, 1);
+  });
   for (const loc of tables.locations) {
     w.message(ProfileField.location, (m) => {
       m.uint(LocationField.id, loc.id);
+      m.uint(LocationField.mappingId, MAPPING_ID);
       m.message(LocationField.line, (l) => {
         l.uint(LineField.functionId, loc.functionId);
         l.uint(LineField.line, loc.line);
