@@ -12,20 +12,32 @@ const SAMPLE_INTERVAL_US = 10_000;
 
 export const PROFILE_SECONDS = { default: 30, min: 1, max: 300 } as const;
 
+/**
+ * Bun's whole-run profiler (`--cpu-prof`, `--cpu-prof-md`, also through BUN_OPTIONS) uses the same
+ * sampler: a profile taken meanwhile stops it, and the file written at exit is left nearly empty.
+ */
+export const UNDER_WHOLE_RUN_PROFILER = process.execArgv.some((a) => a === "--cpu-prof" || a === "--cpu-prof-md");
+
 export type ProfileOutcome =
   | { readonly kind: "profile"; readonly pprofGzip: Uint8Array; readonly samples: number; readonly startedAtMs: number }
-  | { readonly kind: "busy"; readonly sinceMs: number; readonly seconds: number };
+  | { readonly kind: "busy"; readonly sinceMs: number; readonly seconds: number }
+  | { readonly kind: "whole-run-profiler" };
 
 export class CpuProfiler {
   private running: { readonly sinceMs: number; readonly seconds: number; readonly stop: () => void } | null = null;
 
-  constructor(private readonly comments: readonly string[]) {}
+  constructor(
+    private readonly comments: readonly string[],
+    private readonly underWholeRunProfiler = UNDER_WHOLE_RUN_PROFILER,
+  ) {}
 
   /**
    * Samples for `seconds`, or until `abort` fires (the client went away) or stopAll() is called,
-   * then returns the gzipped pprof profile. Answers "busy" at once while another profile runs.
+   * then returns the gzipped pprof profile. Answers "busy" at once while another profile runs, and
+   * "whole-run-profiler" when the process runs under --cpu-prof, whose profile this would destroy.
    */
   async capture(seconds: number, abort?: AbortSignal): Promise<ProfileOutcome> {
+    if (this.underWholeRunProfiler) return { kind: "whole-run-profiler" };
     if (this.running !== null) return { kind: "busy", sinceMs: this.running.sinceMs, seconds: this.running.seconds };
     const startedAtMs = Date.now();
     const t0 = performance.now();

@@ -20,6 +20,13 @@ export function cpuProfileRoute(profiler: CpuProfiler): (req: Request) => Promis
     const seconds = profileSeconds(new URL(req.url));
     if (typeof seconds === "string") return new Response(`${seconds}\n`, { status: 400 });
     const outcome = await profiler.capture(seconds, req.signal);
+    if (outcome.kind === "whole-run-profiler") {
+      return new Response(
+        "this process runs under bun --cpu-prof, which uses the same sampler: a profile now would stop it and empty the .cpuprofile it writes at exit; " +
+          "take the whole-run profile, or restart without --cpu-prof (check BUN_OPTIONS) to profile on demand\n",
+        { status: 409 },
+      );
+    }
     if (outcome.kind === "busy") {
       const since = new Date(outcome.sinceMs).toISOString();
       return new Response(
@@ -38,11 +45,15 @@ export function cpuProfileRoute(profiler: CpuProfiler): (req: Request) => Promis
   };
 }
 
-/** Go's heap profile has no Bun counterpart; say where the nearest thing is rather than 404. */
+/**
+ * Go's heap profile has no in-process counterpart in Bun (its sampled heap profile, --heap-prof, is
+ * written only at exit); say where the nearest things are rather than 404.
+ */
 export function heapProfileRoute(): Response {
   return new Response(
-    "no pprof heap profile: Bun's JavaScriptCore has no sampled allocation profiler.\n" +
-      "GET /debug/heap instead (same token): a V8 heap snapshot, opened by Chrome DevTools (Memory > Load).\n",
+    "no pprof heap profile: Bun offers no sampled heap profile of a running process.\n" +
+      "GET /debug/heap instead (same token): a V8 heap snapshot, opened by Chrome DevTools (Memory > Load).\n" +
+      "For allocations over a whole run, start the gateway with BUN_OPTIONS=--heap-prof: a .heapprofile is written at exit.\n",
     { status: 501 },
   );
 }

@@ -1,11 +1,15 @@
 // GET /debug/pprof/profile on the admin port: a CPU profile of the running gateway, in the pprof
 // format `go tool pprof` opens, behind admin.debug_token, one at a time, for a bounded time.
 import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
-import { rule, str, text, TestScope, type TestGateway } from "../support/harness.ts";
+import { ChildOutput, rule, str, text, TestScope, type TestGateway } from "../support/harness.ts";
 import { decodePprof } from "../support/pprof.ts";
 
 const T = 10;
+const MAIN = join(import.meta.dir, "../../src/cli/main.ts");
 const TOKEN = "pr0file";
 const scope = new TestScope();
 afterEach(scope.release);
@@ -114,6 +118,39 @@ describe("/debug/pprof/profile", () => {
     const res = await admin(gw, "/debug/pprof/profile?seconds=2", withToken);
     expect(res.status).toBe(200);
     expect(decodePprof(new Uint8Array(await res.arrayBuffer())).durationNanos).toBeGreaterThanOrEqual(2e9);
+  });
+
+  test("under bun --cpu-prof the endpoint refuses (409) rather than empty the whole-run profile written at exit", async () => {
+    const be = await scope.backend();
+    const dir = mkdtempSync(join(tmpdir(), "gw-cpu-prof-"));
+    const cfg = join(dir, "gw.yaml");
+    writeFileSync(
+      cfg,
+      [
+        'server: { listen_addr: "127.0.0.1:0", health_check_port: 0 }',
+        `admin: { debug_token: "${TOKEN}" }`,
+        "graceful_shutdown_timeout: 1s",
+        `routing: { rules: [{ server_type: ${T}, endpoints: ["127.0.0.1:${be.port}"] }] }`,
+      ].join("\n"),
+    );
+    const proc = Bun.spawn([process.execPath, "--cpu-prof", `--cpu-prof-dir=${dir}`, MAIN, "--config", cfg], { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+    scope.defer(() => void proc.kill("SIGKILL"));
+    const [, port, adminPort] = await new ChildOutput(proc).line(/"listen":"127\.0\.0\.1:(\d+)".*"admin_port":(\d+)/);
+    const clients = await Promise.all([0, 1].map(() => GameClient.connect("127.0.0.1", Number(port))));
+    const pending = fetch(`http://127.0.0.1:${adminPort}/debug/pprof/profile?seconds=1`, withToken);
+    await driveTraffic(clients, pending);
+    const res = await pending;
+    expect(res.status).toBe(409);
+    expect(await res.text()).toContain("runs under bun --cpu-prof");
+    // Keep the whole-run profiler busy a while longer, then let it write its file.
+    await driveTraffic(clients, Bun.sleep(1000));
+    for (const c of clients) c.close();
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+    const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
+    expect(file).toBeDefined();
+    const whole = JSON.parse(readFileSync(join(dir, file!), "utf8")) as { nodes: { callFrame: { url: string } }[] };
+    expect(whole.nodes.some((n) => n.callFrame.url.endsWith("/src/net/tcp-listener.ts"))).toBe(true);
   });
 
   test("/debug/pprof/heap says there is none under Bun and where the heap snapshot is", async () => {
