@@ -1,7 +1,8 @@
 // CPU profiles of the running process for GET /debug/pprof/profile, taken in-process with
 // JavaScriptCore's sampling profiler (bun:jsc `profile`): it samples the JavaScript thread, so the
 // profile covers everything the gateway runs meanwhile, not only the request that asked for it.
-// One profile at a time: the sampler is process-wide, and two would each hold the other's samples.
+// One profile at a time in the process: the sampler is process-wide, and starting a second one
+// empties the first (checked: the first came back with 0 samples).
 
 import { profile } from "bun:jsc";
 import { gzipSync } from "node:zlib";
@@ -23,8 +24,21 @@ export type ProfileOutcome =
   | { readonly kind: "busy"; readonly sinceMs: number; readonly seconds: number }
   | { readonly kind: "whole-run-profiler" };
 
+interface RunningProfile {
+  readonly owner: CpuProfiler;
+  readonly sinceMs: number;
+  readonly seconds: number;
+  readonly stop: () => void;
+}
+
+/**
+ * The one profile running in this process, whichever gateway's admin port asked for it. Kept on
+ * globalThis so that after a dev code reload (bun --hot) the new module sees the old one's profile.
+ */
+const SLOT_KEY: unique symbol = Symbol.for("game-gateway.cpu-profile");
+const slot: { running: RunningProfile | null } = ((globalThis as { [SLOT_KEY]?: { running: RunningProfile | null } })[SLOT_KEY] ??= { running: null });
+
 export class CpuProfiler {
-  private running: { readonly sinceMs: number; readonly seconds: number; readonly stop: () => void } | null = null;
 
   constructor(
     private readonly comments: readonly string[],
@@ -38,7 +52,8 @@ export class CpuProfiler {
    */
   async capture(seconds: number, abort?: AbortSignal): Promise<ProfileOutcome> {
     if (this.underWholeRunProfiler) return { kind: "whole-run-profiler" };
-    if (this.running !== null) return { kind: "busy", sinceMs: this.running.sinceMs, seconds: this.running.seconds };
+    const other = slot.running;
+    if (other !== null) return { kind: "busy", sinceMs: other.sinceMs, seconds: other.seconds };
     const startedAtMs = Date.now();
     const t0 = performance.now();
     let stop = (): void => {};
@@ -50,7 +65,7 @@ export class CpuProfiler {
       };
     });
     abort?.addEventListener("abort", stop, { once: true });
-    this.running = { sinceMs: startedAtMs, seconds, stop };
+    slot.running = { owner: this, sinceMs: startedAtMs, seconds, stop };
     try {
       const result = await profile(() => elapsed, SAMPLE_INTERVAL_US);
       const trace = result.stackTraces;
@@ -58,12 +73,12 @@ export class CpuProfiler {
       return { kind: "profile", pprofGzip: gzipSync(pprof), samples: trace.traces.length, startedAtMs };
     } finally {
       abort?.removeEventListener("abort", stop);
-      this.running = null;
+      slot.running = null;
     }
   }
 
   /** Ends a running profile early (the admin port is closing); its caller still gets what was sampled. */
   stopAll(): void {
-    this.running?.stop();
+    if (slot.running?.owner === this) slot.running.stop();
   }
 }

@@ -2,7 +2,7 @@
 //   go tool pprof 'http://host:9090/debug/pprof/profile?seconds=30&token=...'
 // (behind the same admin.debug_token gate as /debug/stats and /debug/heap).
 
-import { CpuProfiler, PROFILE_SECONDS } from "./cpu-profiler.ts";
+import { type CpuProfiler, PROFILE_SECONDS } from "./cpu-profiler.ts";
 
 /** `seconds` as Go's net/http/pprof reads it (a whole number, 30 when absent), but bounded. */
 function profileSeconds(url: URL): number | string {

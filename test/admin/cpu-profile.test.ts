@@ -108,6 +108,21 @@ describe("/debug/pprof/profile", () => {
     expect((await next).status).toBe(200);
   });
 
+  test("one profile per process: a second gateway in it is refused while the first's runs; stopping the first frees it", async () => {
+    const a = await gatewayWithTraffic();
+    const b = await gatewayWithTraffic();
+    const first = await runningProfile(a.gw, 60);
+    const refused = await admin(b.gw, "/debug/pprof/profile?seconds=1", withToken);
+    expect(refused.status).toBe(409);
+    expect(await refused.text()).toContain("(60 s, started");
+
+    await a.gw.stop();
+    const next = admin(b.gw, "/debug/pprof/profile?seconds=1", withToken);
+    await driveTraffic(b.clients, next);
+    expect((await next).status).toBe(200);
+    await first.stop(); // settles the first request, already ended by the stop
+  });
+
   test("the admin idle timeout does not cut a profile that outlasts it", async () => {
     const be = await scope.backend();
     const gw = scope.gateway({
