@@ -24,8 +24,9 @@ export interface AdminHttpLimits {
 const MAX_HEAD_BYTES = 16 * 1024;
 const HEAD_END = Buffer.from("\r\n\r\n");
 const REASONS: Record<number, string> = {
-  200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-  431: "Request Header Fields Too Large", 500: "Internal Server Error", 503: "Service Unavailable",
+  200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
+  431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
+  503: "Service Unavailable",
 };
 
 /** One connection: the request head as it arrives, then the response as the socket takes it. */
@@ -36,6 +37,8 @@ class Exchange {
   out: Uint8Array = new Uint8Array(0);
   written = 0;
   timer: ReturnType<typeof setTimeout> | null = null;
+  /** Fires when the connection closes, so a long handler (a CPU profile) can stop early: `req.signal`. */
+  readonly closed = new AbortController();
   constructor(
     /** The server that accepted it: a dev hot reload hands the socket newer handlers, not a newer owner. */
     readonly owner: AdminHttpServer,
@@ -148,6 +151,7 @@ export class AdminHttpServer {
     this.disarm(x);
     this.waiting.delete(s);
     if (x.counted) this.open--;
+    x.closed.abort();
   }
 
   /** (Re)starts the connection's deadline: no request by then, or no response progress, closes it. */
@@ -170,10 +174,10 @@ export class AdminHttpServer {
       if (x.head.length > MAX_HEAD_BYTES) void this.answer(s, "GET", new Response("request head too large\n", { status: 431 }));
       return;
     }
-    const parsed = parseHead(x.head.subarray(0, end).toString("latin1"));
+    const parsed = parseHead(x.head.subarray(0, end).toString("latin1"), x.closed.signal);
     x.head = Buffer.alloc(0);
-    // The request is in: the handler may take its time (a heap snapshot does); the deadline
-    // applies again once the response is being written.
+    // The request is in: the handler may take its time (a heap snapshot does, a CPU profile runs
+    // for as long as asked); the deadline applies again once the response is being written.
     this.disarm(x);
     if (typeof parsed === "string") {
       void this.answer(s, "GET", new Response(`${parsed}\n`, { status: 400 }));
@@ -227,7 +231,7 @@ export class AdminHttpServer {
 }
 
 /** "GET /path HTTP/1.1" and its headers, as a Request; a string says what was wrong. */
-function parseHead(text: string): Request | string {
+function parseHead(text: string, closed: AbortSignal): Request | string {
   const lines = text.split("\r\n");
   const m = /^([A-Z]+) (\S+) HTTP\/1\.[01]$/.exec(lines[0] ?? "");
   if (m === null) return "malformed request line";
@@ -239,5 +243,5 @@ function parseHead(text: string): Request | string {
   }
   const target = m[2]!;
   if (!target.startsWith("/")) return "expected a path starting with /";
-  return new Request(`http://admin${target}`, { method: m[1]!, headers });
+  return new Request(`http://admin${target}`, { method: m[1]!, headers, signal: closed });
 }

@@ -1,5 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { AdminHttpServer, type AdminHandler } from "./admin-http.ts";
+import { CpuProfiler } from "./cpu-profiler.ts";
+import { cpuProfileRoute, heapProfileRoute } from "./profile-route.ts";
 import { type Binder, directBinder } from "../net/binder.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import { STATUS_PAGE_HTML } from "./status-page.ts";
@@ -12,8 +14,10 @@ import { STATUS_PAGE_HTML } from "./status-page.ts";
 //   /metrics       Prometheus text
 //   /              the live status page (polls /api/status)
 //   /api/status    the numbers the status page shows
-//   /debug/stats   full JSON snapshot      } only when admin.debug_token is set, and then only
-//   /debug/heap    V8 heap snapshot        } with "Authorization: Bearer <token>" or ?token=<token>
+//   /debug/stats            full JSON snapshot       } only when admin.debug_token is set, and then
+//   /debug/heap             V8 heap snapshot         } only with "Authorization: Bearer <token>" or
+//   /debug/pprof/profile    CPU profile (pprof)      } ?token=<token>
+//   /debug/pprof/heap       501: says to use /debug/heap }
 
 /** What the admin server reads from the gateway. */
 export interface AdminSource {
@@ -36,6 +40,7 @@ function tokenMatches(expected: string, req: Request): boolean {
 
 export class AdminServer {
   private server: AdminHttpServer | null = null;
+  private readonly profiler = new CpuProfiler([`game-gateway on bun ${Bun.version}: JavaScriptCore sampling profiler, 100 Hz`]);
 
   constructor(
     private readonly host: string,
@@ -55,11 +60,11 @@ export class AdminServer {
   /** Binds the admin port; throws ListenError naming `key` when the address cannot be had. */
   start(key: string, binder: Binder = directBinder): void {
     const src = this.source;
-    const guarded = (handler: () => Response) => (req: Request) => {
+    const guarded = (handler: AdminHandler) => (req: Request) => {
       const token = src.config.admin.debug_token;
       if (token === "") return new Response("debug endpoints are off (set admin.debug_token)\n", { status: 404 });
       if (!tokenMatches(token, req)) return new Response("missing or wrong debug token\n", { status: 401 });
-      return handler();
+      return handler(req);
     };
     const routes: Record<string, AdminHandler> = {
       "/": () => new Response(STATUS_PAGE_HTML, { headers: { "content-type": "text/html; charset=utf-8" } }),
@@ -83,6 +88,8 @@ export class AdminServer {
             },
           }),
       ),
+      "/debug/pprof/profile": guarded(cpuProfileRoute(this.profiler)),
+      "/debug/pprof/heap": guarded(heapProfileRoute),
     };
     const notFound = (): Response => new Response("not found\n", { status: 404 });
     this.server = new AdminHttpServer(
@@ -101,6 +108,7 @@ export class AdminServer {
   }
 
   async stop(): Promise<void> {
+    this.profiler.stopAll();
     this.server?.stop();
     this.server = null;
   }

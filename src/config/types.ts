@@ -181,7 +181,7 @@ export interface GatewayConfig {
     readonly max_connections: number;
     /** An admin connection whose request has not arrived (or whose response stalls) this long is closed. */
     readonly idle_timeout: Millis;
-    /** Enables /debug/stats and /debug/heap for requests carrying this token; "" keeps them off. */
+    /** Enables /debug/stats, /debug/heap and /debug/pprof/* for requests carrying this token; "" keeps them off. */
     readonly debug_token: string;
   };
   readonly graceful_shutdown_timeout: Millis;

@@ -8,6 +8,7 @@ import { STATUS_PAGE_HTML } from "../../src/admin/status-page.ts";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { DemoBackend } from "../../src/demo/demo-backend.ts";
 import { ChildOutput, eventually, rule, startGateway, str, text } from "../support/harness.ts";
+import { decodePprof } from "../support/pprof.ts";
 
 const root = join(import.meta.dir, "../..");
 const binary = join(root, "dist/game-gateway");
@@ -115,6 +116,52 @@ describe("dist/game-gateway", () => {
       expect(page.status).toBe(200);
       expect(page.headers.get("content-type")).toContain("text/html");
       expect(await page.text()).toBe(STATUS_PAGE_HTML);
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+    });
+
+    test("GET /debug/pprof/profile: a pprof CPU profile of the binary under traffic, its stacks source-mapped to the gateway's files", async () => {
+      const cfg = join(dir, "gw-profile.yaml");
+      writeFileSync(
+        cfg,
+        [
+          'server: { listen_addr: "127.0.0.1:0", health_check_port: 0 }',
+          'admin: { debug_token: "bin-t0ken" }',
+          "graceful_shutdown_timeout: 1s",
+          `routing: { rules: [{ server_type: 10, endpoints: ["127.0.0.1:${backend.port}"] }] }`,
+        ].join("\n"),
+      );
+      const proc = Bun.spawn([binary, "--config", cfg], { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+      procs.push(proc);
+      const [, port, adminPort] = await new ChildOutput(proc).line(/"listen":"127\.0\.0\.1:(\d+)".*"admin_port":(\d+)/);
+      const url = (q: string) => `http://127.0.0.1:${adminPort}/debug/pprof/profile${q}`;
+      const auth = { headers: { authorization: "Bearer bin-t0ken" } };
+      expect((await fetch(url("?seconds=1"))).status).toBe(401);
+      expect((await fetch(url("?seconds=0"), auth)).status).toBe(400);
+
+      const clients = await Promise.all([0, 1, 2, 3].map(() => GameClient.connect("127.0.0.1", Number(port))));
+      // Two at once: one profiles, the other is refused (whichever reaches the gateway second).
+      const pending = Promise.all([fetch(url("?seconds=2"), auth), fetch(url("?seconds=2"), auth)]);
+      let done = false;
+      void pending.finally(() => (done = true));
+      await Promise.all(
+        clients.map(async (c, i) => {
+          for (let n = 0; !done; n++) {
+            c.send(1, serverIdFor(10), text(`p${i}.${n}`));
+            expect(str((await c.next()).body)).toBe(`p${i}.${n}`);
+          }
+        }),
+      );
+      const answers = await pending;
+      expect(answers.map((r) => r.status).sort()).toEqual([200, 409]);
+      const res = answers.find((r) => r.status === 200)!;
+      const profile = decodePprof(new Uint8Array(await res.arrayBuffer()));
+      expect(profile.sampleTypes).toEqual(["samples/count", "cpu/nanoseconds"]);
+      expect(profile.durationNanos).toBeGreaterThanOrEqual(2e9);
+      // The binary is minified, but method names survive and the inline source map gives the files.
+      const inListener = profile.samples.flatMap((s) => s.stack).filter((f) => /^\S+ (\S*\/)?src\/net\/tcp-listener\.ts:\d+$/.test(f));
+      expect(inListener.length).toBeGreaterThan(0);
+      for (const c of clients) c.close();
       proc.kill("SIGTERM");
       expect(await proc.exited).toBe(0);
     });
