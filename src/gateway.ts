@@ -247,7 +247,7 @@ export class Gateway {
     const endpoints = new Router(c.routing.rules).endpoints().length;
     const demand = {
       clients: c.connection_pool.max_connections,
-      backends: c.backend.mode === "dedicated" ? c.connection_pool.max_connections : endpoints * c.backend.connections_per_endpoint,
+      backends: c.backend.mode !== "multiplexed" ? c.connection_pool.max_connections : endpoints * c.backend.connections_per_endpoint,
       admin: this.admin === null ? 0 : c.admin.max_connections,
     };
     const short = fdShortfall(limit, demand);

@@ -23,6 +23,8 @@ import {
 //                re-dialled with exponential backoff and jitter when lost.
 //   dedicated:   one connection per session, dialled when the session is bound and closed with
 //                it; never reused for another session.
+//   per_session: as dedicated, speaking the reference gateway's TCP contract (Trans only, no
+//                Ping; see BackendConnection); a failed dial is retried max_retries times.
 // When a shared connection is lost its sessions move to a live sibling (announced again with
 // Connect); with no live sibling they are closed with a logged reason. Other endpoints are untouched.
 //
@@ -38,7 +40,8 @@ export interface PoolSettings {
   readonly mode: BackendMode;
   readonly breaker: BreakerSettings;
   readonly pingIntervalMs: number;
-  readonly readTimeoutMs: number;
+  /** A Ping unanswered this long closes the connection (backend.ping_timeout). */
+  readonly pingTimeoutMs: number;
   /** The re-dial backoff doubles at most this many times. */
   readonly maxRetries: number;
   readonly connectionsPerEndpoint: number;
@@ -126,12 +129,12 @@ export class EndpointPool implements BackendConnectionOwner {
 
   /** Ping silent connections, drop unresponsive ones (called from the gateway's sweep). */
   healthCheck(now: number): void {
-    const { pingIntervalMs, readTimeoutMs } = this.deps.settings;
+    const { pingIntervalMs, pingTimeoutMs } = this.deps.settings;
     // Half-open: probe at once. A Pong is the success that closes the breaker; an open
     // connection alone is not (a backend that accepts but never answers must stay out).
     const interval = this.breaker.state === BreakerState.HalfOpen ? 0 : pingIntervalMs;
-    for (const c of this.slots) c?.healthCheck(now, interval, readTimeoutMs);
-    for (const c of this.dedicated) c.healthCheck(now, interval, readTimeoutMs);
+    for (const c of this.slots) c?.healthCheck(now, interval, pingTimeoutMs);
+    for (const c of this.dedicated) c.healthCheck(now, interval, pingTimeoutMs);
   }
 
   /** Dials the shared connections (multiplexed mode). */
@@ -182,7 +185,7 @@ export class EndpointPool implements BackendConnectionOwner {
   attach(session: Session): boolean {
     if (this.closed) return false;
     let conn: BackendConnection | null;
-    if (this.deps.settings.mode === "dedicated") {
+    if (this.deps.settings.mode !== "multiplexed") {
       conn = this.newConnection(DEDICATED_INITIAL_BUFFER);
       this.dedicated.add(conn);
       conn.dial();
@@ -244,6 +247,10 @@ export class EndpointPool implements BackendConnectionOwner {
     m.backendConnectionSetupLatency.observe({ backend: this.endpoint }, conn.setupSeconds);
     this.updatePoolGauges();
     this.deps.log.debug("backend connection open", { backend: this.endpoint, slot });
+  }
+
+  onDialRetry(_conn: BackendConnection): void {
+    this.deps.metrics.backendRetries.inc({ backend: this.endpoint });
   }
 
   onClosed(conn: BackendConnection, wasOpen: boolean): void {
@@ -382,7 +389,7 @@ export class EndpointPool implements BackendConnectionOwner {
     this.probeTimer = null;
     if (this.closed) return;
     if (this.breaker.state !== BreakerState.Open) return this.dialEmptySlots(); // half-opened meanwhile
-    if (this.deps.settings.mode === "dedicated") {
+    if (this.deps.settings.mode !== "multiplexed") {
       if (this.prober !== null) return;
       this.prober = this.newConnection(DEDICATED_INITIAL_BUFFER);
       this.dedicated.add(this.prober);
