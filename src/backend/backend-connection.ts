@@ -535,13 +535,14 @@ export class BackendConnection implements BackendLink {
 
   /**
    * Active health check, called periodically: Ping a connection that has been silent for
-   * pingIntervalMs; close one whose Ping went unanswered for readTimeoutMs (cause ping_timeout).
+   * pingIntervalMs; close one whose Ping went unanswered for pingTimeoutMs (cause ping_timeout).
+   * In per_session mode there is no Ping: only the write deadline is checked.
    */
-  healthCheck(now: number, pingIntervalMs: number, readTimeoutMs: number): void {
+  healthCheck(now: number, pingIntervalMs: number, pingTimeoutMs: number): void {
     if (this.state !== "open") return;
     if (this.options.writeTimeoutMs > 0 && this.writeDeadlinePassed(now)) return this.close(CloseCause.WriteTimeout);
     if (this.options.perSession) return;
-    const due = this.pings.check(now, pingIntervalMs, readTimeoutMs);
+    const due = this.pings.check(now, pingIntervalMs, pingTimeoutMs);
     if (due === "timeout") this.close(CloseCause.PingTimeout);
     else if (due === "ping") this.sendPing(now);
   }

@@ -11,8 +11,11 @@ export type ConnectionCloseCause =
    * queued bytes the backend stopped accepting (connection_pool.write_timeout, per_session mode).
    */
   | { readonly by: "timeout"; readonly label: "dial_timeout" | "ping_timeout" | "write_timeout" }
-  /** Closed on purpose: a dedicated connection whose session ended, or the pool shutting down. */
-  | { readonly by: "gateway"; readonly label: "session_ended" | "closing" }
+  /**
+   * Closed on purpose: a dedicated connection whose session ended, a shared one that carried no
+   * session for connection_pool.idle_timeout, or the pool shutting down.
+   */
+  | { readonly by: "gateway"; readonly label: "session_ended" | "idle" | "closing" }
   /** The backend broke framing; counted as a violation when it was found, so not again as an error. */
   | { readonly by: "violation"; readonly label: BackendFramingViolation };
 
@@ -23,6 +26,7 @@ export const CloseCause = {
   PingTimeout: { by: "timeout", label: "ping_timeout" },
   WriteTimeout: { by: "timeout", label: "write_timeout" },
   SessionEnded: { by: "gateway", label: "session_ended" },
+  Idle: { by: "gateway", label: "idle" },
   PoolClosing: { by: "gateway", label: "closing" },
 } as const satisfies Record<string, ConnectionCloseCause>;
 

@@ -46,6 +46,7 @@ export function poolSettingsFromConfig(c: GatewayConfig): PoolSettings {
     },
     pingIntervalMs: c.backend.ping_interval,
     pingTimeoutMs: c.backend.ping_timeout,
+    idleTimeoutMs: cp.idle_timeout,
     maxRetries: cp.max_retries,
     connectionsPerEndpoint: c.backend.connections_per_endpoint,
     retryDelayMs: cp.retry_delay,

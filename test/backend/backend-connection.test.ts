@@ -25,6 +25,7 @@ function endpointPoolLinks(mode: BackendMode): LinkFactory {
         breaker: { failureThreshold: 5, windowMs: 60_000, openTimeoutMs: 30_000, halfOpenMaxRequests: 1 },
         pingIntervalMs: 30_000,
         pingTimeoutMs: 30_000,
+        idleTimeoutMs: 300_000,
         maxRetries: 3,
         connectionsPerEndpoint: 2,
         retryDelayMs: 100,

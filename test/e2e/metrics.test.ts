@@ -33,10 +33,10 @@ test("every reference metric is registered with its labels and moves with its ev
   const gw = startGateway({
     server: { health_check_port: 0 },
     security: { max_connections_per_ip: 50, message_rate_limit: 100, message_rate_burst: 100 },
-    backend: { ping_interval: "100ms", connections_per_endpoint: 2 },
     // The mute backend's Pings must time out; the healthy one's Pongs must not, even on a loaded
     // machine (200 ms opened its breaker under load). The test waits for the timeout, not a time.
-    connection_pool: { read_timeout: "2s", retry_delay: "20ms" },
+    backend: { ping_interval: "100ms", ping_timeout: "2s", connections_per_endpoint: 2 },
+    connection_pool: { retry_delay: "20ms" },
     circuit_breaker: { failure_threshold: 2, open_timeout: "1m" },
     routing: { rules },
   });
