@@ -108,6 +108,7 @@ export function listenerLimitsFromConfig(c: GatewayConfig): Omit<TcpListenerOpti
     maxMessageSize: c.security.max_message_size,
     writeQueueLimit: c.server.client_write_queue_limit,
     closeTimeoutMs: c.connection_pool.write_timeout,
+    writeTimeoutMs: c.backend.mode === "per_session" ? c.connection_pool.write_timeout : 0,
     maxConnections: c.connection_pool.max_connections,
     partialFrameTimeoutMs: c.server.partial_frame_timeout,
     pendingInputLimit: c.server.pending_input_limit,

@@ -64,8 +64,8 @@ export interface ConnectionPoolConfig {
   /** Backend sockets: TCP keep-alive probes start after this much silence (a dead peer is found without closing idle players). */
   readonly read_timeout: Millis;
   /**
-   * per_session backend sockets: bytes queued and none accepted for this long closes that session.
-   * Client sockets: how long a closing client may take to read what was queued for it.
+   * per_session mode: bytes queued toward the backend or the client and none accepted for this long
+   * closes that session. All modes: how long a closing client may take to read what was queued for it.
    */
   readonly write_timeout: Millis;
   readonly max_retries: number;

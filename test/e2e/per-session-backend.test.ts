@@ -105,6 +105,25 @@ describe("backend.mode: per_session (the reference gateway's TCP backend contrac
     expect(await noRetries.gateway.metrics.value("client_closes_total", { reason: "backend_unavailable" })).toBe(1);
   });
 
+  test("a client that stops reading is closed after write_timeout (the write deadline on the client socket)", async () => {
+    const be = referenceBackend();
+    const gw = perSessionGateway(be.port, {
+      // Far above what the test queues: the close must come from the deadline, not the size bound.
+      server: { client_write_queue_limit: "256MiB" },
+      connection_pool: { write_timeout: "300ms" },
+    });
+    const deaf = await gw.connect();
+    deaf.pause(); // reads nothing from now on: the echoes pile up in the kernel, then in the gateway
+    const body = new Uint8Array(60_000);
+    // Far more echo than loopback socket buffers hold (and far less than the queue bound).
+    for (let i = 0; i < 400; i++) deaf.send(1, serverIdFor(T), body);
+    const fine = await gw.connect();
+    await roundTrips(fine, "fine", 1, 1);
+    await deaf.closed;
+    expect(await gw.gateway.metrics.value("client_closes_total", { reason: "slow_reader" })).toBe(1);
+    await roundTrips(fine, "fine", 2, 1);
+  });
+
   test("a backend that stops reading closes that session after write_timeout (the write deadline)", async () => {
     const stalled = scope.stalledBackend();
     const be = referenceBackend();
