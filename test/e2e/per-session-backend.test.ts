@@ -85,6 +85,15 @@ describe("backend.mode: per_session (the reference gateway's TCP backend contrac
     expect(be.violations).toEqual([]);
   });
 
+  test("with trace propagation the gate header is 33 bytes, and replies still reach their player", async () => {
+    const be = startReferenceBackend(0, true);
+    scope.defer(() => be.stop());
+    const gw = perSessionGateway(be.port, { tracing: { enable_trace_propagation: true } });
+    const clients = await Promise.all([0, 1, 2].map(() => gw.connect()));
+    await Promise.all(clients.map((c, i) => roundTrips(c, `traced ${i}`, 1, 5)));
+    expect(be.violations).toEqual([]);
+  });
+
   test("a failed dial is retried max_retries times, retry_delay apart, before the player is given up", async () => {
     // A port nothing listens on yet: the dial is refused until the backend starts.
     const port = unusedPort();

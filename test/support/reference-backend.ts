@@ -3,7 +3,8 @@
 // reads and writes and none of this project's codecs: one connection per player, Trans only.
 //
 // Gateway -> backend: [i32 Length][i32 Type][u32 ServerID = 0][i64 ObjectID = session]
-//                     [u8 OpCode = 1][i64 SessionID] then the body; Length = 9 + body.
+//                     [u8 OpCode = 1][i64 SessionID] then the body; Length = 9 + body. With trace
+//                     propagation the gate header also holds [16 TraceID][8 SpanID] (33 bytes).
 // Backend -> gateway: the same headers. It replies with SessionID 0 and ObjectID 0 (the gateway
 // must know the session by the connection) and echoes the body with the request's Type.
 //
@@ -38,7 +39,9 @@ export interface ReferenceBackend {
   stop(): void;
 }
 
-export function startReferenceBackend(port = 0): ReferenceBackend {
+/** traceHeader: the gateway runs with tracing.enable_trace_propagation, so its gate header is 33 bytes. */
+export function startReferenceBackend(port = 0, traceHeader = false): ReferenceBackend {
+  const gateIn = traceHeader ? GATE_HEADER + 24 : GATE_HEADER;
   const conns = new Map<Socket<Conn>, Conn>();
   const violations: string[] = [];
   let accepted = 0;
@@ -74,7 +77,7 @@ export function startReferenceBackend(port = 0): ReferenceBackend {
     if (objectId !== sessionId || sessionId <= 0n) return `session ${sessionId}, object ${objectId}`;
     if (c.session === 0n) c.session = sessionId;
     else if (c.session !== sessionId) return "a second session on one connection";
-    const body = f.subarray(SERVER_HEADER + GATE_HEADER, SERVER_HEADER + length);
+    const body = f.subarray(SERVER_HEADER + gateIn, SERVER_HEADER + length);
     if (c.firstBody === null) c.firstBody = new TextDecoder().decode(body);
 
     const reply = new Uint8Array(SERVER_HEADER + GATE_HEADER + body.length);
@@ -108,7 +111,7 @@ export function startReferenceBackend(port = 0): ReferenceBackend {
         let at = 0;
         while (all.length - at >= SERVER_HEADER) {
           const length = new DataView(all.buffer, at).getInt32(0, true);
-          if (length < GATE_HEADER) return reject(s, `length ${length}`);
+          if (length < gateIn) return reject(s, `length ${length}`);
           if (all.length - at < SERVER_HEADER + length) break;
           const violation = onFrame(s, c, all.subarray(at, at + SERVER_HEADER + length));
           if (violation !== null) return reject(s, violation);
