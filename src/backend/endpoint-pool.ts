@@ -231,7 +231,6 @@ export class EndpointPool implements BackendConnectionOwner {
     } else {
       conn = this.leastLoaded();
       if (conn === null) return false;
-      if (conn.sessions.size > 0) this.unparkOne();
     }
     this.sessionCount++;
     conn.adopt(session);
@@ -377,7 +376,10 @@ export class EndpointPool implements BackendConnectionOwner {
     }
   }
 
-  /** The open connection carrying fewest sessions; else one being dialled; else null. */
+  /**
+   * The open connection carrying fewest sessions; else one being dialled; else null. When even
+   * that one carries sessions already, a slot parked for idleness is dialled for the next ones.
+   */
   private leastLoaded(): BackendConnection | null {
     let best: BackendConnection | null = null;
     let dialing: BackendConnection | null = null;
@@ -389,7 +391,9 @@ export class EndpointPool implements BackendConnectionOwner {
         dialing = c;
       }
     }
-    return best ?? dialing;
+    const chosen = best ?? dialing;
+    if (chosen !== null && chosen.sessions.size > 0) this.unparkOne();
+    return chosen;
   }
 
   /** probe: the pool's one probe dial while the breaker is open; other dials wait for it then. */
