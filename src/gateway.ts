@@ -112,6 +112,8 @@ const RESTART_ONLY: readonly string[] = [
   "connection_pool.dial_timeout",
   "connection_pool.retry_delay",
   "connection_pool.read_timeout",
+  // The idle life of a backend connection is a pool setting, fixed when the pools are built.
+  "connection_pool.idle_timeout",
   "connection_pool.max_retries",
   "session",
   "tracing",
