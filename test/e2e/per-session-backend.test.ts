@@ -13,6 +13,8 @@ const BURST = 20;
 /** Every periodic interval of the gateway, shortened so that the test outlives many of them. */
 const PING_INTERVAL_MS = 30;
 const SWEEP_INTERVAL_MS = 20;
+/** TCP keep-alive's idle time (connection_pool.read_timeout): the kernel counts it in whole seconds. */
+const KEEPALIVE_MS = 1_000;
 
 const scope = new TestScope();
 afterEach(scope.release);
@@ -35,7 +37,7 @@ function perSessionGateway(backendPort: number, extra: Record<string, unknown> =
   return scope.gateway({
     backend: { mode: "per_session", ping_interval: `${PING_INTERVAL_MS}ms`, ping_timeout: `${2 * PING_INTERVAL_MS}ms` },
     session: { sweep_interval: `${SWEEP_INTERVAL_MS}ms` },
-    connection_pool: { read_timeout: "1s", write_timeout: "2s" },
+    connection_pool: { read_timeout: `${KEEPALIVE_MS}ms`, write_timeout: "2s" },
     routing: { rules: [rule(T, [`127.0.0.1:${backendPort}`])] },
     ...extra,
   });
@@ -63,9 +65,10 @@ describe("backend.mode: per_session (the reference gateway's TCP backend contrac
     }
     expect(be.accepted).toBe(PLAYERS);
 
-    // Idle past many ping intervals and sweeps: a Ping (or any opcode but Trans) would have made
-    // the backend close that connection, and with it the player.
-    await Bun.sleep(10 * PING_INTERVAL_MS);
+    // Idle past many ping intervals and sweeps, and past the keep-alive idle time (probes answered
+    // by the kernel): a Ping (or any opcode but Trans) would have made the backend close that
+    // connection, and with it the player; a read deadline would have closed the silent ones.
+    await Bun.sleep(Math.max(10 * PING_INTERVAL_MS, 1.5 * KEEPALIVE_MS));
     await Promise.all(clients.map((c, i) => roundTrips(c, `player ${i}`, 1, BURST)));
     expect(be.violations).toEqual([]);
     expect(be.open).toBe(PLAYERS);
