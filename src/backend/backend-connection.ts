@@ -172,6 +172,8 @@ export class BackendConnection implements BackendLink {
   private dialTimer: ReturnType<typeof setTimeout> | null = null;
   /** Dial attempts that failed and were retried (per_session mode). */
   private dialRetries = 0;
+  /** A dial attempt is in flight and has not timed out: its connect error, if any, is the current one. */
+  private attemptInFlight = false;
   /** Socket writes that moved bytes, and the check that last saw the queue stuck (write deadline). */
   private writes = 0;
   private writesAtCheck = 0;
@@ -232,6 +234,7 @@ export class BackendConnection implements BackendLink {
   setupSeconds = 0;
 
   dial(): void {
+    this.attemptInFlight = true;
     this.dialTimer = setTimeout(this.onDialTimeout, this.options.dialTimeoutMs);
     Bun.connect({ hostname: this.options.host, port: this.options.port, socket: socketHandlers, data: this }).catch(() => {
       // connectError already reported it; a rejection here must not become unhandled.
@@ -240,6 +243,7 @@ export class BackendConnection implements BackendLink {
 
   private readonly onDialTimeout = (): void => {
     this.dialTimer = null;
+    this.attemptInFlight = false;
     if (this.retryDial()) return;
     this.dialFailure = "timeout";
     this.close(CloseCause.DialTimeout);
@@ -400,7 +404,9 @@ export class BackendConnection implements BackendLink {
   }
 
   onDialError(error: Error): void {
-    if (this.state !== "dialing") return; // a retried attempt failing after another one opened
+    // An attempt that timed out (and was retried) may still fail later: that is no news.
+    if (this.state !== "dialing" || !this.attemptInFlight) return;
+    this.attemptInFlight = false;
     if (this.retryDial()) return;
     this.dialFailure ??= classifyDialError(error);
     this.finish();
