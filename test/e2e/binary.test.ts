@@ -7,8 +7,8 @@ import type { Subprocess } from "bun";
 import { STATUS_PAGE_HTML } from "../../src/admin/status-page.ts";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { DemoBackend } from "../../src/demo/demo-backend.ts";
-import { ChildOutput, eventually, rule, startGateway, str, text } from "../support/harness.ts";
 import { startReferenceBackend } from "../support/reference-backend.ts";
+import { ChildOutput, eventually, rule, startGateway, str, text } from "../support/harness.ts";
 
 const root = join(import.meta.dir, "../..");
 const binary = join(root, "dist/game-gateway");
