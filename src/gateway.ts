@@ -112,6 +112,8 @@ const RESTART_ONLY: readonly string[] = [
   "connection_pool.dial_timeout",
   "connection_pool.retry_delay",
   "connection_pool.read_timeout",
+  // The idle life of a backend connection is a pool setting, fixed when the pools are built.
+  "connection_pool.idle_timeout",
   "connection_pool.max_retries",
   "session",
   "tracing",
@@ -250,7 +252,7 @@ export class Gateway {
     const endpoints = new Router(c.routing.rules).endpoints().length;
     const demand = {
       clients: c.connection_pool.max_connections,
-      backends: c.backend.mode === "dedicated" ? c.connection_pool.max_connections : endpoints * c.backend.connections_per_endpoint,
+      backends: c.backend.mode !== "multiplexed" ? c.connection_pool.max_connections : endpoints * c.backend.connections_per_endpoint,
       admin: this.admin === null ? 0 : c.admin.max_connections,
     };
     const short = fdShortfall(limit, demand);

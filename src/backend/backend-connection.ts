@@ -20,6 +20,7 @@ import {
   writeBackendFrameHeader,
   writeTrans,
   writeTransWithTrace,
+  clearServerId,
 } from "../protocol/server-frame.ts";
 import type { BackendFramingViolation, BackendViolation } from "../protocol/violations.ts";
 import type { CloseReason } from "../session/client-port.ts";
@@ -39,6 +40,12 @@ import { PingHealth } from "./ping-health.ts";
 // a batched writer; incoming frames are validated here and handed to the session layer with their
 // fields already checked. Which clients to pause while the queue is congested is FairPausing's;
 // when to Ping and when silence means the backend is gone is PingHealth's.
+//
+// In per_session mode the connection speaks the reference gateway's TCP contract instead: it
+// carries exactly one session, sends nothing but Trans (ServerID 0), never Pings, and hands every
+// reply to that session whatever the gate header's session ID says. With no Ping, a dead backend
+// is found by the socket: TCP keep-alive after connection_pool.read_timeout of silence, and a write
+// deadline (connection_pool.write_timeout) on bytes the backend stops accepting.
 
 /** Where validated backend->gateway frames go (implemented by the session layer). */
 export interface BackendFrameHandler {
@@ -59,6 +66,8 @@ export interface BackendConnectionOwner {
   /** Every connection of the owner's endpoint: their sessions are the endpoint's (a Broadcast goes to all). */
   links(): Iterable<BackendConnection>;
   onOpen(conn: BackendConnection): void;
+  /** A dial attempt failed and another follows after the retry delay (per_session mode). */
+  onDialRetry(conn: BackendConnection): void;
   /**
    * The backend proved it works: a Pong, or (first: true, once per connection) the first valid
    * frame of any kind. A TCP connect alone proves nothing (a backend may accept and then reset).
@@ -91,6 +100,16 @@ export interface BackendConnectionOptions {
   readonly initialBuffer: number;
   /** Send Trans with the 33-byte gate header carrying the session's W3C trace context. */
   readonly traceContext: boolean;
+  /** The reference gateway's contract (backend.mode per_session): see the comment at the top. */
+  readonly perSession: boolean;
+  /** Dial attempts after a failed one (connection_pool.max_retries in per_session mode, else 0). */
+  readonly dialRetries: number;
+  /** The wait between those attempts (connection_pool.retry_delay). */
+  readonly dialRetryDelayMs: number;
+  /** Bytes queued and none accepted by the socket for this long closes the connection; 0: no deadline. */
+  readonly writeTimeoutMs: number;
+  /** TCP keep-alive probes start after this much silence from the backend (connection_pool.read_timeout). */
+  readonly keepAliveMs: number;
 }
 
 export type BackendConnectionState = "dialing" | "open" | "closed";
@@ -129,10 +148,10 @@ const socketHandlers = {
     socket.data.onSocketDrain();
   },
   close(socket: Socket<BackendConnection>) {
-    socket.data.onSocketClosed();
+    socket.data.onSocketClosed(socket);
   },
   error(socket: Socket<BackendConnection>) {
-    socket.data.onSocketClosed();
+    socket.data.onSocketClosed(socket);
   },
   connectError(socket: Socket<BackendConnection>, error: Error) {
     socket.data.onDialError(error);
@@ -151,6 +170,14 @@ export class BackendConnection implements BackendLink {
   private readonly pausing: FairPausing;
   private readonly pings = new PingHealth(Date.now());
   private dialTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Dial attempts that failed and were retried (per_session mode). */
+  private dialRetries = 0;
+  /** A dial attempt is in flight and has not timed out: its connect error, if any, is the current one. */
+  private attemptInFlight = false;
+  /** Socket writes that moved bytes, and the check that last saw the queue stuck (write deadline). */
+  private writes = 0;
+  private writesAtCheck = 0;
+  private writeStuckSince = -1;
   private endWhenFlushed = false;
   /** The chunk whose frames are being handled (frames completed in the reader's ring are not in it). */
   private chunk: Uint8Array | null = null;
@@ -207,13 +234,36 @@ export class BackendConnection implements BackendLink {
   setupSeconds = 0;
 
   dial(): void {
-    this.dialTimer = setTimeout(() => {
-      this.dialFailure = "timeout";
-      this.close(CloseCause.DialTimeout);
-    }, this.options.dialTimeoutMs);
+    this.attemptInFlight = true;
+    this.dialTimer = setTimeout(this.onDialTimeout, this.options.dialTimeoutMs);
     Bun.connect({ hostname: this.options.host, port: this.options.port, socket: socketHandlers, data: this }).catch(() => {
       // connectError already reported it; a rejection here must not become unhandled.
     });
+  }
+
+  private readonly onDialTimeout = (): void => {
+    this.dialTimer = null;
+    this.attemptInFlight = false;
+    if (this.retryDial()) return;
+    this.dialFailure = "timeout";
+    this.close(CloseCause.DialTimeout);
+  };
+
+  /**
+   * A dial attempt failed: tries again after the retry delay while attempts are left (per_session
+   * mode, as the reference) and the session still wants the connection. An attempt that timed out
+   * may still connect later; the first socket to open is kept and any later one closed.
+   */
+  private retryDial(): boolean {
+    if (this.state !== "dialing" || this.dialRetries >= this.options.dialRetries || this.endWhenFlushed) return false;
+    this.dialRetries++;
+    this.clearDialTimer();
+    this.owner.onDialRetry(this);
+    this.dialTimer = setTimeout(() => {
+      this.dialTimer = null;
+      if (this.state === "dialing") this.dial();
+    }, this.options.dialRetryDelayMs);
+    return true;
   }
 
   /** This connection and its siblings: together they carry every session of the endpoint. */
@@ -265,6 +315,7 @@ export class BackendConnection implements BackendLink {
     } else {
       writeTrans(w.bytes, w.view, at, b, off, len, session.hi, session.lo);
     }
+    if (this.options.perSession) clearServerId(w.bytes, at); // the reference sends its backends ServerID 0
     if (this.unsentFrames++ === 0) this.unsentSince = performance.now();
     this.tally.framesOut++;
     this.tally.bytesOut += size;
@@ -328,8 +379,9 @@ export class BackendConnection implements BackendLink {
   // ---- socket events -------------------------------------------------------------------------
 
   onSocketOpen(socket: Socket<BackendConnection>): void {
-    if (this.state === "closed") {
-      socket.terminate(); // timed out while the dial was still in flight
+    if (this.state !== "dialing") {
+      // Timed out while the dial was still in flight, or an earlier retried attempt opened first.
+      socket.terminate();
       return;
     }
     this.clearDialTimer();
@@ -337,14 +389,25 @@ export class BackendConnection implements BackendLink {
     this.state = "open";
     this.setupSeconds = (performance.now() - this.dialStartedAt) / 1000;
     socket.setNoDelay(true);
+    socket.setKeepAlive(true, this.options.keepAliveMs);
     this.writer.attach(socket);
-    // Asked at once, so a backend that is back proves it within a round trip, not a ping_interval.
-    this.sendPing(Date.now());
-    this.owner.onOpen(this);
+    if (this.options.perSession) {
+      // No Ping in this contract: the connect is all the proof there is.
+      this.owner.onOpen(this);
+      this.proveHealthy();
+    } else {
+      // Asked at once, so a backend that is back proves it within a round trip, not a ping_interval.
+      this.sendPing(Date.now());
+      this.owner.onOpen(this);
+    }
     if (this.endWhenFlushed) this.onSocketDrain();
   }
 
   onDialError(error: Error): void {
+    // An attempt that timed out (and was retried) may still fail later: that is no news.
+    if (this.state !== "dialing" || !this.attemptInFlight) return;
+    this.attemptInFlight = false;
+    if (this.retryDial()) return;
     this.dialFailure ??= classifyDialError(error);
     this.finish();
   }
@@ -376,7 +439,8 @@ export class BackendConnection implements BackendLink {
     if (this.endWhenFlushed && this.writer.queuedBytes === 0) this.close(CloseCause.SessionEnded, true);
   }
 
-  onSocketClosed(): void {
+  onSocketClosed(socket: Socket<BackendConnection>): void {
+    if (this.socket !== null && socket !== this.socket) return; // a surplus attempt, closed on open
     this.finish();
   }
 
@@ -391,7 +455,8 @@ export class BackendConnection implements BackendLink {
         if (reason !== null) this.handler.onViolation(this, reason);
         else {
           if (!this.healthy) this.proveHealthy();
-          this.handler.onTrans(this, readSessionIdHi(b, off), readSessionIdLo(b, off), b, off, len);
+          if (this.options.perSession) this.transForOwnSession(b, off, len);
+          else this.handler.onTrans(this, readSessionIdHi(b, off), readSessionIdLo(b, off), b, off, len);
         }
         break;
       }
@@ -407,10 +472,13 @@ export class BackendConnection implements BackendLink {
         }
         break;
       }
-      case OpCode.Kick:
+      case OpCode.Kick: {
         if (!this.healthy) this.proveHealthy();
-        this.handler.onKick(this, readSessionIdHi(b, off), readSessionIdLo(b, off), kickReason(b, off, len));
+        const own = this.options.perSession ? this.sessions.first : null;
+        if (own !== null) this.handler.onKick(this, own.hi, own.lo, kickReason(b, off, len));
+        else this.handler.onKick(this, readSessionIdHi(b, off), readSessionIdLo(b, off), kickReason(b, off, len));
         break;
+      }
       case OpCode.Ping:
         this.healthFrames++;
         if (len - BACKEND_FRAME_PREFIX !== PING_BODY_SIZE) this.handler.onViolation(this, "ping_malformed");
@@ -436,6 +504,17 @@ export class BackendConnection implements BackendLink {
   }
 
   // ---- internals -----------------------------------------------------------------------------
+
+  /**
+   * per_session: the connection is the session, so the gate header's session ID is not read, and
+   * the client gets ServerID 0 (as from the reference). A reply after the session ended is dropped.
+   */
+  private transForOwnSession(b: Uint8Array, off: number, len: number): void {
+    const own = this.sessions.first;
+    if (own === null) return this.handler.onViolation(this, "unknown_session");
+    clearServerId(b, off);
+    this.handler.onTrans(this, own.hi, own.lo, b, off, len);
+  }
 
   private multicast(b: Uint8Array, off: number, len: number): void {
     const bodyStart = off + BACKEND_FRAME_PREFIX;
@@ -465,13 +544,32 @@ export class BackendConnection implements BackendLink {
 
   /**
    * Active health check, called periodically: Ping a connection that has been silent for
-   * pingIntervalMs; close one whose Ping went unanswered for readTimeoutMs (cause ping_timeout).
+   * pingIntervalMs; close one whose Ping went unanswered for pingTimeoutMs (cause ping_timeout).
+   * In per_session mode there is no Ping: only the write deadline is checked.
    */
-  healthCheck(now: number, pingIntervalMs: number, readTimeoutMs: number): void {
+  healthCheck(now: number, pingIntervalMs: number, pingTimeoutMs: number): void {
     if (this.state !== "open") return;
-    const due = this.pings.check(now, pingIntervalMs, readTimeoutMs);
+    if (this.options.writeTimeoutMs > 0 && this.writeDeadlinePassed(now)) return this.close(CloseCause.WriteTimeout);
+    if (this.options.perSession) return;
+    const due = this.pings.check(now, pingIntervalMs, pingTimeoutMs);
     if (due === "timeout") this.close(CloseCause.PingTimeout);
     else if (due === "ping") this.sendPing(now);
+  }
+
+  /**
+   * The write deadline, sampled at each health check rather than timed per write: stuck means
+   * bytes queued and no socket write moved any since the previous check. So it fires between
+   * write_timeout and write_timeout plus one check interval after the backend stopped reading.
+   */
+  private writeDeadlinePassed(now: number): boolean {
+    const progressed = this.writes !== this.writesAtCheck;
+    this.writesAtCheck = this.writes;
+    if (progressed || this.writer.queuedBytes === 0) {
+      this.writeStuckSince = -1;
+      return false;
+    }
+    if (this.writeStuckSince < 0) this.writeStuckSince = now;
+    return now - this.writeStuckSince >= this.options.writeTimeoutMs;
   }
 
   private sendPing(now: number): void {
@@ -508,6 +606,7 @@ export class BackendConnection implements BackendLink {
   }
 
   private onWritten(): void {
+    this.writes++;
     this.recordUpstreamLatency();
     if (this.writer.queuedBytes === 0) this.pausing.newWindow();
   }

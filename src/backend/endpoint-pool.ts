@@ -23,6 +23,11 @@ import {
 //                re-dialled with exponential backoff and jitter when lost.
 //   dedicated:   one connection per session, dialled when the session is bound and closed with
 //                it; never reused for another session.
+//   per_session: as dedicated, speaking the reference gateway's TCP contract (Trans only, no
+//                Ping; see BackendConnection); a failed dial is retried max_retries times.
+// A shared connection that carries no session for connection_pool.idle_timeout is closed while a
+// sibling stays open (the idle life of a backend connection, as in the reference's pool); its slot
+// is parked and dialled again once a new session finds every open connection already in use.
 // When a shared connection is lost its sessions move to a live sibling (announced again with
 // Connect); with no live sibling they are closed with a logged reason. Other endpoints are untouched.
 //
@@ -38,7 +43,10 @@ export interface PoolSettings {
   readonly mode: BackendMode;
   readonly breaker: BreakerSettings;
   readonly pingIntervalMs: number;
-  readonly readTimeoutMs: number;
+  /** A Ping unanswered this long closes the connection (backend.ping_timeout). */
+  readonly pingTimeoutMs: number;
+  /** A shared connection carrying no session this long is closed if a sibling is open (connection_pool.idle_timeout). */
+  readonly idleTimeoutMs: number;
   /** The re-dial backoff doubles at most this many times. */
   readonly maxRetries: number;
   readonly connectionsPerEndpoint: number;
@@ -83,6 +91,10 @@ export class EndpointPool implements BackendConnectionOwner {
   private readonly slots: (BackendConnection | null)[];
   private readonly failures: number[];
   private readonly redialTimers: (ReturnType<typeof setTimeout> | null)[];
+  /** Per slot: when its connection was first seen carrying no session (-1: it carries some). */
+  private readonly emptySince: number[];
+  /** Per slot: closed for idleness, dialled again only when sessions need it. */
+  private readonly parked: boolean[];
   private readonly dedicated = new Set<BackendConnection>();
   private readonly tally: BackendTally;
   /** Open dedicated connections; each carries exactly one session. */
@@ -106,6 +118,8 @@ export class EndpointPool implements BackendConnectionOwner {
     this.slots = new Array(n).fill(null);
     this.failures = new Array(n).fill(0);
     this.redialTimers = new Array(n).fill(null);
+    this.emptySince = new Array(n).fill(-1);
+    this.parked = new Array(n).fill(false);
     this.tally = deps.metrics.backendTally(endpoint);
     deps.metrics.circuitBreakerState.set({ backend: endpoint }, BreakerState.Closed);
     // Every per-backend series exists from the pool's start (at 0), so rate() has something to read.
@@ -133,12 +147,40 @@ export class EndpointPool implements BackendConnectionOwner {
 
   /** Ping silent connections, drop unresponsive ones (called from the gateway's sweep). */
   healthCheck(now: number): void {
-    const { pingIntervalMs, readTimeoutMs } = this.deps.settings;
+    const { pingIntervalMs, pingTimeoutMs } = this.deps.settings;
     // Half-open: probe at once. A Pong is the success that closes the breaker; an open
     // connection alone is not (a backend that accepts but never answers must stay out).
     const interval = this.breaker.state === BreakerState.HalfOpen ? 0 : pingIntervalMs;
-    for (const c of this.slots) c?.healthCheck(now, interval, readTimeoutMs);
-    for (const c of this.dedicated) c.healthCheck(now, interval, readTimeoutMs);
+    for (const c of this.slots) c?.healthCheck(now, interval, pingTimeoutMs);
+    for (const c of this.dedicated) c.healthCheck(now, interval, pingTimeoutMs);
+    this.closeIdleSlots(now);
+  }
+
+  /**
+   * Closes shared connections that have carried no session for idle_timeout, keeping at least one
+   * open (it answers for the endpoint's health and serves the next player without a dial).
+   * Sampled at each health check, so a connection goes between idle_timeout and one check later.
+   */
+  private closeIdleSlots(now: number): void {
+    let open = 0;
+    for (const c of this.slots) if (c?.state === "open") open++;
+    for (let i = 0; i < this.slots.length; i++) {
+      const c = this.slots[i];
+      if (c == null || c.state !== "open" || c.sessions.size > 0) {
+        this.emptySince[i] = -1;
+        continue;
+      }
+      if (this.emptySince[i]! < 0) this.emptySince[i] = now;
+      else if (open > 1 && now - this.emptySince[i]! >= this.deps.settings.idleTimeoutMs) {
+        open--;
+        // Out of the slot first: until its socket has closed, no new session may be bound to it.
+        this.slots[i] = null;
+        this.parked[i] = true;
+        this.emptySince[i] = -1;
+        c.close(CloseCause.Idle, true);
+        this.updatePoolGauges();
+      }
+    }
   }
 
   /** Dials the shared connections (multiplexed mode). */
@@ -192,7 +234,7 @@ export class EndpointPool implements BackendConnectionOwner {
       return false;
     }
     let conn: BackendConnection | null;
-    if (this.deps.settings.mode === "dedicated") {
+    if (this.deps.settings.mode !== "multiplexed") {
       conn = this.newConnection(DEDICATED_INITIAL_BUFFER);
       this.dedicated.add(conn);
       conn.dial();
@@ -264,6 +306,10 @@ export class EndpointPool implements BackendConnectionOwner {
     this.deps.log.debug("backend connection open", { backend: this.endpoint, slot });
   }
 
+  onDialRetry(_conn: BackendConnection): void {
+    this.deps.metrics.backendRetries.inc({ backend: this.endpoint });
+  }
+
   onClosed(conn: BackendConnection, wasOpen: boolean): void {
     const m = this.deps.metrics;
     const cause = conn.closeCause;
@@ -294,7 +340,7 @@ export class EndpointPool implements BackendConnectionOwner {
       const slot = this.slots.indexOf(conn);
       if (slot >= 0) {
         this.slots[slot] = null;
-        if (!this.closed) this.scheduleRedial(slot, conn);
+        if (!this.closed && !this.parked[slot]) this.scheduleRedial(slot, conn);
       }
       this.rehome(orphans, wasOpen);
     }
@@ -370,7 +416,10 @@ export class EndpointPool implements BackendConnectionOwner {
     }
   }
 
-  /** The open connection carrying fewest sessions; else one being dialled; else null. */
+  /**
+   * The open connection carrying fewest sessions; else one being dialled; else null. When even
+   * that one carries sessions already, a slot parked for idleness is dialled for the next ones.
+   */
   private leastLoaded(): BackendConnection | null {
     let best: BackendConnection | null = null;
     let dialing: BackendConnection | null = null;
@@ -382,13 +431,16 @@ export class EndpointPool implements BackendConnectionOwner {
         dialing = c;
       }
     }
-    return best ?? dialing;
+    const chosen = best ?? dialing;
+    if (chosen !== null && chosen.sessions.size > 0) this.unparkOne();
+    return chosen;
   }
 
   /** probe: the pool's one probe dial while the breaker is open; other dials wait for it then. */
   private dialSlot(slot: number, probe = false): void {
     this.redialTimers[slot] = null;
     if (this.closed) return;
+    this.parked[slot] = false;
     if (!probe && this.breaker.state === BreakerState.Open) return this.scheduleProbe();
     const conn = this.newConnection(SHARED_INITIAL_BUFFER);
     this.slots[slot] = conn;
@@ -422,7 +474,7 @@ export class EndpointPool implements BackendConnectionOwner {
     this.probeTimer = null;
     if (this.closed) return;
     if (this.breaker.state !== BreakerState.Open) return this.dialEmptySlots(); // half-opened meanwhile
-    if (this.deps.settings.mode === "dedicated") {
+    if (this.deps.settings.mode !== "multiplexed") {
       if (this.prober !== null) return;
       this.prober = this.newConnection(DEDICATED_INITIAL_BUFFER);
       this.dedicated.add(this.prober);
@@ -438,10 +490,18 @@ export class EndpointPool implements BackendConnectionOwner {
     this.dialSlot(slot, true);
   };
 
-  /** The endpoint answers again: dial every empty slot now rather than at its backoff. */
+  /** Every open connection carries sessions: dial a slot parked for idleness, if any. */
+  private unparkOne(): void {
+    const slot = this.parked.indexOf(true);
+    if (slot < 0 || this.slots[slot] !== null) return;
+    this.parked[slot] = false;
+    this.dialSlot(slot);
+  }
+
+  /** The endpoint answers again: dial every empty slot (but the parked) now rather than at its backoff. */
   private dialEmptySlots(): void {
     for (let i = 0; i < this.slots.length; i++) {
-      if (this.slots[i] !== null) continue;
+      if (this.slots[i] !== null || this.parked[i]) continue;
       const t = this.redialTimers[i];
       if (t) clearTimeout(t);
       this.dialSlot(i);

@@ -7,7 +7,7 @@ export type PingDue =
   | "nothing"
   /** Silent for ping_interval and no Ping outstanding: send one. */
   | "ping"
-  /** The outstanding Ping went unanswered for read_timeout: close (cause ping_timeout). */
+  /** The outstanding Ping went unanswered for ping_timeout: close (cause ping_timeout). */
   | "timeout";
 
 export class PingHealth {
@@ -28,8 +28,8 @@ export class PingHealth {
     this.lastReceivedAt = now;
   }
 
-  check(now: number, pingIntervalMs: number, readTimeoutMs: number): PingDue {
-    if (this.awaitingPong) return now - this.pingSentAt >= readTimeoutMs ? "timeout" : "nothing";
+  check(now: number, pingIntervalMs: number, pingTimeoutMs: number): PingDue {
+    if (this.awaitingPong) return now - this.pingSentAt >= pingTimeoutMs ? "timeout" : "nothing";
     return now - this.lastReceivedAt >= pingIntervalMs ? "ping" : "nothing";
   }
 

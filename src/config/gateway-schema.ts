@@ -66,7 +66,7 @@ export const GATEWAY_SCHEMA = {
     retry_delay: duration("100ms", 0),
   },
   backend: {
-    mode: oneOf("multiplexed", ["multiplexed", "dedicated"]),
+    mode: oneOf("multiplexed", ["multiplexed", "dedicated", "per_session"]),
     lifecycle_messages: bool(true),
     connections_per_endpoint: int(2, 1, 64),
     max_frame_size: size(DEFAULT_MAX_FRAME_SIZE, 9 + MAX_CLIENT_BODY, 2 ** 31 - 1),
@@ -75,6 +75,7 @@ export const GATEWAY_SCHEMA = {
     write_queue_limit: size("8MiB", LARGEST_FRAME_TO_BACKEND),
     write_queue_total_limit: size("64MiB", LARGEST_FRAME_TO_BACKEND),
     ping_interval: duration("10s", "positive"),
+    ping_timeout: duration("30s", "positive"),
   },
   circuit_breaker: {
     failure_threshold: int(5, 1),

@@ -33,6 +33,9 @@ export function bufferPoolFromConfig(): BufferPoolOptions {
 export function poolSettingsFromConfig(c: GatewayConfig): PoolSettings {
   const cp = c.connection_pool;
   const cb = c.circuit_breaker;
+  // per_session is the reference gateway's TCP contract: Trans only, dials retried as it retried
+  // them, and its read/write timeouts as socket deadlines in place of Ping.
+  const perSession = c.backend.mode === "per_session";
   return {
     mode: c.backend.mode,
     breaker: {
@@ -42,19 +45,25 @@ export function poolSettingsFromConfig(c: GatewayConfig): PoolSettings {
       halfOpenMaxRequests: cb.half_open_max_requests,
     },
     pingIntervalMs: c.backend.ping_interval,
-    readTimeoutMs: cp.read_timeout,
+    pingTimeoutMs: c.backend.ping_timeout,
+    idleTimeoutMs: cp.idle_timeout,
     maxRetries: cp.max_retries,
     connectionsPerEndpoint: c.backend.connections_per_endpoint,
     retryDelayMs: cp.retry_delay,
     maxRetryDelayMs: Math.max(MAX_REDIAL_DELAY_MS, cp.retry_delay),
     connection: {
       gatewayName: c.server.gateway_name,
-      lifecycleMessages: c.backend.lifecycle_messages,
+      lifecycleMessages: c.backend.lifecycle_messages && !perSession,
       dialTimeoutMs: cp.dial_timeout,
       highWater: c.backend.write_queue_high_water,
       limit: c.backend.write_queue_limit,
       totalLimit: c.backend.write_queue_total_limit,
       traceContext: c.tracing.enable_trace_propagation,
+      perSession,
+      dialRetries: perSession ? cp.max_retries : 0,
+      dialRetryDelayMs: cp.retry_delay,
+      writeTimeoutMs: perSession ? cp.write_timeout : 0,
+      keepAliveMs: cp.read_timeout,
     },
   };
 }
@@ -100,6 +109,7 @@ export function listenerLimitsFromConfig(c: GatewayConfig): Omit<TcpListenerOpti
     maxMessageSize: c.security.max_message_size,
     writeQueueLimit: c.server.client_write_queue_limit,
     closeTimeoutMs: c.connection_pool.write_timeout,
+    writeTimeoutMs: c.backend.mode === "per_session" ? c.connection_pool.write_timeout : 0,
     maxConnections: c.connection_pool.max_connections,
     partialFrameTimeoutMs: c.server.partial_frame_timeout,
     pendingInputLimit: c.server.pending_input_limit,

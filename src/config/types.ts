@@ -13,7 +13,12 @@ export type Bytes = number;
  * mod n); rendezvous_instance and rendezvous_world are ours (src/routing/router.ts).
  */
 export type RouteStrategy = "round_robin" | "consistent_hash" | "realm_based" | "rendezvous_instance" | "rendezvous_world";
-export type BackendMode = "multiplexed" | "dedicated";
+/**
+ * multiplexed: sessions share a few connections per endpoint; dedicated: one connection per session
+ * with this gateway's lifecycle messages and Ping; per_session: one connection per session speaking
+ * the reference gateway's TCP contract (Trans only, ServerID 0, replies routed by the connection).
+ */
+export type BackendMode = "multiplexed" | "dedicated" | "per_session";
 /** A new session whose route's chosen endpoint has an open breaker: take the strategy's fallback, or refuse (the reference). */
 export type WhenBreakerOpen = "fall_back" | "refuse";
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
@@ -62,7 +67,12 @@ export interface ConnectionPoolConfig {
   /** A client session with no traffic in either direction for this long is closed. */
   readonly idle_timeout: Millis;
   readonly dial_timeout: Millis;
+  /** Backend sockets: TCP keep-alive probes start after this much silence (a dead peer is found without closing idle players). */
   readonly read_timeout: Millis;
+  /**
+   * per_session mode: bytes queued toward the backend or the client and none accepted for this long
+   * closes that session. All modes: how long a closing client may take to read what was queued for it.
+   */
   readonly write_timeout: Millis;
   readonly max_retries: number;
   /** Base delay of the exponential re-dial backoff. */
@@ -70,7 +80,7 @@ export interface ConnectionPoolConfig {
 }
 
 export interface BackendConfig {
-  /** multiplexed: sessions share a few connections per endpoint; dedicated: one connection per session. */
+  /** See BackendMode. */
   readonly mode: BackendMode;
   /** Send Connect/Disconnect (opcodes 2/3). Off for backends that only know Trans. */
   readonly lifecycle_messages: boolean;
@@ -84,8 +94,10 @@ export interface BackendConfig {
   readonly write_queue_limit: Bytes;
   /** Hard bound on the bytes queued toward all backend connections together; past it, as write_queue_limit. */
   readonly write_queue_total_limit: Bytes;
-  /** A connection that has received nothing for this long is sent a Ping; no Pong within read_timeout closes it. */
+  /** A connection that has received nothing for this long is sent a Ping (not in per_session mode). */
   readonly ping_interval: Millis;
+  /** A Ping not answered by a Pong within this closes the connection (connection_pool.read_timeout before). */
+  readonly ping_timeout: Millis;
 }
 
 export interface CircuitBreakerConfig {

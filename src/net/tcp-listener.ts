@@ -34,6 +34,11 @@ export interface TcpListenerOptions {
   readonly writeQueueLimit: number;
   /** How long a closing client may take to read what was queued for it. */
   readonly closeTimeoutMs: number;
+  /**
+   * Bytes queued for a client and none taken by its socket for this long close it (slow_reader);
+   * 0: no write deadline (connection_pool.write_timeout in backend.mode per_session, as the reference).
+   */
+  readonly writeTimeoutMs: number;
   /** Global cap on concurrent clients (connection_pool.max_connections). */
   readonly maxConnections: number;
   /** A frame started but not complete after this long closes the client (server.partial_frame_timeout). */
@@ -131,6 +136,9 @@ export class TcpClientPort implements ClientPort {
   private headerDeadline = 0;
   /** Since when (listener clock) the pending frame has been incomplete; 0 when none is. */
   private partialSince = 0;
+  /** Write deadline (writeTimeoutMs): the writer's drained count at the last check, and since when it is stuck. */
+  private drainedAtCheck = 0;
+  private writeStuckSince = -1;
   /** A frame completed during the current feed (the pending bytes, if any, are a newer frame). */
   private frameDone = false;
   /** Held input counted in the listener's budget. */
@@ -267,6 +275,19 @@ export class TcpClientPort implements ClientPort {
     }
     const since = this.partialSince;
     if (since !== 0 && !this.paused && now - since >= this.ctx.options.partialFrameTimeoutMs) this.close("partial_frame_timeout");
+    else if (this.ctx.options.writeTimeoutMs > 0 && this.writeStuck(now)) this.close("slow_reader");
+  }
+
+  /** Bytes wait for the client and its socket took none of them for writeTimeoutMs (sampled per check). */
+  private writeStuck(now: number): boolean {
+    const w = this.writer;
+    if (w === null || w.queuedBytes === 0 || w.drained !== this.drainedAtCheck) {
+      this.drainedAtCheck = w === null ? 0 : w.drained;
+      this.writeStuckSince = -1;
+      return false;
+    }
+    if (this.writeStuckSince < 0) this.writeStuckSince = now;
+    return now - this.writeStuckSince >= this.ctx.options.writeTimeoutMs;
   }
 
   get queuedBytes(): number {

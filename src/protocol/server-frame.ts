@@ -108,6 +108,15 @@ export function writeBackendFrameHeader(
   dv.setUint32(off + OFF_SESSION_ID + 4, sessionHi, true);
 }
 
+/** Zeroes the server header's ServerID of the frame at off (the reference's TCP contract sends 0 both ways). */
+export function clearServerId(b: Uint8Array, off: number): void {
+  const at = off + OFF_SERVER_ID;
+  b[at] = 0;
+  b[at + 1] = 0;
+  b[at + 2] = 0;
+  b[at + 3] = 0;
+}
+
 /**
  * Encodes the client frame at b[off, off+len) (8-byte client header, then the body) as a Trans
  * with the 9-byte gate header at out[at]: MessageID becomes Type, ServerID is kept, the session

@@ -6,7 +6,7 @@ const INTERVAL = 1_000;
 const TIMEOUT = 3_000;
 
 describe("PingHealth", () => {
-  test("a connection silent for ping_interval is Pinged; one whose Ping goes unanswered for read_timeout times out", () => {
+  test("a connection silent for ping_interval is Pinged; one whose Ping goes unanswered for ping_timeout times out", () => {
     const h = new PingHealth(10_000);
     expect(h.check(10_999, INTERVAL, TIMEOUT)).toBe("nothing");
     expect(h.check(11_000, INTERVAL, TIMEOUT)).toBe("ping");

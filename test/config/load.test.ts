@@ -59,6 +59,7 @@ describe("defaults", () => {
           write_queue_limit: 8 * 1024 * 1024,
           write_queue_total_limit: 64 * 1024 * 1024,
           ping_interval: 10_000,
+          ping_timeout: 30_000,
         },
         circuit_breaker: { failure_threshold: 5, window: 10_000, open_timeout: 30_000, half_open_max_requests: 1 },
         // The reference's 1048576 is more than the u16 Length can carry: its effective value is the default.
@@ -168,7 +169,7 @@ describe("rejections name the key path, the value and what was expected", () => 
     ["connection_pool:\n  max_connections: 0", "connection_pool.max_connections: expected an integer >= 1, got 0"],
     ["connection_pool:\n  max_retries: 1.5", "connection_pool.max_retries: expected an integer >= 0, got 1.5"],
     ["connection_pool:\n  max_retries: '3'", 'connection_pool.max_retries: expected an integer >= 0, got "3"'],
-    ["backend:\n  mode: pooled", 'backend.mode: expected one of multiplexed, dedicated, got "pooled"'],
+    ["backend:\n  mode: pooled", 'backend.mode: expected one of multiplexed, dedicated, per_session, got "pooled"'],
     ["backend:\n  connections_per_endpoint: 65", "backend.connections_per_endpoint: expected an integer 1..64, got 65"],
     ["backend:\n  max_frame_size: 64KiB", 'backend.max_frame_size: expected a size of at least 65544 and at most 2147483647, got "64KiB"'],
     ["backend:\n  lifecycle_messages: maybe", 'backend.lifecycle_messages: expected true or false, got "maybe"'],

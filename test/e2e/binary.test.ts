@@ -7,6 +7,7 @@ import type { Subprocess } from "bun";
 import { STATUS_PAGE_HTML } from "../../src/admin/status-page.ts";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { DemoBackend } from "../../src/demo/demo-backend.ts";
+import { startReferenceBackend } from "../support/reference-backend.ts";
 import { ChildOutput, eventually, rule, startGateway, str, text } from "../support/harness.ts";
 import { decodePprof } from "../support/pprof.ts";
 
@@ -97,6 +98,45 @@ describe("dist/game-gateway", () => {
       proc.kill("SIGTERM");
       expect(await proc.exited).toBe(0);
       for (const c of clients) await c.closed;
+    });
+
+    test("backend.mode: per_session serves a game server written for the reference gateway, unchanged", async () => {
+      const reference = startReferenceBackend();
+      const cfg = join(dir, "gw-per-session.yaml");
+      writeFileSync(
+        cfg,
+        [
+          'server: { listen_addr: "127.0.0.1:0", health_check_port: -1 }',
+          "graceful_shutdown_timeout: 1s",
+          'backend: { mode: per_session, ping_interval: 20ms }',
+          "session: { sweep_interval: 10ms }",
+          `routing: { rules: [{ server_type: 10, endpoints: ["127.0.0.1:${reference.port}"] }] }`,
+        ].join("\n"),
+      );
+      const proc = Bun.spawn([binary, "--config", cfg], { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+      procs.push(proc);
+      try {
+        const [, port] = await new ChildOutput(proc).line(/"listen":"127\.0\.0\.1:(\d+)"/);
+        const clients = await Promise.all([0, 1, 2].map(() => GameClient.connect("127.0.0.1", Number(port))));
+        for (const [i, c] of clients.entries()) c.send(40 + i, serverIdFor(10), text(`player ${i}`));
+        for (const [i, c] of clients.entries()) {
+          const f = await c.next();
+          expect({ messageId: f.messageId, serverId: f.serverId, body: str(f.body) }).toEqual({ messageId: 40 + i, serverId: 0, body: `player ${i}` });
+        }
+        await Bun.sleep(200); // ten ping intervals: a Ping would have made the backend hang up
+        expect(reference.closeConnectionOf("player 1")).toBe(true);
+        await clients[1]!.closed;
+        for (const c of [clients[0]!, clients[2]!]) {
+          c.send(7, serverIdFor(10), text("still here"));
+          expect(str((await c.next()).body)).toBe("still here");
+        }
+        expect(reference.violations).toEqual([]);
+        expect(reference.accepted).toBe(3);
+        proc.kill("SIGTERM");
+        expect(await proc.exited).toBe(0);
+      } finally {
+        reference.stop();
+      }
     });
 
     test("serves the status page the bundler embedded, byte for byte, at / of the admin port", async () => {

@@ -246,8 +246,8 @@ describe("the reference's metric names, labels and label values", () => {
     const M = `127.0.0.1:${mute.port}`;
     const gw = scope.gateway({
       ...admin,
-      backend: { ping_interval: "100ms", connections_per_endpoint: 1 },
-      connection_pool: { read_timeout: "200ms", retry_delay: "20ms" },
+      backend: { ping_interval: "100ms", ping_timeout: "200ms", connections_per_endpoint: 1 },
+      connection_pool: { retry_delay: "20ms" },
       routing: { rules: [rule(10, [M])] },
     });
     await eventually(async () => (await gw.gateway.metrics.value("backend_timeouts_total", { backend: M })) >= 1, "a Ping to time out");

@@ -89,8 +89,8 @@ describe("active health checks", () => {
     const mute = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: () => void accepted++, data() {} } });
     scope.defer(() => mute.stop(true));
     const gw = gateway({
-      backend: { ping_interval: "100ms", connections_per_endpoint: 1 },
-      connection_pool: { read_timeout: "200ms", retry_delay: "10ms" },
+      backend: { ping_interval: "100ms", ping_timeout: "200ms", connections_per_endpoint: 1 },
+      connection_pool: { retry_delay: "10ms" },
       routing: { rules: [rule(T, [`127.0.0.1:${mute.port}`])] },
     });
     await eventually(async () => (await gw.gateway.metrics.value("backend_timeouts_total")) >= 1, "the unanswered Ping to time out");

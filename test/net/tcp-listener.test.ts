@@ -211,8 +211,7 @@ describe("clients paused for a stalled backend", () => {
     const stalled = scope.stalledBackend();
     const gw = scope.gateway({
       // No Ping timeout to come to the rescue: before, a paused client's close went unseen until then.
-      backend: { connections_per_endpoint: 1, write_queue_high_water: "64KiB", write_queue_limit: "8MiB", ping_interval: "10m" },
-      connection_pool: { read_timeout: "10m" },
+      backend: { connections_per_endpoint: 1, write_queue_high_water: "64KiB", write_queue_limit: "8MiB", ping_interval: "10m", ping_timeout: "10m" },
       routing: { rules: [rule(T, [`127.0.0.1:${stalled.port}`])] },
     });
     await eventually(() => stalled.connected, "gateway to connect");
@@ -250,8 +249,7 @@ describe("clients paused for a stalled backend", () => {
   test("a paused client that resets with bytes still unread is closed as client_error, not for the input budget", async () => {
     const stalled = scope.stalledBackend();
     const gw = scope.gateway({
-      backend: { mode: "dedicated", write_queue_high_water: "64KiB", ping_interval: "10m" },
-      connection_pool: { read_timeout: "10m" },
+      backend: { mode: "dedicated", write_queue_high_water: "64KiB", ping_interval: "10m", ping_timeout: "10m" },
       routing: { rules: [rule(T, [`127.0.0.1:${stalled.port}`])] },
     });
     const frame = encodeClientFrame(1, serverIdFor(T), new Uint8Array(65_000));

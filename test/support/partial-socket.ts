@@ -68,6 +68,7 @@ export const TEST_LISTENER_OPTIONS: TcpListenerOptions = {
   maxMessageSize: 0xffff,
   writeQueueLimit: 64 * 1024,
   closeTimeoutMs: 1000,
+  writeTimeoutMs: 0,
   maxConnections: 100,
   partialFrameTimeoutMs: 10_000,
   pendingInputLimit: 1 << 24,
