@@ -113,7 +113,7 @@ const RESTART_ONLY: readonly string[] = [
   "connection_pool.retry_delay",
   "connection_pool.read_timeout",
   "connection_pool.max_retries",
-  "session",
+  "session.sweep_interval",
   "tracing",
   "log.access_log",
 ];

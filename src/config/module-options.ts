@@ -62,7 +62,12 @@ export function poolSettingsFromConfig(c: GatewayConfig): PoolSettings {
 export function sessionSettingsFromConfig(c: GatewayConfig): SessionSettings {
   const s = c.security;
   return {
-    timeouts: { firstMessageMs: c.server.first_message_timeout, idleMs: c.connection_pool.idle_timeout },
+    timeouts: {
+      firstMessageMs: c.server.first_message_timeout,
+      // session.*, not connection_pool.idle_timeout: that is a backend connection's idle life, as in the reference.
+      idleMs: c.session.idle_timeout,
+      idleCheckMs: c.session.idle_check_interval,
+    },
     rateLimit: { rate: s.message_rate_limit, burst: s.message_rate_burst, action: s.message_rate_action },
     tracing: c.tracing.enable_trace_propagation,
   };

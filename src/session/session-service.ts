@@ -23,7 +23,10 @@ import { takeToken } from "../net/token-bucket.ts";
 
 export interface SessionTimeouts {
   readonly firstMessageMs: number;
+  /** A session with no traffic in either direction for this long is closed... */
   readonly idleMs: number;
+  /** ...when next checked: idle sessions are looked for this often (a walk over every session). */
+  readonly idleCheckMs: number;
 }
 
 /** Per-session message rate limit; rate 0 = off. */
@@ -71,6 +74,8 @@ export class SessionService implements ClientEvents {
   private readonly tracing: boolean;
   private readonly accessLog: AccessLog | null;
   private readonly now: () => number;
+  /** When sweep() next looks for idle sessions. */
+  private nextIdleCheckAt: number;
 
   constructor(o: SessionServiceOptions) {
     this.sessions = o.sessions;
@@ -84,6 +89,7 @@ export class SessionService implements ClientEvents {
     this.tracing = o.tracing;
     this.accessLog = o.accessLog;
     this.now = o.now ?? Date.now;
+    this.nextIdleCheckAt = this.now() + o.timeouts.idleCheckMs;
   }
 
   /**
@@ -93,6 +99,8 @@ export class SessionService implements ClientEvents {
   reconfigure(router: Router, settings: SessionSettings): void {
     this.router = router;
     this.timeouts = settings.timeouts;
+    // A shorter interval applies from now; a longer one from the check already due.
+    this.nextIdleCheckAt = Math.min(this.nextIdleCheckAt, this.now() + settings.timeouts.idleCheckMs);
     this.rateLimit = settings.rateLimit;
     this.backends.retain(router.endpoints());
   }
@@ -220,15 +228,20 @@ export class SessionService implements ClientEvents {
     });
   }
 
-  /** Closes connections past their first-message deadline and sessions idle past idle_timeout. */
+  /**
+   * Closes connections past their first-message deadline (every call: that deadline is meant to
+   * be precise) and, every idleCheckMs, sessions idle past idleMs.
+   */
   sweep(now = this.now()): void {
-    const { firstMessageMs, idleMs } = this.timeouts;
+    const { firstMessageMs, idleMs, idleCheckMs } = this.timeouts;
     for (const [port, openedAt] of this.awaitingFirst) {
       if (now - openedAt >= firstMessageMs) {
         this.awaitingFirst.delete(port);
         port.close("first_message_timeout");
       }
     }
+    if (now < this.nextIdleCheckAt) return;
+    this.nextIdleCheckAt = now + idleCheckMs;
     for (const s of this.sessions.idleSince(now - idleMs)) s.client.close("idle_timeout");
   }
 

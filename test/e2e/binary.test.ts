@@ -103,7 +103,8 @@ describe("dist/game-gateway", () => {
       writeFileSync(
         cfg,
         [
-          'server: { listen_addr: "127.0.0.1:0", health_check_port: 0 }',
+          'server: { listen_addr: "127.0.0.1:0" }',
+          'admin: { listen_addr: "127.0.0.1:0" }',
           "graceful_shutdown_timeout: 1s",
           `routing: { rules: [{ server_type: 10, endpoints: ["127.0.0.1:${backend.port}"] }] }`,
         ].join("\n"),

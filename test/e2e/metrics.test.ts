@@ -31,7 +31,7 @@ test("every reference metric is registered with its labels and moves with its ev
   const M = `127.0.0.1:${mute.port}`;
   const rules = [rule(10, [H]), rule(20, [D]), rule(30, [M])];
   const gw = startGateway({
-    server: { health_check_port: 0 },
+    admin: { listen_addr: "127.0.0.1:0" },
     security: { max_connections_per_ip: 50, message_rate_limit: 100, message_rate_burst: 100 },
     backend: { ping_interval: "100ms", connections_per_endpoint: 2 },
     // The mute backend's Pings must time out; the healthy one's Pongs must not, even on a loaded
