@@ -41,7 +41,7 @@ const REDIS_ROUTES = "Redis routes and realm map: not implemented yet; routes co
 const CONSUL = "Consul discovery: not implemented yet; endpoints come from routing.rules";
 const GRPC = "gRPC backends: not implemented yet";
 const DEFAULT_SERVICES = "the reference's default service addresses: routes come from routing.rules, there from Redis";
-const GOROUTINE_POOL = "tuning of the reference's goroutine pool and accept queue: this gateway has neither (one event loop)";
+const GOROUTINE_POOL = "tuning of the reference's goroutine pool and accept queue: this gateway has neither: one event loop serves every connection";
 
 function readCidrList(value: unknown, path: string, ctx: ReadContext): readonly string[] | undefined {
   if (!Array.isArray(value)) return issue(ctx, path, value, 'a list of CIDR blocks like ["10.0.0.0/8", "::1/128"]');

@@ -256,7 +256,8 @@ export class SessionService implements ClientEvents {
     const serverType = serverIdType(serverId);
     const worldId = serverIdWorld(serverId);
     const rule = this.router.ruleFor(serverType, worldId);
-    if (rule === undefined) {
+    // A rule with no endpoints (the reference's Consul would fill them) still claims its address.
+    if (rule === undefined || rule.endpoints.length === 0) {
       this.metrics.routingErrors.inc({ error_type: "no_route" });
       this.onClientViolation(port, "no_route");
       return null;
