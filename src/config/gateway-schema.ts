@@ -74,6 +74,9 @@ export const GATEWAY_SCHEMA = {
     partial_frame_timeout: duration("10s", "positive"),
     pending_input_limit: size("64MiB", 1),
     drain_delay: duration("0s", 0),
+    // The reference's connection_pool.read_timeout / write_timeout as client socket deadlines; 0s: off.
+    client_read_timeout: duration("0s", 0),
+    client_write_timeout: duration("0s", 0),
   },
   connection_pool: {
     max_connections: int(1000, 1).zeroMeansDefault(),

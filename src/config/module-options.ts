@@ -107,6 +107,8 @@ export function listenerLimitsFromConfig(c: GatewayConfig): Omit<TcpListenerOpti
     maxConnections: c.connection_pool.max_connections,
     partialFrameTimeoutMs: c.server.partial_frame_timeout,
     pendingInputLimit: c.server.pending_input_limit,
+    readTimeoutMs: c.server.client_read_timeout,
+    writeTimeoutMs: c.server.client_write_timeout,
   };
 }
 
