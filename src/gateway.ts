@@ -115,7 +115,7 @@ const RESTART_ONLY: readonly string[] = [
   // The idle life of a backend connection is a pool setting, fixed when the pools are built.
   "connection_pool.idle_timeout",
   "connection_pool.max_retries",
-  "session",
+  "session.sweep_interval",
   "tracing",
   "log.access_log",
 ];

@@ -4,8 +4,9 @@
 export type Command =
   | {
       readonly kind: "run";
+      /** --config's value; null: none given (main.ts then looks for DEFAULT_CONFIG_PATH, as the reference does). */
       readonly configPath: string | null;
-      /** Start the embedded demo backend and route the demo server types to it (implied without a config). */
+      /** --demo: start the embedded demo backend and route the demo server types to it (also when there is no config at all). */
       readonly demo: boolean;
     }
   | { readonly kind: "check-config"; readonly configPath: string }
@@ -19,7 +20,8 @@ export class UsageError extends Error {}
 export const USAGE = `game-gateway: the front door of an online game
 
 Usage:
-  game-gateway [--config FILE]        run the gateway (no config: embedded demo backend)
+  game-gateway [--config FILE]        run the gateway; without --config, config/config.yaml in the working
+                                      directory if it exists (as the reference), else an embedded demo backend
   game-gateway --config FILE --demo   FILE's settings (ports, limits), but the embedded demo backend's
                                       routes instead of FILE's; FILE is read once, not watched
   game-gateway --check-config FILE    validate FILE and exit (0 valid, 1 invalid)
@@ -104,5 +106,5 @@ export function parseArgs(argv: readonly string[]): Command {
         throw new UsageError(`unknown argument "${t.raw}"`);
     }
   }
-  return { kind: "run", configPath, demo: demo || configPath === null };
+  return { kind: "run", configPath, demo };
 }

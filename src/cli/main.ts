@@ -17,6 +17,9 @@ import { Logger } from "../log/logger.ts";
 import { type Binder, directBinder, HotBinder, ListenError } from "../net/binder.ts";
 import { USAGE, UsageError, parseArgs, type Command } from "./args.ts";
 
+/** Where the reference gateway reads its config when given no -config: relative to the working directory. */
+const DEFAULT_CONFIG_PATH = "config/config.yaml";
+
 /** Server types the embedded demo backend answers in demo mode. */
 const DEMO_SERVER_TYPES = [10, 15, 200];
 
@@ -147,9 +150,18 @@ function takeOver(app: App): void {
   void previous.retire().then(() => state.retired.delete(previous));
 }
 
-async function runGateway(configPath: string | null, demoMode: boolean): Promise<void> {
+/** --config's file; else DEFAULT_CONFIG_PATH when it exists; else none (the demo), with why. */
+async function locateConfig(flagPath: string | null): Promise<{ path: string | null; why: string }> {
+  if (flagPath !== null) return { path: flagPath, why: "--config" };
+  if (await Bun.file(DEFAULT_CONFIG_PATH).exists()) return { path: DEFAULT_CONFIG_PATH, why: `no --config, so ${DEFAULT_CONFIG_PATH} in ${process.cwd()}` };
+  return { path: null, why: `no --config and no ${DEFAULT_CONFIG_PATH} in ${process.cwd()}` };
+}
+
+async function runGateway(flagPath: string | null, demoFlag: boolean): Promise<void> {
   // Before anything is announced: whoever reads the start line may signal at once.
   installSignals();
+  const { path: configPath, why } = await locateConfig(flagPath);
+  const demoMode = demoFlag || configPath === null;
   // In demo mode the file gives ports and limits; the embedded backend's routes replace its own.
   const fileConfig = configPath === null ? defaultConfig() : await loadOrExit(configPath, !demoMode);
   const demo = demoMode
@@ -158,9 +170,10 @@ async function runGateway(configPath: string | null, demoMode: boolean): Promise
   const config = demo === null ? fileConfig : withDemoRoutes(fileConfig, demo.port, configPath === null);
   const log = new Logger(config.log.level, undefined, { gateway: config.server.gateway_name });
   const gateway = Gateway.start(config, { logger: log, binder: state.binder });
+  if (flagPath === null && configPath !== null) log.info("config file found at the default location", { path: configPath, why });
   if (demo !== null) {
     console.log(
-      `game-gateway ${pkg.version}: ${configPath === null ? "no --config given, so an" : "--demo: an"} embedded demo backend answers server types ${DEMO_SERVER_TYPES.join(", ")}.\n` +
+      `game-gateway ${pkg.version}: ${configPath === null ? `${why}: starting the demo backend, which answers` : "--demo: an embedded demo backend answers"} server types ${DEMO_SERVER_TYPES.join(", ")}.\n` +
         `Clients can connect to tcp://127.0.0.1:${gateway.port}  (admin: http://127.0.0.1:${gateway.adminPort}/metrics)`,
     );
   }

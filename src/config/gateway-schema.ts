@@ -2,7 +2,8 @@
 // are kept as it had them, so its config files load unchanged.
 
 import { readRules } from "./rules.ts";
-import { bool, custom, duration, hostPort, int, issue, oneOf, size, str, type ReadContext, type Section } from "./schema.ts";
+import { isDialableEndpoint } from "./host-port.ts";
+import { bool, custom, duration, hostPort, int, issue, notActedOn, oneOf, size, str, type ReadContext, type Section } from "./schema.ts";
 import type { AccessLogTarget, LogLevel, RateLimitAction, RouteRule, WhenBreakerOpen } from "./types.ts";
 import { CidrBlock } from "../net/cidr.ts";
 import type { ProxyProtocolMode } from "../net/proxy-protocol.ts";
@@ -15,15 +16,32 @@ const LARGEST_FRAME_TO_BACKEND = 20 + 33 + MAX_CLIENT_BODY;
 
 export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
 
-const anySize = size(0, 0);
-const maxMessageSize = custom<number>(MAX_CLIENT_BODY, (v, p, ctx) => {
-  const n = anySize.read(v, p, ctx);
-  if (n === undefined || n <= MAX_CLIENT_BODY) return n;
-  // The reference's default is 1048576, and it silently truncated larger bodies; its files must
-  // still load, so clamp to what the wire can carry, and say so.
-  ctx.warnings.push(`${p}: ${n} clamped to ${MAX_CLIENT_BODY}: the client wire protocol's Length field is a u16`);
-  return MAX_CLIENT_BODY;
-});
+const anySize = size(1, 1);
+const maxMessageSize = custom<number>(
+  MAX_CLIENT_BODY,
+  (v, p, ctx) => {
+    const n = anySize.read(v, p, ctx);
+    if (n === undefined || n <= MAX_CLIENT_BODY) return n;
+    // The reference's default is 1048576, and it silently truncated larger bodies; its files must
+    // still load, so clamp to what the wire can carry, and say so.
+    ctx.warnings.push(`${p}: ${n} clamped to ${MAX_CLIENT_BODY}: the client wire protocol's Length field is a u16`);
+    return MAX_CLIENT_BODY;
+  },
+  undefined,
+  anySize.traits,
+).zeroMeansDefault();
+
+/** The reference's backend.*_service: "host:port" strings (or "" for none). */
+const serviceAddress = custom<string>("", (v, p, ctx) =>
+  v === "" || (typeof v === "string" && isDialableEndpoint(v)) ? (v as string) : issue(ctx, p, v, `"host:port" with a host and a port 1..65535, or ""`),
+);
+
+// Why keys are accepted but not acted on; a later version that implements one removes its marker.
+const REDIS_ROUTES = "Redis routes and realm map: not implemented yet; routes come from routing.rules";
+const CONSUL = "Consul discovery: not implemented yet; endpoints come from routing.rules";
+const GRPC = "gRPC backends: not implemented yet";
+const DEFAULT_SERVICES = "the reference's default service addresses: routes come from routing.rules, there from Redis";
+const GOROUTINE_POOL = "tuning of the reference's goroutine pool and accept queue: this gateway has neither: one event loop serves every connection";
 
 function readCidrList(value: unknown, path: string, ctx: ReadContext): readonly string[] | undefined {
   if (!Array.isArray(value)) return issue(ctx, path, value, 'a list of CIDR blocks like ["10.0.0.0/8", "::1/128"]');
@@ -44,9 +62,11 @@ const adminListenAddr = custom<string>("", (v, p, ctx) => (v === "" ? "" : anyLi
 
 export const GATEWAY_SCHEMA = {
   server: {
-    listen_addr: hostPort(":8080", 0, false),
-    health_check_port: int(9090, -1, 65535, "a port 0..65535, or -1 to disable"),
-    metrics_port: int(9091, 0, 65535, "a port 0..65535"),
+    listen_addr: hostPort(":8080", 0, false).zeroMeansDefault(),
+    health_check_port: int(9090, -1, 65535, "a port 1..65535 (0: the default 9090), or -1 to disable").zeroMeansDefault(),
+    metrics_port: int(9091, 0, 65535, "a port 0..65535")
+      .zeroMeansDefault()
+      .notActedOn("unused there too: metrics are on the admin port, server.health_check_port"),
     gateway_name: str(""),
     use_grpc: bool(false, (b) => (b ? "false (gRPC backends are not implemented in this version)" : undefined)),
     first_message_timeout: duration("10s", "positive"),
@@ -54,18 +74,28 @@ export const GATEWAY_SCHEMA = {
     partial_frame_timeout: duration("10s", "positive"),
     pending_input_limit: size("64MiB", 1),
     drain_delay: duration("0s", 0),
+    // The reference's connection_pool.read_timeout / write_timeout as client socket deadlines; 0s: off.
+    client_read_timeout: duration("0s", 0),
+    client_write_timeout: duration("0s", 0),
   },
   connection_pool: {
-    max_connections: int(1000, 1),
-    max_connections_per_service: int(100, 1),
-    idle_timeout: duration("5m", "positive"),
-    dial_timeout: duration("5s", "positive"),
-    read_timeout: duration("30s", "positive"),
-    write_timeout: duration("30s", "positive"),
-    max_retries: int(3, 0),
-    retry_delay: duration("100ms", 0),
+    max_connections: int(1000, 1).zeroMeansDefault(),
+    max_connections_per_service: int(100, 1).zeroMeansDefault().notActedOn("per-service backend connection cap: not implemented yet"),
+    // The reference's meaning (a pooled backend connection's idle life); client sessions have session.idle_timeout.
+    idle_timeout: duration("5m", "positive").zeroMeansDefault(),
+    dial_timeout: duration("5s", "positive").zeroMeansDefault(),
+    read_timeout: duration("30s", "positive").zeroMeansDefault(),
+    write_timeout: duration("30s", "positive").zeroMeansDefault(),
+    max_retries: int(3, 0).zeroMeansDefault(),
+    retry_delay: duration("100ms", 0).zeroMeansDefault(),
+    max_goroutines: int(0, 0).notActedOn(GOROUTINE_POOL),
+    goroutine_expiry: duration("10s", "positive").zeroMeansDefault().notActedOn(GOROUTINE_POOL),
+    connection_queue_size: int(1000, 1).zeroMeansDefault().notActedOn(GOROUTINE_POOL),
   },
   backend: {
+    account_service: serviceAddress.notActedOn(DEFAULT_SERVICES),
+    version_service: serviceAddress.notActedOn(DEFAULT_SERVICES),
+    game_service: serviceAddress.notActedOn(DEFAULT_SERVICES),
     mode: oneOf("multiplexed", ["multiplexed", "dedicated", "per_session"]),
     lifecycle_messages: bool(true),
     connections_per_endpoint: int(2, 1, 64),
@@ -85,8 +115,8 @@ export const GATEWAY_SCHEMA = {
   },
   security: {
     max_message_size: maxMessageSize,
-    max_connections_per_ip: int(10, 1),
-    connection_rate_limit: int(5, 1),
+    max_connections_per_ip: int(10, 1).zeroMeansDefault(),
+    connection_rate_limit: int(5, 1).zeroMeansDefault(),
     max_tracked_ips: int(100_000, 1),
     message_rate_limit: int(0, 0),
     message_rate_burst: int(0, 0),
@@ -97,31 +127,41 @@ export const GATEWAY_SCHEMA = {
     max_pending_proxy_headers: int(100, 1),
   },
   routing: {
-    refresh_interval: duration("10s", "positive"),
-    realm_refresh_interval: duration("5s", "positive"),
+    refresh_interval: duration("10s", "positive").zeroMeansDefault().notActedOn(REDIS_ROUTES),
+    realm_refresh_interval: duration("5s", "positive").zeroMeansDefault().notActedOn(REDIS_ROUTES),
     when_breaker_open: oneOf<WhenBreakerOpen>("fall_back", ["fall_back", "refuse"]),
     rules: custom<readonly RouteRule[]>([], readRules),
   },
   session: {
     sweep_interval: duration("1s", "positive"),
+    // The reference's session sweep: 30 idle minutes, checked every 5 (its connection_pool.idle_timeout is a backend's).
+    idle_timeout: duration("30m", "positive"),
+    idle_check_interval: duration("5m", "positive"),
   },
-  redis: {
-    addr: hostPort("localhost:6379", 1, true),
+  redis: notActedOn(REDIS_ROUTES, {
+    addr: hostPort("localhost:6379", 1, true).zeroMeansDefault(),
     password: str(""),
     db: int(0, 0),
-    key_prefix: str("game-gateway:"),
-    pool_size: int(10, 1),
-    min_idle_conns: int(5, 0),
-    dial_timeout: duration("5s", "positive"),
-    read_timeout: duration("3s", "positive"),
-    write_timeout: duration("3s", "positive"),
-  },
-  consul: {
+    key_prefix: str("game-gateway:").zeroMeansDefault(),
+    pool_size: int(10, 1).zeroMeansDefault(),
+    min_idle_conns: int(5, 0).zeroMeansDefault(),
+    dial_timeout: duration("5s", "positive").zeroMeansDefault(),
+    read_timeout: duration("3s", "positive").zeroMeansDefault(),
+    write_timeout: duration("3s", "positive").zeroMeansDefault(),
+  }),
+  consul: notActedOn(CONSUL, {
     enabled: bool(false),
     service_name: str(""),
     namespace: str(""),
-    refresh_interval: duration("10s", "positive"),
-  },
+    refresh_interval: duration("10s", "positive").zeroMeansDefault(),
+  }),
+  grpc: notActedOn(GRPC, {
+    heartbeat_interval: duration("30s", "positive").zeroMeansDefault(),
+    connection_timeout: duration("10s", "positive").zeroMeansDefault(),
+    reconnect_interval: duration("5s", "positive").zeroMeansDefault(),
+    /** 0 = unlimited, as there. */
+    max_reconnect_attempts: int(0, 0),
+  }),
   tracing: {
     enable_trace_propagation: bool(false),
   },
@@ -136,5 +176,5 @@ export const GATEWAY_SCHEMA = {
     idle_timeout: duration("5s", "positive"),
     debug_token: str(""),
   },
-  graceful_shutdown_timeout: duration("30s", 0),
+  graceful_shutdown_timeout: duration("30s", 0).zeroMeansDefault(),
 } satisfies Section;

@@ -42,7 +42,7 @@ export function loadConfigFileOffThread(path: string, env: Env = process.env): P
     }
     const whole: GatewayConfig = { ...config, routing: { ...config.routing, rules } };
     await freezeInSlices(whole);
-    return { config: whole, warnings: r.warnings };
+    return { config: whole, warnings: r.warnings, notActedOn: r.notActedOn };
   });
 }
 

@@ -11,7 +11,13 @@ export interface LoadRequest {
 export type LoadReply =
   // JSON text, not objects: the receiving thread parses it far faster than it decodes a clone.
   // The rules come apart, RULES_PER_CHUNK to a text, so they can be parsed a chunk per turn.
-  | { readonly kind: "loaded"; readonly configJson: string; readonly ruleChunks: string[]; readonly warnings: string[] }
+  | {
+      readonly kind: "loaded";
+      readonly configJson: string;
+      readonly ruleChunks: string[];
+      readonly warnings: string[];
+      readonly notActedOn: readonly string[];
+    }
   | { readonly kind: "invalid"; readonly issues: ConfigError["issues"]; readonly source: string | undefined }
   | { readonly kind: "crashed"; readonly message: string };
 
@@ -23,12 +29,12 @@ self.onmessage = async (event: MessageEvent<LoadRequest>) => {
   const { path, env } = event.data;
   let reply: LoadReply;
   try {
-    const { config, warnings } = await loadConfigFile(path, env);
+    const { config, warnings, notActedOn } = await loadConfigFile(path, env);
     const rules = config.routing.rules;
     const ruleChunks: string[] = [];
     for (let i = 0; i < rules.length; i += RULES_PER_CHUNK) ruleChunks.push(JSON.stringify(rules.slice(i, i + RULES_PER_CHUNK)));
     const withoutRules = { ...config, routing: { ...config.routing, rules: [] } };
-    reply = { kind: "loaded", configJson: JSON.stringify(withoutRules), ruleChunks, warnings };
+    reply = { kind: "loaded", configJson: JSON.stringify(withoutRules), ruleChunks, warnings, notActedOn };
   } catch (e) {
     reply = e instanceof ConfigError ? { kind: "invalid", issues: e.issues, source: e.source } : { kind: "crashed", message: String(e) };
   }

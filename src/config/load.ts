@@ -7,7 +7,8 @@ import { formatByteSize } from "./duration.ts";
 import { GATEWAY_SCHEMA, LOG_LEVELS } from "./gateway-schema.ts";
 import { locate, syntaxErrorPosition } from "./locate.ts";
 import { readRules } from "./rules.ts";
-import { isMapping, readSection, type ConfigIssue, type Parsed, type ReadContext } from "./schema.ts";
+import { notActedOnKeys, notActedOnWarning } from "./not-acted-on.ts";
+import { isMapping, newReadContext, readSection, type ConfigIssue, type Parsed, type ReadContext } from "./schema.ts";
 import { REDACTED, shownValue } from "./secrets.ts";
 import type { GatewayConfig, LogLevel, RouteRule } from "./types.ts";
 
@@ -45,8 +46,13 @@ export interface ParseOptions {
 
 export interface LoadedConfig {
   readonly config: GatewayConfig;
-  /** Accepted-but-adjusted values (e.g. a clamped max_message_size), for the operator's log. */
+  /**
+   * Accepted-but-adjusted values (e.g. a clamped max_message_size) for the operator's log, and
+   * one warning naming every key set that this version does not act on (notActedOn).
+   */
   readonly warnings: string[];
+  /** The keys set but not acted on, as that warning names them ("redis.*", "server.metrics_port"). */
+  readonly notActedOn: readonly string[];
 }
 
 export type Env = Record<string, string | undefined>;
@@ -56,16 +62,11 @@ export type Env = Record<string, string | undefined>;
  * required). Throws ConfigError.
  */
 export function parseConfig(yamlText: string, env: Env = process.env, options: ParseOptions = {}): LoadedConfig {
-  const ctx: ReadContext = { issues: [], warnings: [] };
+  const ctx = newReadContext();
   const lines = new LineCounter();
   const { root, doc } = readYaml(yamlText, lines, ctx);
   const parsed = readSection(GATEWAY_SCHEMA, root, "", ctx);
   checkAcrossKeys(parsed, root, ctx);
-  if (parsed.consul.enabled) {
-    // Accepted so the reference's files load, but nothing queries Consul yet: say so, or an
-    // operator would wait for discovered backends that never come.
-    ctx.warnings.push("consul.enabled: true is accepted, but Consul discovery is not implemented in this version: routes come from routing.rules only");
-  }
   // Rules that failed to read (or a file that failed to parse) are already reported.
   if (options.requireRoutes && !ctx.issues.some((i) => i.path.startsWith("routing") || i.path.startsWith("("))) {
     checkServable(parsed, root, ctx);
@@ -80,7 +81,11 @@ export function parseConfig(yamlText: string, env: Env = process.env, options: P
     server: { ...parsed.server, gateway_name: gatewayName(parsed.server.gateway_name, env) },
     log: { ...parsed.log, level },
   };
-  return { config: deepFreeze(config), warnings: ctx.warnings };
+  // Never silently ignored: an operator who set redis.addr must learn that nothing dials it.
+  const unused = notActedOnKeys(GATEWAY_SCHEMA, ctx.notActedOn);
+  const unusedWarning = notActedOnWarning(unused);
+  const warnings = unusedWarning === undefined ? ctx.warnings : [...ctx.warnings, unusedWarning];
+  return { config: deepFreeze(config), warnings, notActedOn: unused.map((u) => u.key) };
 }
 
 /**
@@ -123,7 +128,7 @@ export function defaultConfig(env: Env = process.env): GatewayConfig {
  * in any shape routing.rules accepts). Throws ConfigError; the result is frozen.
  */
 export function parseRouteRules(value: unknown, path = "routing.rules"): readonly RouteRule[] {
-  const ctx: ReadContext = { issues: [], warnings: [] };
+  const ctx = newReadContext();
   const rules = readRules(value, path, ctx);
   if (rules === undefined || ctx.issues.length > 0) throw new ConfigError(ctx.issues);
   return deepFreeze(rules);
@@ -171,12 +176,15 @@ function inFileOrder(issues: readonly ConfigIssue[]): ConfigIssue[] {
 
 /** A file with no routing rules would refuse every client it accepted. */
 function checkServable(c: Parsed<typeof GATEWAY_SCHEMA>, root: unknown, ctx: ReadContext): void {
-  if (c.routing.rules.length > 0) return;
+  const rules = c.routing.rules;
+  if (rules.some((r) => r.endpoints.length > 0)) return;
+  const raw = rawAt(root, "routing", "rules");
   ctx.issues.push({
     path: "routing.rules",
-    value: rawAt(root, "routing", "rules"),
-    got: rawAt(root, "routing", "rules") === undefined ? "no rules" : "an empty list",
-    expected: "at least one rule (with none, every client would be refused with no_route)",
+    value: raw,
+    got: rules.length > 0 ? "only rules with no endpoints" : raw === undefined ? "no rules" : "an empty list",
+    // The reference reads its rules from Redis; until this version does, they go in the file.
+    expected: "at least one rule with endpoints (with none, every client would be refused with no_route; rules the reference keeps in Redis go here, in the same JSON)",
   });
 }
 

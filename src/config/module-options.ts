@@ -71,7 +71,12 @@ export function poolSettingsFromConfig(c: GatewayConfig): PoolSettings {
 export function sessionSettingsFromConfig(c: GatewayConfig): SessionSettings {
   const s = c.security;
   return {
-    timeouts: { firstMessageMs: c.server.first_message_timeout, idleMs: c.connection_pool.idle_timeout },
+    timeouts: {
+      firstMessageMs: c.server.first_message_timeout,
+      // session.*, not connection_pool.idle_timeout: that is a backend connection's idle life, as in the reference.
+      idleMs: c.session.idle_timeout,
+      idleCheckMs: c.session.idle_check_interval,
+    },
     rateLimit: { rate: s.message_rate_limit, burst: s.message_rate_burst, action: s.message_rate_action },
     tracing: c.tracing.enable_trace_propagation,
     fallBackPastOpenBreakers: c.routing.when_breaker_open === "fall_back",
@@ -109,11 +114,18 @@ export function listenerLimitsFromConfig(c: GatewayConfig): Omit<TcpListenerOpti
     maxMessageSize: c.security.max_message_size,
     writeQueueLimit: c.server.client_write_queue_limit,
     closeTimeoutMs: c.connection_pool.write_timeout,
-    writeTimeoutMs: c.backend.mode === "per_session" ? c.connection_pool.write_timeout : 0,
     maxConnections: c.connection_pool.max_connections,
     partialFrameTimeoutMs: c.server.partial_frame_timeout,
     pendingInputLimit: c.server.pending_input_limit,
+    readTimeoutMs: c.server.client_read_timeout,
+    writeTimeoutMs: clientWriteTimeout(c),
   };
+}
+
+/** server.client_write_timeout when set; else, in per_session mode, the reference's connection_pool.write_timeout. */
+function clientWriteTimeout(c: GatewayConfig): number {
+  if (c.server.client_write_timeout > 0) return c.server.client_write_timeout;
+  return c.backend.mode === "per_session" ? c.connection_pool.write_timeout : 0;
 }
 
 export function listenerFromConfig(c: GatewayConfig): TcpListenerOptions {

@@ -7,10 +7,12 @@ import { isDialableEndpoint } from "./host-port.ts";
 
 const ENDPOINT = `"host:port" with a host and a port 1..65535`;
 
+// Optional: the reference's rules may leave endpoints to Consul. Such a rule still claims its
+// (server_type, world_id), so its players are refused rather than sent to the wildcard's servers.
 const endpoints = custom<readonly string[]>(
-  undefined,
+  [],
   (v, p, ctx) => {
-    if (!Array.isArray(v) || v.length === 0) return issue(ctx, p, v, `a non-empty list of ${ENDPOINT} strings`);
+    if (!Array.isArray(v)) return issue(ctx, p, v, `a list of ${ENDPOINT} strings`);
     const before = ctx.issues.length;
     const seen = new Map<string, number>();
     v.forEach((e: unknown, i) => {
@@ -21,7 +23,7 @@ const endpoints = custom<readonly string[]>(
     });
     return ctx.issues.length === before ? (v as string[]) : undefined;
   },
-  `a non-empty list of ${ENDPOINT} strings`,
+  `a list of ${ENDPOINT} strings`,
 );
 
 const RULE = {
@@ -29,8 +31,12 @@ const RULE = {
   world_id: int(0, 0, 32767),
   service_name: str(""),
   strategy: oneOf("round_robin", ["round_robin", "consistent_hash", "realm_based", "rendezvous_instance", "rendezvous_world"]),
+  hash_key: str("").notActedOn("rules' hash_key: used by no strategy, there or here"),
   endpoints,
 };
+
+/** Endpoint-less rules named in their warning; the rest are counted. */
+const EMPTY_RULES_NAMED = 5;
 
 const SHAPES = "a list of rules, a mapping keyed by server type, or a JSON string of either";
 
@@ -67,7 +73,16 @@ export function readRules(value: unknown, path: string, ctx: ReadContext): reado
       issue(ctx, rp, { server_type: rule.server_type, world_id: rule.world_id }, `a (server_type, world_id) pair not already used by ${prior}`);
     } else firstAt.set(id, rp);
   }
-  return ctx.issues.length === before ? rules.map((r) => r.rule!) : undefined;
+  if (ctx.issues.length > before) return undefined;
+  const empty = rules.filter((r) => r.rule!.endpoints.length === 0).map((r) => r.path);
+  if (empty.length > 0) {
+    // One warning however many: a file of thousands of Consul-filled rules must not flood the log.
+    const named = empty.length > EMPTY_RULES_NAMED ? `${empty.slice(0, EMPTY_RULES_NAMED).join(", ")} and ${empty.length - EMPTY_RULES_NAMED} more` : empty.join(", ");
+    ctx.warnings.push(
+      `${named}: no endpoints (the reference takes them from Consul, which this version does not query): their clients are refused with no_route`,
+    );
+  }
+  return rules.map((r) => r.rule!);
 }
 
 /** `keyType` is the server type of the Redis-shape key the rule is stored under. */
@@ -82,5 +97,8 @@ function readRule(raw: unknown, path: string, keyType: number | undefined, ctx: 
     issue(ctx, joinPath(path, "server_type"), given, `${keyType}, the key this rule is stored under`);
   }
   // server_type is undefined only when it was invalid, which has been reported.
-  return { rule: rule.server_type === undefined ? undefined : (rule as RouteRule), path };
+  if (rule.server_type === undefined) return { path };
+  // An absent hash_key is left out, not "": a rule reads the same with or without the key.
+  const { hash_key, ...rest } = rule;
+  return { rule: (hash_key === "" ? rest : rule) as RouteRule, path };
 }

@@ -26,9 +26,31 @@ export interface ConfigIssue {
 export interface ReadContext {
   readonly issues: ConfigIssue[];
   readonly warnings: string[];
+  /** Keys set in the file that this version accepts but does not act on, with why (Field.notActedOn). */
+  readonly notActedOn: NotActedOn[];
+}
+
+export interface NotActedOn {
+  /** As read: "redis.addr", "routing.rules[3].hash_key". */
+  readonly path: string;
+  readonly reason: string;
+}
+
+export function newReadContext(): ReadContext {
+  return { issues: [], warnings: [], notActedOn: [] };
 }
 
 export type Reader<T> = (value: unknown, path: string, ctx: ReadContext) => T | undefined;
+
+/** What a key is besides its reader; set by the field kinds and the modifiers on Field. */
+export interface FieldTraits {
+  /** Whether a raw YAML value is this kind's zero value (0, "", "0s"); set by the kinds that have one. */
+  readonly isZero?: (v: unknown) => boolean;
+  /** The zero value means "use the default", as the reference's Go loader read it (zeroMeansDefault). */
+  readonly zeroMeansDefault?: boolean;
+  /** Accepted (validated) but nothing in this version acts on it: why, for the startup warning. */
+  readonly notActedOn?: string;
+}
 
 export class Field<T> {
   /** `fallback` is undefined only for required keys. */
@@ -36,7 +58,29 @@ export class Field<T> {
     readonly fallback: T | undefined,
     readonly read: Reader<T>,
     readonly requiredWhat?: string,
+    readonly traits: FieldTraits = {},
   ) {}
+
+  /**
+   * The reference's Go loader cannot tell an explicit zero from an absent key (both are the
+   * field's zero value) and replaces both by the default: a key marked so does the same here.
+   */
+  zeroMeansDefault(): Field<T> {
+    if (this.traits.isZero === undefined) throw new Error("zeroMeansDefault on a field kind with no zero value");
+    return new Field(this.fallback, this.read, this.requiredWhat, { ...this.traits, zeroMeansDefault: true });
+  }
+
+  /** Accepted so reference files load, but not acted on (yet): listed in one warning when set. */
+  notActedOn(reason: string): Field<T> {
+    return new Field(this.fallback, this.read, this.requiredWhat, { ...this.traits, notActedOn: reason });
+  }
+}
+
+/** Every field of `section` (recursively) marked as accepted but not acted on, for `reason`. */
+export function notActedOn<S extends Section>(reason: string, section: S): S {
+  const out: Record<string, Field<unknown> | Section> = {};
+  for (const [k, v] of Object.entries(section)) out[k] = v instanceof Field ? v.notActedOn(reason) : notActedOn(reason, v);
+  return out as S;
 }
 
 export type Section = { readonly [key: string]: Field<unknown> | Section };
@@ -89,7 +133,11 @@ export function readSection<S extends Section>(section: S, raw: unknown, path: s
     else if (v === undefined || v === null) {
       if (spec.fallback === undefined) issue(ctx, p, v, `${spec.requiredWhat ?? "a value"} (required)`);
       out[key] = spec.fallback;
-    } else out[key] = spec.read(v, p, ctx) ?? spec.fallback;
+    } else {
+      const { zeroMeansDefault, isZero, notActedOn: unused } = spec.traits;
+      if (unused !== undefined) ctx.notActedOn.push({ path: p, reason: unused });
+      out[key] = zeroMeansDefault === true && isZero!(v) ? spec.fallback : (spec.read(v, p, ctx) ?? spec.fallback);
+    }
   }
   return out as Parsed<S>;
 }
@@ -106,12 +154,15 @@ export function int(fallback: number | undefined, min: number, max = Number.MAX_
     fallback,
     (v, p, ctx) => (Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max ? (v as number) : issue(ctx, p, v, what)),
     what,
+    { isZero: (v) => v === 0 },
   );
 }
 
 export function str(fallback: string): Field<string> {
   // Numbers are not stringified: `password: 0123` would silently become "123".
-  return new Field(fallback, (v, p, ctx) => (typeof v === "string" ? v : issue(ctx, p, v, "a string (quote it)")));
+  return new Field(fallback, (v, p, ctx) => (typeof v === "string" ? v : issue(ctx, p, v, "a string (quote it)")), undefined, {
+    isZero: (v) => v === "",
+  });
 }
 
 // Go's yaml.v3 still reads the YAML 1.1 spellings into a bool field, so reference files may use them.
@@ -145,7 +196,9 @@ export function duration(fallback: string, min: 0 | "positive"): Field<number> {
     if (min === "positive" ? ms <= 0 : ms < 0) return issue(ctx, p, v, min === "positive" ? "a duration greater than 0s" : "a duration of at least 0s");
     return ms;
   };
-  return new Field(mustRead(read, fallback), read);
+  return new Field(mustRead(read, fallback), read, undefined, {
+    isZero: (v) => v === 0 || (typeof v === "string" && parseDuration(v) === 0),
+  });
 }
 
 /** Bytes: an integer or a size string ("64KiB", "1MB"). */
@@ -159,7 +212,9 @@ export function size(fallback: number | string, min: number, max = Number.MAX_SA
     }
     return n;
   };
-  return new Field(mustRead(read, fallback), read);
+  return new Field(mustRead(read, fallback), read, undefined, {
+    isZero: (v) => (typeof v === "number" || typeof v === "string") && parseByteSize(v) === 0,
+  });
 }
 
 /** "host:port" with the port in [minPort, 65535]; `dial` also requires an explicit host. */
@@ -169,12 +224,12 @@ export function hostPort(fallback: string, minPort: 0 | 1, dial: boolean): Field
     const hp = typeof v === "string" ? parseHostPort(v) : undefined;
     if (hp === undefined || hp.port < minPort || (dial && (v as string).startsWith(":"))) return issue(ctx, p, v, what);
     return v as string;
-  });
+  }, undefined, { isZero: (v) => v === "" });
 }
 
 /** Custom readers (defaults given already converted). */
-export function custom<T>(fallback: T | undefined, read: Reader<T>, requiredWhat?: string): Field<T> {
-  return new Field(fallback, read, requiredWhat);
+export function custom<T>(fallback: T | undefined, read: Reader<T>, requiredWhat?: string, traits: FieldTraits = {}): Field<T> {
+  return new Field(fallback, read, requiredWhat, traits);
 }
 
 /** "65536 (64KiB)", or just "65544" when no binary unit divides it. */
@@ -184,7 +239,7 @@ export function bytesText(n: number): string {
 }
 
 function mustRead<T>(read: Reader<T>, raw: unknown): T {
-  const ctx: ReadContext = { issues: [], warnings: [] };
+  const ctx = newReadContext();
   const v = read(raw, "(default)", ctx);
   if (v === undefined) throw new Error(`invalid built-in default ${JSON.stringify(raw)}`);
   return v;

@@ -32,7 +32,12 @@ export interface RouteRule {
   readonly world_id: number;
   readonly service_name: string;
   readonly strategy: RouteStrategy;
-  /** "host:port" strings, at least one, no duplicates. */
+  /** Carried by the reference's rules; used by no strategy there or here ("" when read from a file). */
+  readonly hash_key?: string;
+  /**
+   * "host:port" strings, no duplicates. Empty only for a rule that left them to Consul (as the
+   * reference's may): nothing fills them in this version, so its clients are refused (no_route).
+   */
   readonly endpoints: readonly string[];
 }
 
@@ -41,7 +46,7 @@ export interface ServerConfig {
   readonly listen_addr: string;
   /** Admin HTTP port (health, ready, metrics) on listen_addr's host. 0 = ephemeral, -1 = disabled. admin.listen_addr, when set, wins. */
   readonly health_check_port: number;
-  /** Accepted for compatibility with the reference config; unused. */
+  /** Accepted for compatibility with the reference config; unused there too (metrics are on the admin port). */
   readonly metrics_port: number;
   /** Empty: falls back to env POD_NAME, then the hostname (resolved by the loader). */
   readonly gateway_name: string;
@@ -57,14 +62,18 @@ export interface ServerConfig {
   readonly pending_input_limit: Bytes;
   /** Delay between "not ready" and closing the listener on drain. */
   readonly drain_delay: Millis;
+  /** Nothing received from a client for this long closes it (reason read_timeout); 0 = off. The reference: connection_pool.read_timeout. */
+  readonly client_read_timeout: Millis;
+  /** Output queued to a client that its socket takes none of for this long closes it (write_timeout); 0 = off. The reference: connection_pool.write_timeout. */
+  readonly client_write_timeout: Millis;
 }
 
 export interface ConnectionPoolConfig {
   /** Global cap on concurrent client connections. */
   readonly max_connections: number;
-  /** Accepted for compatibility (reference per-service pool size). */
+  /** Accepted for compatibility (reference per-service pool size); not acted on yet. */
   readonly max_connections_per_service: number;
-  /** A client session with no traffic in either direction for this long is closed. */
+  /** The reference's idle life of a pooled backend connection (not a client's: session.idle_timeout). */
   readonly idle_timeout: Millis;
   readonly dial_timeout: Millis;
   /** Backend sockets: TCP keep-alive probes start after this much silence (a dead peer is found without closing idle players). */
@@ -77,9 +86,28 @@ export interface ConnectionPoolConfig {
   readonly max_retries: number;
   /** Base delay of the exponential re-dial backoff. */
   readonly retry_delay: Millis;
+  /** The reference's goroutine pool size (0 = 10 x CPUs there); accepted, not acted on. */
+  readonly max_goroutines: number;
+  /** The reference's goroutine pool idle expiry; accepted, not acted on. */
+  readonly goroutine_expiry: Millis;
+  /** The reference's accept queue length; accepted, not acted on. */
+  readonly connection_queue_size: number;
+}
+
+/** The reference's gRPC backend transport settings; accepted, not acted on (gRPC is not implemented). */
+export interface GrpcConfig {
+  readonly heartbeat_interval: Millis;
+  readonly connection_timeout: Millis;
+  readonly reconnect_interval: Millis;
+  /** 0 = unlimited. */
+  readonly max_reconnect_attempts: number;
 }
 
 export interface BackendConfig {
+  /** The reference's default service addresses ("host:port" or ""); accepted, not acted on: routes come from routing.rules. */
+  readonly account_service: string;
+  readonly version_service: string;
+  readonly game_service: string;
   /** See BackendMode. */
   readonly mode: BackendMode;
   /** Send Connect/Disconnect (opcodes 2/3). Off for backends that only know Trans. */
@@ -147,8 +175,12 @@ export interface RoutingConfig {
 }
 
 export interface SessionConfig {
-  /** How often idle sessions and first-message deadlines are checked. */
+  /** How often first-message and partial-frame deadlines (and backend health) are checked. */
   readonly sweep_interval: Millis;
+  /** A client session with no traffic in either direction for this long is closed (the reference: 30m). */
+  readonly idle_timeout: Millis;
+  /** How often sessions are checked against idle_timeout (the reference: every 5m). */
+  readonly idle_check_interval: Millis;
 }
 
 export interface RedisConfig {
@@ -180,6 +212,7 @@ export interface GatewayConfig {
   readonly session: SessionConfig;
   readonly redis: RedisConfig;
   readonly consul: ConsulConfig;
+  readonly grpc: GrpcConfig;
   readonly tracing: { readonly enable_trace_propagation: boolean };
   readonly log: {
     readonly level: LogLevel;

@@ -18,8 +18,6 @@ export interface ByteSink {
  */
 export class QueuedSocketWriter {
   private readonly queue: RingBuffer;
-  /** Queued bytes the socket has taken so far: a deadline compares it between checks. */
-  drained = 0;
 
   constructor(
     private readonly sink: ByteSink,
@@ -62,7 +60,6 @@ export class QueuedSocketWriter {
       }
       if (n === 0) return false;
       q.consume(n);
-      this.drained += n;
       if (n < run) return false;
     }
     return true;

@@ -34,17 +34,20 @@ export interface TcpListenerOptions {
   readonly writeQueueLimit: number;
   /** How long a closing client may take to read what was queued for it. */
   readonly closeTimeoutMs: number;
-  /**
-   * Bytes queued for a client and none taken by its socket for this long close it (slow_reader);
-   * 0: no write deadline (connection_pool.write_timeout in backend.mode per_session, as the reference).
-   */
-  readonly writeTimeoutMs: number;
   /** Global cap on concurrent clients (connection_pool.max_connections). */
   readonly maxConnections: number;
   /** A frame started but not complete after this long closes the client (server.partial_frame_timeout). */
   readonly partialFrameTimeoutMs: number;
   /** Pooled bytes all clients' held input may take (server.pending_input_limit). */
   readonly pendingInputLimit: number;
+  /** The reference's read deadline on client sockets: nothing received for this long closes the client (0: off). */
+  readonly readTimeoutMs?: number;
+  /**
+   * The reference's write deadline: queued output the socket takes none of for this long closes the
+   * client (0: off). server.client_write_timeout, else connection_pool.write_timeout in backend.mode
+   * per_session (the reference's contract there sets it on both sockets of a session).
+   */
+  readonly writeTimeoutMs?: number;
 }
 
 /** Why a connection was refused before it could carry a session (connection_rejected_total{reason}). */
@@ -136,9 +139,10 @@ export class TcpClientPort implements ClientPort {
   private headerDeadline = 0;
   /** Since when (listener clock) the pending frame has been incomplete; 0 when none is. */
   private partialSince = 0;
-  /** Write deadline (writeTimeoutMs): the writer's drained count at the last check, and since when it is stuck. */
-  private drainedAtCheck = 0;
-  private writeStuckSince = -1;
+  /** When (listener clock) bytes last arrived, or the connection opened: the read deadline counts from it. */
+  private lastInputAt: number;
+  /** When (listener clock) queued output last moved (queued from empty, or the socket drained); 0: nothing queued. */
+  private outputWaitingSince = 0;
   /** A frame completed during the current feed (the pending bytes, if any, are a newer frame). */
   private frameDone = false;
   /** Held input counted in the listener's budget. */
@@ -162,6 +166,7 @@ export class TcpClientPort implements ClientPort {
   ) {
     this.remoteAddress = socket.remoteAddress ?? "";
     this.reader = new FrameReader(ctx.layout, this, ctx.buffers);
+    this.lastInputAt = ctx.state.now;
   }
 
   get protocol(): "tcp" {
@@ -274,20 +279,13 @@ export class TcpClientPort implements ClientPort {
       return;
     }
     const since = this.partialSince;
-    if (since !== 0 && !this.paused && now - since >= this.ctx.options.partialFrameTimeoutMs) this.close("partial_frame_timeout");
-    else if (this.ctx.options.writeTimeoutMs > 0 && this.writeStuck(now)) this.close("slow_reader");
-  }
-
-  /** Bytes wait for the client and its socket took none of them for writeTimeoutMs (sampled per check). */
-  private writeStuck(now: number): boolean {
-    const w = this.writer;
-    if (w === null || w.queuedBytes === 0 || w.drained !== this.drainedAtCheck) {
-      this.drainedAtCheck = w === null ? 0 : w.drained;
-      this.writeStuckSince = -1;
-      return false;
-    }
-    if (this.writeStuckSince < 0) this.writeStuckSince = now;
-    return now - this.writeStuckSince >= this.ctx.options.writeTimeoutMs;
+    if (since !== 0 && !this.paused && now - since >= this.ctx.options.partialFrameTimeoutMs) return this.close("partial_frame_timeout");
+    // Socket deadlines, as the reference set them on client sockets. A paused client is not read
+    // from, so its silence is the gateway's doing, not the client's.
+    const { readTimeoutMs = 0, writeTimeoutMs = 0 } = this.ctx.options;
+    if (readTimeoutMs > 0 && !this.paused && now - this.lastInputAt >= readTimeoutMs) return this.close("read_timeout");
+    if (this.queuedBytes === 0) this.outputWaitingSince = 0;
+    else if (writeTimeoutMs > 0 && this.outputWaitingSince !== 0 && now - this.outputWaitingSince >= writeTimeoutMs) this.abort("write_timeout");
   }
 
   get queuedBytes(): number {
@@ -339,13 +337,19 @@ export class TcpClientPort implements ClientPort {
     // queued first would overtake it.
     if (process.env.NODE_ENV !== "production") invariant(this.lent === null, "a lent frame is copied out before more is queued");
     const writer = (this.writer ??= new QueuedSocketWriter(this.socket, this.ctx.buffers, this.ctx.options.writeQueueLimit));
+    if (writer.queuedBytes === 0) this.outputWaitingSince = this.ctx.state.now;
     if (writer.enqueue(b, off, len)) return true;
     // The client is not reading: drop it rather than let its queue grow.
+    this.abort("slow_reader");
+    return false;
+  }
+
+  /** Closes at once, dropping queued output: the client is not taking it, so waiting to deliver it is pointless. */
+  private abort(reason: CloseReason): void {
     this.closing = true;
-    this.reason ??= "slow_reader";
+    this.reason ??= reason;
     this.reader.stop();
     this.socket.terminate();
-    return false;
   }
 
   close(reason: CloseReason): void {
@@ -422,6 +426,7 @@ export class TcpClientPort implements ClientPort {
   onData(chunk: Uint8Array): void {
     if (process.env.NODE_ENV !== "production") this.checkNothingLent();
     if (this.closing) return;
+    this.lastInputAt = this.ctx.state.now;
     if (this.proxyBytes !== null) this.onProxyData(chunk);
     else if (this.paused) this.onPausedData(chunk);
     else this.feed(chunk);
@@ -429,6 +434,7 @@ export class TcpClientPort implements ClientPort {
 
   onDrain(): void {
     if (process.env.NODE_ENV !== "production") this.checkNothingLent();
+    if (this.outputWaitingSince !== 0) this.outputWaitingSince = this.ctx.state.now; // the socket took some: progress
     this.flush();
   }
 

@@ -14,6 +14,10 @@ export type CloseReason =
   | "client_error"
   | "first_message_timeout"
   | "idle_timeout"
+  /** Nothing received within server.client_read_timeout (the reference's read deadline; off by default). */
+  | "read_timeout"
+  /** Queued output not taken within server.client_write_timeout (the reference's write deadline; off by default). */
+  | "write_timeout"
   | "slow_reader"
   /** A frame was started and not completed within server.partial_frame_timeout. */
   | "partial_frame_timeout"

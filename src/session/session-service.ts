@@ -44,7 +44,10 @@ const ROUTING_ERROR_OF: Readonly<Record<ClientViolation, RoutingError>> = {
 
 export interface SessionTimeouts {
   readonly firstMessageMs: number;
+  /** A session with no traffic in either direction for this long is closed... */
   readonly idleMs: number;
+  /** ...when next checked: idle sessions are looked for this often (a walk over every session). */
+  readonly idleCheckMs: number;
 }
 
 /** Per-session message rate limit; rate 0 = off. */
@@ -104,6 +107,8 @@ export class SessionService implements ClientEvents {
   private readonly tracing: boolean;
   private readonly accessLog: AccessLog | null;
   private readonly now: () => number;
+  /** When sweep() next looks for idle sessions. */
+  private nextIdleCheckAt: number;
 
   constructor(o: SessionServiceOptions) {
     this.sessions = o.sessions;
@@ -118,6 +123,7 @@ export class SessionService implements ClientEvents {
     this.tracing = o.tracing;
     this.accessLog = o.accessLog;
     this.now = o.now ?? Date.now;
+    this.nextIdleCheckAt = this.now() + o.timeouts.idleCheckMs;
   }
 
   /**
@@ -128,6 +134,8 @@ export class SessionService implements ClientEvents {
     router.continueCountersFrom(this.router);
     this.router = router;
     this.timeouts = settings.timeouts;
+    // A shorter interval applies from now; a longer one from the check already due.
+    this.nextIdleCheckAt = Math.min(this.nextIdleCheckAt, this.now() + settings.timeouts.idleCheckMs);
     this.rateLimit = settings.rateLimit;
     this.fallBackPastOpenBreakers = settings.fallBackPastOpenBreakers;
     this.backends.retain(router.endpoints());
@@ -282,13 +290,18 @@ export class SessionService implements ClientEvents {
     });
   }
 
-  /** Closes connections past their first-message deadline and sessions idle past idle_timeout. */
+  /**
+   * Closes connections past their first-message deadline (every call: that deadline is meant to
+   * be precise) and, every idleCheckMs, sessions idle past idleMs.
+   */
   sweep(now = this.now()): void {
-    const { firstMessageMs, idleMs } = this.timeouts;
+    const { firstMessageMs, idleMs, idleCheckMs } = this.timeouts;
     for (const [port, openedAt] of this.awaitingFirst) {
       // Left listed until its close event: its access record times the connection from openedAt.
       if (now - openedAt >= firstMessageMs && !port.closing) port.close("first_message_timeout");
     }
+    if (now < this.nextIdleCheckAt) return;
+    this.nextIdleCheckAt = now + idleCheckMs;
     for (const s of this.sessions.idleSince(now - idleMs)) s.client.close("idle_timeout");
   }
 
@@ -303,7 +316,8 @@ export class SessionService implements ClientEvents {
     const serverType = serverIdType(serverId);
     const worldId = serverIdWorld(serverId);
     const rule = this.router.ruleFor(serverType, worldId);
-    if (rule === undefined) {
+    // A rule with no endpoints (the reference's Consul would fill them) still claims its address.
+    if (rule === undefined || rule.endpoints.length === 0) {
       this.onClientViolation(port, "no_route");
       return null;
     }

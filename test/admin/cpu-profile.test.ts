@@ -37,8 +37,7 @@ async function driveTraffic(clients: GameClient[], until: Promise<unknown>): Pro
 async function gatewayWithTraffic(): Promise<{ gw: TestGateway; clients: GameClient[] }> {
   const be = await scope.backend();
   const gw = scope.gateway({
-    server: { health_check_port: 0 },
-    admin: { debug_token: TOKEN },
+    admin: { listen_addr: "127.0.0.1:0", debug_token: TOKEN },
     routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] },
   });
   const clients = await Promise.all([0, 1, 2, 3].map(() => gw.connect()));
@@ -75,7 +74,7 @@ describe("/debug/pprof/profile", () => {
     expect((await admin(gw, "/debug/pprof/profile?seconds=1", { headers: { authorization: "Bearer nope" } })).status).toBe(401);
     expect((await admin(gw, `/debug/pprof/profile?seconds=1&token=${TOKEN}`)).status).toBe(200);
 
-    const off = scope.gateway({ server: { health_check_port: 0 } });
+    const off = scope.gateway({ admin: { listen_addr: "127.0.0.1:0" } });
     const res = await admin(off, "/debug/pprof/profile?seconds=1");
     expect(res.status).toBe(404);
     expect(await res.text()).toContain("admin.debug_token");
@@ -126,8 +125,7 @@ describe("/debug/pprof/profile", () => {
   test("the admin idle timeout does not cut a profile that outlasts it", async () => {
     const be = await scope.backend();
     const gw = scope.gateway({
-      server: { health_check_port: 0 },
-      admin: { debug_token: TOKEN, idle_timeout: "500ms" },
+      admin: { listen_addr: "127.0.0.1:0", debug_token: TOKEN, idle_timeout: "500ms" },
       routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] },
     });
     const res = await admin(gw, "/debug/pprof/profile?seconds=2", withToken);
@@ -142,8 +140,8 @@ describe("/debug/pprof/profile", () => {
     writeFileSync(
       cfg,
       [
-        'server: { listen_addr: "127.0.0.1:0", health_check_port: 0 }',
-        `admin: { debug_token: "${TOKEN}" }`,
+        'server: { listen_addr: "127.0.0.1:0" }',
+        `admin: { listen_addr: "127.0.0.1:0", debug_token: "${TOKEN}" }`,
         "graceful_shutdown_timeout: 1s",
         `routing: { rules: [{ server_type: ${T}, endpoints: ["127.0.0.1:${be.port}"] }] }`,
       ].join("\n"),

@@ -180,7 +180,7 @@ beforeAll(async () => {
   const backend = await DemoBackend.start({ port: 0 });
   cleanup.push(() => backend.stop());
   const config = testConfig({
-    server: { health_check_port: 0 },
+    admin: { listen_addr: "127.0.0.1:0" },
     routing: { rules: [rule(T, [`127.0.0.1:${backend.port}`])] },
   });
   // Default process metrics on (the harness turns them off): the dashboard's resource panels use them.

@@ -14,7 +14,7 @@ const TOKEN = "987654321012";
 
 describe("secret values never leave the config loader", () => {
   test("a refused reload with secrets of the wrong type, a secret under an unknown key and a whole mis-shaped section", async () => {
-    const gw = scope.gateway({ server: { health_check_port: 0 }, admin: { debug_token: "debug-s3cret" } });
+    const gw = scope.gateway({ admin: { listen_addr: "127.0.0.1:0", debug_token: "debug-s3cret" } });
     const file = join(mkdtempSync(join(tmpdir(), "gw-secrets-")), "gw.yaml");
     writeFileSync(
       file,

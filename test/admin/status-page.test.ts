@@ -101,7 +101,8 @@ describe("status page", () => {
       const endpoints = [endpointA, endpointB];
       const gw: TestGateway = startGateway({
         // The idle client must outlive the test however slow the machine is.
-        server: { health_check_port: 0, first_message_timeout: "5m" },
+        server: { first_message_timeout: "5m" },
+        admin: { listen_addr: "127.0.0.1:0" },
         routing: { rules: [rule(T, endpoints)] },
       });
       cleanup.push(() => gw.stop());
@@ -293,7 +294,7 @@ describe("status page", () => {
       const browser = await launch();
       const be = await DemoBackend.start({ port: 0 });
       cleanup.push(() => be.stop());
-      const gw = startGateway({ server: { health_check_port: 0 }, routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] } });
+      const gw = startGateway({ admin: { listen_addr: "127.0.0.1:0" }, routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] } });
       cleanup.push(() => gw.stop());
       const client = await gw.connect();
       cleanup.push(() => client.close());

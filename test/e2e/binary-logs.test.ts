@@ -58,7 +58,7 @@ describe("dist/game-gateway logs", () => {
       [
         "server:",
         '  listen_addr: "127.0.0.1:0"',
-        "  health_check_port: 0",
+        'admin: { listen_addr: "127.0.0.1:0" }',
         "graceful_shutdown_timeout: 2s",
         // Two at once from one address: the third connection is refused.
         "security: { connection_rate_limit: 1000, max_connections_per_ip: 2, max_message_size: 1024 }",

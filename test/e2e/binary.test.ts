@@ -1,6 +1,6 @@
 // The shipped artifact: builds dist/game-gateway and drives real clients through it.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -144,7 +144,8 @@ describe("dist/game-gateway", () => {
       writeFileSync(
         cfg,
         [
-          'server: { listen_addr: "127.0.0.1:0", health_check_port: 0 }',
+          'server: { listen_addr: "127.0.0.1:0" }',
+          'admin: { listen_addr: "127.0.0.1:0" }',
           "graceful_shutdown_timeout: 1s",
           `routing: { rules: [{ server_type: 10, endpoints: ["127.0.0.1:${backend.port}"] }] }`,
         ].join("\n"),
@@ -165,8 +166,8 @@ describe("dist/game-gateway", () => {
       writeFileSync(
         cfg,
         [
-          'server: { listen_addr: "127.0.0.1:0", health_check_port: 0 }',
-          'admin: { debug_token: "bin-t0ken" }',
+          'server: { listen_addr: "127.0.0.1:0" }',
+          'admin: { listen_addr: "127.0.0.1:0", debug_token: "bin-t0ken" }',
           "graceful_shutdown_timeout: 1s",
           `routing: { rules: [{ server_type: 10, endpoints: ["127.0.0.1:${backend.port}"] }] }`,
         ].join("\n"),
@@ -226,7 +227,10 @@ describe("dist/game-gateway", () => {
     test("no config: the embedded demo backend answers and the banner says where to connect", async () => {
       const proc = Bun.spawn([binary], { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
       procs.push(proc);
-      const [, port] = await new ChildOutput(proc).line(/Clients can connect to tcp:\/\/127\.0\.0\.1:(\d+)/);
+      const out = new ChildOutput(proc);
+      const [, port] = await out.line(/Clients can connect to tcp:\/\/127\.0\.0\.1:(\d+)/);
+      // Why the demo: the reference would have loaded config/config.yaml from here.
+      expect(out.stdout).toContain(`no --config and no config/config.yaml in ${realpathSync(dir)}: starting the demo backend`);
       const c = await GameClient.connect("127.0.0.1", Number(port));
       c.send(1, serverIdFor(200, 1), text("demo?"));
       expect(str((await c.next()).body)).toBe("demo?");

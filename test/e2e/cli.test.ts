@@ -84,7 +84,7 @@ describe("operating the process", () => {
     const cfg = configFile([
       "server:",
       '  listen_addr: "127.0.0.1:0"',
-      "  health_check_port: 0",
+      'admin: { listen_addr: "127.0.0.1:0" }',
       "security: { connection_rate_limit: 1000, max_connections_per_ip: 1000 }",
       "routing:",
       "  rules:",

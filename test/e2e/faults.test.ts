@@ -68,7 +68,7 @@ describe("client misbehaviour", () => {
 
   test("idle sessions are closed; traffic in either direction keeps a session alive", async () => {
     const be = await backend();
-    const gw = gateway({ connection_pool: { idle_timeout: "1500ms" }, routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] } });
+    const gw = gateway({ session: { idle_timeout: "1500ms" }, routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] } });
     const idle = await gw.connect();
     const busy = await gw.connect();
     expect(await roundTrip(idle, T, "x")).toBe("x");
@@ -262,7 +262,7 @@ describe("backend re-dial and recovery", () => {
     const port = be.port;
     const endpoint = `127.0.0.1:${port}`;
     const gw = gateway({
-      server: { health_check_port: 0 },
+      admin: { listen_addr: "127.0.0.1:0" },
       log: { level: "info" },
       connection_pool: { retry_delay: "20ms" },
       // open_timeout far beyond any wait below: only the probe can bring the endpoint back.
@@ -481,7 +481,7 @@ describe("backend garbage", () => {
       // Kept short, and high water high, because a kernel that keeps taking bytes after the pause
       // (collapsing its queues; seen under load) could drain the queue below half of high water
       // meanwhile, and then nothing would be lagging when the session ends.
-      connection_pool: { idle_timeout: "1s" },
+      session: { idle_timeout: "1s" },
       backend: { mode: "dedicated", write_queue_high_water: "2MiB", write_queue_limit: "8MiB" },
       routing: { rules: [rule(T, [`127.0.0.1:${stalled.port}`])] },
     });

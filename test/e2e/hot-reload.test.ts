@@ -68,7 +68,7 @@ test.skipIf(process.platform !== "linux")(
   async () => {
     const dir = projectCopy();
     const cfg = join(dir, "dev.yaml");
-    writeFileSync(cfg, ["server:", '  listen_addr: "127.0.0.1:0"', "  health_check_port: 0", "log: { level: info }"].join("\n") + "\n");
+    writeFileSync(cfg, ["server:", '  listen_addr: "127.0.0.1:0"', 'admin: { listen_addr: "127.0.0.1:0" }', "log: { level: info }"].join("\n") + "\n");
     const proc = Bun.spawn([process.execPath, "--hot", "src/cli/main.ts", "--config", cfg, "--demo"], {
       cwd: dir,
       stdout: "pipe",

@@ -89,7 +89,7 @@ function deadPort(): number {
 const scope = new TestScope();
 afterEach(scope.release);
 
-const admin = { server: { health_check_port: 0 } };
+const admin = { admin: { listen_addr: "127.0.0.1:0" } };
 
 async function echo(c: GameClient, serverType: number, body: string): Promise<void> {
   c.send(1, serverIdFor(serverType), text(body));

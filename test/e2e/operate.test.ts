@@ -35,7 +35,8 @@ describe("graceful drain", () => {
     const clock = new ManualClock();
     const gw = gateway(
       {
-        server: { health_check_port: 0, drain_delay: "200ms" },
+        server: { drain_delay: "200ms" },
+        admin: { listen_addr: "127.0.0.1:0" },
         graceful_shutdown_timeout: "1500ms",
         routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] },
       },
@@ -140,8 +141,7 @@ describe("admin endpoints", () => {
   test("/health, /metrics with request latency both ways, and token-guarded /debug", async () => {
     const a = await backend();
     const gw = gateway({
-      server: { health_check_port: 0 },
-      admin: { debug_token: "s3cret" },
+      admin: { listen_addr: "127.0.0.1:0", debug_token: "s3cret" },
       routing: { rules: [rule(T, [`127.0.0.1:${a.port}`])] },
     });
     const c = await gw.connect();
@@ -172,7 +172,7 @@ describe("admin endpoints", () => {
   });
 
   test("/debug endpoints are off without a token", async () => {
-    const gw = gateway({ server: { health_check_port: 0 } });
+    const gw = gateway({ admin: { listen_addr: "127.0.0.1:0" } });
     expect((await admin(gw, "/debug/stats")).status).toBe(404);
     expect((await admin(gw, "/debug/heap")).status).toBe(404);
     expect(await (await admin(gw, "/ready")).json()).toEqual({ status: "not_ready", reason: "no routes loaded" });

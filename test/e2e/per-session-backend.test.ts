@@ -132,7 +132,7 @@ describe("backend.mode: per_session (the reference gateway's TCP backend contrac
     const fine = await gw.connect();
     await roundTrips(fine, "fine", 1, 1);
     await deaf.closed;
-    expect(await gw.gateway.metrics.value("client_closes_total", { reason: "slow_reader" })).toBe(1);
+    expect(await gw.gateway.metrics.value("client_closes_total", { reason: "write_timeout" })).toBe(1);
     await roundTrips(fine, "fine", 2, 1);
   });
 

@@ -79,7 +79,8 @@ beforeAll(async () => {
     },
   });
   gw = startGateway({
-    server: { first_message_timeout: "300ms", partial_frame_timeout: "300ms", health_check_port: 0 },
+    server: { first_message_timeout: "300ms", partial_frame_timeout: "300ms" },
+    admin: { listen_addr: "127.0.0.1:0" },
     // Per-IP limits at their defaults; every connection comes through the "balancer" on loopback.
     security: {
       max_message_size: 8192,

@@ -40,7 +40,7 @@ describe("SessionService on an injected clock", () => {
     const gw = scope.gateway(
       {
         server: { first_message_timeout: "1h" },
-        connection_pool: { idle_timeout: "90m" },
+        session: { idle_timeout: "90m" },
         routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] },
       },
       { clock },
@@ -58,5 +58,43 @@ describe("SessionService on an injected clock", () => {
     clock.tick(60 * 60 * 1000); // two hours since the active one's last frame (replies stamp real time: the margin covers it)
     await active.closed;
     expect(await gw.gateway.metrics.value("client_closes_total", { reason: "idle_timeout" })).toBe(1);
+  });
+
+  test("client sessions: the reference's 30 idle minutes, checked every 5; connection_pool.idle_timeout is not a client's", async () => {
+    const be = await scope.backend();
+    const clock = new ManualClock();
+    const gw = scope.gateway(
+      {
+        // session.idle_timeout left at its default; the check interval is the reference's, not the harness's.
+        session: { idle_check_interval: "5m" },
+        // The reference's backend-connection idle life: it must not close a client after 1 minute.
+        connection_pool: { idle_timeout: "1m" },
+        server: { first_message_timeout: "1m" },
+        routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] },
+      },
+      { clock },
+    );
+    const player = await gw.connect();
+    player.send(1, serverIdFor(T), text("hi"));
+    expect(str((await player.next()).body)).toBe("hi");
+    const idleCloses = () => gw.gateway.metrics.value("client_closes_total", { reason: "idle_timeout" });
+
+    // Advances the clock, then waits for a sweep to have run at the new time: a silent witness
+    // connection past its first-message deadline is closed by the same sweep that checks idleness.
+    const advance = async (ms: number): Promise<void> => {
+      const witness = await gw.connect();
+      await eventually(() => gw.gateway.status().pending_first_frame === 1, "the witness to be accepted");
+      clock.tick(ms);
+      await witness.closed;
+    };
+
+    await advance(29 * 60_000); // 29 idle minutes (checked at 29m: under 30)
+    expect(player.isClosed).toBe(false);
+    await advance(2 * 60_000); // 31 idle minutes, but the next check is at 34m: the reference's sweep would not see it yet
+    expect(player.isClosed).toBe(false);
+    expect(await idleCloses()).toBe(0);
+    await advance(3 * 60_000); // 34 minutes: checked, and idle past 30
+    await player.closed;
+    expect(await idleCloses()).toBe(1);
   });
 });

@@ -27,7 +27,7 @@ function merge(base: Overrides, extra: Overrides): Overrides {
 export function testConfig(overrides: Overrides = {}): GatewayConfig {
   const base: Overrides = {
     server: { listen_addr: "127.0.0.1:0", health_check_port: -1, gateway_name: "test-gw", first_message_timeout: "10s" },
-    session: { sweep_interval: "50ms" },
+    session: { sweep_interval: "50ms", idle_check_interval: "50ms" },
     // Every test client comes from 127.0.0.1: per-IP limits are tested on purpose, not by accident.
     security: { max_connections_per_ip: 100_000, connection_rate_limit: 100_000 },
     connection_pool: { max_connections: 100_000 },
