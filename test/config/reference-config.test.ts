@@ -39,7 +39,6 @@ describe("the reference's config/config.yaml", () => {
     expect(notActedOn).toEqual([
       "server.metrics_port",
       "connection_pool.max_connections_per_service",
-      "connection_pool.idle_timeout",
       "connection_pool.max_goroutines",
       "connection_pool.goroutine_expiry",
       "connection_pool.connection_queue_size",
