@@ -28,6 +28,7 @@ import { BackendRelay } from "./session/backend-relay.ts";
 import { SessionIdGenerator } from "./session/session-id.ts";
 import { SessionManager } from "./session/session-manager.ts";
 import { SessionService } from "./session/session-service.ts";
+import type { ConnectionTracer } from "./session/connection-tracer.ts";
 import { AdmissionControl } from "./net/admission.ts";
 import { fdShortfall, openFileLimit } from "./net/fd-limit.ts";
 import { SharedQueueTally } from "./net/socket-writer.ts";
@@ -49,6 +50,8 @@ export interface GatewayOptions {
   readonly binder?: Binder;
   /** Time for session deadlines, admission buckets and drain (default: the system clock). */
   readonly clock?: Clock;
+  /** Exports each connection's spans (src/tracing, when OTEL_EXPORTER_OTLP_ENDPOINT is set); shut down with the gateway. */
+  readonly tracer?: ConnectionTracer | null;
 }
 
 /** Time as the gateway's deadlines see it; tests pass one they advance explicitly. */
@@ -144,6 +147,7 @@ export class Gateway {
   private readonly accessLog: AccessLog | null;
   private readonly messageRates: RateMeter;
   private readonly clock: Clock;
+  private readonly tracer: ConnectionTracer | null;
   readonly admission: AdmissionControl;
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
   private drainReason: string | null = null;
@@ -155,6 +159,7 @@ export class Gateway {
   private constructor(config: GatewayConfig, options: GatewayOptions) {
     this.current = config;
     this.clock = options.clock ?? systemClock;
+    this.tracer = options.tracer ?? null;
     this.log = options.logger ?? new Logger(config.log.level, undefined, { gateway: config.server.gateway_name });
     const throttled = new ThrottledLog(this.log);
     this.metrics = new GatewayMetrics({ defaultMetrics: options.defaultMetrics ?? true });
@@ -190,6 +195,7 @@ export class Gateway {
       log: this.log,
       throttledLog: throttled,
       accessLog: this.accessLog,
+      tracer: this.tracer,
       now: this.clock.now,
     });
     this.admission = new AdmissionControl(admissionFromConfig(config), this.clock.now);
@@ -221,6 +227,7 @@ export class Gateway {
       gw.listener.stop();
       gw.accessLog?.close();
       gw.messageRates.stop();
+      void gw.tracer?.shutdown();
       throw e;
     }
     gw.backends.retain(new Router(config.routing.rules).endpoints());
@@ -465,6 +472,7 @@ export class Gateway {
     await this.backends.close(CLOSE_WAIT_MS);
     this.accessLog?.close();
     this.messageRates.stop();
+    await this.tracer?.shutdown(); // the sessions' last spans, bounded in time
     await this.admin?.stop();
     if (how === "retired") this.log.info("previous code's gateway retired: its sessions have ended", { closed_at_shutdown: remaining });
     else this.log.info("gateway stopped", { closed_at_shutdown: remaining });

@@ -15,6 +15,8 @@ import { Gateway } from "../gateway.ts";
 import { loadtestMain } from "../loadtest/main.ts";
 import { Logger } from "../log/logger.ts";
 import { type Binder, directBinder, HotBinder, ListenError } from "../net/binder.ts";
+import { OtlpSettingsError } from "../tracing/otlp-settings.ts";
+import { tracerFromEnv } from "../tracing/load-tracer.ts";
 import { USAGE, UsageError, parseArgs, type Command } from "./args.ts";
 
 /** Server types the embedded demo backend answers in demo mode. */
@@ -157,7 +159,11 @@ async function runGateway(configPath: string | null, demoMode: boolean): Promise
     : null;
   const config = demo === null ? fileConfig : withDemoRoutes(fileConfig, demo.port, configPath === null);
   const log = new Logger(config.log.level, undefined, { gateway: config.server.gateway_name });
-  const gateway = Gateway.start(config, { logger: log, binder: state.binder });
+  const tracer = await tracerFromEnv(process.env, pkg.version, log).catch((e) => {
+    if (e instanceof OtlpSettingsError) fail(e.message);
+    throw e;
+  });
+  const gateway = Gateway.start(config, { logger: log, binder: state.binder, tracer });
   if (demo !== null) {
     console.log(
       `game-gateway ${pkg.version}: ${configPath === null ? "no --config given, so an" : "--demo: an"} embedded demo backend answers server types ${DEMO_SERVER_TYPES.join(", ")}.\n` +

@@ -14,7 +14,8 @@ import type { BackendEndpoints } from "./backend-side.ts";
 import type { ClientEvents, ClientPort, ClientProtocol, CloseReason } from "./client-port.ts";
 import type { Session } from "./session.ts";
 import type { SessionManager } from "./session-manager.ts";
-import { TraceId } from "../protocol/trace-context.ts";
+import { SpanId, TraceId } from "../protocol/trace-context.ts";
+import type { ConnectionTracer } from "./connection-tracer.ts";
 import { takeToken } from "../net/token-bucket.ts";
 
 // Client -> backend: binds a connection to a session on its first frame and forwards the rest.
@@ -52,6 +53,8 @@ export interface SessionServiceOptions extends SessionSettings {
   readonly throttledLog: ThrottledLog;
   /** Where session-end records go; null = no access log. */
   readonly accessLog: AccessLog | null;
+  /** Exports each connection's spans (OTEL_EXPORTER_OTLP_ENDPOINT set); null or absent = no export. */
+  readonly tracer?: ConnectionTracer | null;
   /** Milliseconds since the epoch (default Date.now); tests pass a clock they advance themselves. */
   readonly now?: () => number;
 }
@@ -68,7 +71,9 @@ export class SessionService implements ClientEvents {
   private readonly metrics: GatewayMetrics;
   private readonly log: Logger;
   private readonly throttled: ThrottledLog;
+  /** Sessions get a trace ID and span ID: trace propagation or span export is on. */
   private readonly tracing: boolean;
+  private readonly tracer: ConnectionTracer | null;
   private readonly accessLog: AccessLog | null;
   private readonly now: () => number;
 
@@ -81,7 +86,8 @@ export class SessionService implements ClientEvents {
     this.metrics = o.metrics;
     this.log = o.log;
     this.throttled = o.throttledLog;
-    this.tracing = o.tracing;
+    this.tracer = o.tracer ?? null;
+    this.tracing = o.tracing || this.tracer !== null;
     this.accessLog = o.accessLog;
     this.now = o.now ?? Date.now;
   }
@@ -188,6 +194,7 @@ export class SessionService implements ClientEvents {
     this.metrics.sessionsActive.dec();
     const backend = s.link?.endpoint ?? null;
     s.link?.release(s, reason);
+    if (s.spans !== null) this.tracer!.sessionEnded(s, s.spans, reason);
     if (this.log.enabled("debug")) this.log.debug("session ended", { session: s.id, trace_id: s.traceId?.toHex(), reason, backend });
     this.recordEnd(port, s, backend, reason);
   }
@@ -256,10 +263,15 @@ export class SessionService implements ClientEvents {
       return null;
     }
     port.session = s;
-    if (this.tracing) s.traceId = TraceId.random();
+    if (this.tracing) {
+      s.traceId = TraceId.random();
+      s.spanId = SpanId.random();
+      if (this.tracer !== null) s.spans = this.tracer.sessionStarted(s, openedAt);
+    }
     this.metrics.sessionsActive.inc();
     const endpoint = rule.pick(worldId, instId, s.lo ^ s.hi, this.admits);
     if (endpoint === null) {
+      if (s.spans !== null) this.tracer!.sessionRouted(s, s.spans, null);
       this.metrics.routingErrors.inc({ error_type: "circuit_open" });
       this.throttled.warn(`circuit-open:${serverType}:${worldId}`, "every endpoint of the route has an open breaker; closing client", {
         server_type: serverType,
@@ -271,6 +283,7 @@ export class SessionService implements ClientEvents {
     }
     const pool = this.backends.pool(endpoint);
     if (!pool.attach(s)) {
+      if (s.spans !== null) this.tracer!.sessionRouted(s, s.spans, null);
       this.metrics.routingErrors.inc({ error_type: "backend_unavailable" });
       this.throttled.warn(`unavailable:${pool.endpoint}`, "no backend connection for a new session; closing client", {
         backend: pool.endpoint,
@@ -279,6 +292,7 @@ export class SessionService implements ClientEvents {
       port.close("backend_unavailable");
       return null;
     }
+    if (s.spans !== null) this.tracer!.sessionRouted(s, s.spans, pool.endpoint);
     this.metrics.connectionSetupLatency.observe({ service_type: String(serverType) }, (this.now() - openedAt) / 1000);
     if (this.log.enabled("debug")) {
       const traceId = s.traceId === null ? undefined : s.traceId.toHex();

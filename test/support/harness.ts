@@ -55,7 +55,7 @@ export interface TestGateway {
   stop(): Promise<void>;
 }
 
-export function startGateway(overrides: Overrides = {}, options: Pick<GatewayOptions, "clock"> = {}): TestGateway {
+export function startGateway(overrides: Overrides = {}, options: Pick<GatewayOptions, "clock" | "tracer"> = {}): TestGateway {
   const config = testConfig(overrides);
   const log = new CapturedLog();
   const accessLog = new CapturedLog();
@@ -135,7 +135,7 @@ export class TestScope {
     return state;
   };
 
-  readonly gateway = (overrides: Overrides = {}, options: Pick<GatewayOptions, "clock"> = {}): TestGateway => {
+  readonly gateway = (overrides: Overrides = {}, options: Pick<GatewayOptions, "clock" | "tracer"> = {}): TestGateway => {
     const gw = startGateway(overrides, options);
     this.defer(() => gw.stop());
     return gw;

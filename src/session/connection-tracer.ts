@@ -1,0 +1,23 @@
+import type { CloseReason } from "./client-port.ts";
+import type { Session, SessionSpans } from "./session.ts";
+
+// What the session layer tells a tracer: three calls per connection, none per message. The
+// OpenTelemetry exporter (src/tracing) implements it; the data path never loads the SDK.
+// Every call is synchronous and must not block or throw: a tracer that cannot keep up drops spans.
+
+export type { SessionSpans } from "./session.ts";
+
+export interface ConnectionTracer {
+  /**
+   * A session was created on the connection's first frame and is about to be routed. Its trace
+   * ID and span ID are set (session.traceId, session.spanId). openedAt: when the connection was
+   * accepted (ms since the epoch). Returns the spans to keep on the session.
+   */
+  sessionStarted(session: Session, openedAt: number): SessionSpans;
+  /** The session is bound to `backend` ("host:port"), or could not be (null): routing is over. */
+  sessionRouted(session: Session, spans: SessionSpans, backend: string | null): void;
+  /** The session's client is gone: every span of the session ends. */
+  sessionEnded(session: Session, spans: SessionSpans, reason: CloseReason): void;
+  /** Exports what is queued and stops; bounded in time, an exporter that is down cannot hold it. */
+  shutdown(): Promise<void>;
+}
