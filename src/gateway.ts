@@ -522,6 +522,8 @@ export class Gateway {
       })),
       routes: this.routeReachability(),
       reloads: [...this.reloads].reverse(),
+      /** null when spans are not exported (OTEL_EXPORTER_OTLP_ENDPOINT unset). */
+      span_export: this.tracer?.stats() ?? null,
     };
   }
 }

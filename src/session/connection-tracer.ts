@@ -7,6 +7,18 @@ import type { Session, SessionSpans } from "./session.ts";
 
 export type { SessionSpans } from "./session.ts";
 
+/** Span export counts since start (the status page's span_export). pending never exceeds maxQueueSize. */
+export interface SpanExportStats {
+  /** Finished spans queued or in an export now. */
+  readonly pending: number;
+  readonly exported: number;
+  /** Spans in exports that failed (collector down, refused, timed out). */
+  readonly failed: number;
+  /** Finished spans dropped because pending was at maxQueueSize. */
+  readonly dropped: number;
+  readonly maxQueueSize: number;
+}
+
 export interface ConnectionTracer {
   /**
    * A session was created on the connection's first frame and is about to be routed. Its trace
@@ -18,6 +30,7 @@ export interface ConnectionTracer {
   sessionRouted(session: Session, spans: SessionSpans, backend: string | null): void;
   /** The session's client is gone: every span of the session ends. */
   sessionEnded(session: Session, spans: SessionSpans, reason: CloseReason): void;
+  stats(): SpanExportStats;
   /** Exports what is queued and stops; bounded in time, an exporter that is down cannot hold it. */
   shutdown(): Promise<void>;
 }

@@ -15,7 +15,7 @@ import {
 import type { Logger } from "../log/logger.ts";
 import { ThrottledLog } from "../log/logger.ts";
 import type { CloseReason } from "../session/client-port.ts";
-import type { ConnectionTracer, SessionSpans } from "../session/connection-tracer.ts";
+import type { ConnectionTracer, SessionSpans, SpanExportStats } from "../session/connection-tracer.ts";
 import type { Session } from "../session/session.ts";
 import type { OtlpSettings } from "./otlp-settings.ts";
 
@@ -53,18 +53,6 @@ const SHUTDOWN_WAIT_MS = 3_000;
  * still be on the wire while the next starts. Past it an export fails at once (counted).
  */
 const EXPORTS_IN_FLIGHT = 2;
-
-/** Span export counts since start. pending never exceeds maxQueueSize. */
-export interface SpanExportStats {
-  /** Finished spans queued or in an export now. */
-  readonly pending: number;
-  readonly exported: number;
-  /** Spans in exports that failed (collector down, refused, timed out). */
-  readonly failed: number;
-  /** Finished spans dropped because pending was at maxQueueSize. */
-  readonly dropped: number;
-  readonly maxQueueSize: number;
-}
 
 /** Hands the SDK the session's IDs for the next span it starts; random IDs otherwise. */
 class PinnedIds implements IdGenerator {

@@ -164,6 +164,8 @@ describe("an exporter that is down", () => {
       await eventually(() => gw.gateway.sessions.size === 0, "the session to end");
       maxPending = Math.max(maxPending, tracer.stats().pending);
     }
+    // The operator sees the same counts on the admin API.
+    expect(gw.gateway.status().span_export).toEqual(tracer.stats());
     return { stats: tracer.stats(), maxPending, log, backend };
   }
 
