@@ -34,8 +34,8 @@
 //      from this process) alone, then beside --heavy N clients (the load tester, 4 frames of
 //      60,000 bytes in flight each: 240 KB writes in a loop) on the same shared backend
 //      connection; the quiet client's p50/p99 in both phases and their ratio.
-// Each of a-c runs against every target in turn (a: direct, haproxy, gateway; then b; ...), so
-// load from other processes on the machine hits all targets alike; a and b run --rounds times
+// Each of a-c runs against every target in turn (a: direct, haproxy, gateway; then b; ...; even
+// rounds in reverse order), so load from other processes on the machine hits all targets alike; a and b run --rounds times
 // (2 by default, 1 with --quick) and are pooled (mean rate; total CPU / total round trips).
 // d starts each target afresh.
 //
@@ -1257,7 +1257,10 @@ async function main(): Promise<void> {
       }
       if (loadIds.includes("c")) schedule.push({ id: "c", round: 1 });
       for (const { id, round } of schedule) {
-        for (const t of up.values()) {
+        // Even rounds run the targets in reverse, so that over an even number of rounds no
+        // target always runs right after another's teardown (TIME_WAIT, a warm cache).
+        const order = round % 2 === 0 ? [...up.values()].reverse() : [...up.values()];
+        for (const t of order) {
           if (t.proxy !== null && !t.proxy.alive) continue;
           await sleep(1000);
           const r = { ...(await runLoad(t, W[id])), round };
