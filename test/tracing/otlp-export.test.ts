@@ -130,6 +130,32 @@ describe("through the built binary, to a local OTLP/gRPC receiver", () => {
   }, 60_000);
 });
 
+describe("a connection whose backend cannot be reached", () => {
+  test("exports its connection and routing spans with status ERROR and the close reason, and no forward span", async () => {
+    const receiver = await OtlpReceiver.start();
+    scope.defer(() => receiver.stop());
+    const closed = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const deadPort = closed.port;
+    closed.stop(true);
+    const settings = otlpSettingsFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: `127.0.0.1:${receiver.port}`, OTEL_BSP_SCHEDULE_DELAY: "20" }, "test")!;
+    const tracer = new OtlpConnectionTracer(settings, new Logger("warn", new CapturedLog()));
+    const gw = scope.gateway({ routing: { rules: [rule(T, [`127.0.0.1:${deadPort}`])] } }, { tracer });
+    const c = await gw.connect();
+    c.send(1, serverIdFor(T), text("nobody home"));
+    await c.closed;
+    await eventually(() => receiver.spans.length >= 3, "the refused connection's spans");
+    const names = receiver.spans.map((s) => s.name).sort();
+    expect(names).toEqual(["gateway.handle_connection", "gateway.handle_tcp_connection", "gateway.route_to_backend"]);
+    const byName = new Map(receiver.spans.map((s) => [s.name, s]));
+    expect(byName.get("gateway.handle_connection")!.attributes["gateway.close_reason"]).toBe("backend_unavailable");
+    expect(byName.get("gateway.handle_connection")!.statusCode).toBe(2);
+    expect(byName.get("gateway.route_to_backend")!.statusCode).toBe(2);
+    // Without propagation the session still has its trace ID: the access log names the exported trace.
+    await gw.gateway.stop();
+    expect(gw.accessLog.lines.map((l) => l.trace_id)).toEqual([byName.get("gateway.handle_connection")!.traceId]);
+  }, 30_000);
+});
+
 describe("an exporter that is down", () => {
   const QUEUE = 16;
 
