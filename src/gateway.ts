@@ -211,6 +211,8 @@ export class Gateway {
       backendQueues: () => this.backends.all().map((p) => ({ endpoint: p.endpoint, queuedBytes: p.queuedBytes })),
       pooledBytesInUse: () => this.buffers.stats().outstandingBytes,
     });
+    const tracer = this.tracer;
+    if (tracer !== null) this.metrics.trackSpanExport(() => tracer.stats());
     this.messageRates = new RateMeter(() => this.messageTotals());
     const admin = adminAddressFromConfig(config);
     this.admin = admin === null ? null : new AdminServer(admin.host, admin.port, this);

@@ -13,6 +13,7 @@ import { OtlpConnectionTracer } from "../../src/tracing/otlp-tracer.ts";
 import { CapturedLog, ChildOutput, eventually, rule, str, text, TestScope } from "../support/harness.ts";
 import { OtlpReceiver, type ReceivedSpan } from "../support/otlp-receiver.ts";
 import { traceRecordingBackend } from "../support/trace-recording-backend.ts";
+import { parseExposition, samplesOf } from "../support/prom-text.ts";
 
 const T = 10;
 const root = join(import.meta.dir, "../..");
@@ -190,8 +191,13 @@ describe("an exporter that is down", () => {
       await eventually(() => gw.gateway.sessions.size === 0, "the session to end");
       maxPending = Math.max(maxPending, tracer.stats().pending);
     }
-    // The operator sees the same counts on the admin API.
+    // The operator sees the same counts on the admin API and in /metrics.
     expect(gw.gateway.status().span_export).toEqual(tracer.stats());
+    const metrics = parseExposition(await gw.gateway.metrics.text());
+    const stats = tracer.stats();
+    for (const outcome of ["exported", "failed", "dropped"] as const) {
+      expect(samplesOf(metrics, "game_gateway_trace_spans_total").find((s) => s.labels.outcome === outcome)?.value).toBe(stats[outcome]);
+    }
     return { stats: tracer.stats(), maxPending, log, backend };
   }
 
