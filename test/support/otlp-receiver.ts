@@ -3,40 +3,11 @@
 // protobufjs from the OTLP message definitions (field numbers as in opentelemetry-proto; the
 // fields a test reads, the rest skipped as unknown). Not our code on either side of the wire.
 import * as grpc from "@grpc/grpc-js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import protobuf from "protobufjs";
 
-const OTLP_TRACE_PROTO = `
-syntax = "proto3";
-package opentelemetry.proto;
-message ExportTraceServiceRequest { repeated ResourceSpans resource_spans = 1; }
-message ResourceSpans { Resource resource = 1; repeated ScopeSpans scope_spans = 2; string schema_url = 3; }
-message Resource { repeated KeyValue attributes = 1; uint32 dropped_attributes_count = 2; }
-message ScopeSpans { InstrumentationScope scope = 1; repeated Span spans = 2; string schema_url = 3; }
-message InstrumentationScope { string name = 1; string version = 2; }
-message KeyValue { string key = 1; AnyValue value = 2; }
-message AnyValue {
-  oneof value {
-    string string_value = 1;
-    bool bool_value = 2;
-    int64 int_value = 3;
-    double double_value = 4;
-    bytes bytes_value = 7;
-  }
-}
-message Status { string message = 2; int32 code = 3; }
-message Span {
-  bytes trace_id = 1;
-  bytes span_id = 2;
-  string trace_state = 3;
-  bytes parent_span_id = 4;
-  string name = 5;
-  int32 kind = 6;
-  fixed64 start_time_unix_nano = 7;
-  fixed64 end_time_unix_nano = 8;
-  repeated KeyValue attributes = 9;
-  Status status = 15;
-}
-`;
+const OTLP_TRACE_PROTO = readFileSync(join(import.meta.dir, "otlp-trace.proto"), "utf8");
 
 const Request = protobuf.parse(OTLP_TRACE_PROTO).root.lookupType("opentelemetry.proto.ExportTraceServiceRequest");
 
@@ -71,21 +42,49 @@ function attributes(kvs: DecodedKeyValue[] | undefined): Record<string, Value> {
 
 const hex = (b: Uint8Array | undefined): string => (b === undefined ? "" : Buffer.from(b).toString("hex"));
 
+/** Decodes one ExportTraceServiceRequest into the spans it carries. */
+function decodeExport(body: Uint8Array): ReceivedSpan[] {
+  const out: ReceivedSpan[] = [];
+  const req = Request.toObject(Request.decode(body), { longs: Number, defaults: false }) as {
+    resourceSpans?: { resource?: { attributes?: DecodedKeyValue[] }; scopeSpans?: { spans?: Record<string, unknown>[] }[] }[];
+  };
+  for (const rs of req.resourceSpans ?? []) {
+    const resource = attributes(rs.resource?.attributes);
+    for (const ss of rs.scopeSpans ?? []) {
+      for (const s of ss.spans ?? []) {
+        out.push({
+          name: s.name as string,
+          traceId: hex(s.traceId as Uint8Array),
+          spanId: hex(s.spanId as Uint8Array),
+          parentSpanId: hex(s.parentSpanId as Uint8Array | undefined),
+          attributes: attributes(s.attributes as DecodedKeyValue[] | undefined),
+          statusCode: (s.status as { code?: number } | undefined)?.code ?? 0,
+          resource,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+const EXPORT_PATH = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
 export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = [];
   requests = 0;
 
   private constructor(
-    private readonly server: grpc.Server,
     readonly port: number,
+    private readonly close: () => void,
   ) {}
 
+  /** A gRPC server in this process (Bun's HTTP/2). */
   static async start(): Promise<OtlpReceiver> {
     const server = new grpc.Server();
     let receiver: OtlpReceiver | null = null;
     const definition: grpc.ServiceDefinition = {
       Export: {
-        path: "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        path: EXPORT_PATH,
         requestStream: false,
         responseStream: false,
         requestSerialize: (x: Buffer) => x,
@@ -104,34 +103,42 @@ export class OtlpReceiver {
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
     );
-    receiver = new OtlpReceiver(server, port);
+    receiver = new OtlpReceiver(port, () => server.forceShutdown());
     return receiver;
   }
 
-  private record(body: Buffer): void {
-    this.requests++;
-    const req = Request.toObject(Request.decode(body), { longs: Number, defaults: false }) as {
-      resourceSpans?: { resource?: { attributes?: DecodedKeyValue[] }; scopeSpans?: { spans?: Record<string, unknown>[] }[] }[];
-    };
-    for (const rs of req.resourceSpans ?? []) {
-      const resource = attributes(rs.resource?.attributes);
-      for (const ss of rs.scopeSpans ?? []) {
-        for (const s of ss.spans ?? []) {
-          this.spans.push({
-            name: s.name as string,
-            traceId: hex(s.traceId as Uint8Array),
-            spanId: hex(s.spanId as Uint8Array),
-            parentSpanId: hex(s.parentSpanId as Uint8Array | undefined),
-            attributes: attributes(s.attributes as DecodedKeyValue[] | undefined),
-            statusCode: (s.status as { code?: number } | undefined)?.code ?? 0,
-            resource,
-          });
+  /** The same receiver hosted by Node.js (otlp-receiver-node.mjs): Node's HTTP/2 server, as a collector's is not Bun's. */
+  static async startOnNode(): Promise<OtlpReceiver> {
+    const proc = Bun.spawn(["node", join(import.meta.dir, "otlp-receiver-node.mjs")], { stdout: "pipe", stderr: "inherit", stdin: "ignore" });
+    const lines = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let receiver: OtlpReceiver | null = null;
+    let pending = "";
+    const port = await new Promise<number>((resolve, reject) => {
+      void (async () => {
+        for (;;) {
+          const { value, done } = await lines.read();
+          if (done) return reject(new Error("the Node.js OTLP receiver exited"));
+          pending += value;
+          let nl: number;
+          while ((nl = pending.indexOf("\n")) >= 0) {
+            const msg = JSON.parse(pending.slice(0, nl)) as { port?: number; export?: string };
+            pending = pending.slice(nl + 1);
+            if (msg.port !== undefined) resolve(msg.port);
+            if (msg.export !== undefined) receiver?.record(Buffer.from(msg.export, "base64"));
+          }
         }
-      }
-    }
+      })();
+    });
+    receiver = new OtlpReceiver(port, () => proc.kill("SIGTERM"));
+    return receiver;
+  }
+
+  private record(body: Uint8Array): void {
+    this.requests++;
+    this.spans.push(...decodeExport(body));
   }
 
   stop(): void {
-    this.server.forceShutdown();
+    this.close();
   }
 }
