@@ -30,6 +30,13 @@ export interface ConnectionTracer {
   sessionRouted(session: Session, spans: SessionSpans, backend: string | null): void;
   /** The session's client is gone: every span of the session ends. */
   sessionEnded(session: Session, spans: SessionSpans, reason: CloseReason): void;
+  /**
+   * An admitted connection ended without becoming a session (no first frame in time, a first
+   * frame with no route or broken, or the client left first): its connection spans, opened at
+   * openedAt and ended now. Connections refused at accept get none (a flood of them must not
+   * cost span encoding).
+   */
+  connectionEnded(client: string, openedAt: number, reason: CloseReason): void;
   stats(): SpanExportStats;
   /** Exports what is queued and stops; bounded in time, an exporter that is down cannot hold it. */
   shutdown(): Promise<void>;

@@ -184,7 +184,9 @@ export class SessionService implements ClientEvents {
 
   /** The client's socket is gone: tear the session down and tell its backend. */
   onClientClosed(port: ClientPort, reason: CloseReason): void {
+    const unboundSince = this.awaitingFirst.get(port);
     this.awaitingFirst.delete(port);
+    if (unboundSince !== undefined) this.tracer?.connectionEnded(port.remoteAddress, unboundSince, reason);
     this.metrics.connectionsActive.dec();
     this.metrics.clientCloses.inc({ reason });
     const s = port.session;
@@ -233,6 +235,7 @@ export class SessionService implements ClientEvents {
     for (const [port, openedAt] of this.awaitingFirst) {
       if (now - openedAt >= firstMessageMs) {
         this.awaitingFirst.delete(port);
+        this.tracer?.connectionEnded(port.remoteAddress, openedAt, "first_message_timeout");
         port.close("first_message_timeout");
       }
     }
@@ -251,6 +254,7 @@ export class SessionService implements ClientEvents {
     const worldId = serverIdWorld(serverId);
     const rule = this.router.ruleFor(serverType, worldId);
     if (rule === undefined) {
+      this.tracer?.connectionEnded(port.remoteAddress, openedAt, "no_route");
       this.metrics.routingErrors.inc({ error_type: "no_route" });
       this.onClientViolation(port, "no_route");
       return null;

@@ -267,6 +267,26 @@ export class OtlpConnectionTracer implements ConnectionTracer {
     spans.connection.end();
   }
 
+  connectionEnded(client: string, openedAt: number, reason: CloseReason): void {
+    const fault = FAULTS.has(reason);
+    const connection = this.tracer.startSpan("gateway.handle_connection", {
+      kind: SpanKind.SERVER,
+      startTime: openedAt,
+      attributes: { "client.address": client, "gateway.close_reason": reason },
+    });
+    const tcp = this.tracer.startSpan(
+      "gateway.handle_tcp_connection",
+      { startTime: openedAt, attributes: { "network.transport": "tcp" } },
+      trace.setSpan(ROOT_CONTEXT, connection),
+    );
+    if (fault) {
+      tcp.setStatus({ code: SpanStatusCode.ERROR, message: reason });
+      connection.setStatus({ code: SpanStatusCode.ERROR, message: reason });
+    }
+    tcp.end();
+    connection.end();
+  }
+
   async shutdown(): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const giveUp = new Promise<void>((resolve) => {

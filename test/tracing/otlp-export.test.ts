@@ -159,6 +159,35 @@ describe("a connection whose backend cannot be reached", () => {
   }, 30_000);
 });
 
+describe("a connection that never becomes a session", () => {
+  test("exports its two connection spans: no route is an ERROR, leaving before a first frame is not", async () => {
+    const receiver = await OtlpReceiver.start();
+    scope.defer(() => receiver.stop());
+    const backend = traceRecordingBackend();
+    scope.defer(() => backend.stop());
+    const settings = otlpSettingsFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: `127.0.0.1:${receiver.port}`, OTEL_BSP_SCHEDULE_DELAY: "20" }, "test")!;
+    const tracer = new OtlpConnectionTracer(settings, new Logger("warn", new CapturedLog()));
+    const gw = scope.gateway({ routing: { rules: [rule(T, [`127.0.0.1:${backend.port}`])] } }, { tracer });
+    const lost = await gw.connect();
+    lost.send(1, serverIdFor(T + 1), text("no such server type"));
+    await lost.closed;
+    const shy = await gw.connect();
+    shy.close();
+    await eventually(() => receiver.spans.length >= 4, "both connections' spans");
+    await eventually(() => gw.gateway.clientConnections === 0, "both connections to close");
+    expect(receiver.spans).toHaveLength(4);
+    const roots = receiver.spans.filter((s) => s.name === "gateway.handle_connection");
+    expect(roots.map((r) => [r.attributes["gateway.close_reason"], r.statusCode]).sort()).toEqual([
+      ["client_closed", 0],
+      ["no_route", 2],
+    ]);
+    for (const root of roots) {
+      const tcp = receiver.spans.find((s) => s.name === "gateway.handle_tcp_connection" && s.traceId === root.traceId)!;
+      expect(tcp.parentSpanId).toBe(root.spanId);
+    }
+  }, 30_000);
+});
+
 describe("an exporter that is down", () => {
   const QUEUE = 16;
 
