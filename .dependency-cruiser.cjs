@@ -66,6 +66,28 @@ module.exports = {
       to: { path: "node_modules/prom-client" },
     },
     {
+      name: "only-otlp-tracer-imports-the-otel-sdk",
+      severity: "error",
+      comment: "The OpenTelemetry SDK and gRPC live behind ConnectionTracer, in src/tracing/otlp-tracer.ts alone.",
+      from: { path: "^src/", pathNot: "^src/tracing/otlp-tracer\\.ts$" },
+      to: { path: "node_modules/(@opentelemetry|@grpc)/" },
+    },
+    {
+      name: "otlp-tracer-loaded-only-on-demand",
+      severity: "error",
+      comment:
+        "The SDK is loaded by a dynamic import when OTEL_EXPORTER_OTLP_ENDPOINT is set (src/tracing/load-tracer.ts, which names the module's type with `typeof import(...)`: a type-import), so a gateway without it never loads it.",
+      from: { path: "^src/" },
+      to: { path: "^src/tracing/otlp-tracer\\.ts$", dependencyTypesNot: ["dynamic-import", "type-only", "type-import"] },
+    },
+    {
+      name: "data-path-knows-no-tracing-module",
+      severity: "error",
+      comment: "The data path reports spans through ConnectionTracer (src/session); only the composition (cli, gateway.ts) names src/tracing.",
+      from: { path: "^src/(protocol|net|session|backend|routing|admin|config|telemetry|bytes)/" },
+      to: { path: "^src/tracing/" },
+    },
+    {
       name: "no-unresolvable",
       severity: "error",
       comment: "An import the checker cannot resolve is an import it cannot check.",

@@ -34,7 +34,7 @@ import type { ClientPort } from "../src/session/client-port.ts";
 import { SessionIdGenerator } from "../src/session/session-id.ts";
 import { SessionManager } from "../src/session/session-manager.ts";
 import type { Session, SessionRoute } from "../src/session/session.ts";
-import { SpanIdSource, TraceId } from "../src/protocol/trace-context.ts";
+import { SpanId, TraceId } from "../src/protocol/trace-context.ts";
 import { SKIPPED } from "./guide-figures.ts";
 import { AdmissionControl } from "../src/net/admission.ts";
 import { type TokenBucket, takeToken } from "../src/net/token-bucket.ts";
@@ -294,7 +294,7 @@ group("client frame -> backend Trans (encode into a preallocated buffer)", () =>
   const hi = 0x1234567;
   const lo = 0x89abcde;
   const traceId = TraceId.random();
-  const spans = new SpanIdSource();
+  const spanId = SpanId.random();
 
   for (const [label, frameSize] of [
     ["64B", CLIENT_HEADER_SIZE + 64],
@@ -305,10 +305,9 @@ group("client frame -> backend Trans (encode into a preallocated buffer)", () =>
     // _Original: the 9-byte gate header [OpCode][SessionID].
     measure(`WriteServerMessage_Original/${label}`, () => writeTrans(out, outView, 0, b, 0, frameSize, hi, lo));
 
-    // _WithTrace: the 33-byte gate header, also carrying the session's trace ID and a fresh span
-    // ID generated straight into the frame.
+    // _WithTrace: the 33-byte gate header, also carrying the session's trace ID and span ID.
     measure(`WriteServerMessage_WithTrace/${label}`, () =>
-      writeTransWithTrace(out, outView, 0, b, 0, frameSize, hi, lo, traceId, spans),
+      writeTransWithTrace(out, outView, 0, b, 0, frameSize, hi, lo, traceId, spanId),
     );
   }
 });

@@ -14,6 +14,10 @@
 //            ($BENCH_E2E_HAPROXY overrides the binary; "none" skips it).
 //   gateway  clients -> this gateway (one process, `bun src/cli/main.ts --config <temp yaml>`)
 //            -> the demo echo backend (`bun src/cli/main.ts demo-backend`), multiplexed.
+//   gateway-otel  (only when named in --targets) the same gateway with span export on:
+//            OTEL_EXPORTER_OTLP_ENDPOINT at an OTLP/gRPC receiver in a process of its own
+//            (bench/e2e/otlp-sink.ts). `--targets gateway,gateway-otel --workloads a` measures
+//            the cost of export: CPU per round trip with export on vs off, in one run.
 // Every target returns each client frame unchanged (same MessageID, ServerID and body), so the
 // load tester's byte-for-byte reply check holds for all three.
 //
@@ -30,8 +34,8 @@
 //      from this process) alone, then beside --heavy N clients (the load tester, 4 frames of
 //      60,000 bytes in flight each: 240 KB writes in a loop) on the same shared backend
 //      connection; the quiet client's p50/p99 in both phases and their ratio.
-// Each of a-c runs against every target in turn (a: direct, haproxy, gateway; then b; ...), so
-// load from other processes on the machine hits all targets alike; a and b run --rounds times
+// Each of a-c runs against every target in turn (a: direct, haproxy, gateway; then b; ...; even
+// rounds in reverse order), so load from other processes on the machine hits all targets alike; a and b run --rounds times
 // (2 by default, 1 with --quick) and are pooled (mean rate; total CPU / total round trips).
 // d starts each target afresh.
 //
@@ -75,15 +79,18 @@ const HOST = "127.0.0.1";
 /** File descriptors asked for every child (15,000 idle clients need ~30,000 in HAProxy). */
 const NOFILE = 65536;
 
-type TargetName = "direct" | "haproxy" | "gateway";
+type TargetName = "direct" | "haproxy" | "gateway" | "gateway-otel";
 type LoadId = "a" | "b" | "c";
 type WorkloadId = LoadId | "d" | "e";
+/** The default targets; gateway-otel runs only when --targets names it. */
 const TARGETS: readonly TargetName[] = ["direct", "haproxy", "gateway"];
+const ALL_TARGETS: readonly TargetName[] = [...TARGETS, "gateway-otel"];
+const isGateway = (t: TargetName): boolean => t === "gateway" || t === "gateway-otel";
 const WORKLOADS: readonly WorkloadId[] = ["a", "b", "c", "d", "e"];
 
 // --- options ---------------------------------------------------------------------------------
 
-const USAGE = `bun scripts/bench-e2e.ts [--quick] [--json FILE] [--targets direct,haproxy,gateway]
+const USAGE = `bun scripts/bench-e2e.ts [--quick] [--json FILE] [--targets direct,haproxy,gateway,gateway-otel]
                          [--workloads a,b,c,d,e] [--profile | --no-profile] [--profile-workload a|b|c]
                          [--profile-dir DIR] [--syscalls | --no-syscalls] [--rounds N] [--c-ramp R] [--idle N] [--heavy N] [--keep-temp]`;
 
@@ -153,7 +160,7 @@ function parseOptions(argv: readonly string[]): Options {
   return {
     quick,
     jsonPath: resolve(value("--json") ?? join(ROOT, `bench/e2e/results-${date}${quick ? "-quick" : ""}.json`)),
-    targets: list("--targets", TARGETS),
+    targets: value("--targets") === undefined ? [...TARGETS] : list("--targets", ALL_TARGETS),
     workloads: list("--workloads", WORKLOADS),
     profile: argv.includes("--profile") || (!quick && !argv.includes("--no-profile")),
     profileWorkload: profileWorkload(value("--profile-workload") ?? "b"),
@@ -374,11 +381,12 @@ class Child {
   constructor(
     readonly name: string,
     cmd: string[],
-    opts: { stdin?: "pipe" | "ignore"; raiseFds?: boolean; keepLines?: number } = {},
+    opts: { stdin?: "pipe" | "ignore"; raiseFds?: boolean; keepLines?: number; env?: Record<string, string> } = {},
   ) {
     // `ulimit -n` then exec: the pid stays the child's, so /proc/PID is the measured process.
     const full = opts.raiseFds === false ? cmd : ["sh", "-c", `ulimit -n ${NOFILE} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`, "sh", ...cmd];
-    this.proc = Bun.spawn({ cmd: full, cwd: ROOT, stdin: opts.stdin ?? "ignore", stdout: "pipe", stderr: "pipe" });
+    const env = opts.env === undefined ? undefined : { ...process.env, ...opts.env };
+    this.proc = Bun.spawn({ cmd: full, cwd: ROOT, env, stdin: opts.stdin ?? "ignore", stdout: "pipe", stderr: "pipe" });
     this.out = new LineTap(this.proc.stdout, opts.keepLines);
     this.err = new LineTap(this.proc.stderr);
     children.add(this);
@@ -511,7 +519,10 @@ log:
 `;
 }
 
-async function startGateway(tempDir: string, maxConnections: number, profileDir: string | null = null): Promise<Target> {
+/** With otlp, the gateway exports spans to an OTLP/gRPC sink started beside it (target gateway-otel). */
+async function startGateway(tempDir: string, maxConnections: number, profileDir: string | null = null, otlp = false): Promise<Target> {
+  const sink = otlp ? new Child("otlp-sink", [BUN, join(ROOT, "bench/e2e/otlp-sink.ts")], { raiseFds: false }) : null;
+  const sinkAddress = sink === null ? null : (await sink.out.waitFor(/otlp sink listening on ([\d.]+:\d+)/, 15_000))[1]!;
   const demo = new Child("demo-backend", [BUN, CLI, "demo-backend", "--host", HOST, "--port", "0"]);
   const m = await demo.out.waitFor(/demo backend listening on [\d.]+:(\d+)/, 15_000);
   const backendPort = Number(m[1]);
@@ -520,17 +531,19 @@ async function startGateway(tempDir: string, maxConnections: number, profileDir:
   const cfg = join(tempDir, `gateway-${port}.yaml`);
   writeFileSync(cfg, gatewayConfig(port, adminPort, backendPort, maxConnections));
   const prof = profileDir === null ? [] : ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${profileDir}`];
-  const child = new Child("gateway", [BUN, ...prof, CLI, "--config", cfg]);
+  const env = sinkAddress === null ? undefined : { OTEL_EXPORTER_OTLP_ENDPOINT: sinkAddress };
+  const child = new Child(otlp ? "gateway-otel" : "gateway", [BUN, ...prof, CLI, "--config", cfg], { env });
   try {
     await waitForPort(port, 20_000, () => child.alive);
   } catch (e) {
     await demo.stop();
+    await sink?.stop();
     throw new Error(`gateway did not start: ${(e as Error).message}\n${child.lastLines()}`);
   }
   // Let its backend connections open before the first session needs them.
   await sleep(500);
   return {
-    name: "gateway",
+    name: otlp ? "gateway-otel" : "gateway",
     port,
     proxy: child,
     backend: demo,
@@ -539,6 +552,7 @@ async function startGateway(tempDir: string, maxConnections: number, profileDir:
     stop: async () => {
       await child.stop(15_000);
       await demo.stop();
+      await sink?.stop();
     },
   };
 }
@@ -869,7 +883,7 @@ async function runCapacity(t: Target, clients: number): Promise<CapacityResult> 
     "--connections", String(clients),
     "--source-addresses", String(Math.max(1, Math.ceil(clients / 1000))),
     "--timeout-ms", "90000",
-    ...(t.name === "gateway" ? ["--send-frame"] : []),
+    ...(isGateway(t.name) ? ["--send-frame"] : []),
   ], { stdin: "pipe" });
   const base: CapacityResult = {
     target: t.name, ok: false, clients, open: 0, replied: 0, failed: 0, connectMs: 0, measured: measuredChild.name,
@@ -893,7 +907,7 @@ async function runCapacity(t: Target, clients: number): Promise<CapacityResult> 
     base.backendRssLoadedBytes = brss1;
     if (rss0 !== null && rss1 !== null && ready.open > 0) base.bytesPerConnection = (rss1 - rss0) / ready.open;
     if (brss0 !== null && brss1 !== null && ready.open > 0) base.backendBytesPerConnection = (brss1 - brss0) / ready.open;
-    base.ok = ready.open === clients && (t.name !== "gateway" || ready.replied === clients);
+    base.ok = ready.open === clients && (!isGateway(t.name) || ready.replied === clients);
     if (!base.ok) base.failure = `only ${ready.open} of ${clients} open (${ready.failed} failed), ${ready.replied} replied`;
   } catch (e) {
     base.failure = (e as Error).message;
@@ -1223,7 +1237,7 @@ async function main(): Promise<void> {
           const t =
             name === "direct" ? await startDirect(tempDir)
             : name === "haproxy" ? await startHaproxy(haproxyBin!, tempDir, haproxyMaxconn)
-            : await startGateway(tempDir, maxConnFor(opts.idle));
+            : await startGateway(tempDir, maxConnFor(opts.idle), null, name === "gateway-otel");
           up.set(name, t);
           log(`${name} up on ${HOST}:${t.port} (${t.proxy ? `${t.proxy.name} pid ${t.proxy.pid}, ` : ""}${t.backend.name} pid ${t.backend.pid})`);
         } catch (e) {
@@ -1243,7 +1257,10 @@ async function main(): Promise<void> {
       }
       if (loadIds.includes("c")) schedule.push({ id: "c", round: 1 });
       for (const { id, round } of schedule) {
-        for (const t of up.values()) {
+        // Even rounds run the targets in reverse, so that over an even number of rounds no
+        // target always runs right after another's teardown (TIME_WAIT, a warm cache).
+        const order = round % 2 === 0 ? [...up.values()].reverse() : [...up.values()];
+        for (const t of order) {
           if (t.proxy !== null && !t.proxy.alive) continue;
           await sleep(1000);
           const r = { ...(await runLoad(t, W[id])), round };
@@ -1286,11 +1303,11 @@ async function main(): Promise<void> {
           t =
             name === "direct" ? await startDirect(tempDir)
             : name === "haproxy" ? await startHaproxy(haproxyBin!, tempDir, haproxyMaxconn)
-            : await startGateway(tempDir, maxConnFor(opts.idle));
+            : await startGateway(tempDir, maxConnFor(opts.idle), null, name === "gateway-otel");
           const c = await runCapacity(t, name === "haproxy" ? haproxyIdle : opts.idle);
           capacity.push(c);
           log(
-            `d/${name}: ${c.open} idle clients (${c.connectMs} ms to connect${name === "gateway" ? `, ${c.replied} with a session` : ""}); ` +
+            `d/${name}: ${c.open} idle clients (${c.connectMs} ms to connect${isGateway(name) ? `, ${c.replied} with a session` : ""}); ` +
               `${c.measured} RSS ${fmt((c.rssIdleBytes ?? NaN) / 2 ** 20, 1)} -> ${fmt((c.rssLoadedBytes ?? NaN) / 2 ** 20, 1)} MiB = ` +
               `${fmtInt(c.bytesPerConnection ?? NaN)} B/connection${c.failure ? `; ${c.failure}` : ""}`,
           );
@@ -1415,7 +1432,16 @@ async function main(): Promise<void> {
       g && g.proxyCpuUsPerRoundTrip !== null && g.backendCpuUsPerRoundTrip !== null ? g.proxyCpuUsPerRoundTrip + g.backendCpuUsPerRoundTrip : null,
       h && h.proxyCpuUsPerRoundTrip !== null && h.backendCpuUsPerRoundTrip !== null ? h.proxyCpuUsPerRoundTrip + h.backendCpuUsPerRoundTrip : null,
     );
+    const otel = get(id, "gateway-otel");
+    const exportCpu = ratio(otel?.proxyCpuUsPerRoundTrip, g?.proxyCpuUsPerRoundTrip);
+    if (exportCpu !== null) {
+      out.push(
+        `(${id}) span export on / off, gateway CPU per round trip: ${fmt(exportCpu)}x (${fmt(otel!.proxyCpuUsPerRoundTrip)} vs ${fmt(g!.proxyCpuUsPerRoundTrip)} µs/rt); ` +
+          `round trips/s ${fmt(ratio(otel?.roundTripsPerSecond, g?.roundTripsPerSecond))}x`,
+      );
+    }
     ratios[id] = {
+      otelExportOnOverOffCpuPerRoundTrip: exportCpu,
       gatewayOverHaproxyThroughput: thr,
       gatewayOverHaproxyCpuPerRoundTrip: cpu,
       gatewayPlusBackendOverHaproxyPlusEchoCpuPerRoundTrip: pathCpu,

@@ -14,7 +14,9 @@ if (import.meta.main) {
   // process.execPath: the Bun running this script, whether or not `bun` is on PATH.
   // The config loader's worker is a second entry point: a compiled binary can start only the workers
   // it embeds, at their path under the entries' common root (src/config/load-off-thread.ts).
-  const entries = ["src/cli/main.ts", "src/config/load-worker.ts"];
+  // Span export (src/tracing/otlp-tracer.ts, the OpenTelemetry SDK) is a third, imported only when
+  // OTEL_EXPORTER_OTLP_ENDPOINT is set, so a binary without it never parses the SDK (load-tracer.ts).
+  const entries = ["src/cli/main.ts", "src/config/load-worker.ts", "src/tracing/otlp-tracer.ts"];
   const define = Object.entries(RELEASE_DEFINE).flatMap(([k, v]) => ["--define", `${k}=${v}`]);
   await $`${process.execPath} build --compile --minify --sourcemap=inline ${define} --no-compile-autoload-dotenv --no-compile-autoload-bunfig ${entries} --outfile ${out}`;
   console.log(`built ${out}`);

@@ -28,6 +28,7 @@ import { BackendRelay } from "./session/backend-relay.ts";
 import { SessionIdGenerator } from "./session/session-id.ts";
 import { SessionManager } from "./session/session-manager.ts";
 import { SessionService } from "./session/session-service.ts";
+import type { ConnectionTracer } from "./session/connection-tracer.ts";
 import { AdmissionControl } from "./net/admission.ts";
 import { fdShortfall, openFileLimit } from "./net/fd-limit.ts";
 import { SharedQueueTally } from "./net/socket-writer.ts";
@@ -49,6 +50,8 @@ export interface GatewayOptions {
   readonly binder?: Binder;
   /** Time for session deadlines, admission buckets and drain (default: the system clock). */
   readonly clock?: Clock;
+  /** Exports each connection's spans (src/tracing, when OTEL_EXPORTER_OTLP_ENDPOINT is set); shut down with the gateway. */
+  readonly tracer?: ConnectionTracer | null;
 }
 
 /** Time as the gateway's deadlines see it; tests pass one they advance explicitly. */
@@ -146,6 +149,7 @@ export class Gateway {
   private readonly accessLog: AccessLog | null;
   private readonly messageRates: RateMeter;
   private readonly clock: Clock;
+  private readonly tracer: ConnectionTracer | null;
   readonly admission: AdmissionControl;
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
   private drainReason: string | null = null;
@@ -157,6 +161,7 @@ export class Gateway {
   private constructor(config: GatewayConfig, options: GatewayOptions) {
     this.current = config;
     this.clock = options.clock ?? systemClock;
+    this.tracer = options.tracer ?? null;
     this.log = options.logger ?? new Logger(config.log.level, undefined, { gateway: config.server.gateway_name });
     const throttled = new ThrottledLog(this.log);
     this.metrics = new GatewayMetrics({ defaultMetrics: options.defaultMetrics ?? true });
@@ -195,6 +200,7 @@ export class Gateway {
       log: this.log,
       throttledLog: throttled,
       accessLog: this.accessLog,
+      tracer: this.tracer,
       now: this.clock.now,
     });
     this.admission = new AdmissionControl(admissionFromConfig(config), this.clock.now);
@@ -210,6 +216,8 @@ export class Gateway {
       backendQueues: () => this.backends.all().map((p) => ({ endpoint: p.endpoint, queuedBytes: p.queuedBytes })),
       pooledBytesInUse: () => this.buffers.stats().outstandingBytes,
     });
+    const tracer = this.tracer;
+    if (tracer !== null) this.metrics.trackSpanExport(() => tracer.stats());
     this.messageRates = new RateMeter(() => this.messageTotals());
     const admin = adminAddressFromConfig(config);
     this.admin = admin === null ? null : new AdminServer(admin.host, admin.port, this);
@@ -226,6 +234,7 @@ export class Gateway {
       gw.listener.stop();
       gw.accessLog?.close();
       gw.messageRates.stop();
+      void gw.tracer?.shutdown();
       throw e;
     }
     gw.backends.retain(new Router(config.routing.rules).endpoints());
@@ -470,6 +479,7 @@ export class Gateway {
     await this.backends.close(CLOSE_WAIT_MS);
     this.accessLog?.close();
     this.messageRates.stop();
+    await this.tracer?.shutdown(); // the sessions' last spans, bounded in time
     await this.admin?.stop();
     if (how === "retired") this.log.info("previous code's gateway retired: its sessions have ended", { closed_at_shutdown: remaining });
     else this.log.info("gateway stopped", { closed_at_shutdown: remaining });
@@ -519,6 +529,8 @@ export class Gateway {
       })),
       routes: this.routeReachability(),
       reloads: [...this.reloads].reverse(),
+      /** null when spans are not exported (OTEL_EXPORTER_OTLP_ENDPOINT unset). */
+      span_export: this.tracer?.stats() ?? null,
     };
   }
 }

@@ -395,6 +395,35 @@ export class GatewayMetrics extends GatewayCounters {
     });
   }
 
+  /**
+   * Span export's counts (registered only when spans are exported), read at scrape: a collector
+   * that is down shows as failed and dropped spans, and the queue as pending.
+   */
+  trackSpanExport(stats: () => { pending: number; exported: number; failed: number; dropped: number }): void {
+    const registers = [this.registry];
+    new Counter({
+      name: `${P}trace_spans_total`,
+      help: "Finished spans by outcome: exported, failed (the export failed) or dropped (the export queue was full)",
+      labelNames: ["outcome"],
+      registers,
+      collect() {
+        const s = stats();
+        this.reset();
+        this.inc({ outcome: "exported" }, s.exported);
+        this.inc({ outcome: "failed" }, s.failed);
+        this.inc({ outcome: "dropped" }, s.dropped);
+      },
+    });
+    new Gauge({
+      name: `${P}trace_spans_pending`,
+      help: "Finished spans waiting for or in an export (bounded by OTEL_BSP_MAX_QUEUE_SIZE)",
+      registers,
+      collect() {
+        this.set(stats().pending);
+      },
+    });
+  }
+
   /** Prometheus text exposition. */
   text(): Promise<string> {
     return this.registry.metrics();

@@ -119,6 +119,7 @@ export type { ConnectionCloseCause } from "./close-cause.ts";
 /** Process-wide instruments and shared counts a connection reports to. */
 export interface BackendTelemetry {
   readonly latency: LatencyHistogram<"upstream" | "downstream">;
+  /** Span IDs for the frames of a session that has none of its own (session.spanId). */
   readonly spans: SpanIdSource;
   /** Bytes queued toward all backends, held against BackendConnectionOptions.totalLimit. */
   readonly totalQueued: SharedQueueTally;
@@ -311,7 +312,7 @@ export class BackendConnection implements BackendLink {
     }
     const w = this.writer;
     if (this.gateSize === GATE_HEADER_TRACE_SIZE) {
-      writeTransWithTrace(w.bytes, w.view, at, b, off, len, session.hi, session.lo, session.traceId ?? TraceId.INVALID, this.telemetry.spans);
+      writeTransWithTrace(w.bytes, w.view, at, b, off, len, session.hi, session.lo, session.traceId ?? TraceId.INVALID, session.spanId ?? this.telemetry.spans);
     } else {
       writeTrans(w.bytes, w.view, at, b, off, len, session.hi, session.lo);
     }

@@ -15,6 +15,8 @@ import { Gateway } from "../gateway.ts";
 import { loadtestMain } from "../loadtest/main.ts";
 import { Logger } from "../log/logger.ts";
 import { type Binder, directBinder, HotBinder, ListenError } from "../net/binder.ts";
+import { OtlpSettingsError } from "../tracing/otlp-settings.ts";
+import { tracerFromEnv } from "../tracing/load-tracer.ts";
 import { USAGE, UsageError, parseArgs, type Command } from "./args.ts";
 
 /** Where the reference gateway reads its config when given no -config: relative to the working directory. */
@@ -169,7 +171,11 @@ async function runGateway(flagPath: string | null, demoFlag: boolean): Promise<v
     : null;
   const config = demo === null ? fileConfig : withDemoRoutes(fileConfig, demo.port, configPath === null);
   const log = new Logger(config.log.level, undefined, { gateway: config.server.gateway_name });
-  const gateway = Gateway.start(config, { logger: log, binder: state.binder });
+  const tracer = await tracerFromEnv(process.env, pkg.version, log).catch((e) => {
+    if (e instanceof OtlpSettingsError) fail(e.message);
+    throw e;
+  });
+  const gateway = Gateway.start(config, { logger: log, binder: state.binder, tracer });
   if (flagPath === null && configPath !== null) log.info("config file found at the default location", { path: configPath, why });
   if (demo !== null) {
     console.log(

@@ -1,6 +1,6 @@
 import { copyBytes } from "../bytes/copy-bytes.ts";
 import { CLIENT_HEADER_SIZE, CLIENT_MESSAGE_ID_OFFSET, CLIENT_SERVER_ID_OFFSET } from "./client-frame.ts";
-import { type SpanIdSource, TRACE_ID_SIZE, type TraceId } from "./trace-context.ts";
+import { type SpanIdWriter, TRACE_ID_SIZE, type TraceId } from "./trace-context.ts";
 
 // Gateway <-> backend framing (docs/protocol.md, "Gateway <-> backend"):
 //   20-byte server header [i32 Length][i32 Type][u32 ServerID][i64 ObjectID]
@@ -130,7 +130,8 @@ export function writeTrans(out: Uint8Array, dv: DataView, at: number, b: Uint8Ar
 
 /**
  * writeTrans with the 33-byte gate header: the session's trace ID (TraceId.INVALID for a session
- * that began before tracing was switched on) and a fresh span ID.
+ * that began before tracing was switched on) and the span ID `spans` writes (the session's own
+ * SpanId; a SpanIdSource, a fresh one per frame, for a session without one).
  */
 export function writeTransWithTrace(
   out: Uint8Array,
@@ -142,7 +143,7 @@ export function writeTransWithTrace(
   hi: number,
   lo: number,
   trace: TraceId,
-  spans: SpanIdSource,
+  spans: SpanIdWriter,
 ): number {
   const prefix = SERVER_HEADER_SIZE + GATE_HEADER_TRACE_SIZE;
   const client = copyClientFrame(out, at + prefix, b, off, len);

@@ -1,6 +1,8 @@
-// W3C trace context carried by the extended gate header: one trace ID per session (from the
-// crypto RNG, at session start) and a fresh span ID per message (from a xorshift generator
-// writing straight into the outgoing frame: no allocation, no syscall per message).
+// W3C trace context carried by the extended gate header: one trace ID and one span ID per
+// session (from the crypto RNG, at session start). The span ID is the session's
+// gateway.forward_connection span, so what a backend reads in the header names a span the
+// gateway exports (spans are per connection, never per message). SpanIdSource, a fresh span ID
+// per frame from a xorshift generator, is kept only for frames of sessions that have no span ID.
 
 /** Bytes of a W3C trace ID, as the extended gate header carries it. */
 export const TRACE_ID_SIZE = 16;
@@ -55,8 +57,44 @@ export class TraceId {
   }
 }
 
+/** Bytes of a W3C span ID. */
+const SPAN_ID_BYTES = 8;
+
+/** Writes an 8-byte span ID into an outgoing frame: a session's SpanId, or a SpanIdSource. */
+export interface SpanIdWriter {
+  write(dv: DataView, off: number): void;
+}
+
+/** A session's 8-byte span ID as two 32-bit words (bytes 0..3 and 4..7, little-endian, as on the wire). */
+export class SpanId implements SpanIdWriter {
+  private constructor(
+    readonly w0: number,
+    readonly w1: number,
+  ) {}
+
+  static random(): SpanId {
+    const w = scratchWords;
+    do crypto.getRandomValues(w);
+    while ((w[0]! | w[1]!) === 0); // all-zero is the W3C "invalid" span ID
+    return new SpanId(w[0]!, w[1]!);
+  }
+
+  write(dv: DataView, off: number): void {
+    dv.setUint32(off, this.w0, true);
+    dv.setUint32(off + 4, this.w1, true);
+  }
+
+  /** 16 lowercase hex digits, bytes in wire order (W3C traceparent, OTLP). */
+  toHex(): string {
+    const w = scratchWords;
+    w[0] = this.w0;
+    w[1] = this.w1;
+    return Buffer.from(scratchBytes.buffer, 0, SPAN_ID_BYTES).toString("hex");
+  }
+}
+
 /** xorshift32 state pairs: two independent 32-bit streams make one 64-bit span ID. */
-export class SpanIdSource {
+export class SpanIdSource implements SpanIdWriter {
   private a: number;
   private b: number;
 

@@ -14,7 +14,8 @@ import type { BackendEndpoints } from "./backend-side.ts";
 import type { ClientEvents, ClientPort, ClientProtocol, CloseReason } from "./client-port.ts";
 import type { Session } from "./session.ts";
 import type { SessionManager } from "./session-manager.ts";
-import { TraceId } from "../protocol/trace-context.ts";
+import { SpanId, TraceId } from "../protocol/trace-context.ts";
+import type { ConnectionTracer } from "./connection-tracer.ts";
 import { takeToken } from "../net/token-bucket.ts";
 import { closeStatus } from "./close-status.ts";
 
@@ -81,6 +82,8 @@ export interface SessionServiceOptions extends SessionSettings {
   readonly throttledLog: ThrottledLog;
   /** Where the per-connection access records go; null = no access log. */
   readonly accessLog: AccessLog | null;
+  /** Exports each connection's spans (OTEL_EXPORTER_OTLP_ENDPOINT set); null or absent = no export. */
+  readonly tracer?: ConnectionTracer | null;
   /** Milliseconds since the epoch (default Date.now); tests pass a clock they advance themselves. */
   readonly now?: () => number;
 }
@@ -104,7 +107,9 @@ export class SessionService implements ClientEvents {
   private readonly metrics: GatewayMetrics;
   private readonly log: Logger;
   private readonly throttled: ThrottledLog;
+  /** Sessions get a trace ID and span ID: trace propagation or span export is on. */
   private readonly tracing: boolean;
+  private readonly tracer: ConnectionTracer | null;
   private readonly accessLog: AccessLog | null;
   private readonly now: () => number;
   /** When sweep() next looks for idle sessions. */
@@ -120,7 +125,8 @@ export class SessionService implements ClientEvents {
     this.metrics = o.metrics;
     this.log = o.log;
     this.throttled = o.throttledLog;
-    this.tracing = o.tracing;
+    this.tracer = o.tracer ?? null;
+    this.tracing = o.tracing || this.tracer !== null;
     this.accessLog = o.accessLog;
     this.now = o.now ?? Date.now;
     this.nextIdleCheckAt = this.now() + o.timeouts.idleCheckMs;
@@ -226,6 +232,8 @@ export class SessionService implements ClientEvents {
     this.metrics.clientCloses.inc({ reason });
     const s = port.session;
     if (s === null) {
+      // Never a session (no first frame, or refused by it): its two connection spans only.
+      if (openedAt !== undefined) this.tracer?.connectionEnded(port.remoteAddress, openedAt, reason);
       // Refused connections got their record from onConnectionRefused.
       if (reason !== "rejected") this.recordUnbound(port, reason, openedAt);
       return;
@@ -235,6 +243,7 @@ export class SessionService implements ClientEvents {
     this.metrics.sessionsActive.dec();
     const backend = s.link?.endpoint ?? null;
     s.link?.release(s, reason);
+    if (s.spans !== null) this.tracer!.sessionEnded(s, s.spans, reason);
     if (this.log.enabled("debug")) this.log.debug("session ended", { session: s.id, trace_id: s.traceId?.toHex(), reason, backend });
     this.recordEnd(port, s, backend, reason);
   }
@@ -330,13 +339,18 @@ export class SessionService implements ClientEvents {
     }
     port.session = s;
     s.connectedAt = openedAt;
-    if (this.tracing) s.traceId = TraceId.random();
+    if (this.tracing) {
+      s.traceId = TraceId.random();
+      s.spanId = SpanId.random();
+      if (this.tracer !== null) s.spans = this.tracer.sessionStarted(s, openedAt);
+    }
     this.metrics.sessionsActive.inc();
     this.firstRefused = null;
     const endpoint = this.fallBackPastOpenBreakers
       ? rule.pick(worldId, instId, s.lo ^ s.hi, this.admits)
       : refusedIfDown(rule.pick(worldId, instId, s.lo ^ s.hi), this.admits);
     if (endpoint === null) {
+      if (s.spans !== null) this.tracer!.sessionRouted(s, s.spans, null);
       // Counted against the endpoint the strategy would have picked first, as the reference
       // (which checks the chosen backend's breaker) counts it.
       const refused = this.firstRefused;
@@ -352,6 +366,7 @@ export class SessionService implements ClientEvents {
     }
     const pool = this.backends.pool(endpoint);
     if (!pool.attach(s)) {
+      if (s.spans !== null) this.tracer!.sessionRouted(s, s.spans, null);
       // Counted by the pool (routing_errors_total{error_type="connection_failed"}, backend_requests_total{status="error"}).
       this.throttled.warn(`unavailable:${pool.endpoint}`, "no backend connection for a new session; closing client", {
         backend: pool.endpoint,
@@ -360,6 +375,7 @@ export class SessionService implements ClientEvents {
       port.close("backend_unavailable");
       return null;
     }
+    if (s.spans !== null) this.tracer!.sessionRouted(s, s.spans, pool.endpoint);
     this.metrics.connectionSetupLatency.observe({ service_type: String(serverType) }, (this.now() - openedAt) / 1000);
     if (this.log.enabled("debug")) {
       const traceId = s.traceId === null ? undefined : s.traceId.toHex();

@@ -1,6 +1,6 @@
 import type { ClientPort, CloseReason } from "./client-port.ts";
 import type { TokenBucket } from "../net/token-bucket.ts";
-import type { TraceId } from "../protocol/trace-context.ts";
+import type { SpanId, TraceId } from "../protocol/trace-context.ts";
 import { type SessionId, sessionIdFromParts } from "./session-id.ts";
 
 // One player's session: a client port bound for life to one backend endpoint.
@@ -20,6 +20,11 @@ export interface BackendLink {
   sendTrans(session: Session, b: Uint8Array, off: number, len: number): boolean;
   /** The session ended: Disconnect (opcode 3) toward the backend, and the link forgets it. */
   release(session: Session, reason: CloseReason): void;
+}
+
+/** The spans a ConnectionTracer keeps for one session (connection-tracer.ts), opaque to this layer. */
+export interface SessionSpans {
+  readonly kind: "session-spans";
 }
 
 export interface SessionRoute {
@@ -59,8 +64,15 @@ export class Session {
   readonly serverType: number;
   readonly worldId: number;
   readonly instId: number;
-  /** W3C trace ID when trace propagation is on. */
+  /** W3C trace ID when trace propagation or span export is on. */
   traceId: TraceId | null = null;
+  /**
+   * Set with traceId: the span ID every Trans of the session carries in the 33-byte gate header,
+   * which is also the ID of its exported gateway.forward_connection span.
+   */
+  spanId: SpanId | null = null;
+  /** The session's exported spans while span export is on (src/tracing), else null. */
+  spans: SessionSpans | null = null;
   private idCache: SessionId | null = null;
 
   constructor(

@@ -213,7 +213,7 @@ describe("access log", () => {
 });
 
 describe("trace propagation", () => {
-  test("each Trans carries the session's trace ID and a new span ID; logs carry the same trace ID", async () => {
+  test("each Trans carries its session's trace ID and span ID (one per session, not per message); logs carry the same trace ID", async () => {
     const frames: ReturnType<typeof decodeBackendFrame>[] = [];
     const pool = new BufferPool();
     const server = Bun.listen<FrameReader<string>>({
@@ -243,15 +243,24 @@ describe("trace propagation", () => {
     const c = await gw.connect();
     for (let i = 0; i < 3; i++) expect(await roundTrip(c, `traced ${i}`)).toBe(`traced ${i}`);
     c.close();
+    const other = await gw.connect();
+    expect(await roundTrip(other, "another session")).toBe("another session");
+    other.close();
     await gw.gateway.stop();
     const trans = frames.filter((f) => f.opcode === OpCode.Trans);
-    expect(trans).toHaveLength(3);
-    const traceIds = new Set(trans.map((f) => Buffer.from(f.traceId!).toString("hex")));
-    const spanIds = new Set(trans.map((f) => Buffer.from(f.spanId!).toString("hex")));
+    expect(trans).toHaveLength(4);
+    const first = trans.slice(0, 3);
+    const traceIds = new Set(first.map((f) => Buffer.from(f.traceId!).toString("hex")));
+    const spanIds = new Set(first.map((f) => Buffer.from(f.spanId!).toString("hex")));
     expect(traceIds.size).toBe(1);
-    expect(spanIds.size).toBe(3);
+    expect(spanIds.size).toBe(1);
     const [traceId] = traceIds;
+    const [spanId] = spanIds;
     expect(traceId).not.toBe("0".repeat(32));
+    expect(spanId).not.toBe("0".repeat(16));
+    // Another session, other IDs.
+    expect(Buffer.from(trans[3]!.traceId!).toString("hex")).not.toBe(traceId);
+    expect(Buffer.from(trans[3]!.spanId!).toString("hex")).not.toBe(spanId);
     expect(gw.accessLog.lines[0]!.trace_id).toBe(traceId);
   });
 

@@ -23,7 +23,7 @@ import {
   writeTransWithTrace,
 } from "../../src/protocol/server-frame.ts";
 import { encodeClientFrame, makeServerId } from "../../src/protocol/client-frame.ts";
-import { SpanIdSource, TraceId } from "../../src/protocol/trace-context.ts";
+import { SpanId, SpanIdSource, TraceId } from "../../src/protocol/trace-context.ts";
 import { sessionIdFromParts } from "../../src/session/session-id.ts";
 
 const SID = 0x0123456789abcdefn;
@@ -137,6 +137,19 @@ describe("client frame -> Trans", () => {
     const g = decodeBackendFrame(out, 0, true);
     expect([...g.traceId!]).toEqual(new Array(16).fill(0));
     expect([...g.spanId!]).not.toEqual([...f.spanId!]); // a fresh span per message
+  });
+
+  test("the 33-byte form carries the session's span ID, the same bytes its hex names (what an exported span is found by)", () => {
+    const out = new Uint8Array(1000);
+    const dv = new DataView(out.buffer);
+    const spanId = SpanId.random();
+    writeTransWithTrace(out, dv, 0, chunk, 5, client.length, HI, LO, TraceId.random(), spanId);
+    const f = decodeBackendFrame(out, 0, true);
+    expect(Buffer.from(f.spanId!).toString("hex")).toBe(spanId.toHex());
+    expect(spanId.toHex()).toMatch(/^[0-9a-f]{16}$/);
+    expect(spanId.toHex()).not.toBe("0".repeat(16));
+    writeTransWithTrace(out, dv, 0, chunk, 5, client.length, HI, LO, TraceId.random(), spanId);
+    expect(Buffer.from(decodeBackendFrame(out, 0, true).spanId!).toString("hex")).toBe(spanId.toHex()); // the same on every frame
   });
 
   test("random trace IDs are never all zero and do not repeat", () => {

@@ -76,8 +76,8 @@ export interface TestGateway {
   stop(): Promise<void>;
 }
 
-/** What a test may set beyond the config: an injected clock; defaultMetrics (process_*, off unless asked for). */
-export type TestGatewayOptions = Pick<GatewayOptions, "clock" | "defaultMetrics">;
+/** What a test may set beyond the config: an injected clock; a span tracer; defaultMetrics (process_*, off unless asked for). */
+export type TestGatewayOptions = Pick<GatewayOptions, "clock" | "defaultMetrics" | "tracer">;
 
 export function startGateway(overrides: Overrides = {}, options: TestGatewayOptions = {}): TestGateway {
   const config = testConfig(overrides);
