@@ -269,8 +269,8 @@ export class SessionService implements ClientEvents {
       errorMessage,
       durationMs: this.now() - s.connectedAt,
       traceId: s.traceId === null ? "" : s.traceId.toHex(),
-      // The connection's own span is the trace exporter's to give; until then there is none.
-      spanId: "",
+      // The span ID the backend saw in the gate header: gateway.forward_connection's when exporting.
+      spanId: s.spanId === null ? "" : s.spanId.toHex(),
       sessionId: s.id.toString(),
       serverType: s.serverType,
       worldId: s.worldId,

@@ -125,11 +125,8 @@ describe("through the built binary, to a local OTLP/gRPC receiver on Node.js", (
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);
     await out.ended;
-    const accessTraceIds = out.stdout
-      .split("\n")
-      .filter((l) => l.includes('"session"') && l.includes('"trace_id"'))
-      .map((l) => (JSON.parse(l) as { trace_id: string }).trace_id);
-    expect(new Set(accessTraceIds)).toEqual(new Set([...backend.sessions.values()].map((s) => [...s.traceIds][0]!)));
+    const access = out.logRecords("access_log").map((r) => `${r.trace_id}/${r.span_id}`);
+    expect(new Set(access)).toEqual(new Set([...backend.sessions.values()].map((s) => `${[...s.traceIds][0]}/${[...s.spanIds][0]}`)));
   }, 60_000);
 });
 
