@@ -28,6 +28,7 @@ import { BackendRelay } from "./session/backend-relay.ts";
 import { SessionIdGenerator } from "./session/session-id.ts";
 import { SessionManager } from "./session/session-manager.ts";
 import { SessionService } from "./session/session-service.ts";
+import type { Session } from "./session/session.ts";
 import { AdmissionControl } from "./net/admission.ts";
 import { fdShortfall, openFileLimit } from "./net/fd-limit.ts";
 import { SharedQueueTally } from "./net/socket-writer.ts";
@@ -139,7 +140,7 @@ export class Gateway {
   private version = 1;
   private readonly reloads: ReloadRecord[] = [];
   private readonly service: SessionService;
-  private readonly listener: TcpListener;
+  private readonly listener: TcpListener<Session>;
   private readonly admin: AdminServer | null;
   private readonly accessLog: AccessLog | null;
   private readonly messageRates: RateMeter;

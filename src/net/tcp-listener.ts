@@ -2,8 +2,7 @@ import type { TCPSocketListener } from "bun";
 import type { GatewayCounters } from "../telemetry/counters.ts";
 import { ClientFrameLayout } from "../protocol/layouts.ts";
 import type { ClientViolation } from "../protocol/violations.ts";
-import type { ClientEvents, ClientPort, CloseReason } from "../session/client-port.ts";
-import type { Session } from "../session/session.ts";
+import type { ClientEvents, ClientPort, CloseReason } from "./client-port.ts";
 import { invariant } from "../invariant.ts";
 import type { AdmissionControl } from "./admission.ts";
 import { type Binder, directBinder } from "./binder.ts";
@@ -77,10 +76,10 @@ export interface ListenerState {
   now: number;
 }
 
-/** What a listener's ports share (exported for unit tests of TcpClientPort). */
-export interface ListenerContext {
+/** What a listener's ports share (exported for unit tests of TcpClientPort). S: see TcpListener. */
+export interface ListenerContext<S = unknown> {
   readonly layout: ClientFrameLayout;
-  readonly service: ClientEvents;
+  readonly service: ClientEvents<S>;
   readonly buffers: BufferPool;
   readonly options: TcpListenerOptions;
   readonly admission: AdmissionControl;
@@ -88,7 +87,7 @@ export interface ListenerContext {
   readonly proxy: ProxyProtocolOptions;
   readonly state: ListenerState;
   /** Called once per closed port; through the port, since a hot reload gives its socket newer handlers. */
-  readonly portClosed: (port: TcpClientPort) => void;
+  readonly portClosed: (port: TcpClientPort<S>) => void;
 }
 
 /**
@@ -111,10 +110,10 @@ export interface ClientSocket extends ByteSink {
   resume(): void;
 }
 
-export class TcpClientPort implements ClientPort {
+export class TcpClientPort<S = unknown> implements ClientPort<S> {
   /** The client's address: the socket peer, or the one a trusted PROXY header carries. */
   remoteAddress: string;
-  session: Session | null = null;
+  session: S | null = null;
   closing = false;
   private reason: CloseReason | null = null;
   /** Counted by admission control (released on close). */
@@ -150,7 +149,7 @@ export class TcpClientPort implements ClientPort {
 
   constructor(
     private readonly socket: ClientSocket,
-    private readonly ctx: ListenerContext,
+    private readonly ctx: ListenerContext<S>,
   ) {
     this.remoteAddress = socket.remoteAddress ?? "";
     this.reader = new FrameReader(ctx.layout, this, ctx.buffers);
@@ -444,22 +443,26 @@ export class TcpClientPort implements ClientPort {
   }
 }
 
-export class TcpListener {
-  private listener: TCPSocketListener<TcpClientPort> | null = null;
+/**
+ * S is what the layer above binds to each connection (a Session): the listener hands ports to
+ * `service` and never looks at it.
+ */
+export class TcpListener<S = unknown> {
+  private listener: TCPSocketListener<TcpClientPort<S>> | null = null;
   private open = 0;
   /** Every live port, for the deadline sweep. */
-  private readonly ports = new Set<TcpClientPort>();
+  private readonly ports = new Set<TcpClientPort<S>>();
   private readonly state: ListenerState = { awaitingHeader: 0, heldInput: 0, now: Date.now() };
-  private readonly portClosed = (port: TcpClientPort): void => {
+  private readonly portClosed = (port: TcpClientPort<S>): void => {
     this.open--;
     this.ports.delete(port);
   };
   /** Settings for connections accepted from now on (replaced on reload). */
-  private ctx: ListenerContext;
+  private ctx: ListenerContext<S>;
 
   constructor(
     private options: TcpListenerOptions,
-    private readonly service: ClientEvents,
+    private readonly service: ClientEvents<S>,
     private readonly buffers: BufferPool,
     private readonly metrics: GatewayCounters,
     private readonly admission: AdmissionControl,
@@ -475,7 +478,7 @@ export class TcpListener {
     this.ctx = this.context(this.options);
   }
 
-  private context(options: TcpListenerOptions): ListenerContext {
+  private context(options: TcpListenerOptions): ListenerContext<S> {
     return {
       layout: new ClientFrameLayout(options.maxMessageSize),
       service: this.service,
@@ -510,7 +513,7 @@ export class TcpListener {
 
   /** Binds the listening socket; throws ListenError naming `key` when the address cannot be had. */
   start(key: string, binder: Binder = directBinder): void {
-    this.listener = binder.listen<TcpClientPort>(key, {
+    this.listener = binder.listen<TcpClientPort<S>>(key, {
       hostname: this.options.host,
       port: this.options.port,
       socket: {
@@ -523,7 +526,7 @@ export class TcpListener {
           }
           this.open++;
           socket.setNoDelay(true);
-          const port = new TcpClientPort(socket, this.ctx);
+          const port = new TcpClientPort<S>(socket, this.ctx);
           socket.data = port;
           this.ports.add(port);
           this.service.onClientOpen(port);
@@ -535,7 +538,7 @@ export class TcpListener {
         close: (socket, error) => {
           const port = socket.data;
           if (port === undefined) return; // rejected at admission
-          socket.data = undefined as unknown as TcpClientPort;
+          socket.data = undefined as unknown as TcpClientPort<S>;
           port.onClosed(error);
         },
         error: () => {

@@ -6,7 +6,7 @@ import { AdmissionControl } from "../../src/net/admission.ts";
 import { BufferPool } from "../../src/net/buffer-pool.ts";
 import { CidrList } from "../../src/net/cidr.ts";
 import { TcpListener } from "../../src/net/tcp-listener.ts";
-import type { ClientEvents } from "../../src/session/client-port.ts";
+import type { ClientEvents } from "../../src/net/client-port.ts";
 import { clientPortContract, type ClientPortPeer, type ClientPortUnderTest } from "../contracts/client-port.contract.ts";
 import { concat } from "../support/bytes.ts";
 import { eventually } from "../support/eventually.ts";
