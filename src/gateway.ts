@@ -10,7 +10,7 @@ import {
   adminAddressFromConfig,
   admissionFromConfig,
   bufferPoolFromConfig,
-  listenerFromConfig,
+  listenerSettingsFromConfig,
   listenerLimitsFromConfig,
   backendFrameLayoutFromConfig,
   maxSessionsFromConfig,
@@ -171,7 +171,7 @@ export class Gateway {
         : new AccessLog(options.accessLogSink ?? { write: (s) => process.stdout.write(s) }, () =>
             this.metrics.accessLogDropped.inc(),
           );
-    const relay = new BackendRelay(this.sessions, this.metrics, throttled, this.log);
+    const relay = new BackendRelay({ sessions: this.sessions, metrics: this.metrics, throttledLog: throttled, logger: this.log });
     this.backends = new BackendRegistry({
       settings: poolSettingsFromConfig(config),
       layout: backendFrameLayoutFromConfig(config),
@@ -194,14 +194,14 @@ export class Gateway {
       now: this.clock.now,
     });
     this.admission = new AdmissionControl(admissionFromConfig(config), this.clock.now);
-    this.listener = new TcpListener(
-      listenerFromConfig(config),
-      this.service,
-      this.buffers,
-      this.metrics,
-      this.admission,
-      proxyProtocolFromConfig(config),
-    );
+    this.listener = new TcpListener({
+      ...listenerSettingsFromConfig(config),
+      events: this.service,
+      buffers: this.buffers,
+      metrics: this.metrics,
+      admission: this.admission,
+      now: this.clock.now,
+    });
     this.metrics.trackQueues({
       backendQueues: () => this.backends.all().map((p) => ({ endpoint: p.endpoint, queuedBytes: p.queuedBytes })),
       pooledBytesInUse: () => this.buffers.stats().outstandingBytes,

@@ -66,6 +66,26 @@ export interface ProxyProtocolOptions {
   readonly maxPendingHeaders: number;
 }
 
+/** What the config decides for a listener (src/config/module-options.ts: listenerSettingsFromConfig). */
+export interface TcpListenerSettings {
+  readonly options: TcpListenerOptions;
+  readonly proxy: ProxyProtocolOptions;
+}
+
+/** A listener's settings and collaborators. S: see TcpListener. */
+export interface TcpListenerParts<S> extends TcpListenerSettings {
+  /** The layer above (SessionService), told of every connection, frame, refusal and close. */
+  readonly events: ClientEvents<S>;
+  readonly buffers: BufferPool;
+  readonly metrics: GatewayCounters;
+  readonly admission: AdmissionControl;
+  /**
+   * Milliseconds since the epoch for the PROXY header and partial-frame deadlines (default
+   * Date.now); tests pass a clock they advance themselves and call sweep().
+   */
+  readonly now?: () => number;
+}
+
 /** What the listener's connections share, kept across reloads. */
 export interface ListenerState {
   /** Trusted connections still waiting for their PROXY header. */
@@ -86,6 +106,8 @@ export interface ListenerContext<S = unknown> {
   readonly metrics: GatewayCounters;
   readonly proxy: ProxyProtocolOptions;
   readonly state: ListenerState;
+  /** The listener's clock (milliseconds): where the PROXY header wait starts. */
+  readonly now: () => number;
   /** Called once per closed port; through the port, since a hot reload gives its socket newer handlers. */
   readonly portClosed: (port: TcpClientPort<S>) => void;
 }
@@ -174,7 +196,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S> {
     const state = this.ctx.state;
     if (state.awaitingHeader >= proxy.maxPendingHeaders) return this.refuse("proxy_pending_limit");
     state.awaitingHeader++;
-    this.headerDeadline = Date.now() + proxy.headerTimeoutMs;
+    this.headerDeadline = this.ctx.now() + proxy.headerTimeoutMs;
     this.proxyBytes = NO_BYTES;
   }
 
@@ -445,30 +467,38 @@ export class TcpClientPort<S = unknown> implements ClientPort<S> {
 
 /**
  * S is what the layer above binds to each connection (a Session): the listener hands ports to
- * `service` and never looks at it.
+ * `events` and never looks at it.
  */
 export class TcpListener<S = unknown> {
   private listener: TCPSocketListener<TcpClientPort<S>> | null = null;
   private open = 0;
   /** Every live port, for the deadline sweep. */
   private readonly ports = new Set<TcpClientPort<S>>();
-  private readonly state: ListenerState = { awaitingHeader: 0, heldInput: 0, now: Date.now() };
+  private readonly state: ListenerState = { awaitingHeader: 0, heldInput: 0, now: 0 };
   private readonly portClosed = (port: TcpClientPort<S>): void => {
     this.open--;
     this.ports.delete(port);
   };
   /** Settings for connections accepted from now on (replaced on reload). */
   private ctx: ListenerContext<S>;
+  private options: TcpListenerOptions;
+  private proxy: ProxyProtocolOptions;
+  private readonly events: ClientEvents<S>;
+  private readonly buffers: BufferPool;
+  private readonly metrics: GatewayCounters;
+  private readonly admission: AdmissionControl;
+  private readonly now: () => number;
 
-  constructor(
-    private options: TcpListenerOptions,
-    private readonly service: ClientEvents<S>,
-    private readonly buffers: BufferPool,
-    private readonly metrics: GatewayCounters,
-    private readonly admission: AdmissionControl,
-    private proxy: ProxyProtocolOptions,
-  ) {
-    this.ctx = this.context(options);
+  constructor(parts: TcpListenerParts<S>) {
+    this.options = parts.options;
+    this.proxy = parts.proxy;
+    this.events = parts.events;
+    this.buffers = parts.buffers;
+    this.metrics = parts.metrics;
+    this.admission = parts.admission;
+    this.now = parts.now ?? Date.now;
+    this.state.now = this.now();
+    this.ctx = this.context(this.options);
   }
 
   /** New limits for connections accepted from now on; live connections keep theirs. Host and port cannot change. */
@@ -481,19 +511,20 @@ export class TcpListener<S = unknown> {
   private context(options: TcpListenerOptions): ListenerContext<S> {
     return {
       layout: new ClientFrameLayout(options.maxMessageSize),
-      service: this.service,
+      service: this.events,
       buffers: this.buffers,
       options,
       admission: this.admission,
       metrics: this.metrics,
       proxy: this.proxy,
       state: this.state,
+      now: this.now,
       portClosed: this.portClosed,
     };
   }
 
   /** Closes connections past their PROXY header or partial frame deadline (on the session sweep). */
-  sweep(now = Date.now()): void {
+  sweep(now = this.now()): void {
     this.state.now = now;
     for (const port of this.ports) port.checkDeadlines(now);
   }
@@ -520,7 +551,7 @@ export class TcpListener<S = unknown> {
         binaryType: "uint8array",
         open: (socket) => {
           if (this.open >= this.options.maxConnections) {
-            this.service.onConnectionRefused(socket.remoteAddress ?? "unknown", "tcp", "max_connections");
+            this.events.onConnectionRefused(socket.remoteAddress ?? "unknown", "tcp", "max_connections");
             socket.terminate();
             return;
           }
@@ -529,7 +560,7 @@ export class TcpListener<S = unknown> {
           const port = new TcpClientPort<S>(socket, this.ctx);
           socket.data = port;
           this.ports.add(port);
-          this.service.onClientOpen(port);
+          this.events.onClientOpen(port);
           port.start();
         },
         data: (socket, chunk) => socket.data?.onData(chunk),

@@ -13,14 +13,14 @@ import { eventually } from "../support/eventually.ts";
 import { TEST_LISTENER_OPTIONS } from "../support/partial-socket.ts";
 
 clientPortContract("tcp", async (events: ClientEvents, options): Promise<ClientPortUnderTest> => {
-  const listener = new TcpListener(
-    { ...TEST_LISTENER_OPTIONS, writeQueueLimit: options.writeQueueLimit },
+  const listener = new TcpListener({
+    options: { ...TEST_LISTENER_OPTIONS, writeQueueLimit: options.writeQueueLimit },
+    proxy: { mode: "off", trusted: new CidrList([]), headerTimeoutMs: 1000, maxPendingHeaders: 10 },
     events,
-    new BufferPool(),
-    new GatewayMetrics(),
-    new AdmissionControl({ maxPerIp: 1000, ratePerSec: 1e6, maxTrackedIps: 1000 }),
-    { mode: "off", trusted: new CidrList([]), headerTimeoutMs: 1000, maxPendingHeaders: 10 },
-  );
+    buffers: new BufferPool(),
+    metrics: new GatewayMetrics(),
+    admission: new AdmissionControl({ maxPerIp: 1000, ratePerSec: 1e6, maxTrackedIps: 1000 }),
+  });
   listener.start("client-port contract");
   const received: Uint8Array[] = [];
   const state = { closed: false };

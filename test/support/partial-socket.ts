@@ -90,6 +90,7 @@ export function portOverPartialSocket<S = unknown>(
     metrics: new GatewayMetrics(),
     proxy: { mode: "off", trusted: new CidrList([]), headerTimeoutMs: 1000, maxPendingHeaders: 10 },
     state: { awaitingHeader: 0, heldInput: 0, now: Date.now() },
+    now: Date.now,
     portClosed: () => {},
   };
   const port = new TcpClientPort<S>(socket, ctx);
