@@ -1,9 +1,6 @@
 // The layering of src/ (docs/architecture.md, "Layers"), checked by `npm run deps` in CI.
 // Type-only imports count: a layer that names another's types depends on it.
-// Violations that predate a rule and are not fixed yet are listed, one by one, in
-// .dependency-cruiser-known-violations.json (`npm run deps` reports how many it ignored); any
-// other violation fails the check. Regenerate that list only to shrink it:
-// `npx depcruise-baseline src --config .dependency-cruiser.cjs`.
+// There is no list of known violations: every violation fails the check.
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [

@@ -10,7 +10,7 @@ import {
   adminAddressFromConfig,
   admissionFromConfig,
   bufferPoolFromConfig,
-  listenerFromConfig,
+  listenerSettingsFromConfig,
   listenerLimitsFromConfig,
   backendFrameLayoutFromConfig,
   maxSessionsFromConfig,
@@ -29,6 +29,7 @@ import { SessionIdGenerator } from "./session/session-id.ts";
 import { SessionManager } from "./session/session-manager.ts";
 import { SessionService } from "./session/session-service.ts";
 import type { ConnectionTracer } from "./session/connection-tracer.ts";
+import type { Session } from "./session/session.ts";
 import { AdmissionControl } from "./net/admission.ts";
 import { fdShortfall, openFileLimit } from "./net/fd-limit.ts";
 import { SharedQueueTally } from "./net/socket-writer.ts";
@@ -144,7 +145,7 @@ export class Gateway {
   private version = 1;
   private readonly reloads: ReloadRecord[] = [];
   private readonly service: SessionService;
-  private readonly listener: TcpListener;
+  private readonly listener: TcpListener<Session>;
   private readonly admin: AdminServer | null;
   private readonly accessLog: AccessLog | null;
   private readonly messageRates: RateMeter;
@@ -180,7 +181,7 @@ export class Gateway {
             DEFAULT_ACCESS_LOG,
             { gateway: config.server.gateway_name },
           );
-    const relay = new BackendRelay(this.sessions, this.metrics, throttled, this.log);
+    const relay = new BackendRelay({ sessions: this.sessions, metrics: this.metrics, throttledLog: throttled, logger: this.log });
     this.backends = new BackendRegistry({
       settings: poolSettingsFromConfig(config),
       layout: backendFrameLayoutFromConfig(config),
@@ -204,14 +205,14 @@ export class Gateway {
       now: this.clock.now,
     });
     this.admission = new AdmissionControl(admissionFromConfig(config), this.clock.now);
-    this.listener = new TcpListener(
-      listenerFromConfig(config),
-      this.service,
-      this.buffers,
-      this.metrics,
-      this.admission,
-      proxyProtocolFromConfig(config),
-    );
+    this.listener = new TcpListener({
+      ...listenerSettingsFromConfig(config),
+      events: this.service,
+      buffers: this.buffers,
+      metrics: this.metrics,
+      admission: this.admission,
+      now: this.clock.now,
+    });
     this.metrics.trackQueues({
       backendQueues: () => this.backends.all().map((p) => ({ endpoint: p.endpoint, queuedBytes: p.queuedBytes })),
       pooledBytesInUse: () => this.buffers.stats().outstandingBytes,

@@ -23,7 +23,7 @@ import {
   clearServerId,
 } from "../protocol/server-frame.ts";
 import type { BackendFramingViolation, BackendViolation } from "../protocol/violations.ts";
-import type { CloseReason } from "../session/client-port.ts";
+import type { CloseReason } from "../net/client-port.ts";
 import type { BackendLink, Session } from "../session/session.ts";
 import { SessionList } from "../session/session-list.ts";
 import { LatencyDirection, type BackendTally, bump } from "../telemetry/counters.ts";

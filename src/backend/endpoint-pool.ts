@@ -4,7 +4,7 @@ import type { BackendMode } from "../config/types.ts";
 import type { Logger, ThrottledLog } from "../log/logger.ts";
 import type { BufferPool } from "../net/buffer-pool.ts";
 import type { BackendFrameLayout } from "../protocol/layouts.ts";
-import type { CloseReason } from "../session/client-port.ts";
+import type { CloseReason } from "../net/client-port.ts";
 import type { Session } from "../session/session.ts";
 import { BreakerState, CircuitBreaker, type BreakerSettings } from "./circuit-breaker.ts";
 import { CloseCause } from "./close-cause.ts";

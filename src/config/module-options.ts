@@ -7,7 +7,7 @@ import type { PoolSettings } from "../backend/endpoint-pool.ts";
 import type { AdmissionOptions } from "../net/admission.ts";
 import { type BufferPoolOptions, DEFAULT_CLASSES } from "../net/buffer-pool.ts";
 import { CidrBlock, CidrList } from "../net/cidr.ts";
-import type { ProxyProtocolOptions, TcpListenerOptions } from "../net/tcp-listener.ts";
+import type { ProxyProtocolOptions, TcpListenerOptions, TcpListenerSettings } from "../net/tcp-listener.ts";
 import type { SessionSettings } from "../session/session-service.ts";
 import { BackendFrameLayout } from "../protocol/layouts.ts";
 import { parseHostPort } from "./host-port.ts";
@@ -131,6 +131,11 @@ function clientWriteTimeout(c: GatewayConfig): number {
 export function listenerFromConfig(c: GatewayConfig): TcpListenerOptions {
   const listen = parseHostPort(c.server.listen_addr)!; // validated by the loader
   return { host: listen.host, port: listen.port, ...listenerLimitsFromConfig(c) };
+}
+
+/** Everything the config decides for the client listener: its address and limits, and the PROXY protocol. */
+export function listenerSettingsFromConfig(c: GatewayConfig): TcpListenerSettings {
+  return { options: listenerFromConfig(c), proxy: proxyProtocolFromConfig(c) };
 }
 
 /** admin.listen_addr when set; else server.health_check_port (-1: none) on the client listener's host. */

@@ -2,8 +2,7 @@ import type { TCPSocketListener } from "bun";
 import type { GatewayCounters } from "../telemetry/counters.ts";
 import { ClientFrameLayout } from "../protocol/layouts.ts";
 import type { ClientViolation } from "../protocol/violations.ts";
-import type { ClientEvents, ClientPort, CloseReason } from "../session/client-port.ts";
-import type { Session } from "../session/session.ts";
+import type { ClientEvents, ClientPort, CloseReason } from "./client-port.ts";
 import { invariant } from "../invariant.ts";
 import type { AdmissionControl } from "./admission.ts";
 import { type Binder, directBinder } from "./binder.ts";
@@ -75,6 +74,26 @@ export interface ProxyProtocolOptions {
   readonly maxPendingHeaders: number;
 }
 
+/** What the config decides for a listener (src/config/module-options.ts: listenerSettingsFromConfig). */
+export interface TcpListenerSettings {
+  readonly options: TcpListenerOptions;
+  readonly proxy: ProxyProtocolOptions;
+}
+
+/** A listener's settings and collaborators. S: see TcpListener. */
+export interface TcpListenerParts<S> extends TcpListenerSettings {
+  /** The layer above (SessionService), told of every connection, frame, refusal and close. */
+  readonly events: ClientEvents<S>;
+  readonly buffers: BufferPool;
+  readonly metrics: GatewayCounters;
+  readonly admission: AdmissionControl;
+  /**
+   * Milliseconds since the epoch for the PROXY header and partial-frame deadlines (default
+   * Date.now); tests pass a clock they advance themselves and call sweep().
+   */
+  readonly now?: () => number;
+}
+
 /** What the listener's connections share, kept across reloads. */
 export interface ListenerState {
   /** Trusted connections still waiting for their PROXY header. */
@@ -85,18 +104,20 @@ export interface ListenerState {
   now: number;
 }
 
-/** What a listener's ports share (exported for unit tests of TcpClientPort). */
-export interface ListenerContext {
+/** What a listener's ports share (exported for unit tests of TcpClientPort). S: see TcpListener. */
+export interface ListenerContext<S = unknown> {
   readonly layout: ClientFrameLayout;
-  readonly service: ClientEvents;
+  readonly service: ClientEvents<S>;
   readonly buffers: BufferPool;
   readonly options: TcpListenerOptions;
   readonly admission: AdmissionControl;
   readonly metrics: GatewayCounters;
   readonly proxy: ProxyProtocolOptions;
   readonly state: ListenerState;
+  /** The listener's clock (milliseconds): where the PROXY header wait starts. */
+  readonly now: () => number;
   /** Called once per closed port; through the port, since a hot reload gives its socket newer handlers. */
-  readonly portClosed: (port: TcpClientPort) => void;
+  readonly portClosed: (port: TcpClientPort<S>) => void;
 }
 
 /**
@@ -119,10 +140,10 @@ export interface ClientSocket extends ByteSink {
   resume(): void;
 }
 
-export class TcpClientPort implements ClientPort {
+export class TcpClientPort<S = unknown> implements ClientPort<S> {
   /** The client's address: the socket peer, or the one a trusted PROXY header carries. */
   remoteAddress: string;
-  session: Session | null = null;
+  session: S | null = null;
   closing = false;
   private reason: CloseReason | null = null;
   /** Counted by admission control (released on close). */
@@ -162,7 +183,7 @@ export class TcpClientPort implements ClientPort {
 
   constructor(
     private readonly socket: ClientSocket,
-    private readonly ctx: ListenerContext,
+    private readonly ctx: ListenerContext<S>,
   ) {
     this.remoteAddress = socket.remoteAddress ?? "";
     this.reader = new FrameReader(ctx.layout, this, ctx.buffers);
@@ -188,7 +209,7 @@ export class TcpClientPort implements ClientPort {
     const state = this.ctx.state;
     if (state.awaitingHeader >= proxy.maxPendingHeaders) return this.refuse("proxy_pending_limit");
     state.awaitingHeader++;
-    this.headerDeadline = Date.now() + proxy.headerTimeoutMs;
+    this.headerDeadline = this.ctx.now() + proxy.headerTimeoutMs;
     this.proxyBytes = NO_BYTES;
   }
 
@@ -470,28 +491,40 @@ export class TcpClientPort implements ClientPort {
   }
 }
 
-export class TcpListener {
-  private listener: TCPSocketListener<TcpClientPort> | null = null;
+/**
+ * S is what the layer above binds to each connection (a Session): the listener hands ports to
+ * `events` and never looks at it.
+ */
+export class TcpListener<S = unknown> {
+  private listener: TCPSocketListener<TcpClientPort<S>> | null = null;
   private open = 0;
   /** Every live port, for the deadline sweep. */
-  private readonly ports = new Set<TcpClientPort>();
-  private readonly state: ListenerState = { awaitingHeader: 0, heldInput: 0, now: Date.now() };
-  private readonly portClosed = (port: TcpClientPort): void => {
+  private readonly ports = new Set<TcpClientPort<S>>();
+  private readonly state: ListenerState = { awaitingHeader: 0, heldInput: 0, now: 0 };
+  private readonly portClosed = (port: TcpClientPort<S>): void => {
     this.open--;
     this.ports.delete(port);
   };
   /** Settings for connections accepted from now on (replaced on reload). */
-  private ctx: ListenerContext;
+  private ctx: ListenerContext<S>;
+  private options: TcpListenerOptions;
+  private proxy: ProxyProtocolOptions;
+  private readonly events: ClientEvents<S>;
+  private readonly buffers: BufferPool;
+  private readonly metrics: GatewayCounters;
+  private readonly admission: AdmissionControl;
+  private readonly now: () => number;
 
-  constructor(
-    private options: TcpListenerOptions,
-    private readonly service: ClientEvents,
-    private readonly buffers: BufferPool,
-    private readonly metrics: GatewayCounters,
-    private readonly admission: AdmissionControl,
-    private proxy: ProxyProtocolOptions,
-  ) {
-    this.ctx = this.context(options);
+  constructor(parts: TcpListenerParts<S>) {
+    this.options = parts.options;
+    this.proxy = parts.proxy;
+    this.events = parts.events;
+    this.buffers = parts.buffers;
+    this.metrics = parts.metrics;
+    this.admission = parts.admission;
+    this.now = parts.now ?? Date.now;
+    this.state.now = this.now();
+    this.ctx = this.context(this.options);
   }
 
   /** New limits for connections accepted from now on; live connections keep theirs. Host and port cannot change. */
@@ -501,22 +534,23 @@ export class TcpListener {
     this.ctx = this.context(this.options);
   }
 
-  private context(options: TcpListenerOptions): ListenerContext {
+  private context(options: TcpListenerOptions): ListenerContext<S> {
     return {
       layout: new ClientFrameLayout(options.maxMessageSize),
-      service: this.service,
+      service: this.events,
       buffers: this.buffers,
       options,
       admission: this.admission,
       metrics: this.metrics,
       proxy: this.proxy,
       state: this.state,
+      now: this.now,
       portClosed: this.portClosed,
     };
   }
 
   /** Closes connections past their PROXY header or partial frame deadline (on the session sweep). */
-  sweep(now = Date.now()): void {
+  sweep(now = this.now()): void {
     this.state.now = now;
     for (const port of this.ports) port.checkDeadlines(now);
   }
@@ -536,23 +570,23 @@ export class TcpListener {
 
   /** Binds the listening socket; throws ListenError naming `key` when the address cannot be had. */
   start(key: string, binder: Binder = directBinder): void {
-    this.listener = binder.listen<TcpClientPort>(key, {
+    this.listener = binder.listen<TcpClientPort<S>>(key, {
       hostname: this.options.host,
       port: this.options.port,
       socket: {
         binaryType: "uint8array",
         open: (socket) => {
           if (this.open >= this.options.maxConnections) {
-            this.service.onConnectionRefused(socket.remoteAddress ?? "unknown", "tcp", "max_connections");
+            this.events.onConnectionRefused(socket.remoteAddress ?? "unknown", "tcp", "max_connections");
             socket.terminate();
             return;
           }
           this.open++;
           socket.setNoDelay(true);
-          const port = new TcpClientPort(socket, this.ctx);
+          const port = new TcpClientPort<S>(socket, this.ctx);
           socket.data = port;
           this.ports.add(port);
-          this.service.onClientOpen(port);
+          this.events.onClientOpen(port);
           port.start();
         },
         data: (socket, chunk) => socket.data?.onData(chunk),
@@ -561,7 +595,7 @@ export class TcpListener {
         close: (socket, error) => {
           const port = socket.data;
           if (port === undefined) return; // rejected at admission
-          socket.data = undefined as unknown as TcpClientPort;
+          socket.data = undefined as unknown as TcpClientPort<S>;
           port.onClosed(error);
         },
         error: () => {

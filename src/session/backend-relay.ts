@@ -24,6 +24,15 @@ import type { SessionManager } from "./session-manager.ts";
 
 const CLIENT_FRAME_AT = BACKEND_FRAME_PREFIX - CLIENT_HEADER_SIZE;
 
+export interface BackendRelayParts {
+  /** Where a backend frame's target session is looked up. */
+  readonly sessions: SessionManager;
+  readonly metrics: GatewayCounters;
+  /** Kicks are logged through it: a backend kicking in bulk gives a few lines, not one per session. */
+  readonly throttledLog: ThrottledLog;
+  readonly logger: Logger;
+}
+
 export class BackendRelay {
   private readonly scratch = new Uint8Array(MAX_CLIENT_FRAME);
   /**
@@ -32,12 +41,17 @@ export class BackendRelay {
    */
   private readonly pending: Session[] = [];
 
-  constructor(
-    private readonly sessions: SessionManager,
-    private readonly metrics: GatewayCounters,
-    private readonly log: ThrottledLog,
-    private readonly logger: Logger,
-  ) {}
+  private readonly sessions: SessionManager;
+  private readonly metrics: GatewayCounters;
+  private readonly log: ThrottledLog;
+  private readonly logger: Logger;
+
+  constructor(parts: BackendRelayParts) {
+    this.sessions = parts.sessions;
+    this.metrics = parts.metrics;
+    this.log = parts.throttledLog;
+    this.logger = parts.logger;
+  }
 
   onTrans(conn: BackendFrameSource, hi: number, lo: number, b: Uint8Array, off: number, len: number): void {
     const s = this.sessions.get(hi, lo);

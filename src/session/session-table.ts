@@ -1,7 +1,7 @@
-// A hash table from a u32 key (a session ID's low half) to a value, one per SessionManager shard.
+// A hash table from a u32 key (a session ID's low half) to a value: SessionManager's one table.
 //
-// It replaces a Map for memory: a heap snapshot of a gateway with 5,000 sessions showed the shard
-// Maps' backing stores at ~131 bytes per session. Here a slot is 12 bytes (an Int32Array key and a
+// It replaces a Map for memory: a heap snapshot of a gateway with 5,000 sessions showed the
+// session Maps' backing stores at ~131 bytes per session. Here a slot is 12 bytes (an Int32Array key and a
 // plain-array value) and the table is kept between 1/8 and 1/2 full, so a session costs 24-48
 // bytes of table in the usual 1/4-1/2 range. Measured (Bun heapStats, whole SessionManager minus
 // the sessions themselves): 100,000 sessions ~29 bytes each (Maps: ~102), 5,000 ~40 (Maps: ~123).
@@ -12,10 +12,6 @@
 // ID streams (bursts down to one session per 30 ms, with and without churn) its mean probe length
 // was 0.89x a random hash's on average and 1.13x at worst; for one ID per millisecond, 0 (every
 // key at its home slot), where murmur3's finalizer gave 0.2-0.5.
-// An owner that splits keys over several tables by the top bits of the same product (as
-// SessionManager's shards do, see keyHash) passes ownerBits: those bits are then equal for every
-// key of a table, so the home slot comes from the bits below them. Keying the home slot by the
-// top bits regardless would put all of a shard's keys in 1/16 of its slots.
 // Deletion shifts the rest of the probe chain back instead of leaving tombstones, so lookups stay
 // as short after heavy churn as on a fresh table.
 //
@@ -25,44 +21,31 @@
 //
 // Bound: a table grows only when an insert would make it more than half full, so its capacity
 // stays under 4x the most entries it ever held (or is its initial capacity); it halves when a
-// delete leaves it under 1/8 full. Its owner bounds the entries (SessionManager: maxSessions
-// across all its shards, since create() refuses beyond that).
+// delete leaves it under 1/8 full. Its owner bounds the entries (SessionManager: maxSessions,
+// since create() refuses beyond that).
+
+import { invariant } from "../invariant.ts";
 
 /** 2^32 / golden ratio, as an int32. */
 const FIBONACCI = 0x9e3779b9 | 0;
-export const DEFAULT_CAPACITY = 16;
-
-/** The table's hash of a key (int32): home slots are its top bits, below any ownerBits. */
-export function keyHash(key: number): number {
-  // `| 0` first: a u32 key over 2^31 is a double, and the JIT's imul of a double is a slow call.
-  return Math.imul(key | 0, FIBONACCI);
-}
+const DEFAULT_CAPACITY = 16;
 
 export class SessionTable<V extends object> {
   private keys: Int32Array;
   private vals: (V | undefined)[];
   private mask: number;
-  /** 32 - log2(capacity): the hash keeps the product's top bits (after ownerBits). */
+  /** 32 - log2(capacity): the home slot is the product's top bits. */
   private shift: number;
-  /** Top bits of keyHash that the owner fixed for every key of this table (0 to 31). */
-  private readonly ownerBits: number;
   private count = 0;
   /** Bumped by every insert and delete, so iteration can detect them. */
   private version = 0;
   private readonly minCapacity: number;
 
-  /**
-   * initialCapacity: slots to start with (a power of two, at least 2); never shrinks below it.
-   * ownerBits: how many top bits of keyHash are the same for every key stored here (see above).
-   */
-  constructor(initialCapacity = DEFAULT_CAPACITY, ownerBits = 0) {
+  /** initialCapacity: slots to start with (a power of two, at least 2); never shrinks below it. */
+  constructor(initialCapacity = DEFAULT_CAPACITY) {
     if (initialCapacity < 2 || (initialCapacity & (initialCapacity - 1)) !== 0) {
       throw new RangeError(`SessionTable capacity must be a power of two >= 2, got ${initialCapacity}`);
     }
-    if (!Number.isInteger(ownerBits) || ownerBits < 0 || ownerBits > 31) {
-      throw new RangeError(`SessionTable ownerBits must be an integer 0..31, got ${ownerBits}`);
-    }
-    this.ownerBits = ownerBits;
     this.minCapacity = initialCapacity;
     this.keys = new Int32Array(initialCapacity);
     this.vals = emptySlots(initialCapacity);
@@ -84,7 +67,7 @@ export class SessionTable<V extends object> {
     const keys = this.keys;
     const vals = this.vals;
     const mask = this.mask;
-    for (let i = (Math.imul(k, FIBONACCI) << this.ownerBits) >>> this.shift; ; i = (i + 1) & mask) {
+    for (let i = Math.imul(k, FIBONACCI) >>> this.shift; ; i = (i + 1) & mask) {
       const v = vals[i];
       if (v === undefined || keys[i] === k) return v;
     }
@@ -102,34 +85,28 @@ export class SessionTable<V extends object> {
       this.vals[at] = value;
       return;
     }
-    if ((this.count + 1) * 2 > this.capacity) this.resize(this.capacity * 2);
-    this.place(k, value);
-    this.count++;
-    this.version++;
+    this.insert(k, value);
+  }
+
+  /** Inserts a key known to be absent (one probe fewer than set). */
+  add(key: number, value: V): void {
+    const k = key | 0;
+    if (process.env.NODE_ENV !== "production") invariant(this.find(k) < 0, "a key added to a SessionTable is not in it yet");
+    this.insert(k, value);
   }
 
   delete(key: number): boolean {
-    let hole = this.find(key | 0);
-    if (hole < 0) return false;
-    const keys = this.keys;
-    const vals = this.vals;
-    const mask = this.mask;
-    // Walk the rest of the chain; an entry may fill the hole unless its home slot lies cyclically
-    // after the hole, up to the entry itself (moving it would put it before its home, where
-    // lookups never look). Each move leaves a new hole further on; the chain ends at an empty slot.
-    for (let j = (hole + 1) & mask; vals[j] !== undefined; j = (j + 1) & mask) {
-      const home = (Math.imul(keys[j]!, FIBONACCI) << this.ownerBits) >>> this.shift;
-      if (((j - home) & mask) >= ((j - hole) & mask)) {
-        keys[hole] = keys[j]!;
-        vals[hole] = vals[j];
-        hole = j;
-      }
-    }
-    keys[hole] = 0;
-    vals[hole] = undefined;
-    this.count--;
-    this.version++;
-    if (this.count * 8 < this.capacity && this.capacity > this.minCapacity) this.resize(this.capacity / 2);
+    const at = this.find(key | 0);
+    if (at < 0) return false;
+    this.deleteAt(at);
+    return true;
+  }
+
+  /** Deletes the entry only if key maps to this very value (one probe for get-compare-delete). */
+  deleteIf(key: number, value: V): boolean {
+    const at = this.find(key | 0);
+    if (at < 0 || this.vals[at] !== value) return false;
+    this.deleteAt(at);
     return true;
   }
 
@@ -153,17 +130,46 @@ export class SessionTable<V extends object> {
     const keys = this.keys;
     const vals = this.vals;
     const mask = this.mask;
-    for (let i = (Math.imul(k, FIBONACCI) << this.ownerBits) >>> this.shift; ; i = (i + 1) & mask) {
+    for (let i = Math.imul(k, FIBONACCI) >>> this.shift; ; i = (i + 1) & mask) {
       if (vals[i] === undefined) return -1;
       if (keys[i] === k) return i;
     }
+  }
+
+  private insert(k: number, value: V): void {
+    if ((this.count + 1) * 2 > this.capacity) this.resize(this.capacity * 2);
+    this.place(k, value);
+    this.count++;
+    this.version++;
+  }
+
+  private deleteAt(hole: number): void {
+    const keys = this.keys;
+    const vals = this.vals;
+    const mask = this.mask;
+    // Walk the rest of the chain; an entry may fill the hole unless its home slot lies cyclically
+    // after the hole, up to the entry itself (moving it would put it before its home, where
+    // lookups never look). Each move leaves a new hole further on; the chain ends at an empty slot.
+    for (let j = (hole + 1) & mask; vals[j] !== undefined; j = (j + 1) & mask) {
+      const home = Math.imul(keys[j]!, FIBONACCI) >>> this.shift;
+      if (((j - home) & mask) >= ((j - hole) & mask)) {
+        keys[hole] = keys[j]!;
+        vals[hole] = vals[j];
+        hole = j;
+      }
+    }
+    keys[hole] = 0;
+    vals[hole] = undefined;
+    this.count--;
+    this.version++;
+    if (this.count * 8 < this.capacity && this.capacity > this.minCapacity) this.resize(this.capacity / 2);
   }
 
   /** Stores an entry known to be absent in the first free slot of its chain. */
   private place(k: number, value: V): void {
     const vals = this.vals;
     const mask = this.mask;
-    let i = (Math.imul(k, FIBONACCI) << this.ownerBits) >>> this.shift;
+    let i = Math.imul(k, FIBONACCI) >>> this.shift;
     while (vals[i] !== undefined) i = (i + 1) & mask;
     this.keys[i] = k;
     vals[i] = value;

@@ -1,4 +1,4 @@
-import type { ClientPort, CloseReason } from "./client-port.ts";
+import type { ClientPort, CloseReason } from "../net/client-port.ts";
 import type { TokenBucket } from "../net/token-bucket.ts";
 import type { SpanId, TraceId } from "../protocol/trace-context.ts";
 import { type SessionId, sessionIdFromParts } from "./session-id.ts";
@@ -78,7 +78,7 @@ export class Session {
   constructor(
     readonly hi: number,
     readonly lo: number,
-    readonly client: ClientPort,
+    readonly client: ClientPort<Session>,
     route: SessionRoute,
   ) {
     this.serverType = route.serverType;

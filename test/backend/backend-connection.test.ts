@@ -47,7 +47,7 @@ function endpointPoolLinks(mode: BackendMode): LinkFactory {
       },
       layout: new BackendFrameLayout(1 << 20),
       buffers: new BufferPool({ classes: DEFAULT_CLASSES, maxIdleBytes: 1 << 20 }),
-      frames: new BackendRelay(new SessionManager(new SessionIdGenerator("contract"), 1_000), metrics, throttled, log),
+      frames: new BackendRelay({ sessions: new SessionManager(new SessionIdGenerator("contract"), 1_000), metrics, throttledLog: throttled, logger: log }),
       metrics,
       log,
       throttledLog: throttled,

@@ -4,7 +4,7 @@
 // whole client frames, so a transport that wraps them (WebSocket messages) maps them itself.
 import { afterEach, describe, expect, test } from "bun:test";
 import { encodeClientFrame } from "../../src/protocol/client-frame.ts";
-import type { ClientEvents, ClientPort, ClientProtocol } from "../../src/session/client-port.ts";
+import type { ClientEvents, ClientPort, ClientProtocol } from "../../src/net/client-port.ts";
 import { concat } from "../support/bytes.ts";
 import { eventually } from "../support/eventually.ts";
 import { RecordedEvents } from "../support/recorded-events.ts";

@@ -6,21 +6,21 @@ import { AdmissionControl } from "../../src/net/admission.ts";
 import { BufferPool } from "../../src/net/buffer-pool.ts";
 import { CidrList } from "../../src/net/cidr.ts";
 import { TcpListener } from "../../src/net/tcp-listener.ts";
-import type { ClientEvents } from "../../src/session/client-port.ts";
+import type { ClientEvents } from "../../src/net/client-port.ts";
 import { clientPortContract, type ClientPortPeer, type ClientPortUnderTest } from "../contracts/client-port.contract.ts";
 import { concat } from "../support/bytes.ts";
 import { eventually } from "../support/eventually.ts";
 import { TEST_LISTENER_OPTIONS } from "../support/partial-socket.ts";
 
 clientPortContract("tcp", async (events: ClientEvents, options): Promise<ClientPortUnderTest> => {
-  const listener = new TcpListener(
-    { ...TEST_LISTENER_OPTIONS, writeQueueLimit: options.writeQueueLimit },
+  const listener = new TcpListener({
+    options: { ...TEST_LISTENER_OPTIONS, writeQueueLimit: options.writeQueueLimit },
+    proxy: { mode: "off", trusted: new CidrList([]), headerTimeoutMs: 1000, maxPendingHeaders: 10 },
     events,
-    new BufferPool(),
-    new GatewayMetrics(),
-    new AdmissionControl({ maxPerIp: 1000, ratePerSec: 1e6, maxTrackedIps: 1000 }),
-    { mode: "off", trusted: new CidrList([]), headerTimeoutMs: 1000, maxPendingHeaders: 10 },
-  );
+    buffers: new BufferPool(),
+    metrics: new GatewayMetrics(),
+    admission: new AdmissionControl({ maxPerIp: 1000, ratePerSec: 1e6, maxTrackedIps: 1000 }),
+  });
   listener.start("client-port contract");
   const received: Uint8Array[] = [];
   const state = { closed: false };

@@ -9,6 +9,7 @@ import { proxyV1 } from "../support/proxy-header.ts";
 import { encodeClientFrame } from "../../src/protocol/client-frame.ts";
 import { OpCode } from "../../src/protocol/server-frame.ts";
 import { eventually, rule, str, text, TestScope, type TestGateway } from "../support/harness.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 
 const T = 10;
 const scope = new TestScope();
@@ -87,12 +88,19 @@ describe("PROXY mode admission", () => {
 
   test("a trusted peer's header wait is bounded in time and in number", async () => {
     const a = await scope.backend();
-    const gw = scope.gateway({
-      security: { proxy_protocol: "optional", trusted_proxies: ["127.0.0.0/8"], proxy_header_timeout: "200ms", max_pending_proxy_headers: 3 },
-      routing: { rules: [rule(T, [`127.0.0.1:${a.port}`])] },
-    });
+    const clock = new ManualClock();
+    const gw = scope.gateway(
+      {
+        security: { proxy_protocol: "optional", trusted_proxies: ["127.0.0.0/8"], proxy_header_timeout: "200ms", max_pending_proxy_headers: 3 },
+        routing: { rules: [rule(T, [`127.0.0.1:${a.port}`])] },
+      },
+      { clock },
+    );
     const waiting = await Promise.all(Array.from({ length: 5 }, () => raw(gw.gateway.port)));
     await eventually(async () => (await rejected(gw, "proxy_pending_limit")) === 2, "two refusals past the bound");
+    await eventually(() => gw.gateway.clientConnections === 3, "only the three waiting to be open");
+    expect(await rejected(gw, "proxy_timeout")).toBe(0); // the clock has not moved, however slow the machine
+    clock.tick(200);
     await eventually(async () => (await rejected(gw, "proxy_timeout")) === 3, "the three waiting to time out");
     await eventually(() => waiting.every((w) => w.closed), "every silent socket closed");
     expect(gw.gateway.clientConnections).toBe(0);
@@ -145,16 +153,22 @@ describe("peers without an address", () => {
 describe("half-sent frames", () => {
   test("a frame not completed within partial_frame_timeout closes the client and gives its buffer back", async () => {
     const a = await scope.backend();
-    const gw = scope.gateway({
-      server: { partial_frame_timeout: "300ms", first_message_timeout: "1m" },
-      routing: { rules: [rule(T, [`127.0.0.1:${a.port}`])] },
-    });
+    const clock = new ManualClock();
+    const gw = scope.gateway(
+      {
+        server: { partial_frame_timeout: "300ms", first_message_timeout: "1m" },
+        routing: { rules: [rule(T, [`127.0.0.1:${a.port}`])] },
+      },
+      { clock },
+    );
     const c = await gw.connect();
     c.send(1, serverIdFor(T), text("whole"));
     expect(str((await c.next()).body)).toBe("whole");
     const big = encodeClientFrame(2, serverIdFor(T), new Uint8Array(65_000));
     c.sendRaw(big.subarray(0, 60_000));
     await eventually(() => gw.gateway.buffers.stats().outstandingBytes > 0, "the partial frame to be held");
+    expect(await closes(gw, "partial_frame_timeout")).toBe(0);
+    clock.tick(300); // the deadline is a step the test takes: the next sweep closes the client
     await c.closed;
     expect(await closes(gw, "partial_frame_timeout")).toBe(1);
     expect(gw.gateway.buffers.stats().outstandingBytes).toBe(0);

@@ -31,12 +31,12 @@ function sessionId(s: Session): bigint {
 function relayWith(n: number, perWrite: number) {
   const sessions = new SessionManager(new SessionIdGenerator("relay-test"), 1000);
   const logger = new Logger("error", { write: () => {} });
-  const relay = new BackendRelay(sessions, new GatewayMetrics(), new ThrottledLog(logger), logger);
+  const relay = new BackendRelay({ sessions, metrics: new GatewayMetrics(), throttledLog: new ThrottledLog(logger), logger });
   const list = new SessionList();
   const link = { endpoint: ENDPOINT } as BackendLink;
-  const clients: { s: Session; port: TcpClientPort; socket: PartialSocket }[] = [];
+  const clients: { s: Session; port: TcpClientPort<Session>; socket: PartialSocket }[] = [];
   for (let i = 0; i < n; i++) {
-    const { port, socket } = portOverPartialSocket(perWrite);
+    const { port, socket } = portOverPartialSocket<Session>(perWrite);
     const s = sessions.create(port, { serverType: 1, worldId: 7, instId: 0 })!;
     port.session = s;
     s.link = link;

@@ -75,14 +75,14 @@ export const TEST_LISTENER_OPTIONS: TcpListenerOptions = {
 };
 
 /** A started TcpClientPort over a PartialSocket, with the listener context a TcpListener gives it. */
-export function portOverPartialSocket(
+export function portOverPartialSocket<S = unknown>(
   perWrite: number,
   options: Partial<TcpListenerOptions> = {},
-): { port: TcpClientPort; socket: PartialSocket; events: RecordedEvents } {
+): { port: TcpClientPort<S>; socket: PartialSocket; events: RecordedEvents<S> } {
   const socket = new PartialSocket(perWrite);
-  const events = new RecordedEvents();
+  const events = new RecordedEvents<S>();
   const all = { ...TEST_LISTENER_OPTIONS, ...options };
-  const ctx: ListenerContext = {
+  const ctx: ListenerContext<S> = {
     layout: new ClientFrameLayout(all.maxMessageSize),
     service: events,
     buffers: new BufferPool(),
@@ -91,16 +91,17 @@ export function portOverPartialSocket(
     metrics: new GatewayMetrics(),
     proxy: { mode: "off", trusted: new CidrList([]), headerTimeoutMs: 1000, maxPendingHeaders: 10 },
     state: { awaitingHeader: 0, heldInput: 0, now: Date.now() },
+    now: Date.now,
     portClosed: () => {},
   };
-  const port = new TcpClientPort(socket, ctx);
+  const port = new TcpClientPort<S>(socket, ctx);
   events.onClientOpen(port);
   port.start();
   return { port, socket, events };
 }
 
 /** Lets the socket take everything again and delivers what waits, as its drain events would. */
-export function drainAll(port: TcpClientPort, socket: PartialSocket): void {
+export function drainAll<S>(port: TcpClientPort<S>, socket: PartialSocket): void {
   for (let i = 0; i < 100_000 && port.queuedBytes > 0; i++) port.onDrain();
   if (port.queuedBytes > 0) throw new Error("the port's queue did not drain");
   void socket;
