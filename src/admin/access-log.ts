@@ -1,14 +1,12 @@
 import { jsonMembers, type LogFields, type LogSink, logLineHead } from "../log/logger.ts";
 import { serviceResource } from "../log/resource.ts";
+import { NO_SESSION_FIELDS, type AccessStatus } from "../session/close-status.ts";
 
 // One record per client connection (rejected ones included), in the reference gateway's keys:
 // an OpenTelemetry log record with body "access_log". Written in batches (at 100 records or every
 // 5 s) so the data path never waits on logging. The queue is bounded: when it is full, records
 // are dropped and counted. Refused connections have a budget of their own (see RejectedBudget),
 // so a flood of refused connects neither fills the queue nor floods stdout.
-
-/** The reference's status values; the finer reason is the record's `reason`. */
-export type AccessStatus = "success" | "error" | "timeout" | "rejected" | "closed";
 
 export interface AccessRecord {
   /** When the connection ended, in ms since the epoch. */
@@ -172,16 +170,7 @@ export class AccessLog {
           reason: "rejected",
           errorMessage: `${s.count} connections refused (${refusal}) past ${this.options.rejectedPerSecond} rejected records per second; the client address is the last one's`,
           durationMs: 0,
-          traceId: "",
-          spanId: "",
-          sessionId: "",
-          serverType: 0,
-          worldId: 0,
-          serverAddress: "",
-          bytesReceived: 0,
-          bytesSent: 0,
-          messagesReceived: 0,
-          messagesSent: 0,
+          ...NO_SESSION_FIELDS,
           refusal,
           rejectedConnections: s.count,
         }),

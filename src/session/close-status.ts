@@ -1,9 +1,11 @@
-import type { AccessStatus } from "../admin/access-log.ts";
 import type { CloseReason } from "./client-port.ts";
 
 // How each of our close reasons reads in the reference's access-log terms: its status
 // (success, error, timeout, rejected, closed) and the error.message it carries. The reason itself
 // stays on the record, so nothing finer is lost.
+
+/** The reference's access-log status values; the finer reason is the record's `reason`. */
+export type AccessStatus = "success" | "error" | "timeout" | "rejected" | "closed";
 
 export interface CloseStatus {
   readonly status: AccessStatus;
@@ -36,3 +38,17 @@ const STATUS: { readonly [R in CloseReason]: CloseStatus } = {
 export function closeStatus(reason: CloseReason): CloseStatus {
   return STATUS[reason];
 }
+
+/** The access-record fields of a connection that never had a session. */
+export const NO_SESSION_FIELDS = {
+  traceId: "",
+  spanId: "",
+  sessionId: "",
+  serverType: 0,
+  worldId: 0,
+  serverAddress: "",
+  bytesReceived: 0,
+  bytesSent: 0,
+  messagesReceived: 0,
+  messagesSent: 0,
+} as const;

@@ -17,21 +17,8 @@ import type { SessionManager } from "./session-manager.ts";
 import { SpanId, TraceId } from "../protocol/trace-context.ts";
 import type { ConnectionTracer } from "./connection-tracer.ts";
 import { takeToken } from "../net/token-bucket.ts";
-import { closeStatus } from "./close-status.ts";
+import { closeStatus, NO_SESSION_FIELDS } from "./close-status.ts";
 
-/** The access-record fields of a connection that never had a session. */
-const NO_SESSION = {
-  traceId: "",
-  spanId: "",
-  sessionId: "",
-  serverType: 0,
-  worldId: 0,
-  serverAddress: "",
-  bytesReceived: 0,
-  bytesSent: 0,
-  messagesReceived: 0,
-  messagesSent: 0,
-} as const;
 
 // Client -> backend: binds a connection to a session on its first frame and forwards the rest.
 // The session is registered before anything reaches the backend, so a reply can never arrive
@@ -212,7 +199,7 @@ export class SessionService implements ClientEvents {
     this.metrics.connectionRefused(refusal);
     this.throttled.warn(`refused:${refusal}`, "connection refused", { client, reason: refusal });
     this.accessLog?.rejected({
-      ...NO_SESSION,
+      ...NO_SESSION_FIELDS,
       endedAtMs: this.now(),
       clientAddress: client,
       protocol,
@@ -288,7 +275,7 @@ export class SessionService implements ClientEvents {
     const { status, errorMessage } = closeStatus(reason);
     const now = this.now();
     this.accessLog.record({
-      ...NO_SESSION,
+      ...NO_SESSION_FIELDS,
       endedAtMs: now,
       clientAddress: port.remoteAddress,
       protocol: port.protocol,
