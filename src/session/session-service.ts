@@ -85,6 +85,8 @@ export class SessionService implements ClientEvents {
   };
   /** Connections that have not completed a first frame yet, with their accept time. */
   private readonly awaitingFirst = new Map<ClientPort, number>();
+  /** Connections refused for their first frame's route, until closed: that frame's ServerID. */
+  private readonly unrouted = new Map<ClientPort, number>();
   private readonly sessions: SessionManager;
   private router: Router;
   private readonly backends: BackendEndpoints;
@@ -182,7 +184,8 @@ export class SessionService implements ClientEvents {
   onClientViolation(port: ClientPort, reason: ClientViolation): void {
     bump(this.metrics.clientViolations, reason);
     this.metrics.countRoutingError(ROUTING_ERROR_OF[reason]);
-    this.throttled.warn(`client-violation:${reason}`, "client frame broke the wire contract; closing client", {
+    const what = reason === "no_route" ? "no routing rule for the client's server type and world; closing client" : "client frame broke the wire contract; closing client";
+    this.throttled.warn(`client-violation:${reason}`, what, {
       client: port.remoteAddress,
       session: port.session?.id,
       reason,
@@ -223,12 +226,13 @@ export class SessionService implements ClientEvents {
       if (openedAt !== undefined) this.tracer?.connectionEnded(port.remoteAddress, openedAt, reason);
       // Refused connections got their record from onConnectionRefused.
       if (reason !== "rejected") this.recordUnbound(port, reason, openedAt);
+      this.unrouted.delete(port);
       return;
     }
     s.closeReason = reason;
     this.sessions.remove(s);
     this.metrics.sessionsActive.dec();
-    const backend = s.link?.endpoint ?? null;
+    const backend = s.endpoint;
     s.link?.release(s, reason);
     if (s.spans !== null) this.tracer!.sessionEnded(s, s.spans, reason);
     if (this.log.enabled("debug")) this.log.debug("session ended", { session: s.id, trace_id: s.traceId?.toHex(), reason, backend });
@@ -240,7 +244,7 @@ export class SessionService implements ClientEvents {
    * connection gets its access record now, with the reason it is about to end for.
    */
   recordLiveSessions(reason: CloseReason): void {
-    for (const s of this.sessions) this.recordEnd(s.client, s, s.link?.endpoint ?? null, reason);
+    for (const s of this.sessions) this.recordEnd(s.client, s, s.endpoint, reason);
     for (const [port, openedAt] of this.awaitingFirst) if (port.session === null) this.recordUnbound(port, reason, openedAt);
   }
 
@@ -274,8 +278,10 @@ export class SessionService implements ClientEvents {
     if (this.accessLog === null) return;
     const { status, errorMessage } = closeStatus(reason);
     const now = this.now();
+    const asked = this.unrouted.get(port);
     this.accessLog.record({
       ...NO_SESSION_FIELDS,
+      ...(asked === undefined ? {} : { serverType: serverIdType(asked), worldId: serverIdWorld(asked) }),
       endedAtMs: now,
       clientAddress: port.remoteAddress,
       protocol: port.protocol,
@@ -314,6 +320,8 @@ export class SessionService implements ClientEvents {
     const rule = this.router.ruleFor(serverType, worldId);
     // A rule with no endpoints (the reference's Consul would fill them) still claims its address.
     if (rule === undefined || rule.endpoints.length === 0) {
+      // Kept until the close event, so the access record says what the client asked for.
+      this.unrouted.set(port, serverId);
       this.onClientViolation(port, "no_route");
       return null;
     }
@@ -351,6 +359,7 @@ export class SessionService implements ClientEvents {
       port.close("backend_unavailable");
       return null;
     }
+    s.endpoint = endpoint;
     const pool = this.backends.pool(endpoint);
     if (!pool.attach(s)) {
       if (s.spans !== null) this.tracer!.sessionRouted(s, s.spans, null);

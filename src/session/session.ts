@@ -42,6 +42,8 @@ export class Session {
   messagesOut = 0;
   /** Set by the backend side once bound (assigned after registration, before any send). */
   link: BackendLink | null = null;
+  /** The endpoint routing chose, kept after the link is lost: the access record's server.address. */
+  endpoint: string | null = null;
   /** The session has had an open backend connection (counted once in backend_requests_total). */
   backendReached = false;
   /** Neighbours in the link's SessionList (see session-list.ts); maintained by the link. */

@@ -89,4 +89,25 @@ describe("access log", () => {
     expect(timedOut).toMatchObject({ status: "timeout", "session.id": "", duration_ms: 10_000, "error.message": "no first message within server.first_message_timeout" });
     expect(gw.accessLog.lines).toHaveLength(2);
   });
+
+  test("a record keeps what the gateway knew: the backend of a session whose backend was lost, the route a refused first frame asked for", async () => {
+    const be = await scope.backend();
+    const B = `127.0.0.1:${be.port}`;
+    const gw = scope.gateway({ routing: { rules: [rule(T, [B])] } });
+    const player = await GameClient.connect("127.0.0.1", gw.gateway.port);
+    player.send(1, serverIdFor(T), text("in"));
+    expect(str((await player.next()).body)).toBe("in");
+    const lost = await GameClient.connect("127.0.0.1", gw.gateway.port);
+    lost.send(1, serverIdFor(99, 3), text("anyone?"));
+    await lost.closed;
+    await be.stop();
+    await player.closed;
+    await gw.gateway.stop();
+
+    const [dropped] = gw.accessLog.lines.filter((l) => l.reason === "backend_lost");
+    expect(dropped).toMatchObject({ status: "error", "server.address": B, "server.type": T });
+    const [unrouted] = gw.accessLog.lines.filter((l) => l.reason === "no_route");
+    expect(unrouted).toMatchObject({ status: "error", "session.id": "", "server.type": 99, "world.id": 3, "server.address": "" });
+    expect(gw.log.find("no routing rule for the client's server type and world; closing client")).toHaveLength(1);
+  });
 });
