@@ -345,6 +345,7 @@ describe("deploy/prometheus-alerts.yaml", () => {
   test("every metric it queries is exported by the gateway", () => {
     const used = families(exprs, exposition.types);
     expect([...used.keys()].sort()).toEqual([
+      "game_gateway_backend_backpressure_pauses_total",
       "game_gateway_backend_pool_active",
       "game_gateway_backend_pool_idle",
       "game_gateway_circuit_breaker_state",
