@@ -85,6 +85,8 @@ export function parseConfig(yamlText: string, env: Env = process.env, options: P
   const unused = notActedOnKeys(GATEWAY_SCHEMA, ctx.notActedOn);
   const unusedWarning = notActedOnWarning(unused);
   const warnings = unusedWarning === undefined ? ctx.warnings : [...ctx.warnings, unusedWarning];
+  const modeHint = referenceBackendModeHint(root);
+  if (modeHint !== undefined) warnings.push(modeHint);
   return { config: deepFreeze(config), warnings, notActedOn: unused.map((u) => u.key) };
 }
 
@@ -221,6 +223,33 @@ function logLevel(root: unknown, fromFile: LogLevel, env: Env, ctx: ReadContext)
 function gatewayName(configured: string, env: Env): string {
   // The name seeds session IDs and is sent to backends, so it must never be empty.
   return configured || env.POD_NAME || hostname() || "game-gateway";
+}
+
+/** Keys only the reference Go gateway's files carry: a file with one of them was probably written for it. */
+const REFERENCE_ONLY_KEYS: readonly (readonly [string, string])[] = [
+  ["server", "use_grpc"],
+  ["connection_pool", "max_goroutines"],
+  ["connection_pool", "goroutine_expiry"],
+  ["connection_pool", "connection_queue_size"],
+  ["backend", "account_service"],
+  ["backend", "version_service"],
+  ["backend", "game_service"],
+];
+
+/**
+ * A file written for the reference gateway, with no backend.mode of ours: its TCP game servers
+ * expect one connection per player and Trans only, which is backend.mode per_session, while the
+ * default here is multiplexed. Said once at load rather than left for the first player to find.
+ */
+function referenceBackendModeHint(root: unknown): string | undefined {
+  if (rawAt(root, "backend", "mode") !== undefined) return undefined;
+  const marker = REFERENCE_ONLY_KEYS.find(([section, key]) => rawAt(root, section, key) !== undefined);
+  if (marker === undefined) return undefined;
+  return (
+    `backend.mode: not set, so multiplexed (sessions share connections; Connect, Disconnect and Ping are sent), ` +
+    `but this file has ${marker.join(".")}, a key of the reference Go gateway: game servers written for its TCP mode ` +
+    `need backend.mode: per_session (set backend.mode either way to silence this; docs/migrating.md)`
+  );
 }
 
 function rawAt(root: unknown, section: string, key: string): unknown {

@@ -60,7 +60,16 @@ describe("the reference's config/config.yaml", () => {
     // The other warnings: what was adjusted, and the rule that cannot route.
     expect(warnings).toContain("security.max_message_size: 1048576 clamped to 65535: the client wire protocol's Length field is a u16");
     expect(warnings.some((w) => w.startsWith("routing.rules.200: no endpoints (the reference takes them from Consul"))).toBe(true);
-    expect(warnings).toHaveLength(3);
+    // Its game servers speak the reference's TCP contract, which is not our default mode.
+    expect(warnings.some((w) => w.startsWith("backend.mode: not set, so multiplexed") && w.includes("need backend.mode: per_session"))).toBe(true);
+    expect(warnings).toHaveLength(4);
+  });
+
+  test("setting backend.mode, either way, silences the per_session hint", async () => {
+    for (const mode of ["per_session", "multiplexed"]) {
+      const { warnings } = parseConfig(`${await fixture()}\n`.replace(/^backend:\n/m, `backend:\n  mode: ${mode}\n`), ENV);
+      expect({ mode, hint: warnings.some((w) => w.startsWith("backend.mode:")) }).toEqual({ mode, hint: false });
+    }
   });
 
   test("a file that sets none of those keys gets no such warning", () => {
