@@ -2,7 +2,7 @@
 // Section is a record of keys. Reading never stops at the first problem so one run of the
 // loader reports every mistake in a file.
 
-import { formatByteSize, parseByteSize, parseDuration } from "./duration.ts";
+import { formatByteSize, formatDuration, MAX_TIMER_MS, parseByteSize, parseDuration } from "./duration.ts";
 import { parseHostPort } from "./host-port.ts";
 import { closestKey } from "./suggest.ts";
 
@@ -187,13 +187,18 @@ export function oneOf<const T extends string>(fallback: T, values: readonly T[])
   return new Field(fallback, (v, p, ctx) => (values.includes(v as T) ? (v as T) : issue(ctx, p, v, what)), what);
 }
 
-/** A Go-style duration string, in milliseconds. `min` is 0 (zero allowed) or "positive". */
+/**
+ * A Go-style duration string, in milliseconds, at most MAX_TIMER_MS. `min` is 0 (zero allowed)
+ * or "positive".
+ */
 export function duration(fallback: string, min: 0 | "positive"): Field<number> {
   const read: Reader<number> = (v, p, ctx) => {
     // A bare number has no unit; only 0 is unambiguous (Go's yaml would take 5 as 5ns).
     const ms = v === 0 ? 0 : typeof v === "string" ? parseDuration(v) : undefined;
     if (ms === undefined) return issue(ctx, p, v, `a Go-style duration like "5s"`);
     if (min === "positive" ? ms <= 0 : ms < 0) return issue(ctx, p, v, min === "positive" ? "a duration greater than 0s" : "a duration of at least 0s");
+    // Every duration ends up in a timer, which cannot hold more (longer ones would fire at once).
+    if (ms > MAX_TIMER_MS) return issue(ctx, p, v, `a duration of at most ${formatDuration(MAX_TIMER_MS)} (what a timer can hold)`);
     return ms;
   };
   return new Field(mustRead(read, fallback), read, undefined, {

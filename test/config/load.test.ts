@@ -167,6 +167,10 @@ describe("rejections name the key path, the value and what was expected", () => 
     ["connection_pool:\n  dial_timeout: 5", 'connection_pool.dial_timeout: expected a Go-style duration like "5s", got 5'],
     ["connection_pool:\n  dial_timeout: -1s", "connection_pool.dial_timeout: expected a duration greater than 0s, got \"-1s\""],
     ["server:\n  drain_delay: -1s", 'server.drain_delay: expected a duration of at least 0s, got "-1s"'],
+    // A timer holds at most 2^31-1 ms: a longer one fired after 1 ms (TimeoutOverflowWarning).
+    ["connection_pool:\n  dial_timeout: 1000h", 'connection_pool.dial_timeout: expected a duration of at most 596h31m23.647s (what a timer can hold), got "1000h"'],
+    ["admin:\n  idle_timeout: 596h31m23.648s", 'admin.idle_timeout: expected a duration of at most 596h31m23.647s (what a timer can hold), got "596h31m23.648s"'],
+    ["server:\n  drain_delay: 99999999h", 'server.drain_delay: expected a duration of at most 596h31m23.647s (what a timer can hold), got "99999999h"'],
     ["server:\n  listen_addr: 8080", "server.listen_addr: expected \"host:port\", \":port\" or \"[ipv6]:port\" with a port 0..65535, got 8080"],
     ["server:\n  listen_addr: ':70000'", 'server.listen_addr: expected "host:port", ":port" or "[ipv6]:port" with a port 0..65535, got ":70000"'],
     ["server:\n  health_check_port: -2", "server.health_check_port: expected a port 1..65535 (0: the default 9090), or -1 to disable, got -2"],
