@@ -8,6 +8,7 @@
 // --hot there is one evaluation and a fresh ProcessState that binds directly.
 import pkg from "../../package.json" with { type: "json" };
 import { ConfigError, defaultConfig, loadConfigFile } from "../config/load.ts";
+import { inspectDefaultPath } from "../config/default-path.ts";
 import { ConfigWatcher } from "../config/watcher.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import { DemoBackend } from "../demo/demo-backend.ts";
@@ -152,10 +153,17 @@ function takeOver(app: App): void {
   void previous.retire().then(() => state.retired.delete(previous));
 }
 
-/** --config's file; else DEFAULT_CONFIG_PATH when it exists; else none (the demo), with why. */
+/**
+ * --config's file; else DEFAULT_CONFIG_PATH when a file is there; else, when nothing is there,
+ * none (the demo), with why. Anything else at the default path stops the start.
+ */
 async function locateConfig(flagPath: string | null): Promise<{ path: string | null; why: string }> {
   if (flagPath !== null) return { path: flagPath, why: "--config" };
-  if (await Bun.file(DEFAULT_CONFIG_PATH).exists()) return { path: DEFAULT_CONFIG_PATH, why: `no --config, so ${DEFAULT_CONFIG_PATH} in ${process.cwd()}` };
+  const found = await inspectDefaultPath(DEFAULT_CONFIG_PATH);
+  if (found.kind === "file") return { path: DEFAULT_CONFIG_PATH, why: `no --config, so ${DEFAULT_CONFIG_PATH} in ${process.cwd()}` };
+  if (found.kind === "unusable") {
+    fail(`no --config, and ${DEFAULT_CONFIG_PATH} in ${process.cwd()} ${found.problem}: expected a readable YAML config file there, or nothing (the demo)`);
+  }
   return { path: null, why: `no --config and no ${DEFAULT_CONFIG_PATH} in ${process.cwd()}` };
 }
 
