@@ -25,6 +25,11 @@ export interface ConfigIssue {
 
 export interface ReadContext {
   readonly issues: ConfigIssue[];
+  /**
+   * The source text of the plain YAML scalar at a key path ("0123" where the value read is 123),
+   * or undefined (not a plain scalar, or values that came from JSON rather than a YAML file).
+   */
+  plainScalarText?: (path: string) => string | undefined;
   readonly warnings: string[];
   /** Keys set in the file that this version accepts but does not act on, with why (Field.notActedOn). */
   readonly notActedOn: NotActedOn[];
@@ -158,11 +163,17 @@ export function int(fallback: number | undefined, min: number, max = Number.MAX_
   );
 }
 
+/**
+ * A string. Like Go's yaml.v3 decoding into a string field, an unquoted number or boolean in the
+ * file is taken as written (`password: 0123` is "0123", not "123"); from JSON it is refused.
+ */
 export function str(fallback: string): Field<string> {
-  // Numbers are not stringified: `password: 0123` would silently become "123".
-  return new Field(fallback, (v, p, ctx) => (typeof v === "string" ? v : issue(ctx, p, v, "a string (quote it)")), undefined, {
-    isZero: (v) => v === "",
-  });
+  const read: Reader<string> = (v, p, ctx) => {
+    if (typeof v === "string") return v;
+    const asWritten = typeof v === "number" || typeof v === "boolean" ? ctx.plainScalarText?.(p) : undefined;
+    return asWritten ?? issue(ctx, p, v, typeof v === "object" ? "a string" : "a string (quote it)");
+  };
+  return new Field(fallback, read, undefined, { isZero: (v) => v === "" });
 }
 
 // Go's yaml.v3 still reads the YAML 1.1 spellings into a bool field, so reference files may use them.
