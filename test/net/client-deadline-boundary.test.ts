@@ -6,8 +6,8 @@ import type { Socket } from "bun";
 import { GatewayMetrics } from "../../src/admin/metrics.ts";
 import { AdmissionControl } from "../../src/net/admission.ts";
 import { BufferPool } from "../../src/net/buffer-pool.ts";
-import { CidrList } from "../../src/net/cidr.ts";
-import { type TcpClientPort, TcpListener, type TcpListenerOptions } from "../../src/net/tcp-listener.ts";
+import { CidrBlock, CidrList } from "../../src/net/cidr.ts";
+import { type ProxyProtocolOptions, type TcpClientPort, TcpListener, type TcpListenerOptions } from "../../src/net/tcp-listener.ts";
 import { encodeClientFrame } from "../../src/protocol/client-frame.ts";
 import { eventually } from "../support/eventually.ts";
 import { ManualClock } from "../support/manual-clock.ts";
@@ -20,12 +20,12 @@ afterEach(() => {
   for (const c of cleanups.splice(0)) c();
 });
 
-async function listenerWithClient(options: Partial<TcpListenerOptions>) {
+async function listenerWithClient(options: Partial<TcpListenerOptions>, proxy: Partial<ProxyProtocolOptions> = {}) {
   const clock = new ManualClock();
   const events = new RecordedEvents();
   const listener = new TcpListener({
     options: { ...TEST_LISTENER_OPTIONS, ...options },
-    proxy: { mode: "off", trusted: new CidrList([]), headerTimeoutMs: 1000, maxPendingHeaders: 10 },
+    proxy: { mode: "off", trusted: new CidrList([]), headerTimeoutMs: 1000, maxPendingHeaders: 10, ...proxy },
     events,
     buffers: new BufferPool(),
     metrics: new GatewayMetrics(),
@@ -83,6 +83,14 @@ describe("client deadlines fire at the timeout, never before", () => {
     expect(after(1)).toBe(true);
     await eventually(() => events.closed.length === 1, "the close");
     expect(events.closed).toEqual(["read_timeout"]);
+  });
+
+  test("security.proxy_header_timeout: a trusted peer's header wait counted from its connection's open", async () => {
+    const loopback = new CidrList([CidrBlock.parse("127.0.0.0/8")!]);
+    const { events, after } = await listenerWithClient({}, { mode: "required", trusted: loopback, headerTimeoutMs: TIMEOUT_MS });
+    expect(after(TIMEOUT_MS - 1)).toBe(false);
+    expect(after(1)).toBe(true);
+    expect(events.refused).toEqual(["proxy_timeout"]);
   });
 
   test("client_write_timeout: counted from when output started waiting", async () => {
