@@ -8,6 +8,7 @@
 // --hot there is one evaluation and a fresh ProcessState that binds directly.
 import pkg from "../../package.json" with { type: "json" };
 import { ConfigError, defaultConfig, loadConfigFile } from "../config/load.ts";
+import { inspectDefaultPath } from "../config/default-path.ts";
 import { ConfigWatcher } from "../config/watcher.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import { DemoBackend } from "../demo/demo-backend.ts";
@@ -69,11 +70,10 @@ function fail(message: string, code = 1): never {
   process.exit(code);
 }
 
-async function loadOrExit(path: string, requireRoutes: boolean): Promise<GatewayConfig> {
+/** The config and its warnings, which the caller logs once the logger exists; exits on a ConfigError. */
+async function loadOrExit(path: string, requireRoutes: boolean): Promise<{ config: GatewayConfig; warnings: readonly string[] }> {
   try {
-    const { config, warnings } = await loadConfigFile(path, process.env, { requireRoutes });
-    for (const w of warnings) process.stderr.write(`game-gateway: warning: ${w}\n`);
-    return config;
+    return await loadConfigFile(path, process.env, { requireRoutes });
   } catch (e) {
     if (e instanceof ConfigError) fail(`invalid config ${path}:\n${e.message}`);
     throw e;
@@ -152,10 +152,17 @@ function takeOver(app: App): void {
   void previous.retire().then(() => state.retired.delete(previous));
 }
 
-/** --config's file; else DEFAULT_CONFIG_PATH when it exists; else none (the demo), with why. */
+/**
+ * --config's file; else DEFAULT_CONFIG_PATH when a file is there; else, when nothing is there,
+ * none (the demo), with why. Anything else at the default path stops the start.
+ */
 async function locateConfig(flagPath: string | null): Promise<{ path: string | null; why: string }> {
   if (flagPath !== null) return { path: flagPath, why: "--config" };
-  if (await Bun.file(DEFAULT_CONFIG_PATH).exists()) return { path: DEFAULT_CONFIG_PATH, why: `no --config, so ${DEFAULT_CONFIG_PATH} in ${process.cwd()}` };
+  const found = await inspectDefaultPath(DEFAULT_CONFIG_PATH);
+  if (found.kind === "file") return { path: DEFAULT_CONFIG_PATH, why: `no --config, so ${DEFAULT_CONFIG_PATH} in ${process.cwd()}` };
+  if (found.kind === "unusable") {
+    fail(`no --config, and ${DEFAULT_CONFIG_PATH} in ${process.cwd()} ${found.problem}: expected a readable YAML config file there, or nothing (the demo)`);
+  }
   return { path: null, why: `no --config and no ${DEFAULT_CONFIG_PATH} in ${process.cwd()}` };
 }
 
@@ -165,12 +172,14 @@ async function runGateway(flagPath: string | null, demoFlag: boolean): Promise<v
   const { path: configPath, why } = await locateConfig(flagPath);
   const demoMode = demoFlag || configPath === null;
   // In demo mode the file gives ports and limits; the embedded backend's routes replace its own.
-  const fileConfig = configPath === null ? defaultConfig() : await loadOrExit(configPath, !demoMode);
+  const { config: fileConfig, warnings } = configPath === null ? { config: defaultConfig(), warnings: [] } : await loadOrExit(configPath, !demoMode);
   const demo = demoMode
     ? await DemoBackend.start({ host: "127.0.0.1", port: 0, name: "embedded-demo", binder: state.binder, listenKey: "embedded demo backend" })
     : null;
   const config = demo === null ? fileConfig : withDemoRoutes(fileConfig, demo.port, configPath === null);
   const log = new Logger(config.log.level, undefined, { gateway: config.server.gateway_name });
+  // The same record a reload writes: a stdout JSON pipeline must see the startup warnings too.
+  for (const w of warnings) log.warn("config warning", { warning: w });
   const tracer = await tracerFromEnv(process.env, pkg.version, log).catch((e) => {
     if (e instanceof OtlpSettingsError) fail(e.message);
     throw e;

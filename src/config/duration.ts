@@ -14,12 +14,19 @@ const NS_PER_UNIT: Readonly<Record<string, number>> = {
 // Go stores a Duration as int64 nanoseconds; anything longer is an overflow error there too.
 const MAX_NS = 2 ** 63 - 1;
 
+/**
+ * The longest delay a JavaScript timer holds (2^31-1 ms, 596h31m23.647s): setTimeout turns a
+ * longer one into 1 ms, so a config duration past it would fire at once instead of never.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 // One "<number><unit>" term: digits with an optional fraction, then a run of non-digit characters.
 const TERM = /(\d*)(?:\.(\d*))?([^\d.]+)/y;
 
 /**
  * Parses a Go duration ("100ms", "1h30m", "1.5s", "-2s", "0") into milliseconds (fractional
- * below 1 ms). Undefined when the text is not one Go's time.ParseDuration would accept.
+ * below 1 ms). Undefined when the text is not a Go duration; +-Infinity when it is one but
+ * longer than Go's int64 nanoseconds hold (time.ParseDuration's "invalid duration" overflow).
  */
 export function parseDuration(text: string): number | undefined {
   let s = text;
@@ -41,7 +48,7 @@ export function parseDuration(text: string): number | undefined {
     // Integer and fraction are scaled separately so "1.1s" is exactly 1100 ms, not 1100.0000000000002.
     ns += Number(whole || "0") * scale;
     if (frac !== "") ns += Math.round(Number(`0.${frac}`) * scale);
-    if (ns > MAX_NS) return undefined;
+    if (ns > MAX_NS) return sign * Infinity;
   }
   return (sign * ns) / 1e6;
 }

@@ -8,6 +8,7 @@ import { GATEWAY_SCHEMA, LOG_LEVELS } from "./gateway-schema.ts";
 import { locate, syntaxErrorPosition } from "./locate.ts";
 import { readRules } from "./rules.ts";
 import { notActedOnKeys, notActedOnWarning } from "./not-acted-on.ts";
+import { plainScalarTexts } from "./plain-scalars.ts";
 import { isMapping, newReadContext, readSection, type ConfigIssue, type Parsed, type ReadContext } from "./schema.ts";
 import { REDACTED, shownValue } from "./secrets.ts";
 import type { GatewayConfig, LogLevel, RouteRule } from "./types.ts";
@@ -65,6 +66,7 @@ export function parseConfig(yamlText: string, env: Env = process.env, options: P
   const ctx = newReadContext();
   const lines = new LineCounter();
   const { root, doc } = readYaml(yamlText, lines, ctx);
+  if (doc !== undefined) ctx.plainScalarText = plainScalarTexts(doc);
   const parsed = readSection(GATEWAY_SCHEMA, root, "", ctx);
   checkAcrossKeys(parsed, root, ctx);
   // Rules that failed to read (or a file that failed to parse) are already reported.

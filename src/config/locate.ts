@@ -9,7 +9,7 @@ export interface Position {
 }
 
 /** "routing.rules[2].strategy" -> ["routing", "rules", 2, "strategy"]; undefined for "(root)", "env X". */
-function segments(path: string): (string | number)[] | undefined {
+export function segments(path: string): (string | number)[] | undefined {
   if (path.startsWith("(") || path.includes(" ")) return undefined;
   const out: (string | number)[] = [];
   for (const part of path.split(".")) {

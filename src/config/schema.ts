@@ -2,7 +2,7 @@
 // Section is a record of keys. Reading never stops at the first problem so one run of the
 // loader reports every mistake in a file.
 
-import { formatByteSize, parseByteSize, parseDuration } from "./duration.ts";
+import { formatByteSize, formatDuration, MAX_TIMER_MS, parseByteSize, parseDuration } from "./duration.ts";
 import { parseHostPort } from "./host-port.ts";
 import { closestKey } from "./suggest.ts";
 
@@ -25,6 +25,11 @@ export interface ConfigIssue {
 
 export interface ReadContext {
   readonly issues: ConfigIssue[];
+  /**
+   * The source text of the plain YAML scalar at a key path ("0123" where the value read is 123),
+   * or undefined (not a plain scalar, or values that came from JSON rather than a YAML file).
+   */
+  plainScalarText?: (path: string) => string | undefined;
   readonly warnings: string[];
   /** Keys set in the file that this version accepts but does not act on, with why (Field.notActedOn). */
   readonly notActedOn: NotActedOn[];
@@ -158,11 +163,17 @@ export function int(fallback: number | undefined, min: number, max = Number.MAX_
   );
 }
 
+/**
+ * A string. Like Go's yaml.v3 decoding into a string field, an unquoted number or boolean in the
+ * file is taken as written (`password: 0123` is "0123", not "123"); from JSON it is refused.
+ */
 export function str(fallback: string): Field<string> {
-  // Numbers are not stringified: `password: 0123` would silently become "123".
-  return new Field(fallback, (v, p, ctx) => (typeof v === "string" ? v : issue(ctx, p, v, "a string (quote it)")), undefined, {
-    isZero: (v) => v === "",
-  });
+  const read: Reader<string> = (v, p, ctx) => {
+    if (typeof v === "string") return v;
+    const asWritten = typeof v === "number" || typeof v === "boolean" ? ctx.plainScalarText?.(p) : undefined;
+    return asWritten ?? issue(ctx, p, v, typeof v === "object" ? "a string" : "a string (quote it)");
+  };
+  return new Field(fallback, read, undefined, { isZero: (v) => v === "" });
 }
 
 // Go's yaml.v3 still reads the YAML 1.1 spellings into a bool field, so reference files may use them.
@@ -187,13 +198,18 @@ export function oneOf<const T extends string>(fallback: T, values: readonly T[])
   return new Field(fallback, (v, p, ctx) => (values.includes(v as T) ? (v as T) : issue(ctx, p, v, what)), what);
 }
 
-/** A Go-style duration string, in milliseconds. `min` is 0 (zero allowed) or "positive". */
+/**
+ * A Go-style duration string, in milliseconds, at most MAX_TIMER_MS. `min` is 0 (zero allowed)
+ * or "positive".
+ */
 export function duration(fallback: string, min: 0 | "positive"): Field<number> {
   const read: Reader<number> = (v, p, ctx) => {
     // A bare number has no unit; only 0 is unambiguous (Go's yaml would take 5 as 5ns).
     const ms = v === 0 ? 0 : typeof v === "string" ? parseDuration(v) : undefined;
     if (ms === undefined) return issue(ctx, p, v, `a Go-style duration like "5s"`);
     if (min === "positive" ? ms <= 0 : ms < 0) return issue(ctx, p, v, min === "positive" ? "a duration greater than 0s" : "a duration of at least 0s");
+    // Every duration ends up in a timer, which cannot hold more (longer ones would fire at once).
+    if (ms > MAX_TIMER_MS) return issue(ctx, p, v, `a duration of at most ${formatDuration(MAX_TIMER_MS)} (what a timer can hold)`);
     return ms;
   };
   return new Field(mustRead(read, fallback), read, undefined, {

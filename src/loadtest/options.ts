@@ -174,6 +174,7 @@ function parseValue(name: string, kind: Kind, text: string): string | number | b
     case "duration": {
       const ms = parseDuration(text);
       if (ms === undefined) throw new LoadtestUsageError(`-${name}: got "${text}", expected a Go duration such as 30s, 1m or 500ms`);
+      if (!Number.isFinite(ms)) throw new LoadtestUsageError(`-${name}: got "${text}", too large for a Go duration`);
       return ms;
     }
   }

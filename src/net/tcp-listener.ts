@@ -100,8 +100,6 @@ export interface ListenerState {
   awaitingHeader: number;
   /** Pooled bytes held by all clients' partial frames and paused input. */
   heldInput: number;
-  /** A clock the sweep advances, for deadlines counted in seconds (no clock read per chunk). */
-  now: number;
 }
 
 /** What a listener's ports share (exported for unit tests of TcpClientPort). S: see TcpListener. */
@@ -114,7 +112,10 @@ export interface ListenerContext<S = unknown> {
   readonly metrics: GatewayCounters;
   readonly proxy: ProxyProtocolOptions;
   readonly state: ListenerState;
-  /** The listener's clock (milliseconds): where the PROXY header wait starts. */
+  /**
+   * The listener's clock (milliseconds), read at the event every deadline counts from (the PROXY
+   * header wait, a partial frame, input, queued output), so the sweep never fires one early.
+   */
   readonly now: () => number;
   /** Called once per closed port; through the port, since a hot reload gives its socket newer handlers. */
   readonly portClosed: (port: TcpClientPort<S>) => void;
@@ -187,7 +188,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S> {
   ) {
     this.remoteAddress = socket.remoteAddress ?? "";
     this.reader = new FrameReader(ctx.layout, this, ctx.buffers);
-    this.lastInputAt = ctx.state.now;
+    this.lastInputAt = ctx.now();
   }
 
   get protocol(): "tcp" {
@@ -272,7 +273,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S> {
     const reader = this.reader;
     reader.feed(chunk);
     if (reader.pendingBytes === 0) this.partialSince = 0;
-    else if (this.partialSince === 0 || this.frameDone) this.partialSince = this.ctx.state.now;
+    else if (this.partialSince === 0 || this.frameDone) this.partialSince = this.ctx.now();
     this.frameDone = false;
     // At the bound, the client whose partial frame would pass it is the one closed.
     if (this.countHeld()) this.close("pending_input_limit");
@@ -358,7 +359,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S> {
     // queued first would overtake it.
     if (process.env.NODE_ENV !== "production") invariant(this.lent === null, "a lent frame is copied out before more is queued");
     const writer = (this.writer ??= new QueuedSocketWriter(this.socket, this.ctx.buffers, this.ctx.options.writeQueueLimit));
-    if (writer.queuedBytes === 0) this.outputWaitingSince = this.ctx.state.now;
+    if (writer.queuedBytes === 0) this.outputWaitingSince = this.ctx.now();
     if (writer.enqueue(b, off, len)) return true;
     // The client is not reading: drop it rather than let its queue grow.
     this.abort("slow_reader");
@@ -396,7 +397,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S> {
     if (this.closing || !this.paused) return;
     this.paused = false;
     this.socket.resume();
-    if (this.partialSince !== 0) this.partialSince = this.ctx.state.now; // its clock restarts
+    if (this.partialSince !== 0) this.partialSince = this.ctx.now(); // its clock restarts
     if (this.pausedInput !== null && this.pausedInput.length > 0) {
       // Framed after the caller (a backend connection resuming a batch) has finished its loop.
       queueMicrotask((this.feedPausedInput ??= () => this.drainPausedInput()));
@@ -447,7 +448,9 @@ export class TcpClientPort<S = unknown> implements ClientPort<S> {
   onData(chunk: Uint8Array): void {
     if (process.env.NODE_ENV !== "production") this.checkNothingLent();
     if (this.closing) return;
-    this.lastInputAt = this.ctx.state.now;
+    // Read at the event, not the sweep's last reading: a stamp up to one sweep old made deadlines
+    // fire up to one sweep interval early. One clock read per chunk (about 20 ns), not per frame.
+    this.lastInputAt = this.ctx.now();
     if (this.proxyBytes !== null) this.onProxyData(chunk);
     else if (this.paused) this.onPausedData(chunk);
     else this.feed(chunk);
@@ -455,7 +458,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S> {
 
   onDrain(): void {
     if (process.env.NODE_ENV !== "production") this.checkNothingLent();
-    if (this.outputWaitingSince !== 0) this.outputWaitingSince = this.ctx.state.now; // the socket took some: progress
+    if (this.outputWaitingSince !== 0) this.outputWaitingSince = this.ctx.now(); // the socket took some: progress
     this.flush();
   }
 
@@ -500,7 +503,7 @@ export class TcpListener<S = unknown> {
   private open = 0;
   /** Every live port, for the deadline sweep. */
   private readonly ports = new Set<TcpClientPort<S>>();
-  private readonly state: ListenerState = { awaitingHeader: 0, heldInput: 0, now: 0 };
+  private readonly state: ListenerState = { awaitingHeader: 0, heldInput: 0 };
   private readonly portClosed = (port: TcpClientPort<S>): void => {
     this.open--;
     this.ports.delete(port);
@@ -523,7 +526,6 @@ export class TcpListener<S = unknown> {
     this.metrics = parts.metrics;
     this.admission = parts.admission;
     this.now = parts.now ?? Date.now;
-    this.state.now = this.now();
     this.ctx = this.context(this.options);
   }
 
@@ -551,7 +553,6 @@ export class TcpListener<S = unknown> {
 
   /** Closes connections past their PROXY header or partial frame deadline (on the session sweep). */
   sweep(now = this.now()): void {
-    this.state.now = now;
     for (const port of this.ports) port.checkDeadlines(now);
   }
 

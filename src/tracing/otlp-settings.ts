@@ -2,6 +2,8 @@
 // switches export on; POD_NAME, POD_NAMESPACE, NODE_NAME become resource attributes) plus the
 // standard OTEL_BSP_* batch bounds. No SDK here: this is read whether or not export is on.
 
+import { MAX_TIMER_MS } from "../config/duration.ts";
+
 export interface OtlpSettings {
   /** Where spans go, as a URL (a bare "host:port" becomes http://host:port: insecure, as the reference). */
   readonly url: string;
@@ -32,11 +34,14 @@ const K8S_RESOURCE: readonly (readonly [env: string, key: string])[] = [
 /** The OpenTelemetry SDK's defaults (and the Go SDK's): what a studio's collector already sees. */
 const DEFAULTS = { maxQueueSize: 2048, maxExportBatchSize: 512, scheduledDelayMs: 5000, exportTimeoutMs: 30_000 };
 
-function positiveInt(env: Env, name: string, fallback: number): number {
+function positiveInt(env: Env, name: string, fallback: number, max?: number): number {
   const raw = env[name];
   if (raw === undefined || raw.trim() === "") return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new OtlpSettingsError(`${name}: expected an integer >= 1, got ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(n) || n < 1 || (max !== undefined && n > max)) {
+    const what = max === undefined ? "an integer >= 1" : `an integer 1..${max} (milliseconds: the most a timer holds)`;
+    throw new OtlpSettingsError(`${name}: expected ${what}, got ${JSON.stringify(raw)}`);
+  }
   return n;
 }
 
@@ -67,8 +72,9 @@ export function otlpSettingsFromEnv(env: Env, serviceVersion: string): OtlpSetti
     maxQueueSize,
     // A batch larger than the queue could never fill; the SDK clamps it the same way.
     maxExportBatchSize: Math.min(maxQueueSize, positiveInt(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", DEFAULTS.maxExportBatchSize)),
-    scheduledDelayMs: positiveInt(env, "OTEL_BSP_SCHEDULE_DELAY", DEFAULTS.scheduledDelayMs),
-    exportTimeoutMs: positiveInt(env, "OTEL_BSP_EXPORT_TIMEOUT", DEFAULTS.exportTimeoutMs),
+    // Both become the SDK's timers, which turn a longer delay into 1 ms.
+    scheduledDelayMs: positiveInt(env, "OTEL_BSP_SCHEDULE_DELAY", DEFAULTS.scheduledDelayMs, MAX_TIMER_MS),
+    exportTimeoutMs: positiveInt(env, "OTEL_BSP_EXPORT_TIMEOUT", DEFAULTS.exportTimeoutMs, MAX_TIMER_MS),
     warnings,
   };
 }

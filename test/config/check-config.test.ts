@@ -31,6 +31,15 @@ describe("--check-config", () => {
     expect(r.err).toContain(`${r.file}: invalid (1 problem)`);
   });
 
+  // A timer cannot hold more than 2^31-1 ms: 1000h was accepted, then fired after 1 ms.
+  test("a duration longer than a timer holds is refused, naming the bound", () => {
+    const r = check(["connection_pool:", "  dial_timeout: 1000h", "admin:", "  idle_timeout: 99999999h", ROUTE].join("\n"));
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`${r.file}:2:17 connection_pool.dial_timeout: expected a duration of at most 596h31m23.647s (what a timer can hold), got "1000h"\n`);
+    expect(r.err).toContain(`${r.file}:4:17 admin.idle_timeout: expected a duration of at most 596h31m23.647s (what a timer can hold), got "99999999h"\n`);
+    expect(r.err).not.toContain("TimeoutOverflowWarning");
+  });
+
   test("a misspelt key gets a suggestion, at the key's own position", () => {
     const r = check(["server:", '  listen_adr: ":8080"', ROUTE].join("\n"));
     expect(r.code).toBe(1);

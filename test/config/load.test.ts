@@ -161,17 +161,69 @@ consul:
   });
 });
 
+// Go's yaml.v3 decodes a plain scalar into a string field as its source text, so reference files
+// with `gateway_name: 123` or `password: 0123` load there; the yaml library has made them numbers.
+describe("string keys take an unquoted scalar exactly as written", () => {
+  test.each([
+    ["123", "123"],
+    ["0123", "0123"],
+    ["1e3", "1e3"],
+    ["0x1F", "0x1F"],
+    ["-0", "-0"],
+    ["1.50", "1.50"],
+    [".inf", ".inf"],
+    ["true", "true"],
+    ["False", "False"],
+  ])("gateway_name: %s is %p", (written, value) => {
+    expect(parseConfig(`server:\n  gateway_name: ${written}\n`, {}).config.server.gateway_name).toBe(value);
+  });
+
+  test("in every string key, in rules, and through merge keys", () => {
+    const { config } = parseConfig(
+      [
+        "redis: { password: 012345, key_prefix: 7 }",
+        "consul: { service_name: 1e3, namespace: 010 }",
+        "admin: { debug_token: 00042 }",
+        "routing:",
+        "  rules:",
+        '    - &base { server_type: 10, service_name: 007, hash_key: 0.10, endpoints: ["127.0.0.1:1"] }',
+        "    - { <<: *base, server_type: 11 }",
+      ].join("\n"),
+      {},
+    );
+    expect([config.redis.password, config.redis.key_prefix, config.consul.service_name, config.consul.namespace, config.admin.debug_token]).toEqual([
+      "012345",
+      "7",
+      "1e3",
+      "010",
+      "00042",
+    ]);
+    expect(config.routing.rules.map((r) => [r.service_name, r.hash_key])).toEqual([["007", "0.10"], ["007", "0.10"]]);
+  });
+
+  test("rules from JSON (the Redis key) still need a JSON string, as Go's encoding/json does", () => {
+    expect(() => parseRouteRules([{ server_type: 10, service_name: 7, endpoints: ["127.0.0.1:1"] }])).toThrow(
+      "routing.rules[0].service_name: expected a string (quote it), got 7",
+    );
+  });
+});
+
 describe("rejections name the key path, the value and what was expected", () => {
   test.each([
     ["connection_pool:\n  dial_timeout: 5 seconds", 'connection_pool.dial_timeout: expected a Go-style duration like "5s", got "5 seconds"'],
     ["connection_pool:\n  dial_timeout: 5", 'connection_pool.dial_timeout: expected a Go-style duration like "5s", got 5'],
     ["connection_pool:\n  dial_timeout: -1s", "connection_pool.dial_timeout: expected a duration greater than 0s, got \"-1s\""],
     ["server:\n  drain_delay: -1s", 'server.drain_delay: expected a duration of at least 0s, got "-1s"'],
+    // A timer holds at most 2^31-1 ms: a longer one fired after 1 ms (TimeoutOverflowWarning).
+    ["connection_pool:\n  dial_timeout: 1000h", 'connection_pool.dial_timeout: expected a duration of at most 596h31m23.647s (what a timer can hold), got "1000h"'],
+    ["admin:\n  idle_timeout: 596h31m23.648s", 'admin.idle_timeout: expected a duration of at most 596h31m23.647s (what a timer can hold), got "596h31m23.648s"'],
+    ["server:\n  drain_delay: 99999999h", 'server.drain_delay: expected a duration of at most 596h31m23.647s (what a timer can hold), got "99999999h"'],
     ["server:\n  listen_addr: 8080", "server.listen_addr: expected \"host:port\", \":port\" or \"[ipv6]:port\" with a port 0..65535, got 8080"],
     ["server:\n  listen_addr: ':70000'", 'server.listen_addr: expected "host:port", ":port" or "[ipv6]:port" with a port 0..65535, got ":70000"'],
     ["server:\n  health_check_port: -2", "server.health_check_port: expected a port 1..65535 (0: the default 9090), or -1 to disable, got -2"],
     ["server:\n  metrics_port: 65536", "server.metrics_port: expected a port 0..65535, got 65536"],
-    ["server:\n  gateway_name: 12", "server.gateway_name: expected a string (quote it), got 12"],
+    ["server:\n  gateway_name: [12]", "server.gateway_name: expected a string, got [12]"],
+    ["redis:\n  key_prefix: { a: 1 }", 'redis.key_prefix: expected a string, got {"a":1}'],
     ["server:\n  use_grpc: true", "server.use_grpc: expected false (gRPC backends are not implemented in this version), got true"],
     ["server:\n  client_write_queue_limit: 1 meg", 'server.client_write_queue_limit: expected a byte size: an integer or a string like "64KiB", "4MiB", "1MB", got "1 meg"'],
     ["connection_pool:\n  max_connections: -1", "connection_pool.max_connections: expected an integer >= 1, got -1"],

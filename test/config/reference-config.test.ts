@@ -143,6 +143,6 @@ describe("keys neither gateway knows are still errors, with a suggestion", () =>
   test("the reference's keys are type-checked", () => {
     expect(errorOf("backend:\n  game_service: 8080\n").message).toContain('backend.game_service: expected "host:port" with a host and a port 1..65535, or "", got 8080');
     expect(errorOf("grpc:\n  reconnect_interval: 5\n").message).toContain('grpc.reconnect_interval: expected a Go-style duration like "5s", got 5');
-    expect(errorOf("routing:\n  rules: [{server_type: 1, hash_key: 7}]\n").message).toContain("routing.rules[0].hash_key: expected a string (quote it), got 7");
+    expect(errorOf("routing:\n  rules: [{server_type: 1, hash_key: [7]}]\n").message).toContain("routing.rules[0].hash_key: expected a string, got [7]");
   });
 });

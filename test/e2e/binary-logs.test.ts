@@ -58,6 +58,8 @@ describe("dist/game-gateway logs", () => {
       [
         "server:",
         '  listen_addr: "127.0.0.1:0"',
+        // Accepted but not acted on: the startup warning that names it must reach a stdout pipeline.
+        "  metrics_port: 9091",
         'admin: { listen_addr: "127.0.0.1:0" }',
         "graceful_shutdown_timeout: 2s",
         // Two at once from one address: the third connection is refused.
@@ -68,14 +70,13 @@ describe("dist/game-gateway logs", () => {
         `    - { server_type: 10, endpoints: ["127.0.0.1:${backend.port}"] }`,
       ].join("\n"),
     );
-    // An unknown LOG_LEVEL means info, as in the reference: the gateway starts and says so on stderr.
+    // An unknown LOG_LEVEL means info, as in the reference: the gateway starts and says so in a WARN record.
     const env = { PATH: process.env.PATH ?? "", POD_NAMESPACE: "games", LOG_LEVEL: "verbose" };
     const proc = Bun.spawn([binary, "--config", cfg], { cwd: dir, env, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
     const child = new ChildOutput(proc);
     try {
       const listening = await child.logLine("gateway listening");
       const port = Number(String(listening.listen).split(":")[1]);
-      expect(child.stderr).toContain('env LOG_LEVEL: expected one of debug, info, warn, error, silent, got "verbose"');
 
       const a = await GameClient.connect("127.0.0.1", port);
       const b = await GameClient.connect("127.0.0.1", port);
@@ -122,6 +123,14 @@ describe("dist/game-gateway logs", () => {
       expect(ns).toBeLessThanOrEqual(nowNs);
     }
     expect(lines.some((l) => l.severity_text === "INFO" && l.body === "gateway listening")).toBe(true);
+    // Startup config warnings are the records a reload writes, not text on stderr.
+    const warnings = lines.filter((l) => l.body === "config warning");
+    expect(warnings.every((l) => l.severity_text === "WARN")).toBe(true);
+    expect(warnings.map((l) => l.warning)).toEqual([
+      'env LOG_LEVEL: expected one of debug, info, warn, error, silent, got "verbose"; logging at info',
+      expect.stringMatching(/^config keys accepted but not used by this version: server\.metrics_port /),
+    ]);
+    expect(child.stderr).toBe("");
 
     const access = lines.filter((l) => l.body === ACCESS_LOG_BODY);
     for (const r of access) for (const key of ACCESS_KEYS) expect({ key, has: key in r }).toEqual({ key, has: true });

@@ -1,6 +1,6 @@
 // The shipped artifact: builds dist/game-gateway and drives real clients through it.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -44,6 +44,24 @@ describe("dist/game-gateway", () => {
     expect(bad.code).toBe(1);
     expect(bad.err).toContain("connection_pool.dial_timeout");
     expect(bad.err).toContain("5 seconds");
+  });
+
+  // Only nothing at config/config.yaml means the demo: these started it, answering players on :8080.
+  test.each([
+    ["a directory", (path: string) => mkdirSync(path), "is a directory"],
+    ["a dangling symlink", (path: string) => symlinkSync("gone.yaml", path), 'is a symlink to "gone.yaml", which does not exist'],
+    ["a symlink to a directory", (path: string) => symlinkSync("..", path), "is a symlink to a directory"],
+  ])("config/config.yaml that is %s stops the start, naming the path and the problem", (_, make, problem) => {
+    const cwd = mkdtempSync(join(tmpdir(), "gw-bin-cwd-"));
+    mkdirSync(join(cwd, "config"));
+    make(join(cwd, "config/config.yaml"));
+    // Bounded: before the fix the demo started and ran until killed.
+    const p = Bun.spawnSync([binary], { cwd, stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "" }, timeout: 20_000 });
+    expect(p.stderr.toString()).toBe(
+      `game-gateway: no --config, and config/config.yaml in ${realpathSync(cwd)} ${problem}: expected a readable YAML config file there, or nothing (the demo)\n`,
+    );
+    expect(p.exitCode).toBe(1);
+    expect(p.stdout.toString()).not.toContain("demo");
   });
 
   describe("serving", () => {

@@ -69,8 +69,13 @@ describe("the reference's config/config.yaml, through dist/game-gateway", () => 
     game.send(1, serverIdFor(200, 3), text("anyone?"));
     await game.closed;
 
-    const unused = out.stderr.split("\n").filter((l) => l.includes(UNUSED));
+    // A JSON WARN record on stdout, as after a reload, so a log pipeline sees it.
+    const warning = await out.logLine("config warning");
+    expect(warning.severity_text).toBe("WARN");
+    const unused = out.stdout.split("\n").filter((l) => l.includes(UNUSED)).map((l) => String((JSON.parse(l) as { warning: unknown }).warning));
     expect(unused).toHaveLength(1);
+    expect(unused[0]).toStartWith(UNUSED);
+    expect(out.stderr).not.toContain(UNUSED);
     // connection_pool.idle_timeout is acted on: a shared backend connection's idle life.
     expect(unused[0]).not.toContain("connection_pool.idle_timeout");
     for (const key of ["server.metrics_port", "connection_pool.max_goroutines", "backend.account_service", "routing.rules[].hash_key", "redis.*", "consul.*", "grpc.*"]) {

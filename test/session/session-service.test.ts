@@ -60,6 +60,27 @@ describe("SessionService on an injected clock", () => {
     expect(await gw.gateway.metrics.value("client_closes_total", { reason: "idle_timeout" })).toBe(1);
   });
 
+  test("first_message_timeout fires at its timeout, never a millisecond before", async () => {
+    const be = await scope.backend();
+    const clock = new ManualClock();
+    const gw = scope.gateway({ server: { first_message_timeout: "1s" }, routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] } }, { clock });
+    const pending = () => gw.gateway.status().pending_first_frame;
+    // The witness opens 1 ms before the subject: when its deadline closes it, a sweep ran at the
+    // instant that is 1 ms before the subject's, and that same sweep checked the subject.
+    const witness = await gw.connect();
+    await eventually(() => pending() === 1, "the witness to be accepted");
+    clock.tick(1);
+    const subject = await gw.connect();
+    await eventually(() => pending() === 2, "the subject to be accepted");
+    clock.tick(999);
+    await witness.closed;
+    // Still served: a closed (or closing) connection would not answer its first frame.
+    subject.send(1, serverIdFor(T), text("in time"));
+    expect(str((await subject.next()).body)).toBe("in time");
+    expect(await gw.gateway.metrics.value("client_closes_total", { reason: "first_message_timeout" })).toBe(1);
+    subject.close();
+  });
+
   test("client sessions: the reference's 30 idle minutes, checked every 5; connection_pool.idle_timeout is not a client's", async () => {
     const be = await scope.backend();
     const clock = new ManualClock();

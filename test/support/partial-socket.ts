@@ -90,7 +90,7 @@ export function portOverPartialSocket<S = unknown>(
     admission: new AdmissionControl({ maxPerIp: 1000, ratePerSec: 1e6, maxTrackedIps: 1000 }),
     metrics: new GatewayMetrics(),
     proxy: { mode: "off", trusted: new CidrList([]), headerTimeoutMs: 1000, maxPendingHeaders: 10 },
-    state: { awaitingHeader: 0, heldInput: 0, now: Date.now() },
+    state: { awaitingHeader: 0, heldInput: 0 },
     now: Date.now,
     portClosed: () => {},
   };

@@ -49,6 +49,14 @@ describe("otlpSettingsFromEnv", () => {
     expect(() => otlpSettingsFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://bad host:4317" }, "1")).toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT: expected host:port or a URL/);
   });
 
+  // Both are the SDK's timer delays: a longer one would fire after 1 ms (TimeoutOverflowWarning).
+  test.each(["OTEL_BSP_SCHEDULE_DELAY", "OTEL_BSP_EXPORT_TIMEOUT"])("%s is at most what a timer holds", (name) => {
+    expect(otlpSettingsFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "c:4317", [name]: "2147483647" }, "1")).toBeDefined();
+    expect(() => otlpSettingsFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "c:4317", [name]: "2147483648" }, "1")).toThrow(
+      new OtlpSettingsError(`${name}: expected an integer 1..2147483647 (milliseconds: the most a timer holds), got "2147483648"`),
+    );
+  });
+
   test("a protocol other than grpc is warned about, not followed", () => {
     const s = otlpSettingsFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "c:4318", OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" }, "1")!;
     expect(s.warnings).toEqual([expect.stringContaining("OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf is not supported")]);
