@@ -41,6 +41,11 @@ describe("defaults", () => {
           drain_delay: 0,
           client_read_timeout: 0,
           client_write_timeout: 0,
+          ws_listen_addr: "",
+          ws_path: "/ws",
+          ws_max_payload_length: 1024 * 1024,
+          ws_idle_timeout: 120_000,
+          ws_send_pings: true,
         },
         connection_pool: {
           max_connections: 1000,

@@ -1,0 +1,132 @@
+// WebSocket clients end to end: the dedicated listener (server.ws_listen_addr) with a real gateway
+// and a real demo backend. Clients are Bun's WebSocket (the browser API) and websocket-driver's
+// client over a raw socket (an implementation that is not Bun's).
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { serverIdFor } from "../../src/client/game-client.ts";
+import { DemoBackend } from "../../src/demo/demo-backend.ts";
+import { CLIENT_HEADER_SIZE, encodeClientFrame, readClientBodyLength, readClientMessageId } from "../../src/protocol/client-frame.ts";
+import { OpCode } from "../../src/protocol/server-frame.ts";
+import { concat } from "../support/bytes.ts";
+import { eventually, rule, startGateway, str, text, type TestGateway } from "../support/harness.ts";
+import { WsPeer } from "../support/ws-peer.ts";
+
+const GAME = 200;
+const SERVER_ID = serverIdFor(GAME);
+
+/** Splits a byte stream of client frames into [messageId, body text]. */
+function framesOf(stream: Uint8Array): [number, string][] {
+  const out: [number, string][] = [];
+  for (let off = 0; off + CLIENT_HEADER_SIZE <= stream.length; ) {
+    const len = readClientBodyLength(stream, off);
+    out.push([readClientMessageId(stream, off), str(stream.subarray(off + CLIENT_HEADER_SIZE, off + CLIENT_HEADER_SIZE + len))]);
+    off += CLIENT_HEADER_SIZE + len;
+  }
+  return out;
+}
+
+/** Bun's WebSocket client (the browser API), collecting binary bytes and the close. */
+async function browserStyleClient(url: string) {
+  const ws = new WebSocket(url);
+  ws.binaryType = "arraybuffer";
+  const chunks: Uint8Array[] = [];
+  const state: { close: CloseEvent | null } = { close: null };
+  ws.onmessage = (e) => void chunks.push(new Uint8Array(e.data as ArrayBuffer));
+  ws.onclose = (e) => void (state.close = e);
+  await new Promise<void>((resolve, reject) => {
+    ws.onopen = () => resolve();
+    ws.onerror = () => reject(new Error(`WebSocket to ${url} failed`));
+  });
+  return { ws, received: () => concat(chunks), state };
+}
+
+describe("dedicated WebSocket listener", () => {
+  let backend: DemoBackend;
+  let gw: TestGateway;
+  let url: string;
+
+  beforeAll(async () => {
+    backend = await DemoBackend.start({ port: 0, name: "game" });
+    gw = startGateway({
+      server: { ws_listen_addr: "127.0.0.1:0", ws_path: "/play" },
+      routing: { rules: [rule(GAME, [`127.0.0.1:${backend.port}`])] },
+    });
+    url = `ws://127.0.0.1:${gw.gateway.wsPort}/play`;
+  });
+
+  afterAll(async () => {
+    await gw.stop();
+    await backend.stop();
+  });
+
+  test("binary messages carry the framed stream both ways: several frames in a message, a frame across messages", async () => {
+    const c = await browserStyleClient(url);
+    const f1 = encodeClientFrame(1, SERVER_ID, text("one"));
+    const f2 = encodeClientFrame(2, SERVER_ID, text("two"));
+    const f3 = encodeClientFrame(3, SERVER_ID, text("three, split across two messages"));
+    c.ws.send(concat([f1, f2])); // two frames, one message
+    c.ws.send(f3.subarray(0, 5)); // a frame's header cut in two
+    c.ws.send(f3.subarray(5));
+    await eventually(() => framesOf(c.received()).length === 3, "three echoed frames");
+    expect(framesOf(c.received())).toEqual([
+      [1, "one"],
+      [2, "two"],
+      [3, "three, split across two messages"],
+    ]);
+    // The backend was told a WebSocket client connected, from where.
+    const connect = backend.events.findLast((e) => e.opcode === OpCode.Connect)!;
+    expect(connect.json).toMatchObject({ client_ip: "127.0.0.1", protocol: "ws", gateway: "test-gw" });
+    c.ws.close();
+    await eventually(() => c.state.close !== null, "the close");
+  });
+
+  test("an independent client (websocket-driver over a raw socket) gets the same answers", async () => {
+    const peer = await WsPeer.connect(gw.gateway.wsPort, "/play");
+    await peer.send(concat([encodeClientFrame(9, SERVER_ID, text("a")), encodeClientFrame(10, SERVER_ID, text("b"))]), 5);
+    await eventually(() => framesOf(peer.received()).length === 2, "two echoed frames");
+    expect(framesOf(peer.received())).toEqual([
+      [9, "a"],
+      [10, "b"],
+    ]);
+    peer.end();
+    await eventually(() => peer.closed, "the closing handshake");
+  });
+
+  test("a text message is a protocol error: closed with code 1003 and a reason that says why", async () => {
+    const c = await browserStyleClient(url);
+    c.ws.send("hello");
+    await eventually(() => c.state.close !== null, "the close");
+    expect(c.state.close!.code).toBe(1003);
+    expect(c.state.close!.reason).toContain("binary");
+    await eventually(async () => (await gw.gateway.metrics.value("client_closes_total", { reason: "malformed_frame" })) >= 1, "the close counted");
+  });
+
+  test("upgrades to another path get 404; plain HTTP on the path gets 426", async () => {
+    const base = `http://127.0.0.1:${gw.gateway.wsPort}`;
+    expect((await fetch(`${base}/elsewhere`)).status).toBe(404);
+    const plain = await fetch(`${base}/play`);
+    expect(plain.status).toBe(426);
+  });
+});
+
+describe("WebSocket admission is TCP's", () => {
+  test("past security.max_connections_per_ip the upgrade is refused and counted like a TCP refusal", async () => {
+    const backend = await DemoBackend.start({ port: 0, name: "game" });
+    const gw = startGateway({
+      server: { ws_listen_addr: "127.0.0.1:0" },
+      security: { max_connections_per_ip: 1 },
+      routing: { rules: [rule(GAME, [`127.0.0.1:${backend.port}`])] },
+    });
+    try {
+      const first = await WsPeer.connect(gw.gateway.wsPort);
+      await expect(WsPeer.connect(gw.gateway.wsPort)).rejects.toThrow("status 429");
+      expect(await gw.gateway.metrics.value("connection_rejected_total", { reason: "ip_rate_limit" })).toBe(1);
+      // A TCP client from the same address is over the same limit.
+      const tcp = await gw.connect();
+      await tcp.closed;
+      first.end();
+    } finally {
+      await gw.stop();
+      await backend.stop();
+    }
+  });
+});
