@@ -93,6 +93,9 @@ export const GATEWAY_SCHEMA = {
       return issue(ctx, p, v, "a duration from 0s (off) to 960s (Bun's WebSocket idle timeout is at most 960 seconds)");
     }),
     ws_send_pings: bool(true),
+    // The reference's sniffing of listen_addr: WebSocket handshakes there become WebSocket clients,
+    // other HTTP gets 426. false: every connection there is a game client, whatever its first bytes.
+    sniff_websocket: bool(true),
   },
   connection_pool: {
     max_connections: int(1000, 1).zeroMeansDefault(),

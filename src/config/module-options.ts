@@ -120,6 +120,8 @@ export function listenerLimitsFromConfig(c: GatewayConfig): Omit<TcpListenerOpti
     pendingInputLimit: c.server.pending_input_limit,
     readTimeoutMs: c.server.client_read_timeout,
     writeTimeoutMs: clientWriteTimeout(c),
+    sniffWebSocket: c.server.sniff_websocket,
+    wsMaxPayloadLength: c.server.ws_max_payload_length,
   };
 }
 

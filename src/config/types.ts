@@ -76,6 +76,8 @@ export interface ServerConfig {
   readonly ws_idle_timeout: Millis;
   /** Ping a quiet WebSocket client before ws_idle_timeout closes it. */
   readonly ws_send_pings: boolean;
+  /** Tell WebSocket handshakes (and plain HTTP, answered 426) from game clients on listen_addr, as the reference. */
+  readonly sniff_websocket: boolean;
 }
 
 export interface ConnectionPoolConfig {

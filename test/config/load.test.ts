@@ -46,6 +46,7 @@ describe("defaults", () => {
           ws_max_payload_length: 1024 * 1024,
           ws_idle_timeout: 120_000,
           ws_send_pings: true,
+          sniff_websocket: true,
         },
         connection_pool: {
           max_connections: 1000,

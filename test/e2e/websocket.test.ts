@@ -130,3 +130,67 @@ describe("WebSocket admission is TCP's", () => {
     }
   });
 });
+
+describe("WebSocket on the TCP client port (the reference's sniffing)", () => {
+  let backend: DemoBackend;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    backend = await DemoBackend.start({ port: 0, name: "game" });
+    gw = startGateway({
+      server: { first_message_timeout: "300ms" },
+      routing: { rules: [rule(GAME, [`127.0.0.1:${backend.port}`])] },
+    });
+  });
+
+  afterAll(async () => {
+    await gw.stop();
+    await backend.stop();
+  });
+
+  test("a handshake on any path becomes a WebSocket client: frames both ways, protocol ws in Connect", async () => {
+    const c = await browserStyleClient(`ws://127.0.0.1:${gw.gateway.port}/any/path?x=1`);
+    const f1 = encodeClientFrame(1, SERVER_ID, text("sniffed"));
+    const f2 = encodeClientFrame(2, SERVER_ID, text("split"));
+    c.ws.send(concat([f1, f2.subarray(0, 3)]));
+    c.ws.send(f2.subarray(3));
+    await eventually(() => framesOf(c.received()).length === 2, "two echoed frames");
+    expect(framesOf(c.received())).toEqual([
+      [1, "sniffed"],
+      [2, "split"],
+    ]);
+    const connect = backend.events.findLast((e) => e.opcode === OpCode.Connect)!;
+    expect(connect.json).toMatchObject({ client_ip: "127.0.0.1", protocol: "ws" });
+    c.ws.send("text is not the contract");
+    await eventually(() => c.state.close !== null, "the close");
+    expect(c.state.close!.code).toBe(1003);
+  });
+
+  test("a game client on the same port is served as before", async () => {
+    const tcp = await gw.connect();
+    tcp.send(5, SERVER_ID, text("plain tcp"));
+    const reply = await tcp.next();
+    expect(str(reply.body)).toBe("plain tcp");
+    const connect = backend.events.findLast((e) => e.opcode === OpCode.Connect)!;
+    expect(connect.json).toMatchObject({ protocol: "tcp" });
+    tcp.close();
+  });
+
+  test("plain HTTP on the client port gets 426 Upgrade Required", async () => {
+    const res = await fetch(`http://127.0.0.1:${gw.gateway.port}/`);
+    expect(res.status).toBe(426);
+    expect(res.headers.get("upgrade")).toBe("websocket");
+  });
+
+  test("an HTTP header that never completes is closed by first_message_timeout, not held", async () => {
+    let closed = false;
+    const s = await Bun.connect({
+      hostname: "127.0.0.1",
+      port: gw.gateway.port,
+      socket: { data: () => {}, close: () => void (closed = true), error: () => {} },
+    });
+    s.write("GET / HTTP/1.1\r\nUpgrade: websocket\r\n");
+    await eventually(() => closed, "the gateway to close the silent client");
+    expect(await gw.gateway.metrics.value("client_closes_total", { reason: "first_message_timeout" })).toBeGreaterThanOrEqual(1);
+  });
+});
