@@ -253,7 +253,7 @@ export class Gateway {
     const binder = options.binder ?? directBinder;
     try {
       gw.listener.start("server.listen_addr", binder);
-      gw.wsListener?.start("server.ws_listen_addr");
+      gw.wsListener?.start("server.ws_listen_addr", binder !== directBinder);
       gw.admin?.start(config.admin.listen_addr !== "" ? "admin.listen_addr" : "server.health_check_port", binder);
     } catch (e) {
       gw.listener.stop();
@@ -486,6 +486,8 @@ export class Gateway {
   retire(): Promise<void> {
     this.listener.handOver();
     this.admin?.handOver();
+    // The newer code's WebSocket listener shares the port (reusePort): this one stops taking clients.
+    this.wsListener?.stop();
     this.drainReason ??= "replaced by reloaded code";
     return (async () => {
       while (this.allClients > 0 && this.drained === null) await Bun.sleep(RETIRE_POLL_MS);

@@ -352,13 +352,18 @@ export class WsListener<S = unknown> {
     for (const port of this.ports) port.checkDeadlines(now);
   }
 
-  /** Binds the listener; throws ListenError naming `key` when the address cannot be had. */
-  start(key: string): void {
+  /**
+   * Binds the listener; throws ListenError naming `key` when the address cannot be had.
+   * shareable: bind with SO_REUSEPORT, for a dev code reload whose new listener binds before the
+   * old one stops (Bun.serve has no reload of handlers for upgraded sockets, as Bun.listen has).
+   */
+  start(key: string, shareable = false): void {
     const o = this.ctx.options;
     try {
       this.server = Bun.serve<WsClientPort<S>>({
         hostname: o.host,
         port: o.port,
+        reusePort: shareable,
         fetch: (req, server) => this.upgrade(req, server),
         websocket: {
           maxPayloadLength: o.maxPayloadLength,
