@@ -194,3 +194,30 @@ describe("WebSocket on the TCP client port (the reference's sniffing)", () => {
     expect(await gw.gateway.metrics.value("client_closes_total", { reason: "first_message_timeout" })).toBeGreaterThanOrEqual(1);
   });
 });
+
+describe("server.ws_max_payload_length", () => {
+  test("a larger message closes the client with 1009, on the dedicated listener and on the TCP port", async () => {
+    const backend = await DemoBackend.start({ port: 0, name: "game" });
+    const gw = startGateway({
+      server: { ws_listen_addr: "127.0.0.1:0", ws_max_payload_length: "1KiB" },
+      routing: { rules: [rule(GAME, [`127.0.0.1:${backend.port}`])] },
+    });
+    try {
+      for (const [port, path] of [
+        [gw.gateway.wsPort, "/ws"],
+        [gw.gateway.port, "/"],
+      ] as const) {
+        const c = await browserStyleClient(`ws://127.0.0.1:${port}${path}`);
+        const fits = encodeClientFrame(1, SERVER_ID, new Uint8Array(1024 - 8));
+        c.ws.send(fits);
+        await eventually(() => c.received().length === fits.length, "the echo of a message at the limit");
+        c.ws.send(encodeClientFrame(2, SERVER_ID, new Uint8Array(1024)));
+        await eventually(() => c.state.close !== null, "the close");
+        expect(c.state.close!.code).toBe(1009);
+      }
+    } finally {
+      await gw.stop();
+      await backend.stop();
+    }
+  });
+});
