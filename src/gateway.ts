@@ -274,10 +274,10 @@ export class Gateway {
     gw.checkFdLimit(config);
     gw.log.info("gateway listening", {
       listen: `${gw.listener.hostname}:${gw.listener.port}`,
-      ws_listen: gw.wsListener === null ? null : `${gw.wsListener.hostname}:${gw.wsListener.port}${config.server.ws_path}`,
       admin_port: gw.admin?.boundPort ?? null,
       routes: config.routing.rules.length,
       backend_mode: config.backend.mode,
+      ...(gw.wsListener === null ? {} : { ws_listen: `${gw.wsListener.hostname}:${gw.wsListener.port}${config.server.ws_path}` }),
     });
     return gw;
   }

@@ -113,7 +113,7 @@ describe("dist/game-gateway", () => {
       );
       const proc = Bun.spawn([binary, "--config", cfg], { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
       procs.push(proc);
-      const [, port, wsPort] = await new ChildOutput(proc).line(/"listen":"127\.0\.0\.1:(\d+)","ws_listen":"127\.0\.0\.1:(\d+)\/ws"/);
+      const [, port, wsPort] = await new ChildOutput(proc).line(/"listen":"127\.0\.0\.1:(\d+)".*"ws_listen":"127\.0\.0\.1:(\d+)\/ws"/);
       const frame = encodeClientFrame(3, serverIdFor(10), text("over websocket"));
       for (const url of [`ws://127.0.0.1:${wsPort}/ws`, `ws://127.0.0.1:${port}/`]) {
         const ws = new WebSocket(url);
