@@ -222,6 +222,7 @@ export class Gateway {
       metrics: this.metrics,
       admission: this.admission,
       now: this.clock.now,
+      otherConnections: () => this.wsListener?.connections ?? 0,
     });
     const ws = wsListenerFromConfig(config);
     this.wsListener =

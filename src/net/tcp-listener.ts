@@ -111,6 +111,8 @@ export interface TcpListenerParts<S> extends TcpListenerSettings {
    * Date.now); tests pass a clock they advance themselves and call sweep().
    */
   readonly now?: () => number;
+  /** Clients open on other client listeners (WebSocket), counted against maxConnections too. */
+  readonly otherConnections?: () => number;
 }
 
 /** What the listener's connections share, kept across reloads. */
@@ -606,6 +608,8 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
   }
 }
 
+const noOtherConnections = (): number => 0;
+
 /**
  * S is what the layer above binds to each connection (a Session): the listener hands ports to
  * `events` and never looks at it.
@@ -629,6 +633,7 @@ export class TcpListener<S = unknown> {
   private readonly metrics: GatewayCounters;
   private readonly admission: AdmissionControl;
   private readonly now: () => number;
+  private readonly otherConnections: () => number;
 
   constructor(parts: TcpListenerParts<S>) {
     this.options = parts.options;
@@ -638,6 +643,7 @@ export class TcpListener<S = unknown> {
     this.metrics = parts.metrics;
     this.admission = parts.admission;
     this.now = parts.now ?? Date.now;
+    this.otherConnections = parts.otherConnections ?? noOtherConnections;
     this.state.now = this.now();
     this.ctx = this.context(this.options);
   }
@@ -691,7 +697,7 @@ export class TcpListener<S = unknown> {
       socket: {
         binaryType: "uint8array",
         open: (socket) => {
-          if (this.open >= this.options.maxConnections) {
+          if (this.open + this.otherConnections() >= this.options.maxConnections) {
             this.events.onConnectionRefused(socket.remoteAddress ?? "unknown", "tcp", "max_connections");
             socket.terminate();
             return;

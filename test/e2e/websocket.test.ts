@@ -195,6 +195,33 @@ describe("WebSocket on the TCP client port (the reference's sniffing)", () => {
   });
 });
 
+describe("connection_pool.max_connections covers both listeners", () => {
+  test("a WebSocket client takes a slot a TCP client then cannot have, and the other way round", async () => {
+    const backend = await DemoBackend.start({ port: 0, name: "game" });
+    const gw = startGateway({
+      server: { ws_listen_addr: "127.0.0.1:0" },
+      connection_pool: { max_connections: 1 },
+      routing: { rules: [rule(GAME, [`127.0.0.1:${backend.port}`])] },
+    });
+    try {
+      const ws = await WsPeer.connect(gw.gateway.wsPort);
+      const tcp = await gw.connect();
+      await tcp.closed; // refused: the WebSocket client holds the one slot
+      ws.terminate();
+      await eventually(() => gw.gateway.clientConnections === 0, "the WebSocket client to be gone");
+      const tcp2 = await gw.connect();
+      tcp2.send(1, SERVER_ID, text("holds the slot"));
+      await tcp2.next();
+      await expect(WsPeer.connect(gw.gateway.wsPort)).rejects.toThrow("status 503");
+      expect(await gw.gateway.metrics.value("connection_refusals_total", { refusal: "max_connections" })).toBe(2);
+      tcp2.close();
+    } finally {
+      await gw.stop();
+      await backend.stop();
+    }
+  });
+});
+
 describe("server.ws_max_payload_length", () => {
   test("a larger message closes the client with 1009, on the dedicated listener and on the TCP port", async () => {
     const backend = await DemoBackend.start({ port: 0, name: "game" });
