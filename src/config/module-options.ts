@@ -150,6 +150,8 @@ export function wsListenerLimitsFromConfig(c: GatewayConfig) {
     closeTimeoutMs: tcp.closeTimeoutMs,
     maxConnections: tcp.maxConnections,
     partialFrameTimeoutMs: tcp.partialFrameTimeoutMs,
+    readTimeoutMs: tcp.readTimeoutMs ?? 0,
+    writeTimeoutMs: tcp.writeTimeoutMs ?? 0,
   };
 }
 

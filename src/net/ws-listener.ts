@@ -43,6 +43,10 @@ export interface WsListenerOptions {
   readonly maxConnections: number;
   /** A frame started but not complete after this long closes the client (server.partial_frame_timeout). */
   readonly partialFrameTimeoutMs: number;
+  /** Nothing received for this long closes the client (server.client_read_timeout; 0: off). */
+  readonly readTimeoutMs?: number;
+  /** Queued output Bun takes none of for this long closes the client (server.client_write_timeout; 0: off). */
+  readonly writeTimeoutMs?: number;
 }
 
 export interface WsListenerParts<S> {
@@ -64,6 +68,8 @@ interface WsContext<S> {
   readonly options: WsListenerOptions;
   readonly admission: AdmissionControl;
   readonly now: () => number;
+  /** The clock as of the last sweep: deadlines counted in seconds need no clock read per message. */
+  readonly swept: { now: number };
   readonly portClosed: (port: WsClientPort<S>) => void;
 }
 
@@ -100,14 +106,20 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
   private paused = false;
   private pausedInput: RingBuffer | null = null;
   private feedPausedInput: (() => void) | null = null;
-  /** Since when (listener clock) the pending frame has been incomplete; 0 when none is. */
+  /** Since when (swept clock) the pending frame has been incomplete; 0 when none is. */
   private partialSince = 0;
+  /** A frame completed during the current message (the pending bytes, if any, are a newer frame). */
+  private frameDone = false;
   /** When a close that waits for queued output gives up (0: none pending). */
   private closeDeadline = 0;
   private closed = false;
   /** Set when the close has a more precise code and text than its reason's. */
   private closeCode = 0;
   private closeText = "";
+  /** When (swept clock) a message last arrived, or the connection opened: the read deadline counts from it. */
+  private lastInputAt: number;
+  /** When (swept clock) output started waiting or last moved; 0: nothing waits. */
+  private outputWaitingSince = 0;
 
   constructor(
     /** The client's address, as the upgrade request's peer. */
@@ -115,6 +127,7 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
     private readonly ctx: WsContext<S>,
   ) {
     this.reader = new FrameReader(ctx.layout, this, ctx.buffers);
+    this.lastInputAt = ctx.swept.now;
   }
 
   /** The upgrade completed: the socket can carry messages. */
@@ -184,7 +197,10 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
       this.abort("slow_reader");
       return -1;
     }
-    if (status === -1) this.backedUp = true;
+    if (status === -1) {
+      this.backedUp = true;
+      if (this.outputWaitingSince === 0) this.outputWaitingSince = this.ctx.swept.now;
+    }
     return byteLength;
   }
 
@@ -225,7 +241,7 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
     if (this.closing || !this.paused) return;
     this.paused = false;
     this.ws?.resume();
-    if (this.partialSince !== 0) this.partialSince = this.ctx.now();
+    if (this.partialSince !== 0) this.partialSince = this.ctx.swept.now; // its clock restarts
     if (this.pausedInput !== null && this.pausedInput.length > 0) {
       queueMicrotask((this.feedPausedInput ??= () => this.drainPausedInput()));
     }
@@ -243,6 +259,7 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
 
   onMessage(message: string | Uint8Array): void {
     if (this.closing) return;
+    this.lastInputAt = this.ctx.swept.now;
     if (typeof message === "string") {
       // The wire contract is the binary framed stream; text has no place in it. Closed here, not as
       // a ClientViolation: those are framing faults every transport shares.
@@ -259,11 +276,14 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
   private feed(chunk: Uint8Array): void {
     this.reader.feed(chunk);
     if (this.reader.pendingBytes === 0) this.partialSince = 0;
-    else if (this.partialSince === 0) this.partialSince = this.ctx.now();
+    // A frame completed in this message: what is pending now is a newer frame, timed afresh.
+    else if (this.partialSince === 0 || this.frameDone) this.partialSince = this.ctx.swept.now;
+    this.frameDone = false;
   }
 
   onDrain(): void {
     this.backedUp = false;
+    if (this.outputWaitingSince !== 0) this.outputWaitingSince = this.ctx.swept.now; // it moved: progress
     this.flush();
   }
 
@@ -289,14 +309,20 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
       if (this.closeDeadline !== 0 && now >= this.closeDeadline) this.ws?.terminate();
       return;
     }
-    if (this.partialSince !== 0 && !this.paused && now - this.partialSince >= this.ctx.options.partialFrameTimeoutMs) {
-      this.close("partial_frame_timeout");
-    }
+    const o = this.ctx.options;
+    if (this.partialSince !== 0 && !this.paused && now - this.partialSince >= o.partialFrameTimeoutMs) return this.close("partial_frame_timeout");
+    // TCP's socket deadlines (the reference's read and write deadlines); a paused client is not
+    // read from, so its silence is the gateway's doing.
+    const { readTimeoutMs = 0, writeTimeoutMs = 0 } = o;
+    if (readTimeoutMs > 0 && !this.paused && now - this.lastInputAt >= readTimeoutMs) return this.close("read_timeout");
+    if (!this.backedUp && this.queuedBytes === 0) this.outputWaitingSince = 0;
+    else if (writeTimeoutMs > 0 && this.outputWaitingSince !== 0 && now - this.outputWaitingSince >= writeTimeoutMs) this.abort("write_timeout");
   }
 
   // ---- FrameHandler ------------------------------------------------------------------------------
 
   onFrame(b: Uint8Array, off: number, len: number): boolean {
+    this.frameDone = true;
     return this.ctx.events.onClientFrame(this, b, off, len);
   }
 
@@ -311,11 +337,13 @@ export class WsListener<S = unknown> {
   private readonly ports = new Set<WsClientPort<S>>();
   private ctx: WsContext<S>;
   private readonly now: () => number;
+  private readonly swept = { now: 0 };
   private readonly otherConnections: () => number;
 
   constructor(private readonly parts: WsListenerParts<S>) {
     this.now = parts.now ?? Date.now;
     this.otherConnections = parts.otherConnections ?? (() => 0);
+    this.swept.now = this.now();
     this.ctx = this.context(parts.options);
   }
 
@@ -327,6 +355,7 @@ export class WsListener<S = unknown> {
       options,
       admission: this.parts.admission,
       now: this.now,
+      swept: this.swept,
       portClosed: (port) => void this.ports.delete(port),
     };
   }
@@ -349,6 +378,7 @@ export class WsListener<S = unknown> {
   }
 
   sweep(now = this.now()): void {
+    this.swept.now = now;
     for (const port of this.ports) port.checkDeadlines(now);
   }
 

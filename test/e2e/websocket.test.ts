@@ -248,3 +248,42 @@ describe("server.ws_max_payload_length", () => {
     }
   });
 });
+
+describe("TCP's socket deadlines apply to WebSocket clients (dedicated listener)", () => {
+  async function gatewayWith(server: Record<string, unknown>) {
+    const backend = await DemoBackend.start({ port: 0, name: "game" });
+    const gw = startGateway({ server: { ws_listen_addr: "127.0.0.1:0", ...server }, routing: { rules: [rule(GAME, [`127.0.0.1:${backend.port}`])] } });
+    const closes = (reason: string) => gw.gateway.metrics.value("client_closes_total", { reason });
+    return { gw, closes, stop: async () => (await gw.stop(), await backend.stop()) };
+  }
+
+  test("client_read_timeout closes a client that sends nothing for that long, with 1008 and the reason", async () => {
+    const { gw, closes, stop } = await gatewayWith({ client_read_timeout: "300ms" });
+    try {
+      const silent = await WsPeer.connect(gw.gateway.wsPort);
+      await silent.send(encodeClientFrame(1, SERVER_ID, text("hello")));
+      await eventually(() => silent.received().length > 0, "the echo");
+      await eventually(() => silent.closed, "the silent client closed");
+      expect(silent.closeEvent).toEqual({ code: 1008, reason: "read_timeout" });
+      expect(await closes("read_timeout")).toBe(1);
+    } finally {
+      await stop();
+    }
+  });
+
+  test("client_write_timeout closes a client whose output Bun could not send for that long", async () => {
+    // The byte bound set out of the way, so the deadline is what closes it.
+    const { gw, closes, stop } = await gatewayWith({ client_write_timeout: "300ms", client_write_queue_limit: "256MiB" });
+    try {
+      const stuck = await WsPeer.connect(gw.gateway.wsPort);
+      stuck.pauseReading();
+      // Echoes far past what loopback socket buffers and Bun's buffer hold: the rest waits in the port's queue.
+      const f = encodeClientFrame(1, SERVER_ID, new Uint8Array(60_000));
+      for (let i = 0; i < 300; i++) await stuck.send(f);
+      await eventually(async () => (await closes("write_timeout")) === 1, "the stuck client closed at its write deadline");
+      expect(await closes("slow_reader")).toBe(0);
+    } finally {
+      await stop();
+    }
+  });
+});

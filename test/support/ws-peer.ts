@@ -23,11 +23,25 @@ export class WsPeer {
   static async connect(port: number, path = "/ws", host = "127.0.0.1"): Promise<WsPeer> {
     const driver = websocket.client(`ws://${host}:${port}${path}`);
     let peer: WsPeer | null = null;
+    // What the socket has not taken yet, written on its drain (frames must reach the wire whole).
+    const unsent: Uint8Array[] = [];
+    const flush = (s: Socket<undefined>) => {
+      while (unsent.length > 0) {
+        const head = unsent[0]!;
+        const n = Math.max(0, s.write(head));
+        if (n < head.length) {
+          unsent[0] = head.subarray(n);
+          return;
+        }
+        unsent.shift();
+      }
+    };
     const socket = await Bun.connect({
       hostname: host,
       port,
       socket: {
-        data: (_s, chunk) => void driver.io.write(chunk),
+        data: (_s, chunk) => void driver.io.write(Buffer.from(chunk)),
+        drain: (s) => flush(s),
         close: () => {
           if (peer !== null) peer.socketClosed = true;
         },
@@ -36,7 +50,10 @@ export class WsPeer {
     });
     peer = new WsPeer(socket, driver);
     const p = peer;
-    driver.io.on("data", (chunk) => void socket.write(chunk));
+    driver.io.on("data", (chunk) => {
+      unsent.push(new Uint8Array(chunk));
+      if (unsent.length === 1) flush(socket);
+    });
     driver.messages.on("data", (m) => {
       if (typeof m === "string") p.texts.push(m);
       else p.messages.push(new Uint8Array(m));
