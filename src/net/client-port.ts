@@ -2,9 +2,8 @@ import type { ClientViolation } from "../protocol/violations.ts";
 
 // The contract between a client transport and the layer above it: the plug-in point for every
 // transport. A transport (raw TCP and sniffed WebSocket in tcp-listener.ts, Bun's WebSocket in
-// ws-listener.ts; TLS later) implements
-// ClientPort for each connection and reports to a ClientEvents; the session layer implements
-// ClientEvents. Both are generic in S, what the layer above binds to a port (a Session): the
+// ws-listener.ts; TLS later) implements ClientPort for each connection and reports to a
+// ClientEvents; the session layer implements ClientEvents. Both are generic in S, what the layer above binds to a port (a Session): the
 // transport stores it and never looks inside, so it names nothing above src/net.
 // test/contracts/client-port.contract.ts is the suite every transport runs.
 //
