@@ -182,6 +182,30 @@ describe("WebSocket on the TCP client port (the reference's sniffing)", () => {
     expect(res.headers.get("upgrade")).toBe("websocket");
   });
 
+  /** Writes raw bytes to the client port and collects the answer until the gateway closes. */
+  async function rawExchange(request: string): Promise<string> {
+    let answer = "";
+    let closed = false;
+    const s = await Bun.connect({
+      hostname: "127.0.0.1",
+      port: gw.gateway.port,
+      socket: { data: (_s, chunk) => void (answer += new TextDecoder().decode(chunk)), close: () => void (closed = true), error: () => {} },
+    });
+    s.write(request);
+    await eventually(() => closed, "the gateway to answer and close");
+    return answer;
+  }
+
+  test("an HTTP header past 8 KiB gets 431 and is closed", async () => {
+    const answer = await rawExchange(`GET / HTTP/1.1\r\nX-Filler: ${"a".repeat(9000)}`);
+    expect(answer).toStartWith("HTTP/1.1 431 ");
+  });
+
+  test("a handshake the WebSocket library refuses (no Sec-WebSocket-Key) gets 400 and is closed", async () => {
+    const answer = await rawExchange("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    expect(answer).toStartWith("HTTP/1.1 400 ");
+  });
+
   test("an HTTP header that never completes is closed by first_message_timeout, not held", async () => {
     let closed = false;
     const s = await Bun.connect({
