@@ -11,6 +11,8 @@ import {
   admissionFromConfig,
   bufferPoolFromConfig,
   listenerSettingsFromConfig,
+  wsListenerFromConfig,
+  wsListenerLimitsFromConfig,
   listenerLimitsFromConfig,
   backendFrameLayoutFromConfig,
   maxSessionsFromConfig,
@@ -23,6 +25,7 @@ import { Logger, type LogSink, ThrottledLog } from "./log/logger.ts";
 import { type Binder, directBinder } from "./net/binder.ts";
 import { BufferPool } from "./net/buffer-pool.ts";
 import { TcpListener } from "./net/tcp-listener.ts";
+import { WsListener } from "./net/ws-listener.ts";
 import { Router } from "./routing/router.ts";
 import { BackendRelay } from "./session/backend-relay.ts";
 import { SessionIdGenerator } from "./session/session-id.ts";
@@ -108,6 +111,11 @@ const RETIRE_POLL_MS = 1_000;
  */
 const RESTART_ONLY: readonly string[] = [
   "server.listen_addr",
+  "server.ws_listen_addr",
+  "server.ws_path",
+  "server.ws_max_payload_length",
+  "server.ws_idle_timeout",
+  "server.ws_send_pings",
   "server.health_check_port",
   "admin.listen_addr",
   "server.gateway_name",
@@ -146,6 +154,8 @@ export class Gateway {
   private readonly reloads: ReloadRecord[] = [];
   private readonly service: SessionService;
   private readonly listener: TcpListener<Session>;
+  /** The dedicated WebSocket listener (server.ws_listen_addr); null when off. */
+  private readonly wsListener: WsListener<Session> | null;
   private readonly admin: AdminServer | null;
   private readonly accessLog: AccessLog | null;
   private readonly messageRates: RateMeter;
@@ -212,7 +222,21 @@ export class Gateway {
       metrics: this.metrics,
       admission: this.admission,
       now: this.clock.now,
+      otherConnections: () => this.wsListener?.connections ?? 0,
     });
+    const ws = wsListenerFromConfig(config);
+    this.wsListener =
+      ws === null
+        ? null
+        : new WsListener({
+            options: ws,
+            events: this.service,
+            buffers: this.buffers,
+            metrics: this.metrics,
+            admission: this.admission,
+            now: this.clock.now,
+            otherConnections: () => this.listener.connections,
+          });
     this.metrics.trackQueues({
       backendQueues: () => this.backends.all().map((p) => ({ endpoint: p.endpoint, queuedBytes: p.queuedBytes })),
       pooledBytesInUse: () => this.buffers.stats().outstandingBytes,
@@ -230,9 +254,11 @@ export class Gateway {
     const binder = options.binder ?? directBinder;
     try {
       gw.listener.start("server.listen_addr", binder);
+      gw.wsListener?.start("server.ws_listen_addr", binder !== directBinder);
       gw.admin?.start(config.admin.listen_addr !== "" ? "admin.listen_addr" : "server.health_check_port", binder);
     } catch (e) {
       gw.listener.stop();
+      gw.wsListener?.stop();
       gw.accessLog?.close();
       gw.messageRates.stop();
       void gw.tracer?.shutdown();
@@ -242,6 +268,7 @@ export class Gateway {
     gw.sweepTimer = setInterval(() => {
       gw.service.sweep();
       gw.listener.sweep();
+      gw.wsListener?.sweep();
       gw.backends.healthCheck();
       gw.backends.reapRetired();
     }, config.session.sweep_interval);
@@ -251,6 +278,7 @@ export class Gateway {
       admin_port: gw.admin?.boundPort ?? null,
       routes: config.routing.rules.length,
       backend_mode: config.backend.mode,
+      ...(gw.wsListener === null ? {} : { ws_listen: `${gw.wsListener.hostname}:${gw.wsListener.port}${config.server.ws_path}` }),
     });
     return gw;
   }
@@ -295,12 +323,27 @@ export class Gateway {
     return this.listener.port;
   }
 
+  /** The dedicated WebSocket listener's bound port (0 when it is off). */
+  get wsPort(): number {
+    return this.wsListener?.port ?? 0;
+  }
+
+  /** Client connections on every listener. */
+  private get allClients(): number {
+    return this.listener.connections + (this.wsListener?.connections ?? 0);
+  }
+
+  private stopListening(): void {
+    this.listener.stop();
+    this.wsListener?.stop();
+  }
+
   get adminPort(): number {
     return this.admin?.boundPort ?? 0;
   }
 
   get clientConnections(): number {
-    return this.listener.connections;
+    return this.allClients;
   }
 
   /** null when ready for traffic; otherwise why not (the /ready body). */
@@ -337,6 +380,7 @@ export class Gateway {
     this.admission.update(admissionFromConfig(effective));
     this.sessions.maxSessions = maxSessionsFromConfig(effective);
     this.listener.update(listenerLimitsFromConfig(effective), proxyProtocolFromConfig(effective));
+    this.wsListener?.update(wsListenerLimitsFromConfig(effective));
     const record: ReloadRecord = {
       at: new Date().toISOString(),
       ok: true,
@@ -419,15 +463,15 @@ export class Gateway {
     const progress = setInterval(() => {
       this.log.info("drain progress", {
         sessions_left: this.sessions.size,
-        clients_left: this.listener.connections,
+        clients_left: this.allClients,
         seconds_to_deadline: Math.max(0, Math.ceil((deadline - clock.now()) / 1000)),
         hint: DRAIN_HINT,
       });
     }, every);
     try {
       if (c.server.drain_delay > 0) await clock.sleep(c.server.drain_delay);
-      this.listener.stop();
-      while (this.listener.connections > 0 && clock.now() < deadline) await clock.sleep(25);
+      this.stopListening();
+      while (this.allClients > 0 && clock.now() < deadline) await clock.sleep(25);
     } finally {
       clearInterval(progress);
     }
@@ -443,9 +487,11 @@ export class Gateway {
   retire(): Promise<void> {
     this.listener.handOver();
     this.admin?.handOver();
+    // The newer code's WebSocket listener shares the port (reusePort): this one stops taking clients.
+    this.wsListener?.stop();
     this.drainReason ??= "replaced by reloaded code";
     return (async () => {
-      while (this.listener.connections > 0 && this.drained === null) await Bun.sleep(RETIRE_POLL_MS);
+      while (this.allClients > 0 && this.drained === null) await Bun.sleep(RETIRE_POLL_MS);
       await (this.drained ??= this.shutdown("retired"));
     })();
   }
@@ -463,7 +509,7 @@ export class Gateway {
   stop(): Promise<void> {
     this.drainReason ??= "stopping";
     this.drained ??= (async () => {
-      this.listener.stop();
+      this.stopListening();
       await this.shutdown();
     })();
     return this.drained;
@@ -473,10 +519,10 @@ export class Gateway {
   private async shutdown(how: "stopped" | "retired" = "stopped"): Promise<void> {
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
-    const remaining = this.listener.connections;
+    const remaining = this.allClients;
     this.service.closeAll("shutdown");
     const deadline = Date.now() + CLOSE_WAIT_MS;
-    while (this.listener.connections > 0 && Date.now() < deadline) await Bun.sleep(10);
+    while (this.allClients > 0 && Date.now() < deadline) await Bun.sleep(10);
     await this.backends.close(CLOSE_WAIT_MS);
     this.accessLog?.close();
     this.messageRates.stop();
@@ -514,7 +560,7 @@ export class Gateway {
       ready: this.notReadyReason() === null,
       not_ready_reason: this.notReadyReason(),
       config_version: this.version,
-      connections: this.listener.connections,
+      connections: this.allClients,
       pending_first_frame: this.service.pendingConnections,
       sessions: this.sessions.size,
       messages: { ...totals, ...this.messageRates.rates(totals) },

@@ -60,6 +60,9 @@ function readCidrList(value: unknown, path: string, ctx: ReadContext): readonly 
 const anyListenAddr = hostPort("", 0, false);
 const adminListenAddr = custom<string>("", (v, p, ctx) => (v === "" ? "" : anyListenAddr.read(v, p, ctx)));
 
+const wsIdle = duration("120s", 0);
+const WS_IDLE_MAX_MS = 960_000;
+
 export const GATEWAY_SCHEMA = {
   server: {
     listen_addr: hostPort(":8080", 0, false).zeroMeansDefault(),
@@ -77,6 +80,22 @@ export const GATEWAY_SCHEMA = {
     // The reference's connection_pool.read_timeout / write_timeout as client socket deadlines; 0s: off.
     client_read_timeout: duration("0s", 0),
     client_write_timeout: duration("0s", 0),
+    // The dedicated WebSocket listener (Bun's native WebSocket); "" = off. WebSocket handshakes on
+    // listen_addr are accepted either way, as the reference accepts them.
+    ws_listen_addr: adminListenAddr,
+    ws_path: custom<string>("/ws", (v, p, ctx) =>
+      typeof v === "string" && v.startsWith("/") ? v : issue(ctx, p, v, 'a URL path starting with "/", e.g. "/ws"'),
+    ),
+    ws_max_payload_length: size("1MiB", 1, 2 ** 32 - 1),
+    ws_idle_timeout: custom<number>(120_000, (v, p, ctx) => {
+      const ms = wsIdle.read(v, p, ctx);
+      if (ms === undefined || ms <= WS_IDLE_MAX_MS) return ms;
+      return issue(ctx, p, v, "a duration from 0s (off) to 960s (Bun's WebSocket idle timeout is at most 960 seconds)");
+    }),
+    ws_send_pings: bool(true),
+    // The reference's sniffing of listen_addr: WebSocket handshakes there become WebSocket clients,
+    // other HTTP gets 426. false: every connection there is a game client, whatever its first bytes.
+    sniff_websocket: bool(true),
   },
   connection_pool: {
     max_connections: int(1000, 1).zeroMeansDefault(),

@@ -7,6 +7,7 @@ import type { PoolSettings } from "../backend/endpoint-pool.ts";
 import type { AdmissionOptions } from "../net/admission.ts";
 import { type BufferPoolOptions, DEFAULT_CLASSES } from "../net/buffer-pool.ts";
 import { CidrBlock, CidrList } from "../net/cidr.ts";
+import type { WsListenerOptions } from "../net/ws-listener.ts";
 import type { ProxyProtocolOptions, TcpListenerOptions, TcpListenerSettings } from "../net/tcp-listener.ts";
 import type { SessionSettings } from "../session/session-service.ts";
 import { BackendFrameLayout } from "../protocol/layouts.ts";
@@ -119,6 +120,8 @@ export function listenerLimitsFromConfig(c: GatewayConfig): Omit<TcpListenerOpti
     pendingInputLimit: c.server.pending_input_limit,
     readTimeoutMs: c.server.client_read_timeout,
     writeTimeoutMs: clientWriteTimeout(c),
+    sniffWebSocket: c.server.sniff_websocket,
+    wsMaxPayloadLength: c.server.ws_max_payload_length,
   };
 }
 
@@ -136,6 +139,36 @@ export function listenerFromConfig(c: GatewayConfig): TcpListenerOptions {
 /** Everything the config decides for the client listener: its address and limits, and the PROXY protocol. */
 export function listenerSettingsFromConfig(c: GatewayConfig): TcpListenerSettings {
   return { options: listenerFromConfig(c), proxy: proxyProtocolFromConfig(c) };
+}
+
+/** The dedicated WebSocket listener's limits: what a reload may change. */
+export function wsListenerLimitsFromConfig(c: GatewayConfig) {
+  const tcp = listenerLimitsFromConfig(c);
+  return {
+    maxMessageSize: tcp.maxMessageSize,
+    writeQueueLimit: tcp.writeQueueLimit,
+    closeTimeoutMs: tcp.closeTimeoutMs,
+    maxConnections: tcp.maxConnections,
+    partialFrameTimeoutMs: tcp.partialFrameTimeoutMs,
+    readTimeoutMs: tcp.readTimeoutMs ?? 0,
+    writeTimeoutMs: tcp.writeTimeoutMs ?? 0,
+  };
+}
+
+/** The dedicated WebSocket listener (server.ws_listen_addr), or null when it is off. */
+export function wsListenerFromConfig(c: GatewayConfig): WsListenerOptions | null {
+  if (c.server.ws_listen_addr === "") return null;
+  const listen = parseHostPort(c.server.ws_listen_addr)!; // validated by the loader
+  return {
+    host: listen.host,
+    port: listen.port,
+    path: c.server.ws_path,
+    maxPayloadLength: c.server.ws_max_payload_length,
+    // Bun takes whole seconds; a sub-second setting still means "on".
+    idleTimeoutSec: Math.ceil(c.server.ws_idle_timeout / 1000),
+    sendPings: c.server.ws_send_pings,
+    ...wsListenerLimitsFromConfig(c),
+  };
 }
 
 /** admin.listen_addr when set; else server.health_check_port (-1: none) on the client listener's host. */

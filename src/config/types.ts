@@ -66,6 +66,18 @@ export interface ServerConfig {
   readonly client_read_timeout: Millis;
   /** Output queued to a client that its socket takes none of for this long closes it (write_timeout); 0 = off. The reference: connection_pool.write_timeout. */
   readonly client_write_timeout: Millis;
+  /** The dedicated WebSocket listener's address; "" = none (handshakes on listen_addr still work). */
+  readonly ws_listen_addr: string;
+  /** The WebSocket listener's path; upgrades to other paths get 404. */
+  readonly ws_path: string;
+  /** Largest WebSocket message a client may send (the connection closes with 1009 past it). */
+  readonly ws_max_payload_length: Bytes;
+  /** A WebSocket client silent this long (pings unanswered) is closed; 0 = off. Bun counts in ~4 s steps. */
+  readonly ws_idle_timeout: Millis;
+  /** Ping a quiet WebSocket client before ws_idle_timeout closes it. */
+  readonly ws_send_pings: boolean;
+  /** Tell WebSocket handshakes (and plain HTTP, answered 426) from game clients on listen_addr, as the reference. */
+  readonly sniff_websocket: boolean;
 }
 
 export interface ConnectionPoolConfig {

@@ -28,7 +28,7 @@ const REASONS: Readonly<Record<string, string>> = {
   ENOTFOUND: "host name not found",
 };
 
-function listenError(key: string, hostname: string, port: number, e: unknown): ListenError {
+export function listenError(key: string, hostname: string, port: number, e: unknown): ListenError {
   const code = (e as { code?: unknown } | null)?.code;
   const reason = typeof code === "string" ? (REASONS[code] ?? code) : String((e as Error)?.message ?? e);
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;

@@ -1,9 +1,9 @@
 import type { ClientViolation } from "../protocol/violations.ts";
 
 // The contract between a client transport and the layer above it: the plug-in point for every
-// transport. A transport (raw TCP today in tcp-listener.ts; WebSocket and TLS later) implements
-// ClientPort for each connection and reports to a ClientEvents; the session layer implements
-// ClientEvents. Both are generic in S, what the layer above binds to a port (a Session): the
+// transport. A transport (raw TCP and sniffed WebSocket in tcp-listener.ts, Bun's WebSocket in
+// ws-listener.ts; TLS later) implements ClientPort for each connection and reports to a
+// ClientEvents; the session layer implements ClientEvents. Both are generic in S, what the layer above binds to a port (a Session): the
 // transport stores it and never looks inside, so it names nothing above src/net.
 // test/contracts/client-port.contract.ts is the suite every transport runs.
 //
@@ -35,7 +35,7 @@ export type CloseReason =
   | "backend_lost"
   | "backend_congested"
   | "rate_limited"
-  /** Refused at admission: per-IP limits or the PROXY protocol. */
+  /** Refused at admission (per-IP limits or the PROXY protocol), or plain HTTP on the client port (answered 426). */
   | "rejected"
   | "shutdown";
 
@@ -71,7 +71,7 @@ export interface ClientPort<S = unknown> {
 
 /**
  * What a client listener tells the layer above, and all it needs from it: SessionService
- * implements it (as ClientEvents<Session>), so a listener (TCP today, WebSocket later) depends on
+ * implements it (as ClientEvents<Session>), so a listener (TCP, WebSocket) depends on
  * this, not on the service.
  */
 export interface ClientEvents<S = unknown> {

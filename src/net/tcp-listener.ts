@@ -13,6 +13,18 @@ import { FrameReader } from "./frame-reader.ts";
 import { RingBuffer } from "./ring-buffer.ts";
 import { type ByteSink, QueuedSocketWriter } from "./socket-writer.ts";
 import type { AdmissionRefusal } from "./admission.ts";
+import type { ClientProtocol } from "./client-port.ts";
+import {
+  classifyFirstBytes,
+  HEADER_TOO_LARGE_RESPONSE,
+  httpHeaderEnd,
+  isWebSocketHandshake,
+  joinBytes,
+  MAX_HTTP_HEADER,
+  UPGRADE_REQUIRED_RESPONSE,
+} from "./protocol-sniff.ts";
+import { closeCodeFor } from "./ws-close-code.ts";
+import { WebSocketStream, type WebSocketStreamOwner } from "./ws-stream.ts";
 
 // The raw-TCP client listener. Each accepted socket becomes a TcpClientPort: an optional PROXY
 // protocol header, admission by client IP, framed input through a FrameReader, output through a
@@ -47,6 +59,13 @@ export interface TcpListenerOptions {
    * per_session (the reference's contract there sets it on both sockets of a session).
    */
   readonly writeTimeoutMs?: number;
+  /**
+   * Tell WebSocket handshakes and plain HTTP from game clients by their first bytes, as the
+   * reference does (server.sniff_websocket; default on). Off, every connection is a game client.
+   */
+  readonly sniffWebSocket?: boolean;
+  /** Largest WebSocket message a sniffed WebSocket client may send (server.ws_max_payload_length). */
+  readonly wsMaxPayloadLength?: number;
 }
 
 /** Why a connection was refused before it could carry a session (connection_rejected_total{reason}). */
@@ -92,6 +111,8 @@ export interface TcpListenerParts<S> extends TcpListenerSettings {
    * Date.now); tests pass a clock they advance themselves and call sweep().
    */
   readonly now?: () => number;
+  /** Clients open on other client listeners (WebSocket), counted against maxConnections too. */
+  readonly otherConnections?: () => number;
 }
 
 /** What the listener's connections share, kept across reloads. */
@@ -141,7 +162,13 @@ export interface ClientSocket extends ByteSink {
   resume(): void;
 }
 
-export class TcpClientPort<S = unknown> implements ClientPort<S> {
+/** A sniffed WebSocket client's largest message when the listener was given none. */
+const DEFAULT_WS_MAX_PAYLOAD = 1024 * 1024;
+/** RFC 6455 "unsupported data": text where the contract carries binary frames only. */
+const TEXT_MESSAGE_CODE = 1003;
+const TEXT_MESSAGE_TEXT = "text messages are not accepted: send the framed stream as binary messages";
+
+export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStreamOwner {
   /** The client's address: the socket peer, or the one a trusted PROXY header carries. */
   remoteAddress: string;
   session: S | null = null;
@@ -181,6 +208,16 @@ export class TcpClientPort<S = unknown> implements ClientPort<S> {
    * chunk), and kept from then on: an idle client that never queued holds no writer or ring.
    */
   private writer: QueuedSocketWriter | null = null;
+  /** The first bytes are still to tell a game client from HTTP (see protocol-sniff.ts). */
+  private sniffing: boolean;
+  /** Bytes held while they cannot decide yet (fewer than 4, or an HTTP header not yet complete). */
+  private sniffed: Uint8Array | null = null;
+  /** Set once a WebSocket handshake arrived: frames in and out go through it. */
+  private ws: WebSocketStream | null = null;
+  /** Where output goes: the socket, or the WebSocket stream that frames it. */
+  private sink: ByteSink;
+  /** A text message closes with its own code; 0: the reason's code. */
+  private wsCloseCode = 0;
 
   constructor(
     private readonly socket: ClientSocket,
@@ -189,10 +226,12 @@ export class TcpClientPort<S = unknown> implements ClientPort<S> {
     this.remoteAddress = socket.remoteAddress ?? "";
     this.reader = new FrameReader(ctx.layout, this, ctx.buffers);
     this.lastInputAt = ctx.now();
+    this.sniffing = ctx.options.sniffWebSocket ?? true;
+    this.sink = socket;
   }
 
-  get protocol(): "tcp" {
-    return "tcp";
+  get protocol(): ClientProtocol {
+    return this.ws === null ? "tcp" : "ws";
   }
 
   /** Called once the socket's data points at this port (a refusal closes the socket at once). */
@@ -257,15 +296,89 @@ export class TcpClientPort<S = unknown> implements ClientPort<S> {
       case "absent":
         if (this.trustedPeer && this.ctx.proxy.mode === "required") return this.refuse("proxy_missing");
         this.headerDecided();
-        if (this.admitted || this.admit()) this.feed(bytes);
+        if (this.admitted || this.admit()) this.input(bytes);
         return;
       case "header":
         if (!this.trustedPeer) return this.refuse("proxy_untrusted");
         this.headerDecided();
         if (parsed.address !== null) this.remoteAddress = parsed.address;
-        if (this.admit() && parsed.length < bytes.length) this.feed(bytes.subarray(parsed.length));
+        if (this.admit() && parsed.length < bytes.length) this.input(bytes.subarray(parsed.length));
         return;
     }
+  }
+
+  /** Bytes read from the client, past any PROXY header: a game client's frames, or HTTP/WebSocket. */
+  private input(chunk: Uint8Array): void {
+    if (this.ws !== null) this.ws.input(chunk);
+    else if (this.sniffing) this.sniff(chunk);
+    else this.feed(chunk);
+  }
+
+  /** Decides what the connection speaks as soon as its first bytes can tell (never on a timer). */
+  private sniff(chunk: Uint8Array): void {
+    const held = this.sniffed === null ? chunk : joinBytes(this.sniffed, chunk);
+    const kind = classifyFirstBytes(held);
+    if (kind === "game") {
+      this.sniffing = false;
+      this.sniffed = null;
+      return this.feed(held);
+    }
+    const end = kind === "http" ? httpHeaderEnd(held) : -1;
+    if (end < 0) {
+      if (held.length > MAX_HTTP_HEADER) return this.answerHttp(HEADER_TOO_LARGE_RESPONSE);
+      // Bounded by MAX_HTTP_HEADER; a client that stops here is closed by first_message_timeout.
+      this.sniffed = held === chunk ? chunk.slice() : held;
+      return;
+    }
+    this.sniffing = false;
+    this.sniffed = null;
+    if (!isWebSocketHandshake(held.subarray(0, end))) return this.answerHttp(UPGRADE_REQUIRED_RESPONSE);
+    const o = this.ctx.options;
+    const ws = new WebSocketStream(this.socket, this.ctx.buffers, o.writeQueueLimit, o.wsMaxPayloadLength ?? DEFAULT_WS_MAX_PAYLOAD, this);
+    this.ws = ws;
+    this.sink = ws;
+    ws.input(held);
+  }
+
+  /** Plain HTTP on the client port: answered, then closed, as the reference does. */
+  private answerHttp(response: Uint8Array): void {
+    this.sniffing = false;
+    this.sniffed = null;
+    this.socket.write(response, 0, response.length);
+    this.close("rejected");
+  }
+
+  // ---- WebSocketStreamOwner ---------------------------------------------------------------------
+
+  onStreamBytes(b: Uint8Array): void {
+    if (!this.closing) this.feed(b);
+  }
+
+  onStreamText(): void {
+    if (this.closing) return;
+    this.wsCloseCode = TEXT_MESSAGE_CODE;
+    this.close("malformed_frame");
+  }
+
+  onStreamClosed(code: number): void {
+    // The client's close frame (answered by the driver) or a protocol error the driver closed on.
+    this.close(code === 1000 || code === 1001 ? "client_closed" : "malformed_frame");
+  }
+
+  onStreamOverflow(): void {
+    this.abort("slow_reader");
+  }
+
+  /** Ends the connection once output is out: a WebSocket says goodbye with a close frame first. */
+  private endSocket(): void {
+    const ws = this.ws;
+    if (ws !== null) {
+      const reason = this.reason ?? "shutdown";
+      if (this.wsCloseCode !== 0) ws.close(this.wsCloseCode, TEXT_MESSAGE_TEXT);
+      else ws.close(closeCodeFor(reason), reason);
+      if (!ws.flush()) return; // the close frame waits for the socket's drain, which ends it
+    }
+    this.socket.end();
   }
 
   /** Frames input, then accounts for what the reader holds across reads. */
@@ -331,7 +444,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S> {
   }
 
   flush(): void {
-    if (this.writeOut() && this.closing) this.socket.end();
+    if (this.writeOut() && this.closing) this.endSocket();
   }
 
   /** Writes the lent frame, then the queue; true once nothing waits. */
@@ -341,7 +454,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S> {
       // A lent frame goes out first: send() spills it to the queue before queuing another.
       if (process.env.NODE_ENV !== "production") invariant(this.queuedBytes === 0, "nothing is queued behind a lent frame");
       this.lent = null;
-      const n = this.socket.write(lent, this.lentOff, this.lentLen);
+      const n = this.sink.write(lent, this.lentOff, this.lentLen);
       if (n >= 0 && n < this.lentLen && !this.enqueue(lent, this.lentOff + n, this.lentLen - n)) return false;
     }
     return this.writer === null || this.writer.flush();
@@ -358,7 +471,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S> {
     // Queued bytes go out after the lent frame, which is written from the lender's buffer: anything
     // queued first would overtake it.
     if (process.env.NODE_ENV !== "production") invariant(this.lent === null, "a lent frame is copied out before more is queued");
-    const writer = (this.writer ??= new QueuedSocketWriter(this.socket, this.ctx.buffers, this.ctx.options.writeQueueLimit));
+    const writer = (this.writer ??= new QueuedSocketWriter(this.sink, this.ctx.buffers, this.ctx.options.writeQueueLimit));
     if (writer.queuedBytes === 0) this.outputWaitingSince = this.ctx.now();
     if (writer.enqueue(b, off, len)) return true;
     // The client is not reading: drop it rather than let its queue grow.
@@ -380,7 +493,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S> {
     this.reason = reason;
     this.reader.stop();
     if (this.writeOut()) {
-      this.socket.end();
+      this.endSocket();
     } else {
       // Deliver what is queued first (a Kick promises that); drain ends it, the timeout bounds it.
       this.socket.timeout(Math.max(1, Math.ceil(this.ctx.options.closeTimeoutMs / 1000)));
@@ -427,7 +540,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S> {
     const held = this.pausedInput;
     if (this.paused || this.closing || held === null || held.length === 0) return;
     const at = held.headOffset; // never wraps: it is only appended to, then emptied whole
-    this.feed(held.bytes.subarray(at, at + held.length));
+    this.input(held.bytes.subarray(at, at + held.length));
     held.clear();
     this.countHeld();
   }
@@ -453,12 +566,14 @@ export class TcpClientPort<S = unknown> implements ClientPort<S> {
     this.lastInputAt = this.ctx.now();
     if (this.proxyBytes !== null) this.onProxyData(chunk);
     else if (this.paused) this.onPausedData(chunk);
-    else this.feed(chunk);
+    else this.input(chunk);
   }
 
   onDrain(): void {
     if (process.env.NODE_ENV !== "production") this.checkNothingLent();
     if (this.outputWaitingSince !== 0) this.outputWaitingSince = this.ctx.now(); // the socket took some: progress
+    // A WebSocket's frames go first: the port's queue waits behind them.
+    if (this.ws !== null && !this.ws.flush()) return;
     this.flush();
   }
 
@@ -488,11 +603,15 @@ export class TcpClientPort<S = unknown> implements ClientPort<S> {
     this.pausedInput?.clear();
     this.countHeld();
     this.writer?.release();
+    this.ws?.release();
+    this.sniffed = null;
     this.closing = true;
     this.ctx.portClosed(this);
     this.ctx.service.onClientClosed(this, this.reason ?? (error ? "client_error" : "client_closed"));
   }
 }
+
+const noOtherConnections = (): number => 0;
 
 /**
  * S is what the layer above binds to each connection (a Session): the listener hands ports to
@@ -517,6 +636,7 @@ export class TcpListener<S = unknown> {
   private readonly metrics: GatewayCounters;
   private readonly admission: AdmissionControl;
   private readonly now: () => number;
+  private readonly otherConnections: () => number;
 
   constructor(parts: TcpListenerParts<S>) {
     this.options = parts.options;
@@ -526,6 +646,7 @@ export class TcpListener<S = unknown> {
     this.metrics = parts.metrics;
     this.admission = parts.admission;
     this.now = parts.now ?? Date.now;
+    this.otherConnections = parts.otherConnections ?? noOtherConnections;
     this.ctx = this.context(this.options);
   }
 
@@ -577,7 +698,7 @@ export class TcpListener<S = unknown> {
       socket: {
         binaryType: "uint8array",
         open: (socket) => {
-          if (this.open >= this.options.maxConnections) {
+          if (this.open + this.otherConnections() >= this.options.maxConnections) {
             this.events.onConnectionRefused(socket.remoteAddress ?? "unknown", "tcp", "max_connections");
             socket.terminate();
             return;

@@ -7,6 +7,7 @@ import type { Subprocess } from "bun";
 import { STATUS_PAGE_HTML } from "../../src/admin/status-page.ts";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { DemoBackend } from "../../src/demo/demo-backend.ts";
+import { encodeClientFrame } from "../../src/protocol/client-frame.ts";
 import { startReferenceBackend } from "../support/reference-backend.ts";
 import { ChildOutput, eventually, rule, startGateway, str, text } from "../support/harness.ts";
 import { decodePprof } from "../support/pprof.ts";
@@ -116,6 +117,33 @@ describe("dist/game-gateway", () => {
       proc.kill("SIGTERM");
       expect(await proc.exited).toBe(0);
       for (const c of clients) await c.closed;
+    });
+
+    test("WebSocket clients through the binary: on the dedicated listener and on the TCP port (sniffed)", async () => {
+      const cfg = join(dir, "gw-ws.yaml");
+      writeFileSync(
+        cfg,
+        [
+          'server: { listen_addr: "127.0.0.1:0", ws_listen_addr: "127.0.0.1:0", health_check_port: -1 }',
+          "graceful_shutdown_timeout: 1s",
+          `routing: { rules: [{ server_type: 10, endpoints: ["127.0.0.1:${backend.port}"] }] }`,
+        ].join("\n"),
+      );
+      const proc = Bun.spawn([binary, "--config", cfg], { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+      procs.push(proc);
+      const [, port, wsPort] = await new ChildOutput(proc).line(/"listen":"127\.0\.0\.1:(\d+)".*"ws_listen":"127\.0\.0\.1:(\d+)\/ws"/);
+      const frame = encodeClientFrame(3, serverIdFor(10), text("over websocket"));
+      for (const url of [`ws://127.0.0.1:${wsPort}/ws`, `ws://127.0.0.1:${port}/`]) {
+        const ws = new WebSocket(url);
+        ws.binaryType = "arraybuffer";
+        const reply = new Promise<Uint8Array>((resolve) => (ws.onmessage = (e) => resolve(new Uint8Array(e.data as ArrayBuffer))));
+        await new Promise((resolve) => (ws.onopen = resolve));
+        ws.send(frame);
+        expect(await reply).toEqual(frame);
+        ws.close();
+      }
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
     });
 
     test("backend.mode: per_session serves a game server written for the reference gateway, unchanged", async () => {

@@ -1,0 +1,443 @@
+import type { Server } from "bun";
+import { invariant } from "../invariant.ts";
+import { ClientFrameLayout } from "../protocol/layouts.ts";
+import type { ClientViolation } from "../protocol/violations.ts";
+import type { GatewayCounters } from "../telemetry/counters.ts";
+import type { AdmissionControl } from "./admission.ts";
+import { listenError } from "./binder.ts";
+import type { BufferPool } from "./buffer-pool.ts";
+import type { ClientEvents, ClientPort, CloseReason } from "./client-port.ts";
+import { FrameReader } from "./frame-reader.ts";
+import { RingBuffer } from "./ring-buffer.ts";
+import { type ByteSink, QueuedSocketWriter } from "./socket-writer.ts";
+import { closeCodeFor } from "./ws-close-code.ts";
+
+// The dedicated WebSocket client listener (server.ws_listen_addr): Bun's native WebSocket server.
+// Binary messages carry the same framed byte stream as TCP (a frame may span messages, a message
+// may hold several), so input goes through the same FrameReader; a text message breaks the
+// contract and closes the client with code 1003.
+//
+// Output: frames queued by send()/lend() go out as one binary message per flush. Bun's send()
+// returns -1 when it took the message but the socket is backed up: from then on output waits in
+// this port's bounded queue until Bun's drain; 0 when it dropped the message (past
+// backpressureLimit, which the queue discipline should never reach): the client is closed.
+
+export interface WsListenerOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Upgrade requests to any other path get 404 (server.ws_path). */
+  readonly path: string;
+  /** Largest client body accepted (security.max_message_size). */
+  readonly maxMessageSize: number;
+  /** Largest WebSocket message accepted; larger ones close with 1009 (server.ws_max_payload_length). */
+  readonly maxPayloadLength: number;
+  /** Bun's idle timeout in seconds (0: off; Bun counts in ~4 s steps and rounds 1..7 up to 8). */
+  readonly idleTimeoutSec: number;
+  /** Ping a quiet client before the idle timeout closes it (server.ws_send_pings). */
+  readonly sendPings: boolean;
+  /** Output bytes a client may leave unread before it is closed as a slow reader. */
+  readonly writeQueueLimit: number;
+  /** How long a closing client may take to read what was queued for it. */
+  readonly closeTimeoutMs: number;
+  /** Global cap on concurrent clients (connection_pool.max_connections), shared with TCP by the caller. */
+  readonly maxConnections: number;
+  /** A frame started but not complete after this long closes the client (server.partial_frame_timeout). */
+  readonly partialFrameTimeoutMs: number;
+  /** Nothing received for this long closes the client (server.client_read_timeout; 0: off). */
+  readonly readTimeoutMs?: number;
+  /** Queued output Bun takes none of for this long closes the client (server.client_write_timeout; 0: off). */
+  readonly writeTimeoutMs?: number;
+}
+
+export interface WsListenerParts<S> {
+  readonly options: WsListenerOptions;
+  readonly events: ClientEvents<S>;
+  readonly buffers: BufferPool;
+  readonly metrics: GatewayCounters;
+  readonly admission: AdmissionControl;
+  /** Milliseconds since the epoch for the close and partial-frame deadlines (default Date.now). */
+  readonly now?: () => number;
+  /** Connections already open on other client listeners (TCP), counted against maxConnections. */
+  readonly otherConnections?: () => number;
+}
+
+interface WsContext<S> {
+  readonly layout: ClientFrameLayout;
+  readonly events: ClientEvents<S>;
+  readonly buffers: BufferPool;
+  readonly options: WsListenerOptions;
+  readonly admission: AdmissionControl;
+  /** Read at each event a deadline counts from: a stamp from the last sweep would make it fire early. */
+  readonly now: () => number;
+  readonly portClosed: (port: WsClientPort<S>) => void;
+}
+
+/** The part of Bun's ServerWebSocket a port uses. */
+export interface WebSocketSink {
+  send(data: Uint8Array): number;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+  pause(): void;
+  resume(): void;
+}
+
+/** RFC 6455 "unsupported data": the client sent text where binary frames are the contract. */
+const TEXT_MESSAGE_CODE = 1003;
+const TEXT_MESSAGE_TEXT = "text messages are not accepted: send the framed stream as binary messages";
+
+/** Input held while paused for backend backpressure, past which the client is closed. */
+const PAUSED_INPUT_SLACK = 64 * 1024;
+
+export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
+  readonly protocol = "ws" as const;
+  session: S | null = null;
+  closing = false;
+  private reason: CloseReason | null = null;
+  private ws: WebSocketSink | null = null;
+  /** Bun took a message but reported backpressure: nothing more is sent until its drain. */
+  private backedUp = false;
+  private lent: Uint8Array | null = null;
+  private lentOff = 0;
+  private lentLen = 0;
+  private readonly reader: FrameReader<ClientViolation>;
+  /** Created when output first has to wait. */
+  private writer: QueuedSocketWriter | null = null;
+  private paused = false;
+  private pausedInput: RingBuffer | null = null;
+  private feedPausedInput: (() => void) | null = null;
+  /** Since when (listener clock) the pending frame has been incomplete; 0 when none is. */
+  private partialSince = 0;
+  /** A frame completed during the current message (the pending bytes, if any, are a newer frame). */
+  private frameDone = false;
+  /** When a close that waits for queued output gives up (0: none pending). */
+  private closeDeadline = 0;
+  private closed = false;
+  /** Set when the close has a more precise code and text than its reason's. */
+  private closeCode = 0;
+  private closeText = "";
+  /** When (listener clock) a message last arrived, or the connection opened: the read deadline counts from it. */
+  private lastInputAt: number;
+  /** When (listener clock) output started waiting or last moved; 0: nothing waits. */
+  private outputWaitingSince = 0;
+
+  constructor(
+    /** The client's address, as the upgrade request's peer. */
+    readonly remoteAddress: string,
+    private readonly ctx: WsContext<S>,
+  ) {
+    this.reader = new FrameReader(ctx.layout, this, ctx.buffers);
+    this.lastInputAt = ctx.now();
+  }
+
+  /** The upgrade completed: the socket can carry messages. */
+  attach(ws: WebSocketSink): void {
+    this.ws = ws;
+  }
+
+  // ---- ClientPort: output ------------------------------------------------------------------------
+
+  send(b: Uint8Array, off: number, len: number): boolean {
+    if (this.lent !== null && !this.spillLent()) return false;
+    return this.enqueue(b, off, len);
+  }
+
+  lend(b: Uint8Array, off: number, len: number): boolean {
+    if (this.lent === null && this.queuedBytes === 0) {
+      this.lent = b;
+      this.lentOff = off;
+      this.lentLen = len;
+      return true;
+    }
+    return this.send(b, off, len);
+  }
+
+  get queuedBytes(): number {
+    return this.writer === null ? 0 : this.writer.queuedBytes;
+  }
+
+  flush(): void {
+    if (this.writeOut() && this.closing) this.closeSocket();
+  }
+
+  /** Sends the lent frame, then the queue; true once nothing waits. */
+  private writeOut(): boolean {
+    const lent = this.lent;
+    if (lent !== null) {
+      this.lent = null;
+      // Bun copies the message before send() returns, so the lender's buffer is free after it.
+      if (this.write(lent, this.lentOff, this.lentLen) === 0 && !this.enqueue(lent, this.lentOff, this.lentLen)) return false;
+    }
+    return this.writer === null || this.writer.flush();
+  }
+
+  private spillLent(): boolean {
+    const lent = this.lent!;
+    this.lent = null;
+    return this.enqueue(lent, this.lentOff, this.lentLen);
+  }
+
+  private enqueue(b: Uint8Array, off: number, len: number): boolean {
+    if (process.env.NODE_ENV !== "production") invariant(this.lent === null, "a lent frame is copied out before more is queued");
+    const writer = (this.writer ??= new QueuedSocketWriter(this, this.ctx.buffers, this.ctx.options.writeQueueLimit));
+    if (writer.enqueue(b, off, len)) return true;
+    this.abort("slow_reader");
+    return false;
+  }
+
+  /** ByteSink for the queue: one binary message per call; 0 while Bun is backed up. */
+  write(data: Uint8Array, byteOffset = 0, byteLength = data.length - byteOffset): number {
+    const ws = this.ws;
+    if (ws === null || this.closed) return -1;
+    if (this.backedUp) return 0;
+    const whole = byteOffset === 0 && byteLength === data.length;
+    const status = ws.send(whole ? data : data.subarray(byteOffset, byteOffset + byteLength));
+    if (status === 0) {
+      // Dropped past backpressureLimit: the stream now has a hole, so the client cannot go on.
+      this.abort("slow_reader");
+      return -1;
+    }
+    if (status === -1) {
+      this.backedUp = true;
+      if (this.outputWaitingSince === 0) this.outputWaitingSince = this.ctx.now();
+    }
+    return byteLength;
+  }
+
+  // ---- ClientPort: closing and reading ---------------------------------------------------------
+
+  close(reason: CloseReason): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.reason = reason;
+    this.reader.stop();
+    if (this.writeOut()) this.closeSocket();
+    else this.closeDeadline = this.ctx.now() + this.ctx.options.closeTimeoutMs;
+  }
+
+  /** Closes at once, dropping queued output: the client is not taking it. */
+  private abort(reason: CloseReason): void {
+    this.closing = true;
+    this.reason ??= reason;
+    this.reader.stop();
+    this.writer?.release();
+    // A close frame would queue behind the output the client is not reading: cut the connection.
+    this.ws?.terminate();
+  }
+
+  private closeSocket(): void {
+    const reason = this.reason ?? "shutdown";
+    if (this.closeCode !== 0) this.ws?.close(this.closeCode, this.closeText);
+    else this.ws?.close(closeCodeFor(reason), reason);
+  }
+
+  pauseReading(): void {
+    if (this.closing || this.paused) return;
+    this.paused = true;
+    this.ws?.pause();
+  }
+
+  resumeReading(): void {
+    if (this.closing || !this.paused) return;
+    this.paused = false;
+    this.ws?.resume();
+    if (this.partialSince !== 0) this.partialSince = this.ctx.now(); // its clock restarts
+    if (this.pausedInput !== null && this.pausedInput.length > 0) {
+      queueMicrotask((this.feedPausedInput ??= () => this.drainPausedInput()));
+    }
+  }
+
+  private drainPausedInput(): void {
+    const held = this.pausedInput;
+    if (this.paused || this.closing || held === null || held.length === 0) return;
+    const at = held.headOffset; // only appended to, then emptied whole: never wraps
+    this.feed(held.bytes.subarray(at, at + held.length));
+    held.clear();
+  }
+
+  // ---- socket events -----------------------------------------------------------------------------
+
+  onMessage(message: string | Uint8Array): void {
+    if (this.closing) return;
+    this.lastInputAt = this.ctx.now();
+    if (typeof message === "string") {
+      // The wire contract is the binary framed stream; text has no place in it. Closed here, not as
+      // a ClientViolation: those are framing faults every transport shares.
+      this.closeCode = TEXT_MESSAGE_CODE;
+      this.closeText = TEXT_MESSAGE_TEXT;
+      return this.close("malformed_frame");
+    }
+    if (!this.paused) return this.feed(message);
+    // Bun delivers what it had already read after pause(): keep it, within a bound.
+    const held = (this.pausedInput ??= new RingBuffer(this.ctx.buffers, this.ctx.options.maxPayloadLength + PAUSED_INPUT_SLACK));
+    if (!held.push(message, 0, message.length)) this.close("pending_input_limit");
+  }
+
+  private feed(chunk: Uint8Array): void {
+    this.reader.feed(chunk);
+    if (this.reader.pendingBytes === 0) this.partialSince = 0;
+    // A frame completed in this message: what is pending now is a newer frame, timed afresh.
+    else if (this.partialSince === 0 || this.frameDone) this.partialSince = this.ctx.now();
+    this.frameDone = false;
+  }
+
+  onDrain(): void {
+    this.backedUp = false;
+    if (this.outputWaitingSince !== 0) this.outputWaitingSince = this.ctx.now(); // it moved: progress
+    this.flush();
+  }
+
+  onClosed(code: number): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closing = true;
+    this.ws = null;
+    this.lent = null;
+    this.reader.stop();
+    this.pausedInput?.clear();
+    this.writer?.release();
+    this.ctx.admission.release(this.remoteAddress);
+    this.ctx.portClosed(this);
+    // 1006: the connection dropped without a close frame.
+    this.ctx.events.onClientClosed(this, this.reason ?? (code === 1006 ? "client_error" : "client_closed"));
+  }
+
+  /** The sweep's deadlines: a close waiting on output, and a frame started but not finished. */
+  checkDeadlines(now: number): void {
+    if (this.closed) return;
+    if (this.closing) {
+      if (this.closeDeadline !== 0 && now >= this.closeDeadline) this.ws?.terminate();
+      return;
+    }
+    const o = this.ctx.options;
+    if (this.partialSince !== 0 && !this.paused && now - this.partialSince >= o.partialFrameTimeoutMs) return this.close("partial_frame_timeout");
+    // TCP's socket deadlines (the reference's read and write deadlines); a paused client is not
+    // read from, so its silence is the gateway's doing.
+    const { readTimeoutMs = 0, writeTimeoutMs = 0 } = o;
+    if (readTimeoutMs > 0 && !this.paused && now - this.lastInputAt >= readTimeoutMs) return this.close("read_timeout");
+    if (!this.backedUp && this.queuedBytes === 0) this.outputWaitingSince = 0;
+    else if (writeTimeoutMs > 0 && this.outputWaitingSince !== 0 && now - this.outputWaitingSince >= writeTimeoutMs) this.abort("write_timeout");
+  }
+
+  // ---- FrameHandler ------------------------------------------------------------------------------
+
+  onFrame(b: Uint8Array, off: number, len: number): boolean {
+    this.frameDone = true;
+    return this.ctx.events.onClientFrame(this, b, off, len);
+  }
+
+  onFramingError(reason: ClientViolation): void {
+    this.ctx.events.onClientViolation(this, reason);
+  }
+}
+
+/** S: what the layer above binds to each connection (a Session); the listener never looks at it. */
+export class WsListener<S = unknown> {
+  private server: Server<WsClientPort<S>> | null = null;
+  private readonly ports = new Set<WsClientPort<S>>();
+  private ctx: WsContext<S>;
+  private readonly now: () => number;
+  private readonly otherConnections: () => number;
+
+  constructor(private readonly parts: WsListenerParts<S>) {
+    this.now = parts.now ?? Date.now;
+    this.otherConnections = parts.otherConnections ?? (() => 0);
+    this.ctx = this.context(parts.options);
+  }
+
+  private context(options: WsListenerOptions): WsContext<S> {
+    return {
+      layout: new ClientFrameLayout(options.maxMessageSize),
+      events: this.parts.events,
+      buffers: this.parts.buffers,
+      options,
+      admission: this.parts.admission,
+      now: this.now,
+      portClosed: (port) => void this.ports.delete(port),
+    };
+  }
+
+  /** New limits for connections upgraded from now on (Bun's socket options stay as bound). */
+  update(options: Omit<WsListenerOptions, "host" | "port" | "path" | "maxPayloadLength" | "idleTimeoutSec" | "sendPings">): void {
+    this.ctx = this.context({ ...this.ctx.options, ...options });
+  }
+
+  get port(): number {
+    return this.server?.port ?? 0;
+  }
+
+  get hostname(): string {
+    return this.server?.hostname ?? this.ctx.options.host;
+  }
+
+  get connections(): number {
+    return this.ports.size;
+  }
+
+  sweep(now = this.now()): void {
+    for (const port of this.ports) port.checkDeadlines(now);
+  }
+
+  /**
+   * Binds the listener; throws ListenError naming `key` when the address cannot be had.
+   * shareable: bind with SO_REUSEPORT, for a dev code reload whose new listener binds before the
+   * old one stops (Bun.serve has no reload of handlers for upgraded sockets, as Bun.listen has).
+   */
+  start(key: string, shareable = false): void {
+    const o = this.ctx.options;
+    try {
+      this.server = Bun.serve<WsClientPort<S>>({
+        hostname: o.host,
+        port: o.port,
+        reusePort: shareable,
+        fetch: (req, server) => this.upgrade(req, server),
+        websocket: {
+          maxPayloadLength: o.maxPayloadLength,
+          idleTimeout: o.idleTimeoutSec,
+          sendPings: o.sendPings,
+          // Our queue stops sending at the first -1, so Bun holds at most one message past this.
+          backpressureLimit: o.writeQueueLimit,
+          closeOnBackpressureLimit: false,
+          perMessageDeflate: false,
+          open: (ws) => {
+            ws.data.attach(ws);
+            this.ports.add(ws.data);
+            this.parts.events.onClientOpen(ws.data);
+          },
+          message: (ws, message) => ws.data.onMessage(message),
+          drain: (ws) => ws.data.onDrain(),
+          close: (ws, code) => ws.data.onClosed(code),
+        },
+      });
+    } catch (e) {
+      throw listenError(key, o.host, o.port, e);
+    }
+  }
+
+  private upgrade(req: Request, server: Server<WsClientPort<S>>): Response | undefined {
+    const ctx = this.ctx;
+    if (new URL(req.url).pathname !== ctx.options.path) return new Response("not found\n", { status: 404 });
+    if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("this endpoint speaks WebSocket only\n", { status: 426, headers: { upgrade: "websocket" } });
+    }
+    const address = server.requestIP(req)?.address ?? "";
+    if (address === "") return this.refuse("unknown", "no_peer_address", 400);
+    if (this.ports.size + this.otherConnections() >= ctx.options.maxConnections) return this.refuse(address, "max_connections", 503);
+    const refusal = ctx.admission.admit(address);
+    if (refusal !== null) return this.refuse(address, refusal, 429);
+    const port = new WsClientPort<S>(address, ctx);
+    if (server.upgrade(req, { data: port })) return undefined;
+    ctx.admission.release(address);
+    return new Response("WebSocket upgrade failed\n", { status: 400 });
+  }
+
+  private refuse(address: string, refusal: string, status: number): Response {
+    this.parts.events.onConnectionRefused(address, "ws", refusal);
+    return new Response(`connection refused: ${refusal}\n`, { status });
+  }
+
+  /** Stops accepting; live connections carry on. */
+  stop(): void {
+    void this.server?.stop(false);
+    this.server = null;
+  }
+}

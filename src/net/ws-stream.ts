@@ -1,0 +1,77 @@
+import websocket, { type Driver } from "websocket-driver";
+import type { BufferPool } from "./buffer-pool.ts";
+import { type ByteSink, QueuedSocketWriter } from "./socket-writer.ts";
+
+// A WebSocket spoken over a byte stream the gateway already accepted (the TCP client port, after
+// protocol sniffing): websocket-driver parses the handshake and frames, both ways. Bun cannot hand
+// an accepted socket to its native WebSocket server, so this path costs more per message than the
+// dedicated listener (docs/performance.md has the numbers).
+//
+// As a ByteSink it takes one binary message per write() while the socket keeps up, and nothing
+// (0) while the frames it produced still wait: the port's own bounded queue then holds the output.
+
+/** What the stream tells the port that owns it. */
+export interface WebSocketStreamOwner {
+  /** A binary message's payload: bytes of the framed client stream. */
+  onStreamBytes(b: Uint8Array): void;
+  /** A text message arrived: outside the wire contract. */
+  onStreamText(): void;
+  /** The closing handshake completed or the driver failed the connection (code 1000/1001: a clean close). */
+  onStreamClosed(code: number): void;
+  /** Frames waiting for the socket passed their bound. */
+  onStreamOverflow(): void;
+}
+
+/** A WebSocket frame's header and more: what one message adds to its payload, with room to spare. */
+const FRAME_OVERHEAD = 16;
+
+export class WebSocketStream implements ByteSink {
+  private readonly driver: Driver;
+  /** Frames the socket has not taken yet. */
+  private readonly raw: QueuedSocketWriter;
+
+  constructor(socket: ByteSink, pool: BufferPool, writeQueueLimit: number, maxPayload: number, owner: WebSocketStreamOwner) {
+    const driver = (this.driver = websocket.server({ maxLength: maxPayload }));
+    const raw = (this.raw = new QueuedSocketWriter(socket, pool, writeQueueLimit + FRAME_OVERHEAD));
+    driver.io.on("data", (chunk) => {
+      if (!raw.write(chunk, 0, chunk.length)) owner.onStreamOverflow();
+    });
+    // The header was checked for an upgrade before the stream was made; the driver checks the rest.
+    driver.on("connect", () => void driver.start());
+    driver.messages.on("data", (m) => (typeof m === "string" ? owner.onStreamText() : owner.onStreamBytes(m)));
+    driver.on("close", (e) => owner.onStreamClosed(e.code));
+    driver.on("error", () => {}); // close follows
+  }
+
+  /** Bytes read from the socket: the handshake, then frames. */
+  input(chunk: Uint8Array): void {
+    // A copy, as a Buffer: the driver parses Buffers only and keeps a partial frame's chunks by
+    // reference, while the caller's bytes may be reused (held input is drained from a pooled ring).
+    this.driver.io.write(Buffer.from(chunk));
+  }
+
+  write(data: Uint8Array, byteOffset = 0, byteLength = data.length - byteOffset): number {
+    if (this.raw.queuedBytes > 0) return 0;
+    // A view, not a copy: the driver copies the payload into the frame it builds.
+    this.driver.binary(Buffer.from(data.buffer, data.byteOffset + byteOffset, byteLength));
+    return byteLength;
+  }
+
+  /** Writes frames still waiting (on the socket's drain); true once none wait. */
+  flush(): boolean {
+    return this.raw.flush();
+  }
+
+  get waiting(): boolean {
+    return this.raw.queuedBytes > 0;
+  }
+
+  /** Queues a close frame with this code and text. */
+  close(code: number, reason: string): void {
+    this.driver.close(reason, code);
+  }
+
+  release(): void {
+    this.raw.release();
+  }
+}
