@@ -1,0 +1,117 @@
+// Game-server endpoints from the Consul agent's health API, as the reference reads them:
+// GET {address}/v1/health/service/{service_name}?passing=true, keeping instances whose
+// Service.Meta.namespace is consul.namespace and whose Service.Meta.world_id is an integer.
+// Polled every consul.refresh_interval, beside the data path; a failed poll keeps the last answer.
+
+import type { ConsulWorlds } from "./combine.ts";
+import type { Parsed } from "./redis-content.ts";
+
+/** Instances kept from one answer; more refuse the answer (the old endpoints stay). */
+export const MAX_CONSUL_INSTANCES = 10_000;
+/** Bytes read from one answer at most. */
+export const MAX_CONSUL_BODY_BYTES = 16 * 1024 * 1024;
+
+export interface ConsulSettings {
+  /** e.g. "http://10.0.0.5:8500". */
+  readonly address: string;
+  readonly serviceName: string;
+  readonly namespace: string;
+  readonly refreshMs: number;
+  /** A poll that has not answered by then fails. */
+  readonly timeoutMs: number;
+}
+
+export interface ConsulEvents {
+  worlds(worlds: ConsulWorlds, changed: boolean): void;
+  failed(error: string): void;
+}
+
+/** consul.address, or the reference's agent address: http://$NODE_IP:8500 (localhost without NODE_IP). */
+export function consulAddress(configured: string, env: Readonly<Record<string, string | undefined>>): string {
+  if (configured !== "") return configured.replace(/\/+$/, "");
+  const ip = env.NODE_IP ?? "";
+  return `http://${ip === "" ? "127.0.0.1" : ip.includes(":") ? `[${ip}]` : ip}:8500`;
+}
+
+export function healthUrl(s: Pick<ConsulSettings, "address" | "serviceName">): string {
+  return `${s.address}/v1/health/service/${encodeURIComponent(s.serviceName)}?passing=true`;
+}
+
+/** The health API's JSON to worlds of "host:port" endpoints; the whole answer or nothing. */
+export function parseHealth(body: unknown, namespace: string): Parsed<ConsulWorlds> {
+  if (!Array.isArray(body)) return { ok: false, error: "expected a JSON array of service entries" };
+  if (body.length > MAX_CONSUL_INSTANCES) return { ok: false, error: `${body.length} instances, more than the ${MAX_CONSUL_INSTANCES} allowed` };
+  const worlds = new Map<number, string[]>();
+  for (const entry of body) {
+    const service = (entry as { Service?: unknown } | null)?.Service as
+      | { Address?: unknown; Port?: unknown; Meta?: Record<string, unknown> | null }
+      | undefined;
+    if (service === undefined || service === null || typeof service !== "object") continue;
+    const meta = service.Meta ?? {};
+    if (meta.namespace !== namespace) continue;
+    const world = typeof meta.world_id === "string" && /^\d+$/.test(meta.world_id) ? Number(meta.world_id) : NaN;
+    if (!Number.isInteger(world) || world > 32_767) continue;
+    const port = service.Port;
+    if (typeof service.Address !== "string" || service.Address === "" || typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65_535) continue;
+    const host = service.Address.includes(":") ? `[${service.Address}]` : service.Address;
+    const endpoint = `${host}:${port}`;
+    const list = worlds.get(world) ?? [];
+    if (!list.includes(endpoint)) list.push(endpoint);
+    worlds.set(world, list);
+  }
+  return { ok: true, value: worlds };
+}
+
+export class ConsulSource {
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private polling: Promise<void> | null = null;
+  private lastJson: string | undefined = undefined;
+
+  constructor(
+    private readonly settings: ConsulSettings,
+    private readonly events: ConsulEvents,
+  ) {}
+
+  start(): void {
+    this.poll();
+    this.timer = setInterval(() => this.poll(), this.settings.refreshMs);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    await this.polling;
+  }
+
+  /** Polls now unless a poll is in flight. */
+  poll(): void {
+    this.polling ??= this.pollOnce().finally(() => {
+      this.polling = null;
+    });
+  }
+
+  private async pollOnce(): Promise<void> {
+    const url = healthUrl(this.settings);
+    let body: unknown;
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(this.settings.timeoutMs) });
+      if (!res.ok) return this.events.failed(`${url}: HTTP ${res.status}`);
+      const declared = Number(res.headers.get("content-length") ?? 0);
+      if (declared > MAX_CONSUL_BODY_BYTES) {
+        await res.body?.cancel();
+        return this.events.failed(`${url}: answer of ${declared} bytes, more than ${MAX_CONSUL_BODY_BYTES}`);
+      }
+      const text = await res.text();
+      if (text.length > MAX_CONSUL_BODY_BYTES) return this.events.failed(`${url}: answer of ${text.length} characters, more than ${MAX_CONSUL_BODY_BYTES}`);
+      body = JSON.parse(text);
+    } catch (e) {
+      return this.events.failed(`${url}: ${(e as Error).message}`);
+    }
+    const parsed = parseHealth(body, this.settings.namespace);
+    if (!parsed.ok) return this.events.failed(`${url}: ${parsed.error}`);
+    const json = JSON.stringify([...parsed.value].sort((a, b) => a[0] - b[0]));
+    const changed = json !== this.lastJson;
+    this.lastJson = json;
+    this.events.worlds(parsed.value, changed);
+  }
+}
