@@ -422,7 +422,8 @@ export class Gateway {
   private onFeedEvent(e: FeedEvent): void {
     if (e.kind !== "consul") this.metrics.configRefreshed(e.kind, "redis", e.ok);
     if (!e.ok) {
-      this.throttled.warn(`feed:${e.kind}`, "route source refresh failed; the last good routes stay in force", { source: e.kind, error: e.error });
+      // Keyed by the error too: a new refusal is said at once, the same one (Redis down) once a while.
+      this.throttled.warn(`feed:${e.kind}:${e.error}`, "route source refresh failed; the last good routes stay in force", { source: e.kind, error: e.error });
       return;
     }
     if (e.changed) void this.rebuildRouter(e.kind);

@@ -7,7 +7,8 @@
 // test/discovery/redis-routes.test.ts): after the server restarts it reconnects but does not
 // resubscribe, and says nothing through onclose; subscribing again on a connection that kept its
 // subscription delivers every message twice. So every (re)connect of the subscriber unsubscribes
-// first, then subscribes, then reloads both keys (notifications sent while it was away are lost).
+// first (all channels: see unsubscribeAll), then subscribes, then reloads both keys (notifications
+// sent while it was away are lost).
 
 import { RedisClient } from "bun";
 import type { RedisConfig, RouteRule } from "../config/types.ts";
@@ -22,8 +23,8 @@ export interface RedisRouteEvents {
   realms(map: RealmMap, changed: boolean): void;
   /** A load failed (Redis unreachable, or a value refused); the last good value stays. */
   failed(kind: RedisValueKind, error: string): void;
-  /** A message arrived on a notify channel (for tests and the log). */
-  notified?(kind: RedisValueKind): void;
+  /** A message arrived on a notify channel (its text does not matter: any message means reload). */
+  notified?(kind: RedisValueKind, message: string): void;
 }
 
 export interface RedisRouteTiming {
@@ -133,9 +134,9 @@ export class RedisRouteSource {
     this.realmLoad.run();
   }
 
-  private readonly onMessage = (_message: string, channel: string): void => {
+  private readonly onMessage = (message: string, channel: string): void => {
     const kind: RedisValueKind = channel === this.keys.rulesNotify ? "routing_rules" : "realm_mapping";
-    this.events.notified?.(kind);
+    this.events.notified?.(kind, message);
     (kind === "routing_rules" ? this.rulesLoad : this.realmLoad).run();
   };
 
@@ -145,7 +146,8 @@ export class RedisRouteSource {
       const channels = [this.keys.rulesNotify, this.keys.realmNotify];
       try {
         // Unsubscribe first: subscribing on top of a live subscription would deliver each message twice.
-        await this.subscriber.unsubscribe(channels).catch(() => undefined);
+        await this.connected(this.subscriber);
+        await unsubscribeAll(this.subscriber);
         await withTimeout(this.subscriber.subscribe(channels, this.onMessage), this.config.read_timeout, "SUBSCRIBE");
         const first = !this.subscribed;
         this.subscribed = true;
@@ -180,12 +182,31 @@ export class RedisRouteSource {
     this.events.realms(parsed.value, changed);
   }
 
+  /** Dials when not connected: with the offline queue off, a command on a closed client fails at once. */
+  private async connected(client: RedisClient): Promise<void> {
+    if (!client.connected) await withTimeout(client.connect(), this.config.dial_timeout, "connect");
+  }
+
   private async read<T>(command: () => Promise<T>, name: string): Promise<Parsed<T>> {
     try {
+      await this.connected(this.commands);
       return { ok: true, value: await withTimeout(command(), this.config.read_timeout, name) };
     } catch (e) {
       return { ok: false, error: `${name} failed: ${(e as Error).message}` };
     }
+  }
+}
+
+/**
+ * UNSUBSCRIBE from everything (the subscriber client holds only the notify channels), or nothing
+ * when it holds no subscription (it then throws, synchronously). Not unsubscribe(channels): on
+ * Bun 1.4.5, after a server restart, that form leaves the next subscribe deaf (measured).
+ */
+async function unsubscribeAll(client: RedisClient): Promise<void> {
+  try {
+    await client.unsubscribe();
+  } catch {
+    // Not in subscriber mode: nothing to undo.
   }
 }
 
