@@ -36,7 +36,7 @@ const at = (b: DemoBackend): string => `127.0.0.1:${b.port}`;
 /** A gateway reading routes from `server` (admin port on, so /ready and /metrics are read as a user would). */
 function fleetGateway(server: RedisServer, extra: Record<string, unknown> = {}): TestGateway {
   return scope.gateway({
-    server: { health_check_port: 0 },
+    admin: { listen_addr: "127.0.0.1:0" },
     // Long refresh intervals: a change seen in these tests came by pub/sub, not by a poll.
     routing: { refresh_interval: "1h", realm_refresh_interval: "1h" },
     redis: { addr: server.addr, key_prefix: PREFIX, dial_timeout: "1s", read_timeout: "1s" },
@@ -93,6 +93,28 @@ describe("routing rules from Redis", () => {
     await redis.client.publish(KEYS.rulesNotify, "changed");
     await eventually(async () => (await landsOn(gw, [a, b], 10)) === 1, "type 10 on b after the publish", 5_000);
     expect(await roundTrip(gw, 11)).toBeNull();
+  });
+
+  test("file and Redis rules combine: a Redis rule replaces the file's for its (server_type, world_id), the file's others stay", async () => {
+    const [a, b] = [await scope.backend(), await scope.backend()];
+    await redis.client.set(KEYS.rules, rulesJson({ 10: { endpoints: [at(b)] } }));
+    const gw = fleetGateway(redis, {
+      routing: {
+        refresh_interval: "1h",
+        realm_refresh_interval: "1h",
+        rules: [
+          { server_type: 10, endpoints: [at(a)] },
+          { server_type: 11, endpoints: [at(a)] },
+        ],
+      },
+    });
+    await eventually(async () => (await ready(gw)).status === 200, "/ready");
+    await eventually(async () => (await landsOn(gw, [a, b], 10)) === 1, "type 10 on Redis' endpoint");
+    expect(await landsOn(gw, [a, b], 11)).toBe(0);
+    // Removed from Redis: the file's rule for type 10 is back in force.
+    await redis.client.del(KEYS.rules);
+    await redis.client.publish(KEYS.rulesNotify, "changed");
+    await eventually(async () => (await landsOn(gw, [a, b], 10)) === 0, "type 10 back on the file's endpoint");
   });
 
   test("hostile values are refused whole: the old rules stay and each refusal is counted", async () => {
@@ -164,6 +186,34 @@ describe("routing rules from Redis", () => {
     } finally {
       await own.kill();
     }
+  });
+});
+
+describe("the realm map", () => {
+  test("realm_based sends a mapped realm to its address and hashes the others; a publish changes the map", async () => {
+    const [a, b, c] = [await scope.backend(), await scope.backend(), await scope.backend()];
+    await redis.client.del(KEYS.realm);
+    await redis.client.set(KEYS.rules, rulesJson({ 200: { endpoints: [at(a)], strategy: "realm_based" }, 10: { endpoints: [at(a)] } }));
+    // A non-numeric field is skipped, as the reference does.
+    await redis.client.hset(KEYS.realm, { "7": at(b), note: "not a realm" });
+    const gw = fleetGateway(redis);
+    await eventually(async () => (await ready(gw)).status === 200, "/ready");
+    await eventually(async () => (await landsOn(gw, [a, b, c], 200, 7, 1)) === 1, "realm 7 on its mapped address");
+    expect(await landsOn(gw, [a, b, c], 200, 8, 1)).toBe(0);
+    // Only realm_based rules read the map.
+    expect(await landsOn(gw, [a, b, c], 10, 7, 1)).toBe(0);
+
+    await redis.client.hset(KEYS.realm, { "7": at(c) });
+    await redis.client.publish(KEYS.realmNotify, "changed");
+    await eventually(async () => (await landsOn(gw, [a, b, c], 200, 7, 1)) === 2, "realm 7 on its new address");
+
+    // A bad address refuses the whole map: realm 7 stays on c.
+    const errors = await metric(gw, "game_gateway_config_refresh_errors_total", { config_type: "realm_mapping" });
+    await redis.client.hset(KEYS.realm, { "7": at(b), "9": "nowhere" });
+    await redis.client.publish(KEYS.realmNotify, "changed");
+    await eventually(async () => (await metric(gw, "game_gateway_config_refresh_errors_total", { config_type: "realm_mapping" })) > errors, "the refusal counted");
+    expect(await landsOn(gw, [a, b, c], 200, 7, 1)).toBe(2);
+    expect(await metric(gw, "game_gateway_config_refresh_success_total", { config_type: "realm_mapping" })).toBeGreaterThanOrEqual(2);
   });
 });
 
