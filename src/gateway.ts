@@ -26,7 +26,7 @@ import { BufferPool } from "./net/buffer-pool.ts";
 import { TcpListener } from "./net/tcp-listener.ts";
 import { Router } from "./routing/router.ts";
 import { BackendRelay } from "./session/backend-relay.ts";
-import { SessionIdGenerator } from "./session/session-id.ts";
+import { SessionIdGenerator, nodeHash } from "./session/session-id.ts";
 import { SessionManager } from "./session/session-manager.ts";
 import { SessionService } from "./session/session-service.ts";
 import type { ConnectionTracer } from "./session/connection-tracer.ts";
@@ -183,7 +183,14 @@ export class Gateway {
     this.throttled = throttled;
     this.routes = config.routing.rules;
     this.feed = usesRouteFeed(config)
-      ? new RouteFeed({ redis: config.redis, consul: config.consul, routing: config.routing, env: options.env ?? process.env, onEvent: (e) => this.onFeedEvent(e) })
+      ? new RouteFeed({
+          redis: config.redis,
+          consul: config.consul,
+          routing: config.routing,
+          env: options.env ?? process.env,
+          node: { name: config.server.gateway_name, hash: nodeHash(config.server.gateway_name) },
+          onEvent: (e) => this.onFeedEvent(e),
+        })
       : null;
     this.metrics = new GatewayMetrics({ defaultMetrics: options.defaultMetrics ?? true });
     this.metrics.configVersion.set(this.version);

@@ -128,6 +128,20 @@ export class RedisRouteSource {
     this.commands.close();
   }
 
+  /**
+   * Claims `key` for `owner` for ttlMs (SET NX, then renewed while it is ours). Resolves with the
+   * owner found: `owner` when the claim is ours, another name when taken, null when Redis failed.
+   */
+  async claim(key: string, owner: string, ttlMs: number): Promise<string | null> {
+    const result = await this.read(async () => {
+      await this.commands.send("SET", [key, owner, "NX", "PX", String(ttlMs)]);
+      const holder = await this.commands.get(key);
+      if (holder === owner) await this.commands.send("PEXPIRE", [key, String(ttlMs)]);
+      return holder;
+    }, "SET NX");
+    return result.ok ? result.value : null;
+  }
+
   /** Loads both values now (each after the load in progress, if any). */
   refreshNow(): void {
     this.rulesLoad.run();

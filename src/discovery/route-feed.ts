@@ -18,11 +18,15 @@ export interface RouteFeedOptions {
   readonly consul: ConsulConfig;
   readonly routing: RoutingConfig;
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** This gateway's identity in session IDs: claimed in Redis so two gateways never share a node hash. */
+  readonly node: { readonly name: string; readonly hash: number };
   /** Every load's outcome, changed or not (metrics, log); `changed` ones ask for a new Router. */
   readonly onEvent: (e: FeedEvent) => void;
 }
 
 const NO_REALMS: RealmMap = new Map();
+/** A node claim outlives a gateway by this much; renewed every third of it. */
+const NODE_CLAIM_TTL_MS = 60_000;
 
 /** Whether this config takes routes from Redis or Consul at all. */
 export function usesRouteFeed(c: { redis: RedisConfig; consul: ConsulConfig }): boolean {
@@ -37,6 +41,9 @@ export class RouteFeed {
   private worlds: ConsulWorlds | null = null;
   private lastRulesError: string | null = null;
   private lastConsulError: string | null = null;
+  /** Another gateway's name when it holds this gateway's node hash. */
+  private nodeClash: string | null = null;
+  private claimTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(private readonly options: RouteFeedOptions) {
     const { redis, consul, routing, onEvent } = options;
@@ -85,9 +92,26 @@ export class RouteFeed {
   start(): void {
     this.redis?.start();
     this.consul?.start();
+    if (this.redis !== null) {
+      void this.claimNode();
+      this.claimTimer = setInterval(() => void this.claimNode(), NODE_CLAIM_TTL_MS / 3);
+    }
+  }
+
+  /** The Redis key naming which gateway holds a session-ID node hash. */
+  get nodeKey(): string {
+    return `${this.options.redis.key_prefix}gateway:node:${this.options.node.hash}`;
+  }
+
+  private async claimNode(): Promise<void> {
+    const { name } = this.options.node;
+    const holder = await this.redis!.claim(this.nodeKey, name, NODE_CLAIM_TTL_MS);
+    if (holder === null) return; // Redis unreachable: the rules' failure already says so
+    this.nodeClash = holder === name ? null : holder;
   }
 
   async stop(): Promise<void> {
+    if (this.claimTimer !== null) clearInterval(this.claimTimer);
     await Promise.all([this.redis?.stop(), this.consul?.stop()]);
   }
 
@@ -108,6 +132,10 @@ export class RouteFeed {
 
   /** Why the gateway is not ready yet: a source never loaded once (null when all did). */
   notLoadedReason(): string | null {
+    if (this.nodeClash !== null) {
+      const { name, hash } = this.options.node;
+      return `session ID node hash ${hash} of gateway_name "${name}" is held by gateway "${this.nodeClash}" (${this.nodeKey}): give one of them another server.gateway_name (or POD_NAME)`;
+    }
     if (this.redis !== null && this.redisRules === null) {
       return `routing rules not loaded from Redis ${this.options.redis.addr} (${this.redis.keys.rules}) yet${this.lastRulesError === null ? "" : `: ${this.lastRulesError}`}`;
     }

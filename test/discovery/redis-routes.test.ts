@@ -5,6 +5,7 @@ import { serverIdFor } from "../../src/client/game-client.ts";
 import type { DemoBackend } from "../../src/demo/demo-backend.ts";
 import { RedisRouteSource, redisKeys } from "../../src/discovery/redis-routes.ts";
 import { defaultConfig } from "../../src/config/load.ts";
+import { nodeHash } from "../../src/session/session-id.ts";
 import { TestScope, eventually, str, text, type TestGateway } from "../support/harness.ts";
 import { parseExposition, sumOf } from "../support/prom-text.ts";
 import { RedisServer } from "../support/redis-server.ts";
@@ -214,6 +215,28 @@ describe("the realm map", () => {
     await eventually(async () => (await metric(gw, "game_gateway_config_refresh_errors_total", { config_type: "realm_mapping" })) > errors, "the refusal counted");
     expect(await landsOn(gw, [a, b, c], 200, 7, 1)).toBe(2);
     expect(await metric(gw, "game_gateway_config_refresh_success_total", { config_type: "realm_mapping" })).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe("node identity", () => {
+  test("a second gateway whose name hashes to the same session-ID node is not ready, and says which gateway holds it", async () => {
+    const a = await scope.backend();
+    await redis.client.set(KEYS.rules, rulesJson({ 10: { endpoints: [at(a)] } }));
+    const first = fleetGateway(redis, { server: { gateway_name: "gw-node-a" } });
+    await eventually(async () => (await ready(first)).status === 200, "the first gateway ready");
+    const key = `${PREFIX}gateway:node:${nodeHash("gw-node-a")}`;
+    expect(await redis.client.get(key)).toBe("gw-node-a");
+
+    // Two names with one 11-bit hash: found by search, as two pods' names could collide.
+    let other = "";
+    for (let i = 0; other === ""; i++) if (nodeHash(`gw-${i}`) === nodeHash("gw-node-a")) other = `gw-${i}`;
+    const second = fleetGateway(redis, { server: { gateway_name: other } });
+    const r = await eventually(async () => {
+      const x = await ready(second);
+      return x.status === 503 && x.body.includes("held by") ? x : null;
+    }, "the second gateway to see the clash");
+    expect((JSON.parse(r.body) as { reason: string }).reason).toContain(`session ID node hash ${nodeHash(other)} of gateway_name "${other}" is held by gateway "gw-node-a"`);
+    expect((await ready(first)).status).toBe(200);
   });
 });
 
