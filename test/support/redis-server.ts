@@ -4,7 +4,8 @@
 import { RedisClient, type Subprocess } from "bun";
 import { createServer } from "node:net";
 
-async function freePort(): Promise<number> {
+/** A loopback port free a moment ago (bound, then released): for programs that cannot take port 0. */
+export async function freePort(): Promise<number> {
   return await new Promise((resolve, reject) => {
     const s = createServer();
     s.once("error", reject);
