@@ -130,6 +130,7 @@ const RESTART_ONLY: readonly string[] = [
   "consul",
   "routing.refresh_interval",
   "routing.realm_refresh_interval",
+  "routing.use_realm_mapping",
 ];
 
 function at(config: unknown, path: string): unknown {

@@ -45,6 +45,7 @@ const serviceAddress = custom<string>("", (v, p, ctx) =>
 
 // Why keys are accepted but not acted on; a later version that implements one removes its marker.
 const GRPC = "gRPC backends: not implemented yet";
+const REDIS_CONNECTIONS = "Redis connection tuning: two connections (commands, pub/sub), each command bounded by redis.read_timeout";
 const DEFAULT_SERVICES = "the reference's default service addresses: routes come from routing.rules, there from Redis";
 const GOROUTINE_POOL = "tuning of the reference's goroutine pool and accept queue: this gateway has neither: one event loop serves every connection";
 
@@ -134,6 +135,8 @@ export const GATEWAY_SCHEMA = {
   routing: {
     refresh_interval: duration("10s", "positive").zeroMeansDefault(),
     realm_refresh_interval: duration("5s", "positive").zeroMeansDefault(),
+    // Ours: false routes realm_based by the hash alone, as the reference's code does (its docs promise the map).
+    use_realm_mapping: bool(true),
     when_breaker_open: oneOf<WhenBreakerOpen>("fall_back", ["fall_back", "refuse"]),
     rules: custom<readonly RouteRule[]>([], readRules),
   },
@@ -151,11 +154,11 @@ export const GATEWAY_SCHEMA = {
     password: str(""),
     db: int(0, 0),
     key_prefix: str("game-gateway:").zeroMeansDefault(),
-    pool_size: int(10, 1).zeroMeansDefault(),
-    min_idle_conns: int(5, 0).zeroMeansDefault(),
+    pool_size: int(10, 1).zeroMeansDefault().notActedOn(REDIS_CONNECTIONS),
+    min_idle_conns: int(5, 0).zeroMeansDefault().notActedOn(REDIS_CONNECTIONS),
     dial_timeout: duration("5s", "positive").zeroMeansDefault(),
     read_timeout: duration("3s", "positive").zeroMeansDefault(),
-    write_timeout: duration("3s", "positive").zeroMeansDefault(),
+    write_timeout: duration("3s", "positive").zeroMeansDefault().notActedOn(REDIS_CONNECTIONS),
   },
   consul: {
     enabled: bool(false),

@@ -166,6 +166,8 @@ export interface SecurityConfig {
 export interface RoutingConfig {
   readonly refresh_interval: Millis;
   readonly realm_refresh_interval: Millis;
+  /** realm_based sends a realm listed in Redis {key_prefix}realm:mapping to its address (false: the hash alone, as the reference's code). */
+  readonly use_realm_mapping: boolean;
   /**
    * fall_back: skip an endpoint whose circuit breaker is open (round robin: the next turn;
    * consistent_hash / realm_based: the next index; rendezvous: the runner-up). refuse: the

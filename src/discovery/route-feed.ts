@@ -127,7 +127,7 @@ export class RouteFeed {
   }
 
   get realms(): RealmMap {
-    return this.realmMap;
+    return this.options.routing.use_realm_mapping ? this.realmMap : NO_REALMS;
   }
 
   /** Why the gateway is not ready yet: a source never loaded once (null when all did). */

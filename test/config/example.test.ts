@@ -36,8 +36,8 @@ describe("config/gateway.example.yaml", () => {
     const unusedInSchema = keyPaths(GATEWAY_SCHEMA).filter((p) => fieldAt(p).traits.notActedOn !== undefined);
     expect(unusedInSchema.filter((p) => !notActedOn.some((k) => k === p || (k.endsWith(".*") && p.startsWith(k.slice(0, -1)))))).toEqual([]);
     expect(notActedOn).toContain("grpc.*");
-    // Redis and Consul are acted on: the example sets them off, and no warning names them.
-    expect(notActedOn.filter((k) => k.startsWith("redis.") || k.startsWith("consul."))).toEqual([]);
+    // Redis and Consul are acted on; only Redis' connection tuning is not.
+    expect(notActedOn.filter((k) => k.startsWith("redis.") || k.startsWith("consul."))).toEqual(["redis.pool_size", "redis.min_idle_conns", "redis.write_timeout"]);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toStartWith("config keys accepted but not used by this version: ");
     const withoutRules: GatewayConfig = { ...config, routing: { ...config.routing, rules: [] } };

@@ -84,7 +84,7 @@ describe("defaults", () => {
           proxy_header_timeout: 3000,
           max_pending_proxy_headers: 100,
         },
-        routing: { refresh_interval: 10_000, realm_refresh_interval: 5000, when_breaker_open: "fall_back", rules: [] },
+        routing: { refresh_interval: 10_000, realm_refresh_interval: 5000, use_realm_mapping: true, when_breaker_open: "fall_back", rules: [] },
         session: { sweep_interval: 1000, idle_timeout: 30 * 60_000, idle_check_interval: 5 * 60_000 },
         redis: {
           addr: "",
@@ -155,8 +155,10 @@ consul:
     expect(config.server).toMatchObject({ client_write_queue_limit: 65536, listen_addr: "[::1]:0", health_check_port: -1 });
     expect(config.backend).toMatchObject({ write_queue_limit: 1_000_000, write_queue_high_water: 65536, lifecycle_messages: false });
     expect(config.consul.enabled).toBe(true);
-    // Consul is acted on now: no "not acted on" warning.
-    expect(warnings).toEqual([]);
+    // Consul is acted on now; of these keys only Redis' connection tuning is not.
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain("redis.write_timeout (Redis connection tuning");
+    expect(warnings[0]).not.toContain("consul");
   });
 });
 

@@ -46,6 +46,9 @@ describe("the reference's config/config.yaml", () => {
       "backend.version_service",
       "backend.game_service",
       "routing.rules[].hash_key",
+      "redis.pool_size",
+      "redis.min_idle_conns",
+      "redis.write_timeout",
       "grpc.*",
     ]);
     const unused = warnings.filter((w) => w.startsWith("config keys accepted but not used by this version: "));

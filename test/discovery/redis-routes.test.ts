@@ -216,6 +216,17 @@ describe("the realm map", () => {
     expect(await landsOn(gw, [a, b, c], 200, 7, 1)).toBe(2);
     expect(await metric(gw, "game_gateway_config_refresh_success_total", { config_type: "realm_mapping" })).toBeGreaterThanOrEqual(2);
   });
+
+  test("routing.use_realm_mapping: false routes realm_based by the hash alone, as the reference's code does", async () => {
+    const [a, b] = [await scope.backend(), await scope.backend()];
+    await redis.client.set(KEYS.rules, rulesJson({ 200: { endpoints: [at(a)], strategy: "realm_based" } }));
+    await redis.client.del(KEYS.realm);
+    await redis.client.hset(KEYS.realm, { "7": at(b) });
+    const gw = fleetGateway(redis, { routing: { refresh_interval: "1h", realm_refresh_interval: "1h", use_realm_mapping: false } });
+    await eventually(async () => (await ready(gw)).status === 200, "/ready");
+    await eventually(async () => (await metric(gw, "game_gateway_config_refresh_success_total", { config_type: "realm_mapping" })) >= 1, "the map loaded");
+    expect(await landsOn(gw, [a, b], 200, 7, 1)).toBe(0);
+  });
 });
 
 describe("node identity", () => {
