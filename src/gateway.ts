@@ -532,7 +532,7 @@ export class Gateway {
 
   /** `retired`: a dev code reload replaced this gateway; the process and its listeners go on. */
   private async shutdown(how: "stopped" | "retired" = "stopped"): Promise<void> {
-    await this.feed?.stop();
+    this.feed?.stop(); // no wait: a Redis or Consul that does not answer must not hold up the stop
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     const remaining = this.listener.connections;

@@ -66,6 +66,8 @@ export class ConsulSource {
   private timer: ReturnType<typeof setInterval> | null = null;
   private polling: Promise<void> | null = null;
   private lastJson: string | undefined = undefined;
+  /** Aborts the poll in flight at stop(). */
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly settings: ConsulSettings,
@@ -77,14 +79,16 @@ export class ConsulSource {
     this.timer = setInterval(() => this.poll(), this.settings.refreshMs);
   }
 
-  async stop(): Promise<void> {
+  /** Stops at once: a poll in flight is aborted and reports nothing. */
+  stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    await this.polling;
+    this.stopping.abort();
   }
 
   /** Polls now unless a poll is in flight. */
   poll(): void {
+    if (this.stopping.signal.aborted) return;
     this.polling ??= this.pollOnce().finally(() => {
       this.polling = null;
     });
@@ -94,7 +98,7 @@ export class ConsulSource {
     const url = healthUrl(this.settings);
     let body: unknown;
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(this.settings.timeoutMs) });
+      const res = await fetch(url, { signal: AbortSignal.any([AbortSignal.timeout(this.settings.timeoutMs), this.stopping.signal]) });
       if (!res.ok) return this.events.failed(`${url}: HTTP ${res.status}`);
       const declared = Number(res.headers.get("content-length") ?? 0);
       if (declared > MAX_CONSUL_BODY_BYTES) {
@@ -105,8 +109,10 @@ export class ConsulSource {
       if (text.length > MAX_CONSUL_BODY_BYTES) return this.events.failed(`${url}: answer of ${text.length} characters, more than ${MAX_CONSUL_BODY_BYTES}`);
       body = JSON.parse(text);
     } catch (e) {
+      if (this.stopping.signal.aborted) return;
       return this.events.failed(`${url}: ${(e as Error).message}`);
     }
+    if (this.stopping.signal.aborted) return;
     const parsed = parseHealth(body, this.settings.namespace);
     if (!parsed.ok) return this.events.failed(`${url}: ${parsed.error}`);
     const json = JSON.stringify([...parsed.value].sort((a, b) => a[0] - b[0]));

@@ -67,11 +67,6 @@ class SerialLoad {
       }
     });
   }
-
-  /** Resolves when no load runs (tests and stop). */
-  async idle(): Promise<void> {
-    while (this.running !== null) await this.running;
-  }
 }
 
 export class RedisRouteSource {
@@ -119,10 +114,10 @@ export class RedisRouteSource {
     );
   }
 
-  async stop(): Promise<void> {
+  /** Stops at once: a load in flight is abandoned (closing the clients fails it) and reports nothing. */
+  stop(): void {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
-    await Promise.all([this.rulesLoad.idle(), this.realmLoad.idle(), this.subscribing]);
     this.subscriber.onconnect = null;
     this.subscriber.close();
     this.commands.close();
@@ -133,13 +128,14 @@ export class RedisRouteSource {
    * owner found: `owner` when the claim is ours, another name when taken, null when Redis failed.
    */
   async claim(key: string, owner: string, ttlMs: number): Promise<string | null> {
+    if (this.stopped) return null;
     const result = await this.read(async () => {
       await this.commands.send("SET", [key, owner, "NX", "PX", String(ttlMs)]);
       const holder = await this.commands.get(key);
       if (holder === owner) await this.commands.send("PEXPIRE", [key, String(ttlMs)]);
       return holder;
     }, "SET NX");
-    return result.ok ? result.value : null;
+    return result.ok && !this.stopped ? result.value : null;
   }
 
   /** Loads both values now (each after the load in progress, if any). */
@@ -176,7 +172,9 @@ export class RedisRouteSource {
   }
 
   private async loadRules(): Promise<void> {
+    if (this.stopped) return;
     const result = await this.read(() => this.commands.get(this.keys.rules), "GET");
+    if (this.stopped) return;
     if (!result.ok) return this.events.failed("routing_rules", `${this.keys.rules}: ${result.error}`);
     const parsed = parseRedisRules(result.value, this.keys.rules);
     if (!parsed.ok) return this.events.failed("routing_rules", parsed.error);
@@ -186,7 +184,9 @@ export class RedisRouteSource {
   }
 
   private async loadRealm(): Promise<void> {
+    if (this.stopped) return;
     const result = await this.read(() => this.commands.hgetall(this.keys.realm), "HGETALL");
+    if (this.stopped) return;
     if (!result.ok) return this.events.failed("realm_mapping", `${this.keys.realm}: ${result.error}`);
     const parsed = parseRealmMap(result.value, this.keys.realm);
     if (!parsed.ok) return this.events.failed("realm_mapping", parsed.error);

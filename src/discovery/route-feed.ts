@@ -110,9 +110,11 @@ export class RouteFeed {
     this.nodeClash = holder === name ? null : holder;
   }
 
-  async stop(): Promise<void> {
+  /** Stops at once; nothing reported after it. */
+  stop(): void {
     if (this.claimTimer !== null) clearInterval(this.claimTimer);
-    await Promise.all([this.redis?.stop(), this.consul?.stop()]);
+    this.redis?.stop();
+    this.consul?.stop();
   }
 
   /**

@@ -281,7 +281,7 @@ describe("Bun's RedisClient pub/sub traps", () => {
       // In order on one connection: a second delivery of after-1 would come before after-2.
       expect(notes).toEqual(["before", "after-1", "after-2"]);
     } finally {
-      await source.stop();
+      source.stop();
       await own.kill();
     }
   });
