@@ -6,7 +6,7 @@ import type { DemoBackend } from "../../src/demo/demo-backend.ts";
 import { RedisRouteSource, redisKeys } from "../../src/discovery/redis-routes.ts";
 import { defaultConfig } from "../../src/config/load.ts";
 import { nodeHash } from "../../src/session/session-id.ts";
-import { TestScope, eventually, str, text, type TestGateway } from "../support/harness.ts";
+import { TestScope, eventually, str, testConfig, text, type TestGateway } from "../support/harness.ts";
 import { parseExposition, sumOf } from "../support/prom-text.ts";
 import { RedisServer } from "../support/redis-server.ts";
 
@@ -112,6 +112,17 @@ describe("routing rules from Redis", () => {
     await eventually(async () => (await ready(gw)).status === 200, "/ready");
     await eventually(async () => (await landsOn(gw, [a, b], 10)) === 1, "type 10 on Redis' endpoint");
     expect(await landsOn(gw, [a, b], 11)).toBe(0);
+    // A config reload keeps combining: the new file's rules under Redis' for the same key.
+    gw.gateway.reload(
+      testConfig({
+        routing: { refresh_interval: "1h", realm_refresh_interval: "1h", rules: [{ server_type: 10, endpoints: [at(a)] }, { server_type: 12, endpoints: [at(a)] }] },
+        redis: { addr: redis.addr, key_prefix: PREFIX, dial_timeout: "1s", read_timeout: "1s" },
+        admin: { listen_addr: "127.0.0.1:0" },
+      }),
+    );
+    expect(await landsOn(gw, [a, b], 10)).toBe(1);
+    expect(await landsOn(gw, [a, b], 12)).toBe(0);
+    expect(await roundTrip(gw, 11)).toBeNull();
     // Removed from Redis: the file's rule for type 10 is back in force.
     await redis.client.del(KEYS.rules);
     await redis.client.publish(KEYS.rulesNotify, "changed");
