@@ -173,6 +173,8 @@ export class Gateway {
   private routes: readonly RouteRule[];
   /** Counts Router builds, so a slow build finishing after a newer one is dropped. */
   private routerBuilds = 0;
+  /** Counts changed Redis and Consul values, so a file reload compiled meanwhile is rebuilt with them. */
+  private feedChanges = 0;
   private readonly throttled: ThrottledLog;
 
   private constructor(config: GatewayConfig, options: GatewayOptions) {
@@ -410,7 +412,11 @@ export class Gateway {
     try {
       const { config, warnings } = await loadConfigFileOffThread(path);
       for (const w of warnings) this.log.warn("config warning", { warning: w });
-      return this.reload(config, source, await Router.compileInSlices(this.rulesWith(config.routing.rules), this.feed?.realms));
+      const changesSeen = this.feedChanges;
+      const record = this.reload(config, source, await Router.compileInSlices(this.rulesWith(config.routing.rules), this.feed?.realms));
+      // A Redis or Consul change that arrived while this compiled is not in it (its own build was superseded).
+      if (this.feedChanges !== changesSeen) void this.rebuildRouter("reload");
+      return record;
     } catch (e) {
       const error = e instanceof ConfigError ? e.message : String(e);
       const record: ReloadRecord = { at: new Date().toISOString(), ok: false, version: this.version, source, error };
@@ -434,7 +440,10 @@ export class Gateway {
       this.throttled.warn(`feed:${e.kind}:${e.error}`, "route source refresh failed; the last good routes stay in force", { source: e.kind, error: e.error });
       return;
     }
-    if (e.changed) void this.rebuildRouter(e.kind);
+    if (e.changed) {
+      this.feedChanges++;
+      void this.rebuildRouter(e.kind);
+    }
   }
 
   /** Compiles the routes in force off the data path (in slices), then swaps them in as a reload does. */
