@@ -62,6 +62,23 @@ export function parseHealth(body: unknown, namespace: string): Parsed<ConsulWorl
   return { ok: true, value: worlds };
 }
 
+/** The body as text, or null (and the rest unread) once it passes `max` bytes, chunked or not. */
+async function readBounded(res: Response, max: number): Promise<string | null> {
+  if (res.body === null) return "";
+  if (Number(res.headers.get("content-length") ?? 0) > max) {
+    await res.body.cancel();
+    return null;
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    size += chunk.byteLength;
+    if (size > max) return null; // leaving the loop cancels the stream
+    chunks.push(chunk);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
+}
+
 export class ConsulSource {
   private timer: ReturnType<typeof setInterval> | null = null;
   private polling: Promise<void> | null = null;
@@ -100,13 +117,8 @@ export class ConsulSource {
     try {
       const res = await fetch(url, { signal: AbortSignal.any([AbortSignal.timeout(this.settings.timeoutMs), this.stopping.signal]) });
       if (!res.ok) return this.events.failed(`${url}: HTTP ${res.status}`);
-      const declared = Number(res.headers.get("content-length") ?? 0);
-      if (declared > MAX_CONSUL_BODY_BYTES) {
-        await res.body?.cancel();
-        return this.events.failed(`${url}: answer of ${declared} bytes, more than ${MAX_CONSUL_BODY_BYTES}`);
-      }
-      const text = await res.text();
-      if (text.length > MAX_CONSUL_BODY_BYTES) return this.events.failed(`${url}: answer of ${text.length} characters, more than ${MAX_CONSUL_BODY_BYTES}`);
+      const text = await readBounded(res, MAX_CONSUL_BODY_BYTES);
+      if (text === null) return this.events.failed(`${url}: answer of more than ${MAX_CONSUL_BODY_BYTES} bytes`);
       body = JSON.parse(text);
     } catch (e) {
       if (this.stopping.signal.aborted) return;

@@ -115,6 +115,15 @@ describe("Consul discovery", () => {
     expect(str((await held.next()).body)).toBe("still here");
     held.close();
 
+    // A hostile answer (too many instances) is refused whole: b stays the only endpoint.
+    const failures = () => gw.log.find("route source refresh failed; the last good routes stay in force").filter((r) => r.source === "consul").length;
+    const before = failures();
+    agent.instances = Array.from({ length: 10_001 }, (_, i) => ({ port: i % 2 === 0 ? a.port : b.port, namespace: "hgame", world: "1" }));
+    await eventually(() => failures() > before, "the refusal logged");
+    expect(gw.log.find("route source refresh failed; the last good routes stay in force").at(-1)!.error).toContain("10001 instances, more than the 10000 allowed");
+    expect(await landsOn(gw, [a, b], 200, 1)).toBe(1);
+    expect(await landsOn(gw, [a, b], 200, 1)).toBe(1);
+
     // Joining again: round robin over both.
     agent.instances = [
       { port: a.port, namespace: "hgame", world: "1" },
