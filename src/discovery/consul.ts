@@ -1,7 +1,10 @@
 // Game-server endpoints from the Consul agent's health API, as the reference reads them:
 // GET {address}/v1/health/service/{service_name}?passing=true, keeping instances whose
 // Service.Meta.namespace is consul.namespace and whose Service.Meta.world_id is an integer.
-// Polled every consul.refresh_interval, beside the data path; a failed poll keeps the last answer.
+// Beside the data path; a failed poll keeps the last answer. Once the agent has answered with an
+// X-Consul-Index, each next query is a blocking query on it (index=..&wait=refresh_interval): it
+// returns as soon as the service's instances change, so a leave or join is seen at once. Without
+// an index (or after a failure) it polls every consul.refresh_interval.
 
 import type { ConsulWorlds } from "./combine.ts";
 import type { Parsed } from "./redis-content.ts";
@@ -79,10 +82,29 @@ async function readBounded(res: Response, max: number): Promise<string | null> {
   return new TextDecoder().decode(Buffer.concat(chunks));
 }
 
+/** Blocking queries that return at once (an agent or proxy that does not block) are spaced this far apart at least. */
+const MIN_BLOCKING_GAP_MS = 1_000;
+/** Consul adds up to wait/16 of jitter to a blocking query; this covers it and the network. */
+const BLOCKING_GRACE_MS = 5_000;
+
+/** Resolves after ms, or at once when `signal` aborts; leaves no listener behind either way. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done);
+  });
+}
+
 export class ConsulSource {
-  private timer: ReturnType<typeof setInterval> | null = null;
-  private polling: Promise<void> | null = null;
   private lastJson: string | undefined = undefined;
+  /** X-Consul-Index of the last good answer; null: poll, not block. */
+  private index: number | null = null;
   /** Aborts the poll in flight at stop(). */
   private readonly stopping = new AbortController();
 
@@ -92,31 +114,39 @@ export class ConsulSource {
   ) {}
 
   start(): void {
-    this.poll();
-    this.timer = setInterval(() => this.poll(), this.settings.refreshMs);
+    void this.run();
   }
 
-  /** Stops at once: a poll in flight is aborted and reports nothing. */
+  /** Stops at once: a query in flight is aborted and reports nothing. */
   stop(): void {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
     this.stopping.abort();
   }
 
-  /** Polls now unless a poll is in flight. */
-  poll(): void {
-    if (this.stopping.signal.aborted) return;
-    this.polling ??= this.pollOnce().finally(() => {
-      this.polling = null;
-    });
+  /** One query at a time, for the life of the source. */
+  private async run(): Promise<void> {
+    const { refreshMs } = this.settings;
+    while (!this.stopping.signal.aborted) {
+      const startedAt = Date.now();
+      await this.pollOnce();
+      const gap = this.index === null ? refreshMs : Math.min(MIN_BLOCKING_GAP_MS, refreshMs);
+      const left = gap - (Date.now() - startedAt);
+      if (left > 0) await sleep(left, this.stopping.signal);
+    }
   }
 
   private async pollOnce(): Promise<void> {
-    const url = healthUrl(this.settings);
+    const { refreshMs, timeoutMs } = this.settings;
+    const blocking = this.index !== null;
+    const url = healthUrl(this.settings) + (blocking ? `&index=${this.index}&wait=${Math.ceil(refreshMs / 1000)}s` : "");
+    const timeout = blocking ? refreshMs + refreshMs / 16 + BLOCKING_GRACE_MS : timeoutMs;
+    this.index = null; // set again only by a good answer
     let body: unknown;
+    let index: number | null = null;
     try {
-      const res = await fetch(url, { signal: AbortSignal.any([AbortSignal.timeout(this.settings.timeoutMs), this.stopping.signal]) });
+      const res = await fetch(url, { signal: AbortSignal.any([AbortSignal.timeout(timeout), this.stopping.signal]) });
       if (!res.ok) return this.events.failed(`${url}: HTTP ${res.status}`);
+      const header = Number(res.headers.get("x-consul-index") ?? NaN);
+      index = Number.isSafeInteger(header) && header > 0 ? header : null;
       const text = await readBounded(res, MAX_CONSUL_BODY_BYTES);
       if (text === null) return this.events.failed(`${url}: answer of more than ${MAX_CONSUL_BODY_BYTES} bytes`);
       body = JSON.parse(text);
@@ -127,6 +157,7 @@ export class ConsulSource {
     if (this.stopping.signal.aborted) return;
     const parsed = parseHealth(body, this.settings.namespace);
     if (!parsed.ok) return this.events.failed(`${url}: ${parsed.error}`);
+    this.index = index;
     const json = JSON.stringify([...parsed.value].sort((a, b) => a[0] - b[0]));
     const changed = json !== this.lastJson;
     this.lastJson = json;

@@ -19,27 +19,55 @@ interface Instance {
   readonly world: string;
 }
 
-/** The agent: GET /v1/health/service/{name}?passing=true answers the instances set now. */
+/**
+ * The agent: GET /v1/health/service/{name}?passing=true answers the instances set now, with
+ * X-Consul-Index counting their changes; with index=N it blocks, as Consul does, until the
+ * index passes N or `wait` runs out.
+ */
 class FakeConsulAgent {
-  instances: Instance[] = [];
+  private current: Instance[] = [];
+  private index = 1;
+  private changed: (() => void)[] = [];
   readonly asked: string[] = [];
   private readonly server: Server<undefined>;
+
+  get instances(): Instance[] {
+    return this.current;
+  }
+
+  set instances(next: Instance[]) {
+    this.current = next;
+    this.index++;
+    for (const wake of this.changed.splice(0)) wake();
+  }
 
   constructor(private readonly serviceName: string) {
     this.server = Bun.serve({
       hostname: "127.0.0.1",
       port: 0,
-      fetch: (req) => {
+      idleTimeout: 0, // blocking queries hold the request open
+      fetch: async (req) => {
         const url = new URL(req.url);
         this.asked.push(url.pathname + url.search);
         if (url.pathname !== `/v1/health/service/${this.serviceName}` || url.searchParams.get("passing") !== "true") return new Response("[]", { status: 404 });
+        const after = Number(url.searchParams.get("index") ?? 0);
+        if (after >= this.index) {
+          const waitMs = Math.min(Number.parseInt(url.searchParams.get("wait") ?? "300", 10) * 1000, 60_000);
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, waitMs);
+            this.changed.push(() => {
+              clearTimeout(timer);
+              resolve();
+            });
+          });
+        }
         // The health API's entry shape: Node, Service (with Meta), Checks.
         const body = this.instances.map((i, n) => ({
           Node: { ID: "node-1", Node: "node-1", Address: "127.0.0.1", Datacenter: "dc1" },
           Service: { ID: `${this.serviceName}-${n}`, Service: this.serviceName, Tags: [], Address: "127.0.0.1", Port: i.port, Meta: { namespace: i.namespace, world_id: i.world } },
           Checks: [{ Node: "node-1", CheckID: "serfHealth", Status: "passing" }],
         }));
-        return Response.json(body, { headers: { "X-Consul-Index": "1" } });
+        return Response.json(body, { headers: { "X-Consul-Index": String(this.index) } });
       },
     });
   }
@@ -130,6 +158,22 @@ describe("Consul discovery", () => {
       { port: b.port, namespace: "hgame", world: "1" },
     ];
     await eventually(async () => (await landsOn(gw, [a, b], 200, 1)) === 0, "a back in the pool");
+  });
+
+  test("after the first answer the gateway blocks on the agent's index: a change is seen at once, not after refresh_interval", async () => {
+    const [a, b] = [await scope.backend(), await scope.backend()];
+    const agent = new FakeConsulAgent("game");
+    scope.defer(() => agent.stop());
+    agent.instances = [{ port: a.port, namespace: "hgame", world: "3" }];
+    const gw = scope.gateway({
+      admin: { listen_addr: "127.0.0.1:0" },
+      // An hour between polls: only a blocking query can see the change below in time.
+      consul: { enabled: true, address: agent.url, service_name: "game", namespace: "hgame", refresh_interval: "1h" },
+    });
+    await eventually(async () => (await landsOn(gw, [a, b], 200, 3)) === 0, "world 3 on a");
+    await eventually(() => agent.asked.some((q) => q.endsWith("?passing=true&index=2&wait=3600s")), "a blocking query on index 2");
+    agent.instances = [{ port: b.port, namespace: "hgame", world: "3" }];
+    await eventually(async () => (await landsOn(gw, [a, b], 200, 3)) === 1, "world 3 on b once the blocking query returned");
   });
 
   test("Redis rules take Consul's endpoints by world, as the reference merges them", async () => {
