@@ -20,7 +20,8 @@ import {
   proxyProtocolFromConfig,
   sessionSettingsFromConfig,
 } from "./config/module-options.ts";
-import type { GatewayConfig } from "./config/types.ts";
+import type { GatewayConfig, RouteRule } from "./config/types.ts";
+import { RouteFeed, usesRouteFeed, type FeedEvent } from "./discovery/route-feed.ts";
 import { Logger, type LogSink, ThrottledLog } from "./log/logger.ts";
 import { type Binder, directBinder } from "./net/binder.ts";
 import { BufferPool } from "./net/buffer-pool.ts";
@@ -28,7 +29,7 @@ import { TcpListener } from "./net/tcp-listener.ts";
 import { WsListener } from "./net/ws-listener.ts";
 import { Router } from "./routing/router.ts";
 import { BackendRelay } from "./session/backend-relay.ts";
-import { SessionIdGenerator } from "./session/session-id.ts";
+import { SessionIdGenerator, nodeHash } from "./session/session-id.ts";
 import { SessionManager } from "./session/session-manager.ts";
 import { SessionService } from "./session/session-service.ts";
 import type { ConnectionTracer } from "./session/connection-tracer.ts";
@@ -56,6 +57,8 @@ export interface GatewayOptions {
   readonly clock?: Clock;
   /** Exports each connection's spans (src/tracing, when OTEL_EXPORTER_OTLP_ENDPOINT is set); shut down with the gateway. */
   readonly tracer?: ConnectionTracer | null;
+  /** Where NODE_IP (the Consul agent's default address) is read (default process.env). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** Time as the gateway's deadlines see it; tests pass one they advance explicitly. */
@@ -130,6 +133,12 @@ const RESTART_ONLY: readonly string[] = [
   "session.sweep_interval",
   "tracing",
   "log.access_log",
+  // The Redis and Consul sources are built once, at start.
+  "redis",
+  "consul",
+  "routing.refresh_interval",
+  "routing.realm_refresh_interval",
+  "routing.use_realm_mapping",
 ];
 
 function at(config: unknown, path: string): unknown {
@@ -168,6 +177,15 @@ export class Gateway {
   /** The file reload in progress, and at most one more asked for meanwhile (any number of asks join it). */
   private reloading: Promise<ReloadRecord> | null = null;
   private reloadQueued: Promise<ReloadRecord> | null = null;
+  /** Routes from Redis and Consul; null when the config names neither. */
+  private readonly feed: RouteFeed | null;
+  /** The rules in force: the file's, combined with the feed's. */
+  private routes: readonly RouteRule[];
+  /** Counts Router builds, so a slow build finishing after a newer one is dropped. */
+  private routerBuilds = 0;
+  /** Counts changed Redis and Consul values, so a file reload compiled meanwhile is rebuilt with them. */
+  private feedChanges = 0;
+  private readonly throttled: ThrottledLog;
 
   private constructor(config: GatewayConfig, options: GatewayOptions) {
     this.current = config;
@@ -175,6 +193,18 @@ export class Gateway {
     this.tracer = options.tracer ?? null;
     this.log = options.logger ?? new Logger(config.log.level, undefined, { gateway: config.server.gateway_name });
     const throttled = new ThrottledLog(this.log);
+    this.throttled = throttled;
+    this.routes = config.routing.rules;
+    this.feed = usesRouteFeed(config)
+      ? new RouteFeed({
+          redis: config.redis,
+          consul: config.consul,
+          routing: config.routing,
+          env: options.env ?? process.env,
+          node: { name: config.server.gateway_name, hash: nodeHash(config.server.gateway_name) },
+          onEvent: (e) => this.onFeedEvent(e),
+        })
+      : null;
     this.metrics = new GatewayMetrics({ defaultMetrics: options.defaultMetrics ?? true });
     this.metrics.configVersion.set(this.version);
     this.buffers = new BufferPool(bufferPoolFromConfig());
@@ -273,6 +303,7 @@ export class Gateway {
       gw.backends.reapRetired();
     }, config.session.sweep_interval);
     gw.checkFdLimit(config);
+    gw.feed?.start();
     gw.log.info("gateway listening", {
       listen: `${gw.listener.hostname}:${gw.listener.port}`,
       admin_port: gw.admin?.boundPort ?? null,
@@ -349,12 +380,14 @@ export class Gateway {
   /** null when ready for traffic; otherwise why not (the /ready body). */
   notReadyReason(): string | null {
     if (this.drainReason !== null) return this.drainReason;
-    if (this.current.routing.rules.length === 0) return "no routes loaded";
+    const notLoaded = this.feed?.notLoadedReason() ?? null;
+    if (notLoaded !== null) return notLoaded;
+    if (this.routes.length === 0) return "no routes loaded";
     return null;
   }
 
   routeReachability(): RouteReachability[] {
-    return this.current.routing.rules.map((r) => ({
+    return this.routes.map((r) => ({
       server_type: r.server_type,
       world_id: r.world_id,
       service_name: r.service_name,
@@ -368,14 +401,16 @@ export class Gateway {
    * effect for what happens next; live sessions keep their endpoint (a removed endpoint's pool
    * serves them until they end). Keys that need a restart keep their old values and are reported.
    */
-  reload(next: GatewayConfig, source: ReloadSource = "api", router = new Router(next.routing.rules)): ReloadRecord {
+  reload(next: GatewayConfig, source: ReloadSource = "api", router = new Router(this.rulesWith(next.routing.rules), this.feed?.realms)): ReloadRecord {
     const old = this.current;
     const needsRestart = RESTART_ONLY.filter((p) => JSON.stringify(at(next, p)) !== JSON.stringify(at(old, p)));
     const effective = needsRestart.reduce((c, p) => withOld(c, old, p), next);
     this.current = effective;
     this.version++;
     this.log.setLevel(effective.log.level);
-    // routing is never restart-only, so `router` (compiled from next) is effective's router.
+    // routing.rules is never restart-only, so `router` (compiled from next) is effective's router.
+    this.routerBuilds++;
+    this.routes = this.rulesWith(effective.routing.rules);
     this.service.reconfigure(router, sessionSettingsFromConfig(effective));
     this.admission.update(admissionFromConfig(effective));
     this.sessions.maxSessions = maxSessionsFromConfig(effective);
@@ -391,7 +426,7 @@ export class Gateway {
     this.remember(record);
     this.metrics.configVersion.set(this.version);
     this.metrics.configRefreshed("routing_rules", source, true);
-    this.log.info("config reloaded", { version: this.version, source, routes: effective.routing.rules.length });
+    this.log.info("config reloaded", { version: this.version, source, routes: this.routes.length });
     if (needsRestart.length > 0) {
       this.log.warn("config keys changed that need a restart; old values kept", { keys: needsRestart });
     }
@@ -421,7 +456,11 @@ export class Gateway {
     try {
       const { config, warnings } = await loadConfigFileOffThread(path);
       for (const w of warnings) this.log.warn("config warning", { warning: w });
-      return this.reload(config, source, await Router.compileInSlices(config.routing.rules));
+      const changesSeen = this.feedChanges;
+      const record = this.reload(config, source, await Router.compileInSlices(this.rulesWith(config.routing.rules), this.feed?.realms));
+      // A Redis or Consul change that arrived while this compiled is not in it (its own build was superseded).
+      if (this.feedChanges !== changesSeen) void this.rebuildRouter("reload");
+      return record;
     } catch (e) {
       const error = e instanceof ConfigError ? e.message : String(e);
       const record: ReloadRecord = { at: new Date().toISOString(), ok: false, version: this.version, source, error };
@@ -430,6 +469,37 @@ export class Gateway {
       this.log.error("config reload refused; previous config stays in force", { path, error });
       return record;
     }
+  }
+
+  /** The rules in force with these file rules: combined with Redis' and Consul's (src/discovery/route-feed.ts). */
+  private rulesWith(fileRules: readonly RouteRule[]): readonly RouteRule[] {
+    return this.feed === null ? fileRules : this.feed.rules(fileRules);
+  }
+
+  /** A Redis or Consul load: counted, logged when it failed, and a changed value swaps the Router. */
+  private onFeedEvent(e: FeedEvent): void {
+    if (e.kind !== "consul") this.metrics.configRefreshed(e.kind, "redis", e.ok);
+    if (!e.ok) {
+      // Keyed by the error too: a new refusal is said at once, the same one (Redis down) once a while.
+      this.throttled.warn(`feed:${e.kind}:${e.error}`, "route source refresh failed; the last good routes stay in force", { source: e.kind, error: e.error });
+      return;
+    }
+    if (e.changed) {
+      this.feedChanges++;
+      void this.rebuildRouter(e.kind);
+    }
+  }
+
+  /** Compiles the routes in force off the data path (in slices), then swaps them in as a reload does. */
+  private async rebuildRouter(cause: string): Promise<void> {
+    const build = ++this.routerBuilds;
+    const rules = this.rulesWith(this.current.routing.rules);
+    const router = await Router.compileInSlices(rules, this.feed?.realms);
+    // A newer build (or a file reload) started meanwhile: its routes are newer than these.
+    if (build !== this.routerBuilds || this.drainReason === "stopping") return;
+    this.routes = rules;
+    this.service.reconfigure(router, sessionSettingsFromConfig(this.current));
+    this.log.info("routes updated", { source: cause, routes: rules.length, realms: this.feed?.realms.size ?? 0 });
   }
 
   private remember(r: ReloadRecord): void {
@@ -517,6 +587,7 @@ export class Gateway {
 
   /** `retired`: a dev code reload replaced this gateway; the process and its listeners go on. */
   private async shutdown(how: "stopped" | "retired" = "stopped"): Promise<void> {
+    this.feed?.stop(); // no wait: a Redis or Consul that does not answer must not hold up the stop
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     const remaining = this.allClients;

@@ -31,15 +31,21 @@ const maxMessageSize = custom<number>(
   anySize.traits,
 ).zeroMeansDefault();
 
+/** consul.address: "" or an http(s) URL with a host. */
+function readConsulAddress(v: unknown, p: string, ctx: ReadContext): string | undefined {
+  if (v === "") return "";
+  if (typeof v === "string" && /^https?:\/\/[^/?#\s]+\/?$/.test(v)) return v;
+  return issue(ctx, p, v, `"" (http://$NODE_IP:8500) or an agent URL such as "http://127.0.0.1:8500"`);
+}
+
 /** The reference's backend.*_service: "host:port" strings (or "" for none). */
 const serviceAddress = custom<string>("", (v, p, ctx) =>
   v === "" || (typeof v === "string" && isDialableEndpoint(v)) ? (v as string) : issue(ctx, p, v, `"host:port" with a host and a port 1..65535, or ""`),
 );
 
 // Why keys are accepted but not acted on; a later version that implements one removes its marker.
-const REDIS_ROUTES = "Redis routes and realm map: not implemented yet; routes come from routing.rules";
-const CONSUL = "Consul discovery: not implemented yet; endpoints come from routing.rules";
 const GRPC = "gRPC backends: not implemented yet";
+const REDIS_CONNECTIONS = "Redis connection tuning: two connections (commands, pub/sub), each command bounded by redis.read_timeout";
 const DEFAULT_SERVICES = "the reference's default service addresses: routes come from routing.rules, there from Redis";
 const GOROUTINE_POOL = "tuning of the reference's goroutine pool and accept queue: this gateway has neither: one event loop serves every connection";
 
@@ -146,8 +152,10 @@ export const GATEWAY_SCHEMA = {
     max_pending_proxy_headers: int(100, 1),
   },
   routing: {
-    refresh_interval: duration("10s", "positive").zeroMeansDefault().notActedOn(REDIS_ROUTES),
-    realm_refresh_interval: duration("5s", "positive").zeroMeansDefault().notActedOn(REDIS_ROUTES),
+    refresh_interval: duration("10s", "positive").zeroMeansDefault(),
+    realm_refresh_interval: duration("5s", "positive").zeroMeansDefault(),
+    // Ours: false routes realm_based by the hash alone, as the reference's code does (its docs promise the map).
+    use_realm_mapping: bool(true),
     when_breaker_open: oneOf<WhenBreakerOpen>("fall_back", ["fall_back", "refuse"]),
     rules: custom<readonly RouteRule[]>([], readRules),
   },
@@ -157,23 +165,28 @@ export const GATEWAY_SCHEMA = {
     idle_timeout: duration("30m", "positive"),
     idle_check_interval: duration("5m", "positive"),
   },
-  redis: notActedOn(REDIS_ROUTES, {
-    addr: hostPort("localhost:6379", 1, true).zeroMeansDefault(),
+  redis: {
+    // "" (the default) = no Redis: unlike the reference, which dials localhost:6379 unasked.
+    addr: custom<string>("", (v, p, ctx) =>
+      v === "" || (typeof v === "string" && isDialableEndpoint(v)) ? (v as string) : issue(ctx, p, v, `"host:port" with a host and a port 1..65535, or "" for no Redis`),
+    ),
     password: str(""),
     db: int(0, 0),
     key_prefix: str("game-gateway:").zeroMeansDefault(),
-    pool_size: int(10, 1).zeroMeansDefault(),
-    min_idle_conns: int(5, 0).zeroMeansDefault(),
+    pool_size: int(10, 1).zeroMeansDefault().notActedOn(REDIS_CONNECTIONS),
+    min_idle_conns: int(5, 0).zeroMeansDefault().notActedOn(REDIS_CONNECTIONS),
     dial_timeout: duration("5s", "positive").zeroMeansDefault(),
     read_timeout: duration("3s", "positive").zeroMeansDefault(),
-    write_timeout: duration("3s", "positive").zeroMeansDefault(),
-  }),
-  consul: notActedOn(CONSUL, {
+    write_timeout: duration("3s", "positive").zeroMeansDefault().notActedOn(REDIS_CONNECTIONS),
+  },
+  consul: {
     enabled: bool(false),
+    // Ours: "" = the reference's agent, http://$NODE_IP:8500 (http://127.0.0.1:8500 without NODE_IP).
+    address: custom<string>("", readConsulAddress),
     service_name: str(""),
     namespace: str(""),
     refresh_interval: duration("10s", "positive").zeroMeansDefault(),
-  }),
+  },
   grpc: notActedOn(GRPC, {
     heartbeat_interval: duration("30s", "positive").zeroMeansDefault(),
     connection_timeout: duration("10s", "positive").zeroMeansDefault(),

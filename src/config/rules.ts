@@ -7,8 +7,9 @@ import { isDialableEndpoint } from "./host-port.ts";
 
 const ENDPOINT = `"host:port" with a host and a port 1..65535`;
 
-// Optional: the reference's rules may leave endpoints to Consul. Such a rule still claims its
-// (server_type, world_id), so its players are refused rather than sent to the wildcard's servers.
+// Optional: the reference's rules may leave endpoints to Consul (consul.enabled fills them). Without
+// Consul such a rule still claims its (server_type, world_id), so its players are refused rather
+// than sent to the wildcard's servers.
 const endpoints = custom<readonly string[]>(
   [],
   (v, p, ctx) => {
@@ -79,7 +80,7 @@ export function readRules(value: unknown, path: string, ctx: ReadContext): reado
     // One warning however many: a file of thousands of Consul-filled rules must not flood the log.
     const named = empty.length > EMPTY_RULES_NAMED ? `${empty.slice(0, EMPTY_RULES_NAMED).join(", ")} and ${empty.length - EMPTY_RULES_NAMED} more` : empty.join(", ");
     ctx.warnings.push(
-      `${named}: no endpoints (the reference takes them from Consul, which this version does not query): their clients are refused with no_route`,
+      `${named}: no endpoints (the reference takes them from Consul, as this gateway does with consul.enabled): without Consul their clients are refused with no_route`,
     );
   }
   return rules.map((r) => r.rule!);

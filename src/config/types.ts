@@ -35,8 +35,9 @@ export interface RouteRule {
   /** Carried by the reference's rules; used by no strategy there or here ("" when read from a file). */
   readonly hash_key?: string;
   /**
-   * "host:port" strings, no duplicates. Empty only for a rule that left them to Consul (as the
-   * reference's may): nothing fills them in this version, so its clients are refused (no_route).
+   * "host:port" strings, no duplicates. Empty only for a rule that leaves them to Consul (as the
+   * reference's may): with consul.enabled they are filled from there (src/discovery/combine.ts);
+   * without it its clients are refused (no_route).
    */
   readonly endpoints: readonly string[];
 }
@@ -177,6 +178,8 @@ export interface SecurityConfig {
 export interface RoutingConfig {
   readonly refresh_interval: Millis;
   readonly realm_refresh_interval: Millis;
+  /** realm_based sends a realm listed in Redis {key_prefix}realm:mapping to its address (false: the hash alone, as the reference's code). */
+  readonly use_realm_mapping: boolean;
   /**
    * fall_back: skip an endpoint whose circuit breaker is open (round robin: the next turn;
    * consistent_hash / realm_based: the next index; rendezvous: the runner-up). refuse: the
@@ -196,6 +199,7 @@ export interface SessionConfig {
 }
 
 export interface RedisConfig {
+  /** "host:port" of the Redis holding routing rules and the realm map; "" = none (routes from the file only). */
   readonly addr: string;
   readonly password: string;
   readonly db: number;
@@ -209,6 +213,8 @@ export interface RedisConfig {
 
 export interface ConsulConfig {
   readonly enabled: boolean;
+  /** The agent's base URL; "" = http://$NODE_IP:8500, the reference's. */
+  readonly address: string;
   readonly service_name: string;
   readonly namespace: string;
   readonly refresh_interval: Millis;

@@ -10,7 +10,9 @@ import { endpointSeed, mix32, rendezvousPick } from "./rendezvous.ts";
 // an old and a new gateway behind one load balancer send a player to the same server:
 //   round_robin          endpoint counter++ mod n, one counter per rule (server_type, world_id)
 //   consistent_hash      crc32(decimal instID) mod n when instID > 0, else round robin
-//   realm_based          crc32("world:{worldID}:inst:{instID}") mod n when both > 0, else round robin
+//   realm_based          the realm map's address for worldID when the map lists it (Redis
+//                        {key_prefix}realm:mapping, as the reference's docs promise and its code never
+//                        did); else crc32("world:{worldID}:inst:{instID}") mod n when both > 0; else round robin
 // Ours, which move fewer players when a pool is resized (docs/architecture.md, "Routing"):
 //   rendezvous_instance  rendezvous hash of instID, or of the session ID when instID is 0
 //   rendezvous_world     rendezvous hash of worldID: every player of a world lands on one endpoint
@@ -23,6 +25,11 @@ export interface RoutePick {
   readonly endpoint: string;
 }
 
+/** Realm (world) ID -> the "host:port" its realm_based sessions go to. */
+export type RealmMap = ReadonlyMap<number, string>;
+
+const NO_REALMS: RealmMap = new Map();
+
 export class CompiledRule {
   readonly serverType: number;
   readonly worldId: number;
@@ -30,10 +37,12 @@ export class CompiledRule {
   readonly strategy: RouteStrategy;
   readonly endpoints: readonly string[];
   private readonly seeds: readonly number[];
+  private readonly realms: RealmMap;
   /** round_robin's counter (and the crc32 strategies' fallback's): sessions routed by turn so far. */
   private turns = 0;
 
-  constructor(rule: RouteRule) {
+  constructor(rule: RouteRule, realms: RealmMap = NO_REALMS) {
+    this.realms = rule.strategy === "realm_based" ? realms : NO_REALMS;
     this.serverType = rule.server_type;
     this.worldId = rule.world_id;
     this.serviceName = rule.service_name;
@@ -53,6 +62,11 @@ export class CompiledRule {
       case "consistent_hash":
         return instId > 0 ? this.fromIndex(INST_HASH[instId & 0xff]! % this.endpoints.length, usable) : this.byTurn(usable);
       case "realm_based":
+        if (this.realms.size > 0) {
+          // A mapped realm whose address is down falls back to the hash (when usable says so).
+          const mapped = this.realms.get(worldId);
+          if (mapped !== undefined && (usable === undefined || usable(mapped))) return mapped;
+        }
         return worldId > 0 && instId > 0 ? this.fromIndex(realmHash(worldId, instId) % this.endpoints.length, usable) : this.byTurn(usable);
       case "rendezvous_instance":
         return this.rendezvous(instId !== 0 ? instId : mix32(sessionKey), usable);
@@ -105,6 +119,14 @@ function realmHash(worldId: number, instId: number): number {
   return crc32Final(crc32Decimal(c, instId));
 }
 
+/** Every endpoint a rule names, and the realm map's addresses when a realm_based rule can use them. */
+function endpointsOf(compiled: readonly CompiledRule[], realms: RealmMap): string[] {
+  const all = new Set<string>();
+  for (const r of compiled) for (const e of r.endpoints) all.add(e);
+  if (realms.size > 0 && compiled.some((r) => r.strategy === "realm_based")) for (const e of realms.values()) all.add(e);
+  return [...all];
+}
+
 function tableKey(serverType: number, worldId: number): number {
   return serverType * 0x8000 + worldId;
 }
@@ -117,8 +139,9 @@ export class Router {
 
   constructor(
     rules: readonly RouteRule[],
-    compiled: readonly CompiledRule[] = rules.map((r) => new CompiledRule(r)),
-    endpoints: readonly string[] = [...new Set(compiled.flatMap((r) => r.endpoints))],
+    realms: RealmMap = NO_REALMS,
+    compiled: readonly CompiledRule[] = rules.map((r) => new CompiledRule(r, realms)),
+    endpoints: readonly string[] = endpointsOf(compiled, realms),
   ) {
     this.rules = compiled;
     this.endpointList = endpoints;
@@ -129,16 +152,13 @@ export class Router {
    * The same Router, compiled `perTurn` rules per event-loop turn: a reload of thousands of rules
    * (each hashes its endpoints) must not hold up client traffic while it compiles.
    */
-  static async compileInSlices(rules: readonly RouteRule[], perTurn = 200): Promise<Router> {
+  static async compileInSlices(rules: readonly RouteRule[], realms: RealmMap = NO_REALMS, perTurn = 200): Promise<Router> {
     const compiled: CompiledRule[] = [];
-    const endpoints = new Set<string>();
     for (let i = 0; i < rules.length; i++) {
       if (i > 0 && i % perTurn === 0) await new Promise((resolve) => setImmediate(resolve));
-      const rule = new CompiledRule(rules[i]!);
-      compiled.push(rule);
-      for (const e of rule.endpoints) endpoints.add(e);
+      compiled.push(new CompiledRule(rules[i]!, realms));
     }
-    return new Router(rules, compiled, [...endpoints]);
+    return new Router(rules, realms, compiled, endpointsOf(compiled, realms));
   }
 
   /** The rule for this address: exact world, then wildcard; undefined when none. */

@@ -58,7 +58,7 @@ describe("--check-config", () => {
   test("a config with no routes is not valid: no client could be served", () => {
     const none = check("# comment\nserver:\n  listen_addr: \":8080\"\n");
     expect(none.code).toBe(1);
-    expect(none.err).toContain("routing.rules: expected at least one rule with endpoints (with none, every client would be refused with no_route;");
+    expect(none.err).toContain("routing.rules: expected at least one rule with endpoints, or redis.addr / consul.enabled to take them from there (with none, every client would be refused with no_route;");
     expect(none.err).toContain("got no rules");
     // The reference's rules may leave endpoints to Consul; with only such rules nothing can be served.
     const consulOnly = check('routing:\n  rules: \'{"10": {"service_name": "account"}}\'\n');

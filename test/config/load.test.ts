@@ -90,10 +90,10 @@ describe("defaults", () => {
           proxy_header_timeout: 3000,
           max_pending_proxy_headers: 100,
         },
-        routing: { refresh_interval: 10_000, realm_refresh_interval: 5000, when_breaker_open: "fall_back", rules: [] },
+        routing: { refresh_interval: 10_000, realm_refresh_interval: 5000, use_realm_mapping: true, when_breaker_open: "fall_back", rules: [] },
         session: { sweep_interval: 1000, idle_timeout: 30 * 60_000, idle_check_interval: 5 * 60_000 },
         redis: {
-          addr: "localhost:6379",
+          addr: "",
           password: "",
           db: 0,
           key_prefix: "game-gateway:",
@@ -103,7 +103,7 @@ describe("defaults", () => {
           read_timeout: 3000,
           write_timeout: 3000,
         },
-        consul: { enabled: false, service_name: "", namespace: "", refresh_interval: 10_000 },
+        consul: { enabled: false, address: "", service_name: "", namespace: "", refresh_interval: 10_000 },
         grpc: { heartbeat_interval: 30_000, connection_timeout: 10_000, reconnect_interval: 5000, max_reconnect_attempts: 0 },
         tracing: { enable_trace_propagation: false },
         log: { level: "info", access_log: "stdout" },
@@ -161,9 +161,10 @@ consul:
     expect(config.server).toMatchObject({ client_write_queue_limit: 65536, listen_addr: "[::1]:0", health_check_port: -1 });
     expect(config.backend).toMatchObject({ write_queue_limit: 1_000_000, write_queue_high_water: 65536, lifecycle_messages: false });
     expect(config.consul.enabled).toBe(true);
-    // Accepted for the reference's files, and said plainly: nothing queries Consul yet.
+    // Consul is acted on now; of these keys only Redis' connection tuning is not.
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toContain("consul.* (Consul discovery: not implemented yet");
+    expect(warnings[0]).toContain("redis.write_timeout (Redis connection tuning");
+    expect(warnings[0]).not.toContain("consul");
   });
 });
 
@@ -246,7 +247,7 @@ describe("rejections name the key path, the value and what was expected", () => 
     ["backend:\n  write_queue_total_limit: 1KiB", 'backend.write_queue_total_limit: expected a size of at least 65588, got "1KiB"'],
     ["backend:\n  write_queue_high_water: 16MiB", 'backend.write_queue_high_water: expected a size no larger than backend.write_queue_limit (8MiB), got "16MiB"'],
     ["security:\n  max_message_size: -1", "security.max_message_size: expected a byte size: an integer or a string like \"64KiB\", \"4MiB\", \"1MB\", got -1"],
-    ["redis:\n  addr: ':6379'", 'redis.addr: expected "host:port" with a host and a port 1..65535, got ":6379"'],
+    ["redis:\n  addr: ':6379'", 'redis.addr: expected "host:port" with a host and a port 1..65535, or "" for no Redis, got ":6379"'],
     ["log:\n  level: verbose", 'log.level: expected one of debug, info, warn, error, silent, got "verbose"'],
     ["graceful_shutdown_timeout: 30", 'graceful_shutdown_timeout: expected a Go-style duration like "5s", got 30'],
     ["server: [1, 2]", "server: expected a mapping with keys listen_addr, health_check_port"],
