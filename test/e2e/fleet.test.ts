@@ -119,7 +119,7 @@ beforeAll(async () => {
   lbPort = await freePort();
   const cfg = join(dir, "haproxy.cfg");
   writeFileSync(cfg, haproxyConfig());
-  haproxy = new ChildOutput(Bun.spawn(["haproxy", "-db", "-f", cfg], { stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
+  haproxy = new ChildOutput(Bun.spawn([Bun.which("haproxy") ?? "/usr/sbin/haproxy", "-db", "-f", cfg], { stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
 });
 
 afterAll(async () => {
