@@ -2,7 +2,7 @@ import { AccessLog, DEFAULT_ACCESS_LOG } from "./admin/access-log.ts";
 import { AdminServer } from "./admin/admin-server.ts";
 import { GatewayMetrics } from "./admin/metrics.ts";
 import { type MessageTotals, RateMeter } from "./admin/rate-meter.ts";
-import { BackendRegistry } from "./backend/backend-registry.ts";
+import { BackendRegistry, checkGrpcLoaded } from "./backend/backend-registry.ts";
 import type { GrpcPoolFactory } from "./backend/backend-pool.ts";
 import type { GrpcTransport } from "./backend/grpc/load-grpc.ts";
 import { breakerName } from "./backend/endpoint-pool.ts";
@@ -173,6 +173,8 @@ export class Gateway {
   private reloadQueued: Promise<ReloadRecord> | null = null;
 
   private constructor(config: GatewayConfig, options: GatewayOptions) {
+    // Before anything starts (timers, sockets): a gateway that cannot serve its routes is not built.
+    checkGrpcLoaded(grpcEndpointsFromConfig(config), (options.grpc ?? null) !== null);
     this.current = config;
     this.clock = options.clock ?? systemClock;
     this.tracer = options.tracer ?? null;

@@ -25,9 +25,7 @@ export class BackendRegistry {
 
   /** The endpoints that speak gRPC from now on (at start and on each reload). */
   routeGrpc(grpc: GrpcRouting): void {
-    if (grpc.endpoints.size > 0 && grpc.factory === null) {
-      throw new Error("routes name gRPC backends (server.use_grpc or a rule's transport: grpc) but the gateway started without the gRPC transport: restart it with these routes");
-    }
+    checkGrpcLoaded(grpc.endpoints, grpc.factory !== null);
     this.grpc = grpc;
   }
 
@@ -95,5 +93,12 @@ export class BackendRegistry {
     this.retired.clear();
     const deadline = Date.now() + maxWaitMs;
     while (pools.some((p) => !p.finished) && Date.now() < deadline) await Bun.sleep(10);
+  }
+}
+
+/** Throws when routes name gRPC backends and the transport was not loaded (before anything starts). */
+export function checkGrpcLoaded(grpcEndpoints: ReadonlySet<string>, loaded: boolean): void {
+  if (grpcEndpoints.size > 0 && !loaded) {
+    throw new Error("routes name gRPC backends (server.use_grpc or a rule's transport: grpc) but the gateway started without the gRPC transport: restart it with these routes");
   }
 }

@@ -183,3 +183,31 @@ describe("gRPC backend (Node game server)", () => {
     expect(heavy.isClosed).toBe(false);
   }, 90_000);
 });
+
+describe("a rule's transport", () => {
+  test("one gateway serves a TCP backend and a gRPC backend side by side (transport: grpc on one rule)", async () => {
+    const s = await server("node");
+    const tcp = await scope.backend();
+    const gw = scope.gateway(
+      {
+        grpc: { reconnect_interval: "200ms" },
+        routing: { rules: [{ ...rule(TYPE, [s.address]), transport: "grpc" }, rule(20, [`127.0.0.1:${tcp.port}`])] },
+      },
+      { grpc },
+    );
+    const viaGrpc = await gw.connect();
+    const viaTcp = await gw.connect();
+    viaGrpc.send(ECHO, SERVER_ID, "to grpc");
+    viaTcp.send(ECHO, serverIdFor(20), "to tcp");
+    expect(str((await viaGrpc.next()).body)).toBe("to grpc");
+    expect(str((await viaTcp.next()).body)).toBe("to tcp");
+    expect(s.packets().filter((p) => p.msg_id === ECHO).map((p) => p.payload)).toEqual(["to grpc"]);
+    expect(s.events.filter((e) => e.event === "stream")).toHaveLength(1);
+  });
+
+  test("routes naming a gRPC backend need the transport loaded: the gateway says so at start", () => {
+    expect(() => scope.gateway({ server: { use_grpc: true }, routing: { rules: [rule(TYPE, ["127.0.0.1:1"])] } })).toThrow(
+      "routes name gRPC backends (server.use_grpc or a rule's transport: grpc) but the gateway started without the gRPC transport",
+    );
+  });
+});

@@ -102,6 +102,7 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
   private reopenTimer: ReturnType<typeof setTimeout> | null = null;
   private reachableFlag = false;
   private flushScheduled = false;
+  private flushedOnClose = false;
   private readonly scratch = new Uint8Array(MAX_CLIENT_FRAME);
 
   constructor(
@@ -157,8 +158,9 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     return this.congestedFlag;
   }
 
+  /** Closed, and what was queued (the sessions' disconnect packets included) has gone to the socket. */
   get finished(): boolean {
-    return this.state === "closed";
+    return this.state === "closed" && this.flushedOnClose;
   }
 
   admits(): boolean {
@@ -202,12 +204,17 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     this.call = null;
     if (wasOpen) this.deps.metrics.backendConnectionsActive.dec({ backend: this.endpoint });
     if (call !== null) {
-      // What was queued goes first (Disconnects included); then the stream is half-closed.
+      // What was queued goes first (Disconnects included); then the stream is half-closed, and
+      // 'finish' says every write has been handed to the socket. The registry waits for that
+      // (bounded): a process that exits sooner loses the sessions' disconnect packets.
       this.writeQueued(call, true);
+      call.once("finish", () => {
+        this.flushedOnClose = true;
+        this.client.close();
+      });
       call.end();
-      // The channel closes once the stream has ended; a backend that never ends it is cut at shutdown.
-      setTimeout(() => this.client.close(), 1_000).unref?.();
     } else {
+      this.flushedOnClose = true;
       this.client.close();
     }
     this.dropQueue();
