@@ -94,8 +94,18 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
   /** Packets waiting for the stream: it is opening, or its write() said wait for 'drain'. */
   private readonly queue: GamePacket[] = [];
   private queueHead = 0;
+  /**
+   * Sizes of the packets given to the stream whose write has not completed (handed to the socket),
+   * oldest first: they count against the bounds as much as those still waiting.
+   */
+  private readonly inFlight: number[] = [];
+  private inFlightHead = 0;
+  /** Bytes waiting plus bytes in flight: what the queue bounds are held against. */
   private queued = 0;
+  /** The stream's write() returned false: wait for 'drain'. */
   private blocked = false;
+  /** Counts opened streams: a write completing on a stream since lost is not this one's. */
+  private generation = 0;
   /** Passed high water; relieved once the queue is at half of it. */
   private congestedFlag = false;
   private failures = 0;
@@ -215,9 +225,9 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
       call.end();
     } else {
       this.flushedOnClose = true;
+      this.dropQueue();
       this.client.close();
     }
-    this.dropQueue();
     this.pausing.resumeAll();
   }
 
@@ -226,7 +236,7 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
   sendConnect(session: Session): void {
     const f = this.fields.get(session);
     if (f === undefined) return;
-    if (!this.enqueue(connectPacket(f, session), PACKET_OVERHEAD * 4, true)) bump(this.tally.errors, "notification_failed");
+    if (!this.enqueue(connectPacket(f, session), true)) bump(this.tally.errors, "notification_failed");
   }
 
   sendTrans(session: Session, b: Uint8Array, off: number, len: number): boolean {
@@ -234,17 +244,17 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     if (f === undefined) return false;
     const bodyLen = len - CLIENT_HEADER_SIZE;
     const size = bodyLen + PACKET_OVERHEAD;
-    if (this.deps.telemetry.totalQueued.queued + size > this.deps.settings.totalLimit && this.blockedOrOpening) {
+    if (this.deps.telemetry.totalQueued.queued + size > this.deps.settings.totalLimit) {
       this.tally.totalLimitRejections++;
       return false;
     }
-    if (this.queued + size > this.deps.settings.limit && this.blockedOrOpening) {
+    if (this.queued + size > this.deps.settings.limit) {
       this.tally.connectionLimitRejections++;
       return false;
     }
     // The client's read buffer is reused once this returns, and the stream may serialize later.
     const payload = b.slice(off + CLIENT_HEADER_SIZE, off + len);
-    this.enqueue(gamePacket(f, readClientMessageId(b, off), payload), size, false);
+    this.enqueue(gamePacket(f, readClientMessageId(b, off), payload), false);
     this.tally.framesOut++;
     this.tally.bytesOut += size;
     this.pausing.onQueued(session, size);
@@ -258,7 +268,7 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     this.bound.remove(session);
     this.fields.delete(session);
     if (f !== undefined && this.state !== "closed") {
-      if (!this.enqueue(disconnectPacket(f, reason, Date.now()), PACKET_OVERHEAD * 3, true)) bump(this.tally.errors, "notification_failed");
+      if (!this.enqueue(disconnectPacket(f, reason, Date.now()), true)) bump(this.tally.errors, "notification_failed");
     }
     this.updateGauges();
   }
@@ -283,10 +293,6 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
 
   // ---- the stream ----------------------------------------------------------------------------
 
-  private get blockedOrOpening(): boolean {
-    return this.blocked || this.state !== "open";
-  }
-
   private open(): void {
     this.reopenTimer = null;
     if (this.state === "closed") return;
@@ -307,6 +313,11 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     this.state = "open";
     this.failures = 0;
     this.blocked = false;
+    const generation = ++this.generation;
+    // One callback per stream, not per packet: writes complete in order, so each completion is the oldest in flight.
+    this.writeDone = () => {
+      if (generation === this.generation) this.onWriteDone();
+    };
     const m = this.deps.metrics;
     m.backendConnectionsActive.inc({ backend: this.endpoint });
     m.backendConnectionSetupLatency.observe({ backend: this.endpoint }, setupSeconds);
@@ -333,6 +344,7 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     this.call = null;
     this.state = "down";
     if (call !== null) call.cancel();
+    this.generation++;
     const m = this.deps.metrics;
     if (wasOpen) m.backendConnectionsActive.dec({ backend: this.endpoint });
     if (errorType === "timeout") m.backendTimeouts.inc({ backend: this.endpoint });
@@ -382,21 +394,40 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     }
   }
 
-  /** Writes the packet now, or queues it while the stream is opening or waiting for 'drain'. */
-  private enqueue(p: GamePacket, size: number, control: boolean): boolean {
-    const call = this.call;
-    if (call !== null && !this.blocked && this.queueHead === this.queue.length) {
-      if (!call.write(p)) this.blocked = true;
-      return true;
-    }
-    // Control packets may pass the bound by their own size: a Disconnect is never lost for one frame.
-    if (!control && this.queued + size > this.deps.settings.limit) return false;
-    if (control && this.queued > this.deps.settings.limit) return false;
-    this.queue.push(p);
+  /** Completes one write of the current stream (set per stream in onReady). */
+  private writeDone: () => void = () => {};
+
+  /**
+   * Writes the packet now, or queues it while the stream is opening or waiting for 'drain'.
+   * control: a connect or disconnect packet, which may pass the bound by its own size (it is
+   * refused only once the queue is past the bound already).
+   */
+  private enqueue(p: GamePacket, control: boolean): boolean {
+    const size = p.payload.length + PACKET_OVERHEAD;
+    if (control ? this.queued > this.deps.settings.limit : this.queued + size > this.deps.settings.limit) return false;
     this.queued += size;
     this.deps.telemetry.totalQueued.queued += size;
     if (this.queued > this.deps.settings.highWater) this.congestedFlag = true;
+    const call = this.call;
+    if (call !== null && !this.blocked && this.queueHead === this.queue.length) this.write(call, p, size);
+    else this.queue.push(p);
     return true;
+  }
+
+  private write(call: PacketStream, p: GamePacket, size: number): void {
+    this.inFlight.push(size);
+    if (!call.write(p, this.writeDone)) this.blocked = true;
+  }
+
+  private onWriteDone(): void {
+    const size = this.inFlight[this.inFlightHead++]!;
+    if (this.inFlightHead === this.inFlight.length) {
+      this.inFlight.length = 0;
+      this.inFlightHead = 0;
+    }
+    this.queued -= size;
+    this.deps.telemetry.totalQueued.queued -= size;
+    this.checkRelief();
   }
 
   private onDrain(call: PacketStream): void {
@@ -405,34 +436,28 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     this.writeQueued(call, false);
   }
 
-  /** Writes queued packets until the stream says wait (or all of them when ending). */
+  /** Gives queued packets to the stream until it says wait (or all of them when ending). */
   private writeQueued(call: PacketStream, all: boolean): void {
     const q = this.queue;
     while (this.queueHead < q.length && (all || !this.blocked)) {
       const p = q[this.queueHead]!;
       q[this.queueHead++] = undefined as unknown as GamePacket;
-      const size = p.payload.length + PACKET_OVERHEAD;
-      this.queued -= size;
-      this.deps.telemetry.totalQueued.queued -= size;
-      if (!call.write(p)) this.blocked = true;
+      this.write(call, p, p.payload.length + PACKET_OVERHEAD);
     }
     if (this.queueHead === q.length) {
       q.length = 0;
       this.queueHead = 0;
-      this.reconcileQueued();
     }
+  }
+
+  /** Relieved at half of high water: paused clients come back; emptied: shares are counted afresh. */
+  private checkRelief(): void {
     if (this.congestedFlag && this.queued <= this.deps.settings.highWater / 2) {
       this.congestedFlag = false;
       this.resumePaused();
     } else if (!this.congestedFlag && this.queued === 0) {
       this.pausing.newWindow();
     }
-  }
-
-  /** Control packets are counted at a flat size; an empty queue holds nothing, whatever they said. */
-  private reconcileQueued(): void {
-    this.deps.telemetry.totalQueued.queued -= this.queued;
-    this.queued = 0;
   }
 
   private readonly resumeNext = (): void => {
@@ -445,11 +470,15 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     if (this.pausing.resumeBatch()) setImmediate(this.resumeNext);
   }
 
+  /** The stream is gone: what waited or was in flight on it is dropped (counted). */
   private dropQueue(): void {
     this.tally.queueDroppedBytes += this.queued;
-    this.reconcileQueued();
+    this.deps.telemetry.totalQueued.queued -= this.queued;
+    this.queued = 0;
     this.queue.length = 0;
     this.queueHead = 0;
+    this.inFlight.length = 0;
+    this.inFlightHead = 0;
     this.blocked = false;
     this.congestedFlag = false;
   }
