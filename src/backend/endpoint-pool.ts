@@ -107,6 +107,7 @@ export class EndpointPool implements BackendConnectionOwner {
   private reach: Reachability = { kind: "unknown" };
   readonly breaker: CircuitBreaker;
   readonly violationLog = newViolationLog();
+  readonly transport = "tcp";
 
   constructor(
     readonly endpoint: string,

@@ -81,6 +81,7 @@ type PacketStream = grpc.ClientDuplexStream<GamePacket, GamePacket>;
 export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameSource {
   readonly breaker: CircuitBreaker;
   readonly violationLog = newViolationLog();
+  readonly transport = "grpc";
   /** Every session bound here: the stream carries them all. */
   private readonly bound = new SessionList();
   /** The stream as the relay sees an endpoint's links (a Broadcast would reach them all). */
