@@ -24,6 +24,8 @@ export interface BackendPool extends SessionBinder {
   healthCheck(now: number): void;
   /** Stops re-dialling; closes once what is queued has been written. */
   close(): void;
+  /** The routes no longer name the endpoint: serve the sessions bound to it, never dial it again. */
+  retire(): void;
 }
 
 /** Makes the pool of an endpoint whose routes name the gRPC transport (loaded on demand). */

@@ -51,6 +51,7 @@ export class BackendRegistry {
       if (wanted.has(e)) continue;
       this.pools.delete(e);
       this.retired.add(p);
+      p.retire();
     }
     this.reapRetired();
   }

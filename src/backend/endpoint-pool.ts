@@ -287,6 +287,9 @@ export class EndpointPool implements BackendConnectionOwner {
     for (const c of this.dedicated) c.shutDown();
   }
 
+  /** TCP pools keep re-dialling a lost shared connection while sessions are bound (they move there); reapRetired closes them. */
+  retire(): void {}
+
   /** True once close() was called and every connection has closed. */
   get finished(): boolean {
     return this.closed && this.openConnections === 0 && this.slots.every((c) => c === null || c.state === "closed");

@@ -5,7 +5,7 @@ import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { loadGrpcTransport, type GrpcTransport } from "../../src/backend/grpc/load-grpc.ts";
 import type { GameClient } from "../../src/client/game-client.ts";
 import { serverIdFor } from "../../src/client/game-client.ts";
-import { type Overrides, TestScope, eventually, rule, str } from "../support/harness.ts";
+import { type Overrides, TestScope, eventually, rule, str, testConfig } from "../support/harness.ts";
 import { GrpcGameServer, type Runtime } from "../support/grpc-game-server.ts";
 
 const ECHO = 1;
@@ -209,5 +209,32 @@ describe("a rule's transport", () => {
     expect(() => scope.gateway({ server: { use_grpc: true }, routing: { rules: [rule(TYPE, ["127.0.0.1:1"])] } })).toThrow(
       "routes name gRPC backends (server.use_grpc or a rule's transport: grpc) but the gateway started without the gRPC transport",
     );
+  });
+});
+
+describe("an address that leaves the routes", () => {
+  test("keeps serving its sessions; once its stream is lost it is not re-opened", async () => {
+    const leaving = await server("node");
+    const staying = await server("node");
+    const gw = gateway(leaving.address);
+    const client = await gw.connect();
+    client.send(ECHO, SERVER_ID, "before the reload");
+    await client.next();
+    const routes = (endpoint: string) => ({ server: { use_grpc: true }, grpc: { reconnect_interval: "200ms" }, routing: { rules: [rule(TYPE, [endpoint])] } });
+    gw.gateway.reload(testConfig(routes(staying.address)));
+    client.send(ECHO, SERVER_ID, "after the reload");
+    expect(str((await client.next()).body)).toBe("after the reload");
+    const port = leaving.port;
+    await leaving.kill();
+    await client.closed;
+    await eventually(() => gw.gateway.backends.all().length === 1, "the retired address's pool to be gone");
+    const back = await server("node", port);
+    const fresh = await gw.connect();
+    fresh.send(ECHO, SERVER_ID, "to the new address");
+    expect(str((await fresh.next()).body)).toBe("to the new address");
+    await Bun.sleep(1_000); // five reconnect_intervals: a re-dial would have come by now
+    expect(back.events.filter((e) => e.event === "stream")).toEqual([]);
+    expect(gw.gateway.backends.all().map((p) => p.endpoint)).toEqual([staying.address]);
+    expect(gw.log.find("gRPC stream to backend lost; re-opening")).toEqual([]);
   });
 });

@@ -114,6 +114,8 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
   private reachableFlag = false;
   private flushScheduled = false;
   private flushedOnClose = false;
+  /** The routes no longer name this address: a lost stream is not opened again. */
+  private retired = false;
   private readonly scratch = new Uint8Array(MAX_CLIENT_FRAME);
 
   constructor(
@@ -204,6 +206,10 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     if (this.state === "open") this.reached(session);
     this.updateGauges();
     return true;
+  }
+
+  retire(): void {
+    this.retired = true;
   }
 
   close(): void {
@@ -355,6 +361,13 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     this.dropQueue();
     this.pausing.resumeAll();
     this.closeSessions(wasOpen ? "backend_lost" : "backend_unavailable");
+    if (this.retired) {
+      // Its sessions are closed above; nothing will be routed here again.
+      this.deps.log.info("gRPC backend left the routes; its stream is not re-opened", { backend: this.endpoint });
+      this.reachableFlag = false;
+      this.close();
+      return;
+    }
     this.failures++;
     const max = this.deps.settings.maxReconnectAttempts;
     if (this.reachableFlag || this.failures === 1) {
