@@ -1,23 +1,9 @@
 import type { Session } from "../../session/session.ts";
+import { encodeMetadata, encodePacket, encodeSessionIdField } from "./game-packet-codec.ts";
 
-// GamePacket as @grpc/proto-loader encodes and decodes it (keepCase, defaults, int64 as Long).
-// Lifecycle packets carry metadata.packet_type; game messages carry none (docs/protocol.md,
-// "gRPC backends").
-
-/** An int64 as protobufjs reads and writes it: two signed 32-bit halves. */
-export interface Int64 {
-  readonly low: number;
-  readonly high: number;
-  readonly unsigned?: boolean;
-}
-
-export interface GamePacket {
-  readonly session_id: Int64;
-  readonly msg_id: number;
-  readonly payload: Uint8Array;
-  readonly metadata: Readonly<Record<string, string>>;
-  readonly target_session_ids: readonly Int64[];
-}
+// The packets the gateway sends a gRPC backend (docs/protocol.md, "Gateway <-> backend (gRPC)"),
+// encoded to the Buffers the stream sends. Lifecycle packets carry metadata.packet_type; game
+// messages carry none (only trace_id and span_id when propagation is on).
 
 export const PacketType = {
   Connect: "connect",
@@ -27,55 +13,41 @@ export const PacketType = {
 } as const;
 
 const EMPTY = new Uint8Array(0);
-const NO_TARGETS: readonly Int64[] = [];
-const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
-
-/** The session's ID as the packets carry it; made once per session (see SessionPacketFields). */
-export function sessionInt64(s: Session): Int64 {
-  return { low: s.lo | 0, high: s.hi | 0, unsigned: false };
-}
 
 /**
- * What every packet of a session repeats: its ID, and the trace metadata when propagation is on.
- * Built once when the session binds, so a game message costs one object and a payload copy.
+ * What every packet of a session repeats, encoded once when the session binds: its session_id
+ * field and, with trace propagation on, its trace metadata. A game message then costs one Buffer.
  */
 export interface SessionPacketFields {
-  readonly id: Int64;
-  readonly gameMetadata: Readonly<Record<string, string>>;
+  readonly idField: Uint8Array;
+  /** trace_id and span_id, as a Record (lifecycle packets add to it) and encoded (game messages). */
+  readonly trace: Readonly<Record<string, string>>;
+  readonly traceEncoded: Uint8Array;
 }
 
 export function sessionPacketFields(s: Session, traceContext: boolean): SessionPacketFields {
   const traced = traceContext && s.traceId !== null && s.spanId !== null;
-  return {
-    id: sessionInt64(s),
-    gameMetadata: traced ? Object.freeze({ trace_id: s.traceId!.toHex(), span_id: s.spanId!.toHex() }) : NO_METADATA,
-  };
+  const trace: Record<string, string> = traced ? { trace_id: s.traceId!.toHex(), span_id: s.spanId!.toHex() } : {};
+  return { idField: encodeSessionIdField(s.lo, s.hi), trace, traceEncoded: traced ? encodeMetadata(trace) : EMPTY };
 }
 
-export function gamePacket(f: SessionPacketFields, msgId: number, payload: Uint8Array): GamePacket {
-  return { session_id: f.id, msg_id: msgId, payload, metadata: f.gameMetadata, target_session_ids: NO_TARGETS };
+/** A game message: msg_id = the client's MessageID, payload = its body (b[off, off+len)). */
+export function gamePacket(f: SessionPacketFields, msgId: number, b: Uint8Array, off: number, len: number): Buffer {
+  return encodePacket(f.idField, msgId, b, off, len, f.traceEncoded);
 }
 
-export function connectPacket(f: SessionPacketFields, s: Session): GamePacket {
-  const metadata: Record<string, string> = {
-    ...f.gameMetadata,
+export function connectPacket(f: SessionPacketFields, s: Session): Buffer {
+  const metadata = encodeMetadata({
+    ...f.trace,
     packet_type: PacketType.Connect,
     client_ip: s.client.remoteAddress,
     protocol: s.client.protocol,
     connect_time: String(s.createdAt),
-  };
-  return { session_id: f.id, msg_id: 0, payload: EMPTY, metadata, target_session_ids: NO_TARGETS };
+  });
+  return encodePacket(f.idField, 0, EMPTY, 0, 0, metadata);
 }
 
-export function disconnectPacket(f: SessionPacketFields, reason: string, now: number): GamePacket {
-  const metadata: Record<string, string> = {
-    ...f.gameMetadata,
-    packet_type: PacketType.Disconnect,
-    reason,
-    disconnect_time: String(now),
-  };
-  return { session_id: f.id, msg_id: 0, payload: EMPTY, metadata, target_session_ids: NO_TARGETS };
+export function disconnectPacket(f: SessionPacketFields, reason: string, now: number): Buffer {
+  const metadata = encodeMetadata({ ...f.trace, packet_type: PacketType.Disconnect, reason, disconnect_time: String(now) });
+  return encodePacket(f.idField, 0, EMPTY, 0, 0, metadata);
 }
-
-/** Bytes a packet is held to count for in the queue bounds: its payload and a fixed allowance for the rest. */
-export const PACKET_OVERHEAD = 32;

@@ -13,16 +13,8 @@ import type { BackendTelemetry } from "../backend-connection.ts";
 import { newViolationLog } from "../backend-connection.ts";
 import { BreakerState, CircuitBreaker, type BreakerSettings } from "../circuit-breaker.ts";
 import { FairPausing } from "../fair-pausing.ts";
-import {
-  type GamePacket,
-  PACKET_OVERHEAD,
-  PacketType,
-  type SessionPacketFields,
-  connectPacket,
-  disconnectPacket,
-  gamePacket,
-  sessionPacketFields,
-} from "./game-packet.ts";
+import { PacketType, type SessionPacketFields, connectPacket, disconnectPacket, gamePacket, sessionPacketFields } from "./game-packet.ts";
+import type { ReceivedPacket } from "./game-packet-codec.ts";
 
 // One backend address speaking the reference's gRPC transport: one GameGatewayService.StreamPackets
 // stream per address, opened with request metadata gateway-name, multiplexing every session bound
@@ -76,7 +68,8 @@ export interface GrpcPoolDeps {
 
 type StreamState = "connecting" | "open" | "down" | "given_up" | "closed";
 
-type PacketStream = grpc.ClientDuplexStream<GamePacket, GamePacket>;
+/** Packets go out already encoded (game-packet.ts) and come in decoded by game-packet-codec.ts (grpc-transport.ts). */
+type PacketStream = grpc.ClientDuplexStream<Buffer, ReceivedPacket>;
 
 export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameSource {
   readonly breaker: CircuitBreaker;
@@ -93,7 +86,7 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
   private state: StreamState = "down";
   private call: PacketStream | null = null;
   /** Packets waiting for the stream: it is opening, or its write() said wait for 'drain'. */
-  private readonly queue: GamePacket[] = [];
+  private readonly queue: Buffer[] = [];
   private queueHead = 0;
   /**
    * Sizes of the packets given to the stream whose write has not completed (handed to the socket),
@@ -252,24 +245,27 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
   sendTrans(session: Session, b: Uint8Array, off: number, len: number): boolean {
     const f = this.fields.get(session);
     if (f === undefined) return false;
+    // The encoded size, to within the few bytes of msg_id and tags: checked before encoding, so a
+    // refused frame costs no Buffer.
     const bodyLen = len - CLIENT_HEADER_SIZE;
-    const size = bodyLen + PACKET_OVERHEAD;
-    if (this.deps.telemetry.totalQueued.queued + size > this.deps.settings.totalLimit) {
+    const estimate = bodyLen + f.idField.length + f.traceEncoded.length + 8;
+    if (this.deps.telemetry.totalQueued.queued + estimate > this.deps.settings.totalLimit) {
       this.tally.totalLimitRejections++;
       return false;
     }
-    if (this.queued + size > this.deps.settings.limit) {
+    if (this.queued + estimate > this.deps.settings.limit) {
       this.tally.connectionLimitRejections++;
       return false;
     }
-    // The client's read buffer is reused once this returns, and the stream may serialize later.
-    const payload = b.slice(off + CLIENT_HEADER_SIZE, off + len);
-    this.enqueue(gamePacket(f, readClientMessageId(b, off), payload), false);
+    // Encoded now: the client's read buffer is reused once this returns.
+    const packet = gamePacket(f, readClientMessageId(b, off), b, off + CLIENT_HEADER_SIZE, bodyLen);
+    this.enqueue(packet, true); // within the bound, as estimated (an estimate is never below the size)
     this.tally.framesOut++;
-    this.tally.bytesOut += size;
-    this.pausing.onQueued(session, size);
+    this.tally.bytesOut += packet.length;
+    this.pausing.onQueued(session, packet.length);
     return true;
   }
+
 
   release(session: Session, reason: CloseReason): void {
     this.pausing.forget(session.client);
@@ -333,7 +329,7 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     m.backendConnectionSetupLatency.observe({ backend: this.endpoint }, setupSeconds);
     this.breaker.recordSuccess();
     this.markReachable();
-    call.on("data", (p: GamePacket) => this.onPacket(p));
+    call.on("data", (p: ReceivedPacket) => this.onPacket(p));
     call.on("drain", () => this.onDrain(call));
     call.on("error", (e: grpc.ServiceError) => {
       if (call === this.call) this.lost("connection_lost", e.details || e.message);
@@ -419,8 +415,8 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
    * control: a connect or disconnect packet, which may pass the bound by its own size (it is
    * refused only once the queue is past the bound already).
    */
-  private enqueue(p: GamePacket, control: boolean): boolean {
-    const size = p.payload.length + PACKET_OVERHEAD;
+  private enqueue(p: Buffer, control: boolean): boolean {
+    const size = p.length;
     if (control ? this.queued > this.deps.settings.limit : this.queued + size > this.deps.settings.limit) return false;
     this.queued += size;
     this.deps.telemetry.totalQueued.queued += size;
@@ -431,7 +427,7 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     return true;
   }
 
-  private write(call: PacketStream, p: GamePacket, size: number): void {
+  private write(call: PacketStream, p: Buffer, size: number): void {
     this.inFlight.push(size);
     if (!call.write(p, this.writeDone)) this.blocked = true;
   }
@@ -458,8 +454,8 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     const q = this.queue;
     while (this.queueHead < q.length && (all || !this.blocked)) {
       const p = q[this.queueHead]!;
-      q[this.queueHead++] = undefined as unknown as GamePacket;
-      this.write(call, p, p.payload.length + PACKET_OVERHEAD);
+      q[this.queueHead++] = undefined as unknown as Buffer;
+      this.write(call, p, p.length);
     }
     if (this.queueHead === q.length) {
       q.length = 0;
@@ -500,28 +496,25 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     this.congestedFlag = false;
   }
 
-  private onPacket(p: GamePacket): void {
+  private onPacket(p: ReceivedPacket): void {
     this.tally.framesIn++;
     const payload = p.payload;
-    this.tally.bytesIn += payload.length + PACKET_OVERHEAD;
-    const type = p.metadata.packet_type;
-    if (type === PacketType.ServerDisconnect) {
-      this.deps.handler.onKick(this, p.session_id.high, p.session_id.low >>> 0, p.metadata.reason ?? "");
-      return;
-    }
+    this.tally.bytesIn += payload.length;
+    const type = p.packetType;
+    if (type === PacketType.ServerDisconnect) return this.deps.handler.onKick(this, p.sessionHi, p.sessionLo, p.reason);
     if (type === PacketType.ServerConnect) return; // informational: the backend accepted the login
-    if (type !== undefined && type !== "") return this.deps.handler.onViolation(this, "unexpected_opcode");
-    if (p.msg_id < 0 || p.msg_id > 0xffff) return this.deps.handler.onViolation(this, "type_out_of_range");
+    if (type !== "") return this.deps.handler.onViolation(this, "unexpected_opcode");
+    if (p.msgId < 0 || p.msgId > 0xffff) return this.deps.handler.onViolation(this, "type_out_of_range");
     if (payload.length > MAX_CLIENT_BODY) return this.deps.handler.onViolation(this, "body_too_large");
     const frame = this.scratch;
-    writeClientHeader(frame, 0, payload.length, p.msg_id, 0);
+    writeClientHeader(frame, 0, payload.length, p.msgId, 0);
     frame.set(payload, CLIENT_HEADER_SIZE);
     const len = CLIENT_HEADER_SIZE + payload.length;
-    const targets = p.target_session_ids;
+    const targets = p.targets;
     if (targets.length > 0) {
-      for (let i = 0; i < targets.length; i++) this.deps.handler.onClientFrame(this, targets[i]!.high, targets[i]!.low >>> 0, frame, 0, len);
+      for (let i = 0; i < targets.length; i += 2) this.deps.handler.onClientFrame(this, targets[i]!, targets[i + 1]!, frame, 0, len);
     } else {
-      this.deps.handler.onClientFrame(this, p.session_id.high, p.session_id.low >>> 0, frame, 0, len);
+      this.deps.handler.onClientFrame(this, p.sessionHi, p.sessionLo, frame, 0, len);
     }
     if (!this.flushScheduled) {
       this.flushScheduled = true;

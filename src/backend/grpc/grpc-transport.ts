@@ -5,15 +5,29 @@ import * as protoLoader from "@grpc/proto-loader";
 import protoPath from "./game_gateway.proto" with { type: "file" };
 import type { GrpcPoolFactory } from "../backend-pool.ts";
 import { GrpcEndpointPool, type GrpcPoolDeps } from "./grpc-endpoint-pool.ts";
+import { decodePacket } from "./game-packet-codec.ts";
 
 // The gRPC transport's entry point, imported only when some route names a gRPC backend
 // (load-grpc.ts): a TCP-only gateway never loads @grpc/grpc-js.
 
-/** The reference's service definition (package gateway, GameGatewayService). */
+const SERVICE = "gateway.GameGatewayService";
+
+/**
+ * The reference's service (package gateway, GameGatewayService) from its .proto, with GamePacket
+ * encoded and decoded by game-packet-codec.ts rather than protobufjs: packets are sent as the
+ * Buffers game-packet.ts encodes, and read into ReceivedPacket records.
+ */
 export function gameGatewayServiceClient(): grpc.ServiceClientConstructor {
   const definition = protoLoader.loadSync(protoPath, { keepCase: true, defaults: true });
-  const pkg = grpc.loadPackageDefinition(definition) as unknown as { gateway: { GameGatewayService: grpc.ServiceClientConstructor } };
-  return pkg.gateway.GameGatewayService;
+  const service = definition[SERVICE] as grpc.ServiceDefinition | undefined;
+  const method = service?.StreamPackets;
+  if (method === undefined || !method.requestStream || !method.responseStream) throw new Error(`${SERVICE}.StreamPackets missing from the embedded .proto`);
+  const streamPackets: grpc.MethodDefinition<Buffer, unknown> = {
+    ...method,
+    requestSerialize: (packet: Buffer) => packet,
+    responseDeserialize: decodePacket,
+  };
+  return grpc.makeGenericClientConstructor({ StreamPackets: streamPackets }, SERVICE);
 }
 
 export function grpcPoolFactory(deps: Omit<GrpcPoolDeps, "clientConstructor">): GrpcPoolFactory {
