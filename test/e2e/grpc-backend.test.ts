@@ -12,6 +12,7 @@ const ECHO = 1;
 const KICK = 2;
 const MULTICAST = 3;
 const STALL = 4;
+const END_STREAM = 6;
 const TYPE = 10;
 const SERVER_ID = serverIdFor(TYPE);
 
@@ -94,6 +95,22 @@ for (const runtime of ["node", "bun"] as const) {
       expect(str((await bystander.next()).body)).toBe("still here");
     });
 
+    test("a server that ends the stream (status OK, in trailers): its sessions close and the stream is opened again", async () => {
+      const s = await server(runtime);
+      const gw = gateway(s.address);
+      const client = await gw.connect();
+      client.send(END_STREAM, SERVER_ID, "");
+      await client.closed;
+      // 'end', not 'error': the client saw the trailers with status OK (an HTTP/2 server that
+      // omitted them, as Bun's once did, shows as an error status here).
+      const lost = await eventually(() => gw.log.find("gRPC stream to backend lost; re-opening")[0], "the stream loss's log line");
+      expect(lost.detail).toBe("the backend ended the stream");
+      await eventually(() => s.events.filter((e) => e.event === "stream").length === 2, "the stream to be opened again");
+      const again = await gw.connect();
+      again.send(ECHO, SERVER_ID, "after");
+      expect(str((await again.next()).body)).toBe("after");
+    });
+
     test("target_session_ids reach each listed session (multicast)", async () => {
       const s = await server(runtime);
       const gw = gateway(s.address);
@@ -126,6 +143,22 @@ describe("gRPC backend (Node game server)", () => {
     );
     expect(s.events.filter((e) => e.event === "stream")).toHaveLength(1);
     expect(gw.gateway.backends.all().map((p) => [p.endpoint, p.openConnections, p.sessions])).toEqual([[s.address, 1, 200]]);
+  }, 60_000);
+
+  test("a client that stops reading is closed at its own queue bound; the stream's other sessions go on", async () => {
+    const s = await server("node", 0, ["--quiet"]);
+    const gw = gateway(s.address, { server: { use_grpc: true, client_write_queue_limit: "256KiB" } });
+    const slow = await gw.connect();
+    const other = await gw.connect();
+    slow.pause();
+    const body = "y".repeat(8_000);
+    for (let i = 0; i < 2_000; i++) slow.send(ECHO, SERVER_ID, body); // 16 MB of echoes for a client reading none
+    await slow.closed;
+    await eventually(async () => (await gw.gateway.metrics.value("client_closes_total", { reason: "slow_reader" })) === 1, "the slow reader closed as one");
+    for (let i = 0; i < 20; i++) {
+      other.send(ECHO, SERVER_ID, `o${i}`);
+      expect(str((await other.next()).body)).toBe(`o${i}`);
+    }
   }, 60_000);
 
   test("with trace propagation on, game messages carry the session's trace_id and span_id", async () => {

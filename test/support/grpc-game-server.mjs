@@ -9,7 +9,8 @@
 //   msg_id 1 (echo)        -> the same msg_id and payload back to the session
 //   msg_id 2 (kick)        -> server_disconnect for the session, reason = payload
 //   msg_id 3 (multicast)   -> payload {"targets":["id",...],"text":"..."}: msg_id 3, text, to every target
-//   msg_id 4 (stall)       -> stops reading the stream until msg_id 5 arrives on stdin... (see STALL_MS)
+//   msg_id 4 (stall)       -> stops reading the stream for STALL_MS (--stall-ms), then reads again
+//   msg_id 6 (end)         -> ends the stream: status OK, in trailers
 // Usage: node grpc-game-server.mjs <proto path> [port] [--quiet] [--stall-ms N]
 //   --quiet: no packet events (the benchmark's echo backend).
 import * as grpc from "@grpc/grpc-js";
@@ -51,6 +52,10 @@ function streamPackets(call) {
           out({ event: "resumed" });
           call.resume();
         }, STALL_MS);
+        break;
+      case 6:
+        out({ event: "ending" });
+        call.end();
         break;
       default:
         call.write({ session_id: p.session_id, msg_id: p.msg_id, payload: p.payload, metadata: {} });
