@@ -196,6 +196,31 @@ describe("gRPC backend (Node game server)", () => {
     expect(gw.log.find("gRPC stream to backend lost; re-opening")).toHaveLength(1);
   }, 60_000);
 
+  test("the breaker opens while the stream cannot be opened, and closes once the server answers again", async () => {
+    const first = await server("node");
+    const port = first.port;
+    const gw = gateway(first.address, { circuit_breaker: { failure_threshold: 2, half_open_max_requests: 1, open_timeout: "60s" } });
+    const pool = gw.gateway.backends.all()[0]!;
+    await eventually(() => pool.openConnections === 1, "the stream to open");
+    await first.kill();
+    await eventually(() => pool.breaker.state === 1, "the breaker to open");
+    const refused = await gw.connect();
+    refused.send(ECHO, SERVER_ID, "while open");
+    await refused.closed;
+    const second = await server("node", port);
+    await eventually(() => second.events.some((e) => e.event === "stream"), "the stream to be opened again", 20_000);
+    // Half-open: one probe session; its packets prove the backend, and the breaker closes for the rest.
+    const probe = await gw.connect();
+    probe.send(ECHO, SERVER_ID, "probe");
+    expect(str((await probe.next()).body)).toBe("probe");
+    await eventually(() => pool.breaker.state === 0, "the breaker to close");
+    const clients = await Promise.all([1, 2, 3].map(() => gw.connect()));
+    for (const [i, c] of clients.entries()) {
+      c.send(ECHO, SERVER_ID, `after ${i}`);
+      expect(str((await c.next()).body)).toBe(`after ${i}`);
+    }
+  }, 60_000);
+
   test("a server that stops reading pauses the client sending to it, not the others; everything arrives once it reads again", async () => {
     const s = await server("node", 0, ["--quiet", "--stall-ms", "1500"]);
     const gw = gateway(s.address, { backend: { write_queue_high_water: "64KiB", write_queue_limit: "16MiB" } });

@@ -498,6 +498,9 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
 
   private onPacket(p: ReceivedPacket): void {
     this.tally.framesIn++;
+    // A packet is the proof of health that takes a half-open breaker (the stream's re-open was the
+    // first) to closed, as a Pong does for TCP: gRPC has no Ping of its own here.
+    if (this.breaker.state !== BreakerState.Closed) this.breaker.recordSuccess();
     const payload = p.payload;
     this.tally.bytesIn += payload.length;
     const type = p.packetType;
