@@ -5,7 +5,7 @@ import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { loadGrpcTransport, type GrpcTransport } from "../../src/backend/grpc/load-grpc.ts";
 import type { GameClient } from "../../src/client/game-client.ts";
 import { serverIdFor } from "../../src/client/game-client.ts";
-import { type Overrides, TestScope, eventually, rule, str, testConfig } from "../support/harness.ts";
+import { ACCESS_LOG_BODY, type Overrides, TestScope, eventually, rule, str, testConfig } from "../support/harness.ts";
 import { GrpcGameServer, type Runtime } from "../support/grpc-game-server.ts";
 
 const ECHO = 1;
@@ -160,6 +160,28 @@ describe("gRPC backend (Node game server)", () => {
       expect(str((await other.next()).body)).toBe(`o${i}`);
     }
   }, 60_000);
+
+  test("metrics carry the reference's names and label values, and access records name the gRPC backend, as for TCP backends", async () => {
+    const s = await server("node");
+    const gw = gateway(s.address);
+    const clients = await Promise.all([0, 1, 2].map(() => gw.connect()));
+    for (const [i, c] of clients.entries()) {
+      c.send(ECHO, SERVER_ID, `m${i}`);
+      await c.next();
+    }
+    for (const c of clients) c.close();
+    await eventually(() => gw.accessLog.find(ACCESS_LOG_BODY).length === 3, "three access records");
+    const m = gw.gateway.metrics;
+    const backend = s.address;
+    expect(await m.value("backend_requests_total", { backend, status: "success" })).toBe(3); // one per session, not per message
+    expect(await m.value("backend_connections_active", { backend })).toBe(1); // the one stream
+    expect(await m.value("messages_processed_total", { direction: "client_to_backend", service_type: String(TYPE) })).toBe(3);
+    expect(await m.value("messages_processed_total", { direction: "backend_to_client", service_type: String(TYPE) })).toBe(3);
+    expect(await m.value("backend_bytes_transmitted_total", { backend, direction: "request" })).toBeGreaterThan(0);
+    expect(await m.value("backend_bytes_transmitted_total", { backend, direction: "response" })).toBeGreaterThan(0);
+    expect(await m.value("circuit_breaker_state", { backend })).toBe(0);
+    for (const r of gw.accessLog.find(ACCESS_LOG_BODY)) expect(r).toMatchObject({ "server.address": backend, reason: "client_closed", messages_received: 1, messages_sent: 1 });
+  });
 
   test("with trace propagation on, game messages carry the session's trace_id and span_id", async () => {
     const s = await server("node");
