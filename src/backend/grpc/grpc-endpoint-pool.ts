@@ -134,6 +134,8 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
       // A stream is never retried by the channel (a lost one is the pool's to re-open); without
       // this, grpc-js buffers every message of the call in case of a retry.
       "grpc.enable_retries": 0,
+      // No per-call and per-message channelz bookkeeping: nothing here reads it.
+      "grpc.enable_channelz": 0,
       // The gateway's own back-off decides when to try again, not the channel's.
       "grpc.initial_reconnect_backoff_ms": s.retryDelayMs,
       "grpc.max_reconnect_backoff_ms": s.reconnectIntervalMs,
