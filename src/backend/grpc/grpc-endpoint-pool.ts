@@ -12,6 +12,7 @@ import type { BackendPool } from "../backend-pool.ts";
 import type { BackendTelemetry } from "../backend-connection.ts";
 import { newViolationLog } from "../backend-connection.ts";
 import { BreakerState, CircuitBreaker, type BreakerSettings } from "../circuit-breaker.ts";
+import { breakerName } from "../endpoint-pool.ts";
 import { FairPausing } from "../fair-pausing.ts";
 import { PacketType, type SessionPacketFields, connectPacket, disconnectPacket, gamePacket, sessionPacketFields } from "./game-packet.ts";
 import type { ReceivedPacket } from "./game-packet-codec.ts";
@@ -62,7 +63,7 @@ export interface GrpcPoolDeps {
   readonly log: Logger;
   readonly throttledLog: ThrottledLog;
   readonly telemetry: BackendTelemetry;
-  /** The service's client constructor (grpc-client.ts). */
+  /** The service's client constructor (grpc-transport.ts). */
   readonly clientConstructor: grpc.ServiceClientConstructor;
 }
 
@@ -124,8 +125,7 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     deps.metrics.backendConnectionsActive.inc({ backend: endpoint }, 0);
     this.breaker = new CircuitBreaker(s.breaker, (state) => {
       deps.metrics.circuitBreakerState.set({ backend: endpoint }, state);
-      const name = state === BreakerState.Open ? "open" : state === BreakerState.HalfOpen ? "half-open" : "closed";
-      (state === BreakerState.Open ? deps.log.warn : deps.log.info).call(deps.log, "circuit breaker " + name, { backend: endpoint });
+      (state === BreakerState.Open ? deps.log.warn : deps.log.info).call(deps.log, "circuit breaker " + breakerName(state), { backend: endpoint });
     });
     this.client = new deps.clientConstructor(endpoint, grpc.credentials.createInsecure(), {
       "grpc.keepalive_time_ms": s.heartbeatIntervalMs,
