@@ -67,7 +67,22 @@ module.exports = {
       severity: "error",
       comment: "The OpenTelemetry SDK and gRPC live behind ConnectionTracer, in src/tracing/otlp-tracer.ts alone.",
       from: { path: "^src/", pathNot: "^src/tracing/otlp-tracer\\.ts$" },
-      to: { path: "node_modules/(@opentelemetry|@grpc)/" },
+      to: { path: "node_modules/@opentelemetry/" },
+    },
+    {
+      name: "only-otlp-tracer-and-grpc-transport-import-grpc",
+      severity: "error",
+      comment: "@grpc/grpc-js and @grpc/proto-loader: span export, and the gRPC backend transport in src/backend/grpc.",
+      from: { path: "^src/", pathNot: "^src/(tracing/otlp-tracer|backend/grpc/(grpc-transport|grpc-endpoint-pool))\\.ts$" },
+      to: { path: "node_modules/@grpc/" },
+    },
+    {
+      name: "grpc-transport-loaded-only-on-demand",
+      severity: "error",
+      comment:
+        "The gRPC backend transport is loaded by a dynamic import when some route names a gRPC backend (src/backend/grpc/load-grpc.ts), so a TCP-only gateway never loads @grpc/grpc-js; others may name its types.",
+      from: { path: "^src/", pathNot: "^src/backend/grpc/grpc-transport\\.ts$" },
+      to: { path: "^src/backend/grpc/grpc-(transport|endpoint-pool)\\.ts$", dependencyTypesNot: ["dynamic-import", "type-only", "type-import"] },
     },
     {
       name: "otlp-tracer-loaded-only-on-demand",

@@ -16,7 +16,9 @@ if (import.meta.main) {
   // it embeds, at their path under the entries' common root (src/config/load-off-thread.ts).
   // Span export (src/tracing/otlp-tracer.ts, the OpenTelemetry SDK) is a third, imported only when
   // OTEL_EXPORTER_OTLP_ENDPOINT is set, so a binary without it never parses the SDK (load-tracer.ts).
-  const entries = ["src/cli/main.ts", "src/config/load-worker.ts", "src/tracing/otlp-tracer.ts"];
+  // The gRPC backend transport (src/backend/grpc/grpc-transport.ts, @grpc/grpc-js) is a fourth, imported
+  // only when some route names a gRPC backend (load-grpc.ts).
+  const entries = ["src/cli/main.ts", "src/config/load-worker.ts", "src/tracing/otlp-tracer.ts", "src/backend/grpc/grpc-transport.ts"];
   const define = Object.entries(RELEASE_DEFINE).flatMap(([k, v]) => ["--define", `${k}=${v}`]);
   await $`${process.execPath} build --compile --minify --sourcemap=inline ${define} --no-compile-autoload-dotenv --no-compile-autoload-bunfig ${entries} --outfile ${out}`;
   console.log(`built ${out}`);

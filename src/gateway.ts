@@ -2,7 +2,9 @@ import { AccessLog, DEFAULT_ACCESS_LOG } from "./admin/access-log.ts";
 import { AdminServer } from "./admin/admin-server.ts";
 import { GatewayMetrics } from "./admin/metrics.ts";
 import { type MessageTotals, RateMeter } from "./admin/rate-meter.ts";
-import { BackendRegistry } from "./backend/backend-registry.ts";
+import { BackendRegistry, checkGrpcLoaded } from "./backend/backend-registry.ts";
+import type { GrpcPoolFactory } from "./backend/backend-pool.ts";
+import type { GrpcTransport } from "./backend/grpc/load-grpc.ts";
 import { breakerName } from "./backend/endpoint-pool.ts";
 import { ConfigError } from "./config/load.ts";
 import { loadConfigFileOffThread } from "./config/load-off-thread.ts";
@@ -15,6 +17,8 @@ import {
   wsListenerLimitsFromConfig,
   listenerLimitsFromConfig,
   backendFrameLayoutFromConfig,
+  grpcEndpointsFromConfig,
+  grpcPoolSettingsFromConfig,
   maxSessionsFromConfig,
   poolSettingsFromConfig,
   proxyProtocolFromConfig,
@@ -59,6 +63,11 @@ export interface GatewayOptions {
   readonly tracer?: ConnectionTracer | null;
   /** Where NODE_IP (the Consul agent's default address) is read (default process.env). */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * The gRPC backend transport (loadGrpcTransport()), needed when some route names a gRPC backend
+   * (server.use_grpc, a rule's transport): loaded by the caller, asynchronously, before start.
+   */
+  readonly grpc?: GrpcTransport | null;
 }
 
 /** Time as the gateway's deadlines see it; tests pass one they advance explicitly. */
@@ -131,6 +140,8 @@ const RESTART_ONLY: readonly string[] = [
   "connection_pool.idle_timeout",
   "connection_pool.max_retries",
   "session.sweep_interval",
+  // The gRPC streams' settings are fixed when the transport is built.
+  "grpc",
   "tracing",
   "log.access_log",
   // The Redis and Consul sources are built once, at start.
@@ -170,6 +181,8 @@ export class Gateway {
   private readonly messageRates: RateMeter;
   private readonly clock: Clock;
   private readonly tracer: ConnectionTracer | null;
+  /** Makes the pools of gRPC endpoints; null when the transport was not loaded. */
+  private readonly grpcPools: GrpcPoolFactory | null;
   readonly admission: AdmissionControl;
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
   private drainReason: string | null = null;
@@ -188,6 +201,8 @@ export class Gateway {
   private readonly throttled: ThrottledLog;
 
   private constructor(config: GatewayConfig, options: GatewayOptions) {
+    // Before anything starts (timers, sockets): a gateway that cannot serve its routes is not built.
+    checkGrpcLoaded(grpcEndpointsFromConfig(config), (options.grpc ?? null) !== null);
     this.current = config;
     this.clock = options.clock ?? systemClock;
     this.tracer = options.tracer ?? null;
@@ -222,6 +237,7 @@ export class Gateway {
             { gateway: config.server.gateway_name },
           );
     const relay = new BackendRelay({ sessions: this.sessions, metrics: this.metrics, throttledLog: throttled, logger: this.log });
+    const telemetry = { latency: this.metrics.requestLatency, spans: new SpanIdSource(), totalQueued: new SharedQueueTally() };
     this.backends = new BackendRegistry({
       settings: poolSettingsFromConfig(config),
       layout: backendFrameLayoutFromConfig(config),
@@ -230,8 +246,14 @@ export class Gateway {
       metrics: this.metrics,
       log: this.log,
       throttledLog: throttled,
-      telemetry: { latency: this.metrics.requestLatency, spans: new SpanIdSource(), totalQueued: new SharedQueueTally() },
+      telemetry,
     });
+    const grpc = options.grpc ?? null;
+    this.grpcPools =
+      grpc === null
+        ? null
+        : grpc({ settings: grpcPoolSettingsFromConfig(config), handler: relay, metrics: this.metrics, log: this.log, throttledLog: throttled, telemetry });
+    this.backends.routeGrpc({ endpoints: grpcEndpointsFromConfig(config), factory: this.grpcPools });
     this.service = new SessionService({
       ...sessionSettingsFromConfig(config),
       sessions: this.sessions,
@@ -405,6 +427,8 @@ export class Gateway {
     const old = this.current;
     const needsRestart = RESTART_ONLY.filter((p) => JSON.stringify(at(next, p)) !== JSON.stringify(at(old, p)));
     const effective = needsRestart.reduce((c, p) => withOld(c, old, p), next);
+    // First: throws, changing nothing, when the new routes name gRPC backends and the transport was not loaded.
+    this.backends.routeGrpc({ endpoints: grpcEndpointsFromConfig(effective), factory: this.grpcPools });
     this.current = effective;
     this.version++;
     this.log.setLevel(effective.log.level);

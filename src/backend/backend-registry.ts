@@ -1,24 +1,42 @@
 import { parseHostPort } from "../config/host-port.ts";
+import type { BackendPool, GrpcPoolFactory } from "./backend-pool.ts";
 import { EndpointPool, type PoolDeps } from "./endpoint-pool.ts";
 
 // All endpoint pools of the process, by "host:port". Pools are created for every endpoint the
 // routes name (so connections are warm before the first player arrives) and on first use.
 // When a reload drops an endpoint from the routes, its pool is retired: it keeps serving the
 // sessions already bound to it and closes once the last of them ends.
+// An endpoint whose routes name the gRPC transport (server.use_grpc, a rule's transport) gets a
+// pool from the gRPC factory, loaded on demand so a TCP-only gateway never loads @grpc/grpc-js.
+// An endpoint keeps the transport its pool was made with until the pool is retired.
+
+/** Which endpoints speak gRPC, and what makes their pools (null: the transport is not loaded). */
+export interface GrpcRouting {
+  readonly endpoints: ReadonlySet<string>;
+  readonly factory: GrpcPoolFactory | null;
+}
 
 export class BackendRegistry {
-  private readonly pools = new Map<string, EndpointPool>();
-  private readonly retired = new Set<EndpointPool>();
+  private readonly pools = new Map<string, BackendPool>();
+  private readonly retired = new Set<BackendPool>();
+  private grpc: GrpcRouting = { endpoints: new Set(), factory: null };
 
   constructor(private readonly deps: PoolDeps) {}
 
+  /** The endpoints that speak gRPC from now on (at start and on each reload). */
+  routeGrpc(grpc: GrpcRouting): void {
+    checkGrpcLoaded(grpc.endpoints, grpc.factory !== null);
+    this.grpc = grpc;
+  }
+
   /** The pool for an endpoint, created and started on first use. */
-  pool(endpoint: string): EndpointPool {
+  pool(endpoint: string): BackendPool {
     let p = this.pools.get(endpoint);
     if (p === undefined) {
       const addr = parseHostPort(endpoint);
       if (addr === undefined) throw new Error(`invalid backend endpoint "${endpoint}"`); // config validation prevents this
-      p = new EndpointPool(endpoint, addr.host, addr.port, this.deps);
+      const grpc = this.grpc.factory;
+      p = grpc !== null && this.grpc.endpoints.has(endpoint) ? grpc(endpoint) : new EndpointPool(endpoint, addr.host, addr.port, this.deps);
       this.pools.set(endpoint, p);
       p.start();
     }
@@ -33,6 +51,7 @@ export class BackendRegistry {
       if (wanted.has(e)) continue;
       this.pools.delete(e);
       this.retired.add(p);
+      p.retire();
     }
     this.reapRetired();
   }
@@ -63,7 +82,7 @@ export class BackendRegistry {
     for (const p of this.retired) p.healthCheck(now);
   }
 
-  all(): EndpointPool[] {
+  all(): BackendPool[] {
     return [...this.pools.values(), ...this.retired];
   }
 
@@ -75,5 +94,12 @@ export class BackendRegistry {
     this.retired.clear();
     const deadline = Date.now() + maxWaitMs;
     while (pools.some((p) => !p.finished) && Date.now() < deadline) await Bun.sleep(10);
+  }
+}
+
+/** Throws when routes name gRPC backends and the transport was not loaded (before anything starts). */
+export function checkGrpcLoaded(grpcEndpoints: ReadonlySet<string>, loaded: boolean): void {
+  if (grpcEndpoints.size > 0 && !loaded) {
+    throw new Error("routes name gRPC backends (server.use_grpc or a rule's transport: grpc) but the gateway started without the gRPC transport: restart it with these routes");
   }
 }

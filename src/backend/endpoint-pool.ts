@@ -107,6 +107,7 @@ export class EndpointPool implements BackendConnectionOwner {
   private reach: Reachability = { kind: "unknown" };
   readonly breaker: CircuitBreaker;
   readonly violationLog = newViolationLog();
+  readonly transport = "tcp";
 
   constructor(
     readonly endpoint: string,
@@ -285,6 +286,9 @@ export class EndpointPool implements BackendConnectionOwner {
     }
     for (const c of this.dedicated) c.shutDown();
   }
+
+  /** TCP pools keep re-dialling a lost shared connection while sessions are bound (they move there); reapRetired closes them. */
+  retire(): void {}
 
   /** True once close() was called and every connection has closed. */
   get finished(): boolean {

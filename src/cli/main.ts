@@ -18,6 +18,8 @@ import { Logger } from "../log/logger.ts";
 import { type Binder, directBinder, HotBinder, ListenError } from "../net/binder.ts";
 import { OtlpSettingsError } from "../tracing/otlp-settings.ts";
 import { tracerFromEnv } from "../tracing/load-tracer.ts";
+import { loadGrpcTransport } from "../backend/grpc/load-grpc.ts";
+import { grpcEndpointsFromConfig } from "../config/module-options.ts";
 import { USAGE, UsageError, parseArgs, type Command } from "./args.ts";
 
 /** Where the reference gateway reads its config when given no -config: relative to the working directory. */
@@ -184,7 +186,9 @@ async function runGateway(flagPath: string | null, demoFlag: boolean): Promise<v
     if (e instanceof OtlpSettingsError) fail(e.message);
     throw e;
   });
-  const gateway = Gateway.start(config, { logger: log, binder: state.binder, tracer });
+  // Loaded only when some route may name a gRPC backend: a TCP-only gateway never loads @grpc/grpc-js.
+  const grpc = config.server.use_grpc || grpcEndpointsFromConfig(config).size > 0 ? await loadGrpcTransport() : null;
+  const gateway = Gateway.start(config, { logger: log, binder: state.binder, tracer, grpc });
   if (flagPath === null && configPath !== null) log.info("config file found at the default location", { path: configPath, why });
   if (demo !== null) {
     console.log(

@@ -3,7 +3,7 @@
 
 import { readRules } from "./rules.ts";
 import { isDialableEndpoint } from "./host-port.ts";
-import { bool, custom, duration, hostPort, int, issue, notActedOn, oneOf, size, str, type ReadContext, type Section } from "./schema.ts";
+import { bool, custom, duration, hostPort, int, issue, oneOf, size, str, type ReadContext, type Section } from "./schema.ts";
 import type { AccessLogTarget, LogLevel, RateLimitAction, RouteRule, WhenBreakerOpen } from "./types.ts";
 import { CidrBlock } from "../net/cidr.ts";
 import type { ProxyProtocolMode } from "../net/proxy-protocol.ts";
@@ -44,7 +44,6 @@ const serviceAddress = custom<string>("", (v, p, ctx) =>
 );
 
 // Why keys are accepted but not acted on; a later version that implements one removes its marker.
-const GRPC = "gRPC backends: not implemented yet";
 const REDIS_CONNECTIONS = "Redis connection tuning: two connections (commands, pub/sub), each command bounded by redis.read_timeout";
 const DEFAULT_SERVICES = "the reference's default service addresses: routes come from routing.rules, there from Redis";
 const GOROUTINE_POOL = "tuning of the reference's goroutine pool and accept queue: this gateway has neither: one event loop serves every connection";
@@ -77,7 +76,7 @@ export const GATEWAY_SCHEMA = {
       .zeroMeansDefault()
       .notActedOn("unused there too: metrics are on the admin port, server.health_check_port"),
     gateway_name: str(""),
-    use_grpc: bool(false, (b) => (b ? "false (gRPC backends are not implemented in this version)" : undefined)),
+    use_grpc: bool(false),
     first_message_timeout: duration("10s", "positive"),
     client_write_queue_limit: size("1MiB", 1),
     partial_frame_timeout: duration("10s", "positive"),
@@ -187,13 +186,13 @@ export const GATEWAY_SCHEMA = {
     namespace: str(""),
     refresh_interval: duration("10s", "positive").zeroMeansDefault(),
   },
-  grpc: notActedOn(GRPC, {
+  grpc: {
     heartbeat_interval: duration("30s", "positive").zeroMeansDefault(),
     connection_timeout: duration("10s", "positive").zeroMeansDefault(),
     reconnect_interval: duration("5s", "positive").zeroMeansDefault(),
     /** 0 = unlimited, as there. */
     max_reconnect_attempts: int(0, 0),
-  }),
+  },
   tracing: {
     enable_trace_propagation: bool(false),
   },

@@ -246,7 +246,8 @@ const REFERENCE_ONLY_KEYS: readonly (readonly [string, string])[] = [
  * default here is multiplexed. Said once at load rather than left for the first player to find.
  */
 function referenceBackendModeHint(root: unknown): string | undefined {
-  if (rawAt(root, "backend", "mode") !== undefined) return undefined;
+  // backend.mode is the TCP backends' mode: with use_grpc every backend speaks gRPC instead.
+  if (rawAt(root, "backend", "mode") !== undefined || rawAt(root, "server", "use_grpc") === true) return undefined;
   const marker = REFERENCE_ONLY_KEYS.find(([section, key]) => rawAt(root, section, key) !== undefined);
   if (marker === undefined) return undefined;
   return (

@@ -4,6 +4,7 @@
 // Also the fixed tunables that are not keys, named and explained where the options are built.
 
 import type { PoolSettings } from "../backend/endpoint-pool.ts";
+import type { GrpcPoolSettings } from "../backend/grpc/grpc-endpoint-pool.ts";
 import type { AdmissionOptions } from "../net/admission.ts";
 import { type BufferPoolOptions, DEFAULT_CLASSES } from "../net/buffer-pool.ts";
 import { CidrBlock, CidrList } from "../net/cidr.ts";
@@ -67,6 +68,34 @@ export function poolSettingsFromConfig(c: GatewayConfig): PoolSettings {
       keepAliveMs: cp.read_timeout,
     },
   };
+}
+
+/** The gRPC streams' settings (grpc.*, with the queue bounds and breaker the TCP pools use). */
+export function grpcPoolSettingsFromConfig(c: GatewayConfig): GrpcPoolSettings {
+  const tcp = poolSettingsFromConfig(c);
+  return {
+    gatewayName: c.server.gateway_name,
+    breaker: tcp.breaker,
+    heartbeatIntervalMs: c.grpc.heartbeat_interval,
+    connectionTimeoutMs: c.grpc.connection_timeout,
+    retryDelayMs: Math.min(c.connection_pool.retry_delay, c.grpc.reconnect_interval),
+    reconnectIntervalMs: c.grpc.reconnect_interval,
+    maxReconnectAttempts: c.grpc.max_reconnect_attempts,
+    highWater: c.backend.write_queue_high_water,
+    limit: c.backend.write_queue_limit,
+    totalLimit: c.backend.write_queue_total_limit,
+    traceContext: c.tracing.enable_trace_propagation,
+  };
+}
+
+/** The endpoints whose rules name the gRPC transport: a rule's own transport, else server.use_grpc. */
+export function grpcEndpointsFromConfig(c: GatewayConfig): Set<string> {
+  const out = new Set<string>();
+  for (const r of c.routing.rules) {
+    if ((r.transport ?? (c.server.use_grpc ? "grpc" : "tcp")) !== "grpc") continue;
+    for (const e of r.endpoints) out.add(e);
+  }
+  return out;
 }
 
 export function sessionSettingsFromConfig(c: GatewayConfig): SessionSettings {

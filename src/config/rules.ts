@@ -33,6 +33,8 @@ const RULE = {
   service_name: str(""),
   strategy: oneOf("round_robin", ["round_robin", "consistent_hash", "realm_based", "rendezvous_instance", "rendezvous_world"]),
   hash_key: str("").notActedOn("rules' hash_key: used by no strategy, there or here"),
+  // Ours: "" follows server.use_grpc; "tcp" or "grpc" fixes this rule's backends' transport.
+  transport: oneOf<"" | "tcp" | "grpc">("", ["", "tcp", "grpc"]),
   endpoints,
 };
 
@@ -74,6 +76,18 @@ export function readRules(value: unknown, path: string, ctx: ReadContext): reado
       issue(ctx, rp, { server_type: rule.server_type, world_id: rule.world_id }, `a (server_type, world_id) pair not already used by ${prior}`);
     } else firstAt.set(id, rp);
   }
+  const transportAt = new Map<string, { transport: string; path: string }>();
+  for (const { rule, path: rp } of rules) {
+    if (rule === undefined) continue;
+    const t = rule.transport ?? "";
+    for (const e of rule.endpoints) {
+      const prior = transportAt.get(e);
+      if (prior === undefined) transportAt.set(e, { transport: t, path: rp });
+      else if (prior.transport !== t) {
+        issue(ctx, joinPath(rp, "transport"), rule.transport ?? "(unset)", `the transport ${prior.path} gives endpoint ${e} ("${prior.transport}"): an endpoint speaks one transport`);
+      }
+    }
+  }
   if (ctx.issues.length > before) return undefined;
   const empty = rules.filter((r) => r.rule!.endpoints.length === 0).map((r) => r.path);
   if (empty.length > 0) {
@@ -100,6 +114,6 @@ function readRule(raw: unknown, path: string, keyType: number | undefined, ctx: 
   // server_type is undefined only when it was invalid, which has been reported.
   if (rule.server_type === undefined) return { path };
   // An absent hash_key is left out, not "": a rule reads the same with or without the key.
-  const { hash_key, ...rest } = rule;
-  return { rule: (hash_key === "" ? rest : rule) as RouteRule, path };
+  const { hash_key, transport, ...rest } = rule;
+  return { rule: { ...rest, ...(hash_key === "" ? {} : { hash_key }), ...(transport === "" ? {} : { transport }) } as RouteRule, path };
 }

@@ -34,6 +34,8 @@ export interface RouteRule {
   readonly strategy: RouteStrategy;
   /** Carried by the reference's rules; used by no strategy there or here ("" when read from a file). */
   readonly hash_key?: string;
+  /** Ours: this rule's backends speak "tcp" (the wire protocol) or "grpc" (StreamPackets); absent: server.use_grpc decides. */
+  readonly transport?: "tcp" | "grpc";
   /**
    * "host:port" strings, no duplicates. Empty only for a rule that leaves them to Consul (as the
    * reference's may): with consul.enabled they are filled from there (src/discovery/combine.ts);
@@ -51,7 +53,7 @@ export interface ServerConfig {
   readonly metrics_port: number;
   /** Empty: falls back to env POD_NAME, then the hostname (resolved by the loader). */
   readonly gateway_name: string;
-  /** Accepted for compatibility; gRPC backends are not implemented yet, true is rejected. */
+  /** Every route's backends speak the reference's gRPC transport (GameGatewayService.StreamPackets). */
   readonly use_grpc: boolean;
   /** A connection that has not sent one complete frame by then is closed. */
   readonly first_message_timeout: Millis;
@@ -107,7 +109,7 @@ export interface ConnectionPoolConfig {
   readonly connection_queue_size: number;
 }
 
-/** The reference's gRPC backend transport settings; accepted, not acted on (gRPC is not implemented). */
+/** The reference's gRPC backend transport settings (server.use_grpc, a rule's transport grpc). */
 export interface GrpcConfig {
   readonly heartbeat_interval: Millis;
   readonly connection_timeout: Millis;

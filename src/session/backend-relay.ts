@@ -61,6 +61,13 @@ export class BackendRelay {
     this.send(s, b, off + CLIENT_FRAME_AT, CLIENT_HEADER_SIZE + bodyLen, conn.inCurrentChunk(b));
   }
 
+  /** A ready client frame (a gRPC backend's packet) for session (hi, lo); frame is reused after the call, so it is copied. */
+  onClientFrame(conn: BackendFrameSource, hi: number, lo: number, frame: Uint8Array, off: number, len: number): void {
+    const s = this.sessions.get(hi, lo);
+    if (s === undefined || s.link?.endpoint !== conn.endpoint) return this.onViolation(conn, "unknown_session");
+    this.send(s, frame, off, len, false);
+  }
+
   onKick(conn: BackendFrameSource, hi: number, lo: number, reason: string): void {
     const s = this.sessions.get(hi, lo);
     if (s === undefined || s.link?.endpoint !== conn.endpoint) return this.onViolation(conn, "unknown_session");

@@ -16,9 +16,13 @@ export interface BackendEndpoints {
   pool(endpoint: string): SessionBinder;
 }
 
+/** How an endpoint's backends are reached: the wire protocol over TCP, or the reference's gRPC stream. */
+export type BackendTransport = "tcp" | "grpc";
+
 /** One endpoint's pool, binding sessions to its connections. */
 export interface SessionBinder {
   readonly endpoint: string;
+  readonly transport: BackendTransport;
   /** Binds the session to a connection (sets session.link); false when none is available. */
   attach(session: Session): boolean;
 }

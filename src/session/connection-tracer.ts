@@ -1,3 +1,4 @@
+import type { BackendTransport } from "./backend-side.ts";
 import type { CloseReason } from "./client-port.ts";
 import type { Session, SessionSpans } from "./session.ts";
 
@@ -26,8 +27,11 @@ export interface ConnectionTracer {
    * accepted (ms since the epoch). Returns the spans to keep on the session.
    */
   sessionStarted(session: Session, openedAt: number): SessionSpans;
-  /** The session is bound to `backend` ("host:port"), or could not be (null): routing is over. */
-  sessionRouted(session: Session, spans: SessionSpans, backend: string | null): void;
+  /**
+   * The session is bound to `backend` ("host:port") reached over `transport`, or could not be
+   * (null): routing is over.
+   */
+  sessionRouted(session: Session, spans: SessionSpans, backend: string | null, transport?: BackendTransport): void;
   /** The session's client is gone: every span of the session ends. */
   sessionEnded(session: Session, spans: SessionSpans, reason: CloseReason): void;
   /**

@@ -371,7 +371,7 @@ export class SessionService implements ClientEvents {
       port.close("backend_unavailable");
       return null;
     }
-    if (s.spans !== null) this.tracer!.sessionRouted(s, s.spans, pool.endpoint);
+    if (s.spans !== null) this.tracer!.sessionRouted(s, s.spans, pool.endpoint, pool.transport);
     this.metrics.connectionSetupLatency.observe({ service_type: String(serverType) }, (this.now() - openedAt) / 1000);
     if (this.log.enabled("debug")) {
       const traceId = s.traceId === null ? undefined : s.traceId.toHex();

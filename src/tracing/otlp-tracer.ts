@@ -15,6 +15,7 @@ import {
 import type { Logger } from "../log/logger.ts";
 import { ThrottledLog } from "../log/logger.ts";
 import type { CloseReason } from "../session/client-port.ts";
+import type { BackendTransport } from "../session/backend-side.ts";
 import type { ConnectionTracer, SessionSpans, SpanExportStats } from "../session/connection-tracer.ts";
 import type { Session } from "../session/session.ts";
 import type { OtlpSettings } from "./otlp-settings.ts";
@@ -27,6 +28,8 @@ import type { OtlpSettings } from "./otlp-settings.ts";
 //     ├ gateway.route_to_backend     first frame -> bound to a backend (or refused)
 //     └ gateway.forward_connection   bound -> client gone; its span ID is the one every Trans of
 //                                    the session carries in the 33-byte gate header
+//                                    (gateway.grpc_forward for a gRPC backend, as the reference
+//                                    names it in gRPC mode; its packets carry the same span_id)
 //
 // The session layer made both IDs (session.traceId, session.spanId) before any frame left; the
 // SDK is handed them through PinnedIds, so the gate header, the access log and the export agree.
@@ -161,6 +164,8 @@ class PendingSpans implements SessionSpans {
   routedAt = 0;
   /** null: not routed, or no backend could take the session. */
   backend: string | null = null;
+  /** The backend is a gRPC one: its forward span is the reference's gRPC-mode gateway.grpc_forward. */
+  grpc = false;
 
   constructor(
     readonly openedAt: number,
@@ -211,10 +216,11 @@ export class OtlpConnectionTracer implements ConnectionTracer {
     return new PendingSpans(openedAt, Date.now());
   }
 
-  sessionRouted(_s: Session, handle: SessionSpans, backend: string | null): void {
+  sessionRouted(_s: Session, handle: SessionSpans, backend: string | null, transport?: BackendTransport): void {
     const pending = handle as PendingSpans;
     pending.routedAt = Date.now();
     pending.backend = backend;
+    pending.grpc = transport === "grpc";
   }
 
   sessionEnded(s: Session, handle: SessionSpans, reason: CloseReason): void {
@@ -246,7 +252,7 @@ export class OtlpConnectionTracer implements ConnectionTracer {
     if (p.backend !== null) {
       this.ids.spanId = s.spanId === null ? "" : s.spanId.toHex();
       const forward = this.tracer.startSpan(
-        "gateway.forward_connection",
+        p.grpc ? "gateway.grpc_forward" : "gateway.forward_connection",
         {
           kind: SpanKind.CLIENT,
           startTime: p.routedAt,

@@ -80,7 +80,7 @@ describe("--check-config", () => {
   });
 
   test("every problem is listed, each with its own position", () => {
-    const r = check(["server:", "  use_grpc: true", "redis:", "  db: -1", "routing:", "  rules:", "    - { server_type: 10, endpoints: [\"a:1\"], strategy: rand }"].join("\n"));
+    const r = check(["server:", "  use_grpc: yes!", "redis:", "  db: -1", "routing:", "  rules:", "    - { server_type: 10, endpoints: [\"a:1\"], strategy: rand }"].join("\n"));
     expect(r.code).toBe(1);
     const lines = r.err.trim().split("\n");
     expect(lines.map((l) => l.slice(0, r.file.length + 6))).toEqual([

@@ -231,10 +231,15 @@ describe("rejections name the key path, the value and what was expected", () => 
     ["server:\n  metrics_port: 65536", "server.metrics_port: expected a port 0..65535, got 65536"],
     ["server:\n  gateway_name: [12]", "server.gateway_name: expected a string, got [12]"],
     ["redis:\n  key_prefix: { a: 1 }", 'redis.key_prefix: expected a string, got {"a":1}'],
-    ["server:\n  use_grpc: true", "server.use_grpc: expected false (gRPC backends are not implemented in this version), got true"],
+    ["server:\n  use_grpc: 1", "server.use_grpc: expected true or false, got 1"],
     ["server:\n  ws_listen_addr: 8081", 'server.ws_listen_addr: expected "host:port", ":port" or "[ipv6]:port" with a port 0..65535, got 8081'],
     ["server:\n  ws_path: ws", 'server.ws_path: expected a URL path starting with "/", e.g. "/ws", got "ws"'],
     ["server:\n  ws_idle_timeout: 20m", 'server.ws_idle_timeout: expected a duration from 0s (off) to 960s (Bun\'s WebSocket idle timeout is at most 960 seconds), got "20m"'],
+    [
+      "routing:\n  rules:\n    - { server_type: 1, endpoints: ['a:1'], transport: grpc }\n    - { server_type: 2, endpoints: ['a:1'] }",
+      'routing.rules[1].transport: expected the transport routing.rules[0] gives endpoint a:1 ("grpc"): an endpoint speaks one transport, got "(unset)"',
+    ],
+    ["routing:\n  rules:\n    - { server_type: 1, endpoints: ['a:1'], transport: http }", 'routing.rules[0].transport: expected one of'],
     ["server:\n  client_write_queue_limit: 1 meg", 'server.client_write_queue_limit: expected a byte size: an integer or a string like "64KiB", "4MiB", "1MB", got "1 meg"'],
     ["connection_pool:\n  max_connections: -1", "connection_pool.max_connections: expected an integer >= 1, got -1"],
     ["connection_pool:\n  max_retries: 1.5", "connection_pool.max_retries: expected an integer >= 0, got 1.5"],
@@ -276,7 +281,7 @@ describe("rejections name the key path, the value and what was expected", () => 
   });
 
   test("every problem in a file is reported at once", () => {
-    const e = errorOf("server:\n  use_grpc: true\n  listen_addr: nope\nredis:\n  db: -1\nextra: 1\n");
+    const e = errorOf("server:\n  use_grpc: 2\n  listen_addr: nope\nredis:\n  db: -1\nextra: 1\n");
     expect(e.issues.map((i) => i.path).sort()).toEqual(["extra", "redis.db", "server.listen_addr", "server.use_grpc"]);
     expect(e.message.split("\n")).toHaveLength(4);
   });
@@ -349,7 +354,7 @@ routing:
   test.each([
     ["rules: '{\"10\": '", 'routing.rules: expected a list of rules, a mapping keyed by server type, or a JSON string of either (JSON.parse: '],
     ["rules: 5", "routing.rules: expected a list of rules, a mapping keyed by server type, or a JSON string of either, got 5"],
-    ["rules: [5]", "routing.rules[0]: expected a rule mapping with keys server_type, world_id, service_name, strategy, hash_key, endpoints, got 5"],
+    ["rules: [5]", "routing.rules[0]: expected a rule mapping with keys server_type, world_id, service_name, strategy, hash_key, transport, endpoints, got 5"],
     ["rules: [{endpoints: ['a:1']}]", "routing.rules[0].server_type: expected an integer 0..255 (required), got nothing"],
     ["rules: [{server_type: 256, endpoints: ['a:1']}]", "routing.rules[0].server_type: expected an integer 0..255, got 256"],
     ["rules: [{server_type: 1, world_id: 32768, endpoints: ['a:1']}]", "routing.rules[0].world_id: expected an integer 0..32767, got 32768"],
@@ -359,7 +364,7 @@ routing:
     ["rules: [{server_type: 1, endpoints: ['a:0']}]", 'routing.rules[0].endpoints[0]: expected "host:port" with a host and a port 1..65535, got "a:0"'],
     ["rules: [{server_type: 1, endpoints: [':80']}]", 'routing.rules[0].endpoints[0]: expected "host:port" with a host and a port 1..65535, got ":80"'],
     ["rules: [{server_type: 1, endpoints: ['a:1', 'b:1', 'a:1']}]", 'routing.rules[0].endpoints[2]: expected an endpoint not already listed (duplicate of routing.rules[0].endpoints[0]), got "a:1"'],
-    ["rules: [{server_type: 1, endpoints: ['a:1'], weight: 3}]", "routing.rules[0].weight: expected one of the keys under routing.rules[0]: server_type, world_id, service_name, strategy, hash_key, endpoints, got an unknown key"],
+    ["rules: [{server_type: 1, endpoints: ['a:1'], weight: 3}]", "routing.rules[0].weight: expected one of the keys under routing.rules[0]: server_type, world_id, service_name, strategy, hash_key, transport, endpoints, got an unknown key"],
     ["rules: {'10': {server_type: 11, endpoints: ['a:1']}}", "routing.rules.10.server_type: expected 10, the key this rule is stored under, got 11"],
     ["rules: {'010': {endpoints: ['a:1']}}", 'routing.rules.010: expected a server type key 0..255 in decimal (got key "010"), got {"endpoints":["a:1"]}'],
     ["rules: {'300': {endpoints: ['a:1']}}", 'routing.rules.300: expected a server type key 0..255 in decimal (got key "300"), got {"endpoints":["a:1"]}'],

@@ -25,6 +25,24 @@ export interface LinkFixture {
 
 export type LinkFactory = (port: number, limits: LinkLimits) => LinkFixture;
 
+/**
+ * The backend the suite drives, as it sees what arrived: frames of the wire protocol, or what a
+ * gRPC backend's packets mean in those terms (a connect packet is a Connect with its metadata as
+ * the JSON body, and so on).
+ */
+export interface ContractBackend {
+  readonly port: number;
+  /** What arrived for the session (Connect, Trans, Disconnect), or only those of one opcode. */
+  of(session: Session, opcode?: number): ReceivedFrame[];
+  /** Stops reading (the transport's buffers fill, then the link's queue). */
+  stall(): void;
+  resume(): void;
+  stop(): void;
+}
+
+/** Starts the backend; resolves once it accepts connections. */
+export type ContractBackendFactory = () => ContractBackend | Promise<ContractBackend>;
+
 export interface ReceivedFrame {
   readonly opcode: number;
   readonly sessionId: bigint;
@@ -33,7 +51,7 @@ export interface ReceivedFrame {
 }
 
 /** A backend speaking the wire protocol: records every frame, answers Ping, and can stop reading. */
-export class WireBackend {
+export class WireBackend implements ContractBackend {
   readonly frames: ReceivedFrame[] = [];
   private readonly sockets = new Set<Socket<{ pending: Uint8Array }>>();
   private stalled = false;
@@ -105,7 +123,7 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-function sessionIdOf(s: Session): bigint {
+export function sessionIdOf(s: Session): bigint {
   return BigInt.asIntN(64, (BigInt(s.hi >>> 0) << 32n) | BigInt(s.lo >>> 0));
 }
 
@@ -141,9 +159,9 @@ const LIMITS: LinkLimits = { highWater: 16 * 1024, limit: 64 * 1024 };
 const text = (s: string) => new TextEncoder().encode(s);
 const str = (b: Uint8Array) => new TextDecoder().decode(b);
 
-export function backendLinkContract(name: string, factory: LinkFactory): void {
+export function backendLinkContract(name: string, factory: LinkFactory, startBackend: ContractBackendFactory = () => new WireBackend()): void {
   describe(`BackendLink contract: ${name}`, () => {
-    let backend: WireBackend | null = null;
+    let backend: ContractBackend | null = null;
     let fixture: LinkFixture | null = null;
     let nextLo = 1;
 
@@ -154,8 +172,8 @@ export function backendLinkContract(name: string, factory: LinkFactory): void {
       backend = null;
     });
 
-    function setup() {
-      backend = new WireBackend();
+    async function setup() {
+      backend = await startBackend();
       fixture = factory(backend.port, LIMITS);
       const f = fixture;
       const open = () => {
@@ -173,7 +191,7 @@ export function backendLinkContract(name: string, factory: LinkFactory): void {
     }
 
     test("a bound session is announced with Connect; its frames follow as Trans with type and body intact, in order", async () => {
-      const { backend, open } = setup();
+      const { backend, open } = await setup();
       const { session, link } = open();
       expect(link.endpoint).toBe(`127.0.0.1:${backend.port}`);
       for (let i = 0; i < 20; i++) expect(trans(link, session, 100 + i, text(`m${i}`))).toBe(true);
@@ -187,7 +205,7 @@ export function backendLinkContract(name: string, factory: LinkFactory): void {
     });
 
     test("sessions sharing the backend keep their own identity and order", async () => {
-      const { backend, open } = setup();
+      const { backend, open } = await setup();
       const a = open();
       const b = open();
       for (let i = 0; i < 10; i++) {
@@ -200,7 +218,7 @@ export function backendLinkContract(name: string, factory: LinkFactory): void {
     });
 
     test("release sends Disconnect with the reason, after the session's frames", async () => {
-      const { backend, open } = setup();
+      const { backend, open } = await setup();
       const { session, link } = open();
       trans(link, session, 1, text("last words"));
       link.release(session, "client_closed");
@@ -211,7 +229,7 @@ export function backendLinkContract(name: string, factory: LinkFactory): void {
     });
 
     test("congested, it pauses the sending client; relieved, it resumes it", async () => {
-      const { backend, open } = setup();
+      const { backend, open } = await setup();
       const { session, client, link } = open();
       const body = new Uint8Array(1_000);
       // One event-loop turn: nothing is written yet, so the queue passes high water for certain.
@@ -227,7 +245,7 @@ export function backendLinkContract(name: string, factory: LinkFactory): void {
     });
 
     test("at its hard bound sendTrans returns false and queues nothing; what it accepted all arrives", async () => {
-      const { backend, open } = setup();
+      const { backend, open } = await setup();
       const { session, link } = open();
       const body = new Uint8Array(1_000);
       let accepted = 0;
@@ -246,7 +264,7 @@ export function backendLinkContract(name: string, factory: LinkFactory): void {
     });
 
     test("a backend that stops reading makes the link refuse rather than grow; it takes the rest once it reads again", async () => {
-      const { backend, open } = setup();
+      const { backend, open } = await setup();
       const { session, link } = open();
       await eventually(() => backend.of(session, OpCode.Connect).length === 1, "the session's Connect");
       backend.stall();

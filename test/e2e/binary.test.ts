@@ -11,6 +11,7 @@ import { encodeClientFrame } from "../../src/protocol/client-frame.ts";
 import { startReferenceBackend } from "../support/reference-backend.ts";
 import { ChildOutput, eventually, rule, startGateway, str, text } from "../support/harness.ts";
 import { decodePprof } from "../support/pprof.ts";
+import { GrpcGameServer } from "../support/grpc-game-server.ts";
 
 const root = join(import.meta.dir, "../..");
 const binary = join(root, "dist/game-gateway");
@@ -182,6 +183,41 @@ describe("dist/game-gateway", () => {
         expect(await proc.exited).toBe(0);
       } finally {
         reference.stop();
+      }
+    });
+
+    test("server.use_grpc: serves a game server written against the reference's gRPC transport (under Node), the .proto read from the binary", async () => {
+      const game = await GrpcGameServer.start("node");
+      const cfg = join(dir, "gw-grpc.yaml");
+      writeFileSync(
+        cfg,
+        [
+          'server: { listen_addr: "127.0.0.1:0", health_check_port: -1, use_grpc: true, gateway_name: bin-gw }',
+          "graceful_shutdown_timeout: 1s",
+          `routing: { rules: [{ server_type: 10, endpoints: ["${game.address}"] }] }`,
+        ].join("\n"),
+      );
+      // cwd is a fresh directory: the .proto can only come from the binary itself.
+      const proc = Bun.spawn([binary, "--config", cfg], { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+      procs.push(proc);
+      try {
+        const [, port] = await new ChildOutput(proc).line(/"listen":"127\.0\.0\.1:(\d+)"/);
+        const clients = await Promise.all([0, 1, 2].map(() => GameClient.connect("127.0.0.1", Number(port))));
+        for (const [i, c] of clients.entries()) c.send(1, serverIdFor(10), text(`grpc player ${i}`));
+        for (const [i, c] of clients.entries()) {
+          const f = await c.next();
+          expect({ messageId: f.messageId, body: str(f.body) }).toEqual({ messageId: 1, body: `grpc player ${i}` });
+        }
+        expect(game.events.filter((e) => e.event === "stream")).toEqual([{ event: "stream", gateway_name: "bin-gw" }]);
+        expect(game.packets().filter((p) => p.metadata.packet_type === "connect")).toHaveLength(3);
+        proc.kill("SIGTERM");
+        expect(await proc.exited).toBe(0);
+        // Drain: every session's disconnect packet reached the server before the process exited.
+        const reasons = () => game.packets().filter((p) => p.metadata.packet_type === "disconnect").map((p) => p.metadata.reason);
+        await eventually(() => reasons().length === 3, "three disconnect packets");
+        expect(reasons()).toEqual(["shutdown", "shutdown", "shutdown"]);
+      } finally {
+        await game.kill();
       }
     });
 

@@ -77,7 +77,7 @@ export interface TestGateway {
 }
 
 /** What a test may set beyond the config: an injected clock; a span tracer; defaultMetrics (process_*, off unless asked for). */
-export type TestGatewayOptions = Pick<GatewayOptions, "clock" | "defaultMetrics" | "tracer">;
+export type TestGatewayOptions = Pick<GatewayOptions, "clock" | "defaultMetrics" | "tracer" | "grpc">;
 
 export function startGateway(overrides: Overrides = {}, options: TestGatewayOptions = {}): TestGateway {
   const config = testConfig(overrides);

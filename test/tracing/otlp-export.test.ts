@@ -14,6 +14,8 @@ import { CapturedLog, ChildOutput, eventually, rule, str, text, TestScope } from
 import { OtlpReceiver, type ReceivedSpan } from "../support/otlp-receiver.ts";
 import { traceRecordingBackend } from "../support/trace-recording-backend.ts";
 import { parseExposition, samplesOf } from "../support/prom-text.ts";
+import { GrpcGameServer } from "../support/grpc-game-server.ts";
+import { loadGrpcTransport } from "../../src/backend/grpc/load-grpc.ts";
 
 const T = 10;
 const root = join(import.meta.dir, "../..");
@@ -182,6 +184,31 @@ describe("a connection that never becomes a session", () => {
       const tcp = receiver.spans.find((s) => s.name === "gateway.handle_tcp_connection" && s.traceId === root.traceId)!;
       expect(tcp.parentSpanId).toBe(root.spanId);
     }
+  }, 30_000);
+});
+
+describe("a session on a gRPC backend", () => {
+  test("its forward span is gateway.grpc_forward, with the span ID the backend's packets carried", async () => {
+    const receiver = await OtlpReceiver.start();
+    scope.defer(() => receiver.stop());
+    const game = await GrpcGameServer.start("node");
+    scope.defer(() => game.kill());
+    const settings = otlpSettingsFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: `127.0.0.1:${receiver.port}`, OTEL_BSP_SCHEDULE_DELAY: "20" }, "test")!;
+    const tracer = new OtlpConnectionTracer(settings, new Logger("warn", new CapturedLog()));
+    const gw = scope.gateway(
+      { server: { use_grpc: true }, tracing: { enable_trace_propagation: true }, routing: { rules: [rule(T, [game.address])] } },
+      { tracer, grpc: await loadGrpcTransport() },
+    );
+    const c = await gw.connect();
+    expect(await roundTrip(c, "over grpc")).toBe("over grpc");
+    c.close();
+    await eventually(() => receiver.spans.length >= SPAN_NAMES.length, "the session's spans");
+    const sent = game.packets().find((p) => p.payload === "over grpc")!;
+    const mine = receiver.spans.filter((x) => x.traceId === sent.metadata.trace_id);
+    expect(mine.map((x) => x.name).sort()).toEqual(["gateway.grpc_forward", "gateway.handle_connection", "gateway.handle_tcp_connection", "gateway.route_to_backend"]);
+    const forward = mine.find((x) => x.name === "gateway.grpc_forward")!;
+    expect(forward.spanId).toBe(sent.metadata.span_id!);
+    expect(forward.attributes["server.address"]).toBe(game.address);
   }, 30_000);
 });
 
