@@ -21,6 +21,7 @@ import { tracerFromEnv } from "../tracing/load-tracer.ts";
 import { loadGrpcTransport } from "../backend/grpc/load-grpc.ts";
 import { grpcEndpointsFromConfig } from "../config/module-options.ts";
 import { USAGE, UsageError, parseArgs, type Command } from "./args.ts";
+import { versionLine } from "./build-info.ts";
 
 /** Where the reference gateway reads its config when given no -config: relative to the working directory. */
 const DEFAULT_CONFIG_PATH = "config/config.yaml";
@@ -225,7 +226,7 @@ async function run(cmd: Command): Promise<void> {
       console.log(USAGE);
       return;
     case "version":
-      console.log(`game-gateway ${pkg.version} (bun ${Bun.version})`);
+      console.log(versionLine(pkg.version));
       return;
     case "loadtest":
       return loadtestMain([...cmd.argv]);
