@@ -7,6 +7,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import YAML from "yaml";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
+import { parseArgs, UsageError } from "../../src/cli/args.ts";
+import { DEFAULT_HEALTH_URL } from "../../src/cli/healthcheck.ts";
 import { parseConfig, parseHostPort } from "../../src/config/load.ts";
 import type { GatewayConfig } from "../../src/config/types.ts";
 import { DemoBackend } from "../../src/demo/demo-backend.ts";
@@ -188,6 +190,18 @@ describe("Dockerfile", () => {
     const cmd = JSON.parse(hc.slice(hc.indexOf("CMD ") + 4)) as string[];
     expect(cmd).toEqual(["/app/game-gateway", "healthcheck", "--url", `http://127.0.0.1:${portNamed("admin")}/health`]);
     expect(finalOf("ENTRYPOINT")).toEqual(['["/app/game-gateway"]']);
+  });
+});
+
+describe("game-gateway healthcheck (arguments)", () => {
+  test("defaults to /health on the default admin port; takes --url in every spelling; refuses what is not an HTTP URL", () => {
+    expect(DEFAULT_HEALTH_URL).toBe(`http://127.0.0.1:${parseConfig("{}", {}).config.server.health_check_port}/health`);
+    expect(parseArgs(["healthcheck"])).toEqual({ kind: "healthcheck", url: DEFAULT_HEALTH_URL });
+    for (const argv of [["healthcheck", "--url", "http://h:1/x"], ["healthcheck", "-url=http://h:1/x"]]) {
+      expect(parseArgs(argv)).toEqual({ kind: "healthcheck", url: "http://h:1/x" });
+    }
+    expect(() => parseArgs(["healthcheck", "--url", "127.0.0.1:9090/health"])).toThrow(UsageError);
+    expect(() => parseArgs(["healthcheck", "--port", "9090"])).toThrow('healthcheck: unknown argument "--port"');
   });
 });
 
