@@ -1,5 +1,6 @@
 // Command-line parsing for the gateway executable. Accepts the reference gateway's Go-style
 // single-dash flags (-config FILE) beside the usual --config FILE / --config=FILE.
+import { DEFAULT_HEALTH_URL } from "./healthcheck.ts";
 
 export type Command =
   | {
@@ -12,6 +13,8 @@ export type Command =
   | { readonly kind: "check-config"; readonly configPath: string }
   | { readonly kind: "demo-backend"; readonly host: string; readonly port: number }
   | { readonly kind: "loadtest"; readonly argv: readonly string[] }
+  /** The container HEALTHCHECK: GET url, exit 0 on 2xx (src/cli/healthcheck.ts). */
+  | { readonly kind: "healthcheck"; readonly url: string }
   | { readonly kind: "version" }
   | { readonly kind: "help" };
 
@@ -28,6 +31,8 @@ Usage:
   game-gateway demo-backend [--host H] [--port N]
                                       run the demo game backend alone (default 127.0.0.1:9000)
   game-gateway loadtest [flags]       round-trip load test of a gateway (loadtest --help)
+  game-gateway healthcheck [--url URL] GET URL (default http://127.0.0.1:9090/health): exit 0 on 2xx, else 1;
+                                      the container image's HEALTHCHECK (it has no shell or curl)
   game-gateway --version | --help
 
 Flags may also be written with one dash (-config FILE) or as --flag=value.`;
@@ -79,6 +84,17 @@ export function parseArgs(argv: readonly string[]): Command {
       } else throw new UsageError(`demo-backend: unknown argument "${t.raw}"`);
     }
     return { kind: "demo-backend", host, port };
+  }
+
+  if (list[0]?.flag === null && list[0].value === "healthcheck") {
+    let url = DEFAULT_HEALTH_URL;
+    for (i = 1; i < list.length; i++) {
+      const t = list[i]!;
+      if (t.flag === "url") url = valueOf("url", t.value);
+      else throw new UsageError(`healthcheck: unknown argument "${t.raw}"`);
+    }
+    if (!/^https?:\/\//.test(url)) throw new UsageError(`healthcheck --url: got "${url}", expected an http:// or https:// URL`);
+    return { kind: "healthcheck", url };
   }
 
   let configPath: string | null = null;

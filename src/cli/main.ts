@@ -20,6 +20,7 @@ import { OtlpSettingsError } from "../tracing/otlp-settings.ts";
 import { tracerFromEnv } from "../tracing/load-tracer.ts";
 import { loadGrpcTransport } from "../backend/grpc/load-grpc.ts";
 import { grpcEndpointsFromConfig } from "../config/module-options.ts";
+import { healthcheck } from "./healthcheck.ts";
 import { USAGE, UsageError, parseArgs, type Command } from "./args.ts";
 import { versionLine } from "./build-info.ts";
 
@@ -232,6 +233,8 @@ async function run(cmd: Command): Promise<void> {
       return loadtestMain([...cmd.argv]);
     case "check-config":
       return checkConfig(cmd.configPath);
+    case "healthcheck":
+      process.exit(await healthcheck(cmd.url));
     case "demo-backend": {
       installSignals();
       const backend = await DemoBackend.start({
