@@ -1,5 +1,5 @@
 # game-gateway container image: build the one executable, then ship it alone on a minimal base.
-#   docker build -t game-gateway .
+#   docker build --build-arg GIT_COMMIT=$(git rev-parse --short=12 HEAD) -t game-gateway .
 #   docker run --stop-timeout 45 -p 8080:8080 -p 9090:9090 -v $PWD/config.yaml:/app/config/config.yaml:ro game-gateway
 
 # Build: the pinned toolchain from package-lock.json (bun is a devDependency), as CI installs it.
@@ -10,6 +10,9 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json bunfig.toml ./
 COPY scripts ./scripts
 COPY src ./src
+# .git is not in the build context: the commit --version reports comes in as a build argument.
+ARG GIT_COMMIT=unknown
+ENV GIT_COMMIT=$GIT_COMMIT
 RUN npm run -s build && ./dist/game-gateway --version
 
 # Run: distroless "cc" has the glibc and libstdc++ the Bun executable links against, and nothing

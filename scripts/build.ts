@@ -42,8 +42,13 @@ export function releaseBinaryPath(target: ReleaseTarget): string {
   return `dist/${target}/game-gateway`;
 }
 
-/** Short commit hash, "-dirty" when the working tree differs from it; "unknown" outside a git checkout. */
+/**
+ * Short commit hash, "-dirty" when the working tree differs from it; "unknown" outside a git
+ * checkout. GIT_COMMIT, when set, wins: a container build has no .git (docker build --build-arg).
+ */
 async function gitCommit(): Promise<string> {
+  const given = process.env.GIT_COMMIT?.trim();
+  if (given) return given.slice(0, 40);
   const head = await $`git rev-parse --short=12 HEAD`.quiet().nothrow();
   if (head.exitCode !== 0) return "unknown";
   const dirty = (await $`git status --porcelain --untracked-files=no`.quiet().nothrow()).stdout.toString().trim() !== "";
