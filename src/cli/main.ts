@@ -12,6 +12,8 @@ import { inspectDefaultPath } from "../config/default-path.ts";
 import { ConfigWatcher } from "../config/watcher.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import { DemoBackend } from "../demo/demo-backend.ts";
+import { DemoWeb } from "../demo/demo-web.ts";
+import { makeServerId } from "../protocol/client-frame.ts";
 import { Gateway } from "../gateway.ts";
 import { loadtestMain } from "../loadtest/main.ts";
 import { Logger } from "../log/logger.ts";
@@ -27,6 +29,10 @@ const DEFAULT_CONFIG_PATH = "config/config.yaml";
 
 /** Server types the embedded demo backend answers in demo mode. */
 const DEMO_SERVER_TYPES = [10, 15, 200];
+/** The one the browser example's chat room speaks to. */
+const DEMO_WEB_SERVER_TYPE = 200;
+/** The dedicated WebSocket listener of demo mode when the config has none: the browser example needs one. */
+const DEMO_WS_LISTEN_ADDR = "127.0.0.1:0";
 
 /** What one evaluation of this module started; signals and the next evaluation act on it. */
 interface App {
@@ -111,7 +117,9 @@ function withDemoRoutes(config: GatewayConfig, demoPort: number, liftPerIpLimits
   const security = liftPerIpLimits
     ? { ...config.security, max_connections_per_ip: 1_000_000, connection_rate_limit: 1_000_000 }
     : config.security;
-  return { ...config, security, routing: { ...config.routing, rules } };
+  // The browser example (served in demo mode) speaks to the dedicated WebSocket listener.
+  const server = config.server.ws_listen_addr === "" ? { ...config.server, ws_listen_addr: DEMO_WS_LISTEN_ADDR } : config.server;
+  return { ...config, server, security, routing: { ...config.routing, rules } };
 }
 
 /**
@@ -190,10 +198,13 @@ async function runGateway(flagPath: string | null, demoFlag: boolean): Promise<v
   const grpc = config.server.use_grpc || grpcEndpointsFromConfig(config).size > 0 ? await loadGrpcTransport() : null;
   const gateway = Gateway.start(config, { logger: log, binder: state.binder, tracer, grpc });
   if (flagPath === null && configPath !== null) log.info("config file found at the default location", { path: configPath, why });
-  if (demo !== null) {
+  // The browser example: its own ephemeral port on loopback (not the admin server, whose token and posture stay).
+  const web = demo === null ? null : DemoWeb.start({ wsPort: gateway.wsPort, wsPath: config.server.ws_path, serverId: makeServerId({ isZip: false, worldId: 0, serverType: DEMO_WEB_SERVER_TYPE, instId: 0 }) });
+  if (web !== null) {
     console.log(
       `game-gateway ${pkg.version}: ${configPath === null ? `${why}: starting the demo backend, which answers` : "--demo: an embedded demo backend answers"} server types ${DEMO_SERVER_TYPES.join(", ")}.\n` +
-        `Clients can connect to tcp://127.0.0.1:${gateway.port}  (admin: http://127.0.0.1:${gateway.adminPort}/metrics)`,
+        `Clients can connect to tcp://127.0.0.1:${gateway.port} or ws://127.0.0.1:${gateway.wsPort}${config.server.ws_path}  (admin: http://127.0.0.1:${gateway.adminPort}/metrics)\n` +
+        `Play the chat room in a browser: ${web.url}`,
     );
   }
   // Hot config reload: on SIGHUP and whenever the file changes; an invalid file changes nothing.
@@ -205,6 +216,7 @@ async function runGateway(flagPath: string | null, demoFlag: boolean): Promise<v
   takeOver({
     stop: async () => {
       watcher?.stop();
+      await web?.stop();
       await gateway.drain();
       await demo?.stop();
     },
@@ -212,6 +224,8 @@ async function runGateway(flagPath: string | null, demoFlag: boolean): Promise<v
     reloadConfig: path === null ? null : () => void gateway.reloadFromFile(path, "signal"),
     retire: () => {
       watcher?.stop();
+      // The next evaluation serves the page on a port of its own; browsers already playing keep their WebSocket.
+      void web?.stop();
       demo?.handOver();
       return gateway.retire();
     },
