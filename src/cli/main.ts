@@ -56,6 +56,12 @@ interface ProcessState {
 }
 
 const HOT = process.execArgv.includes("--hot");
+/**
+ * Demo mode serves the browser example, except under --hot: a code reload would bind its page and
+ * WebSocket listener afresh on new ephemeral ports beside the retiring code's (the HotBinder keeps
+ * only Bun.listen sockets), so the dev loop keeps to the TCP listeners it can carry over.
+ */
+const SERVE_DEMO_PAGE = !HOT;
 const STATE_KEY = Symbol.for("game-gateway.process-state");
 
 function processState(): ProcessState {
@@ -104,7 +110,7 @@ async function checkConfig(path: string): Promise<void> {
 }
 
 /** `config` with every demo server type routed to the embedded demo backend. */
-function withDemoRoutes(config: GatewayConfig, demoPort: number, liftPerIpLimits: boolean): GatewayConfig {
+function withDemoRoutes(config: GatewayConfig, demoPort: number, liftPerIpLimits: boolean, servePage: boolean): GatewayConfig {
   const endpoint = `127.0.0.1:${demoPort}`;
   const rules = DEMO_SERVER_TYPES.map((t) => ({
     server_type: t,
@@ -118,7 +124,7 @@ function withDemoRoutes(config: GatewayConfig, demoPort: number, liftPerIpLimits
     ? { ...config.security, max_connections_per_ip: 1_000_000, connection_rate_limit: 1_000_000 }
     : config.security;
   // The browser example (served in demo mode) speaks to the dedicated WebSocket listener.
-  const server = config.server.ws_listen_addr === "" ? { ...config.server, ws_listen_addr: DEMO_WS_LISTEN_ADDR } : config.server;
+  const server = servePage && config.server.ws_listen_addr === "" ? { ...config.server, ws_listen_addr: DEMO_WS_LISTEN_ADDR } : config.server;
   return { ...config, server, security, routing: { ...config.routing, rules } };
 }
 
@@ -186,7 +192,7 @@ async function runGateway(flagPath: string | null, demoFlag: boolean): Promise<v
   const demo = demoMode
     ? await DemoBackend.start({ host: "127.0.0.1", port: 0, name: "embedded-demo", binder: state.binder, listenKey: "embedded demo backend" })
     : null;
-  const config = demo === null ? fileConfig : withDemoRoutes(fileConfig, demo.port, configPath === null);
+  const config = demo === null ? fileConfig : withDemoRoutes(fileConfig, demo.port, configPath === null, SERVE_DEMO_PAGE);
   const log = new Logger(config.log.level, undefined, { gateway: config.server.gateway_name });
   // The same record a reload writes: a stdout JSON pipeline must see the startup warnings too.
   for (const w of warnings) log.warn("config warning", { warning: w });
@@ -199,12 +205,12 @@ async function runGateway(flagPath: string | null, demoFlag: boolean): Promise<v
   const gateway = Gateway.start(config, { logger: log, binder: state.binder, tracer, grpc });
   if (flagPath === null && configPath !== null) log.info("config file found at the default location", { path: configPath, why });
   // The browser example: its own ephemeral port on loopback (not the admin server, whose token and posture stay).
-  const web = demo === null ? null : DemoWeb.start({ wsPort: gateway.wsPort, wsPath: config.server.ws_path, serverId: makeServerId({ isZip: false, worldId: 0, serverType: DEMO_WEB_SERVER_TYPE, instId: 0 }) });
-  if (web !== null) {
+  const web = demo === null || !SERVE_DEMO_PAGE ? null : DemoWeb.start({ wsPort: gateway.wsPort, wsPath: config.server.ws_path, serverId: makeServerId({ isZip: false, worldId: 0, serverType: DEMO_WEB_SERVER_TYPE, instId: 0 }) });
+  if (demo !== null) {
     console.log(
       `game-gateway ${pkg.version}: ${configPath === null ? `${why}: starting the demo backend, which answers` : "--demo: an embedded demo backend answers"} server types ${DEMO_SERVER_TYPES.join(", ")}.\n` +
-        `Clients can connect to tcp://127.0.0.1:${gateway.port} or ws://127.0.0.1:${gateway.wsPort}${config.server.ws_path}  (admin: http://127.0.0.1:${gateway.adminPort}/metrics)\n` +
-        `Play the chat room in a browser: ${web.url}`,
+        `Clients can connect to tcp://127.0.0.1:${gateway.port}  (admin: http://127.0.0.1:${gateway.adminPort}/metrics)\n` +
+        (web === null ? "(no browser game under --hot)" : `WebSocket clients to ws://127.0.0.1:${gateway.wsPort}${config.server.ws_path}\nPlay the chat room in a browser: ${web.url}`),
     );
   }
   // Hot config reload: on SIGHUP and whenever the file changes; an invalid file changes nothing.
