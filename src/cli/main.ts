@@ -12,6 +12,8 @@ import { inspectDefaultPath } from "../config/default-path.ts";
 import { ConfigWatcher } from "../config/watcher.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import { DemoBackend } from "../demo/demo-backend.ts";
+import { DemoWeb } from "../demo/demo-web.ts";
+import { makeServerId } from "../protocol/client-frame.ts";
 import { Gateway } from "../gateway.ts";
 import { loadtestMain } from "../loadtest/main.ts";
 import { Logger } from "../log/logger.ts";
@@ -29,6 +31,10 @@ const DEFAULT_CONFIG_PATH = "config/config.yaml";
 
 /** Server types the embedded demo backend answers in demo mode. */
 const DEMO_SERVER_TYPES = [10, 15, 200];
+/** The one the browser example's chat room speaks to. */
+const DEMO_WEB_SERVER_TYPE = 200;
+/** The dedicated WebSocket listener of demo mode when the config has none: the browser example needs one. */
+const DEMO_WS_LISTEN_ADDR = "127.0.0.1:0";
 
 /** What one evaluation of this module started; signals and the next evaluation act on it. */
 interface App {
@@ -52,6 +58,12 @@ interface ProcessState {
 }
 
 const HOT = process.execArgv.includes("--hot");
+/**
+ * Demo mode serves the browser example, except under --hot: a code reload would bind its page and
+ * WebSocket listener afresh on new ephemeral ports beside the retiring code's (the HotBinder keeps
+ * only Bun.listen sockets), so the dev loop keeps to the TCP listeners it can carry over.
+ */
+const SERVE_DEMO_PAGE = !HOT;
 const STATE_KEY = Symbol.for("game-gateway.process-state");
 
 function processState(): ProcessState {
@@ -100,7 +112,7 @@ async function checkConfig(path: string): Promise<void> {
 }
 
 /** `config` with every demo server type routed to the embedded demo backend. */
-function withDemoRoutes(config: GatewayConfig, demoPort: number, liftPerIpLimits: boolean): GatewayConfig {
+function withDemoRoutes(config: GatewayConfig, demoPort: number, liftPerIpLimits: boolean, servePage: boolean): GatewayConfig {
   const endpoint = `127.0.0.1:${demoPort}`;
   const rules = DEMO_SERVER_TYPES.map((t) => ({
     server_type: t,
@@ -113,7 +125,9 @@ function withDemoRoutes(config: GatewayConfig, demoPort: number, liftPerIpLimits
   const security = liftPerIpLimits
     ? { ...config.security, max_connections_per_ip: 1_000_000, connection_rate_limit: 1_000_000 }
     : config.security;
-  return { ...config, security, routing: { ...config.routing, rules } };
+  // The browser example (served in demo mode) speaks to the dedicated WebSocket listener.
+  const server = servePage && config.server.ws_listen_addr === "" ? { ...config.server, ws_listen_addr: DEMO_WS_LISTEN_ADDR } : config.server;
+  return { ...config, server, security, routing: { ...config.routing, rules } };
 }
 
 /**
@@ -180,7 +194,7 @@ async function runGateway(flagPath: string | null, demoFlag: boolean): Promise<v
   const demo = demoMode
     ? await DemoBackend.start({ host: "127.0.0.1", port: 0, name: "embedded-demo", binder: state.binder, listenKey: "embedded demo backend" })
     : null;
-  const config = demo === null ? fileConfig : withDemoRoutes(fileConfig, demo.port, configPath === null);
+  const config = demo === null ? fileConfig : withDemoRoutes(fileConfig, demo.port, configPath === null, SERVE_DEMO_PAGE);
   const log = new Logger(config.log.level, undefined, { gateway: config.server.gateway_name });
   // The same record a reload writes: a stdout JSON pipeline must see the startup warnings too.
   for (const w of warnings) log.warn("config warning", { warning: w });
@@ -192,10 +206,13 @@ async function runGateway(flagPath: string | null, demoFlag: boolean): Promise<v
   const grpc = config.server.use_grpc || grpcEndpointsFromConfig(config).size > 0 ? await loadGrpcTransport() : null;
   const gateway = Gateway.start(config, { logger: log, binder: state.binder, tracer, grpc });
   if (flagPath === null && configPath !== null) log.info("config file found at the default location", { path: configPath, why });
+  // The browser example: its own ephemeral port on loopback (not the admin server, whose token and posture stay).
+  const web = demo === null || !SERVE_DEMO_PAGE ? null : DemoWeb.start({ wsPort: gateway.wsPort, wsPath: config.server.ws_path, serverId: makeServerId({ isZip: false, worldId: 0, serverType: DEMO_WEB_SERVER_TYPE, instId: 0 }) });
   if (demo !== null) {
     console.log(
       `game-gateway ${pkg.version}: ${configPath === null ? `${why}: starting the demo backend, which answers` : "--demo: an embedded demo backend answers"} server types ${DEMO_SERVER_TYPES.join(", ")}.\n` +
-        `Clients can connect to tcp://127.0.0.1:${gateway.port}  (admin: http://127.0.0.1:${gateway.adminPort}/metrics)`,
+        `Clients can connect to tcp://127.0.0.1:${gateway.port}  (admin: http://127.0.0.1:${gateway.adminPort}/metrics)\n` +
+        (web === null ? "(no browser game under --hot)" : `WebSocket clients to ws://127.0.0.1:${gateway.wsPort}${config.server.ws_path}\nPlay the chat room in a browser: ${web.url}`),
     );
   }
   // Hot config reload: on SIGHUP and whenever the file changes; an invalid file changes nothing.
@@ -207,6 +224,7 @@ async function runGateway(flagPath: string | null, demoFlag: boolean): Promise<v
   takeOver({
     stop: async () => {
       watcher?.stop();
+      await web?.stop();
       await gateway.drain();
       await demo?.stop();
     },
@@ -214,6 +232,8 @@ async function runGateway(flagPath: string | null, demoFlag: boolean): Promise<v
     reloadConfig: path === null ? null : () => void gateway.reloadFromFile(path, "signal"),
     retire: () => {
       watcher?.stop();
+      // The next evaluation serves the page on a port of its own; browsers already playing keep their WebSocket.
+      void web?.stop();
       demo?.handOver();
       return gateway.retire();
     },

@@ -9,7 +9,7 @@ import { OpCode } from "../protocol/server-frame.ts";
 import { DemoConnection, type DemoContext, type DemoEvent } from "./demo-connection.ts";
 import { DemoSessionTable } from "./demo-session-table.ts";
 
-export { DEMO_MAX_LENGTH, DemoMessage, type DemoEvent } from "./demo-connection.ts";
+export { DEMO_MAX_LENGTH, DEMO_NAME_MAX, DemoMessage, type DemoEvent } from "./demo-connection.ts";
 
 export interface DemoBackendOptions {
   /** Default 127.0.0.1. */

@@ -23,10 +23,19 @@ import {
   writeBackendFrameHeader,
 } from "../protocol/server-frame.ts";
 import type { BackendFramingViolation } from "../protocol/violations.ts";
-import type { DemoSession, DemoSessionTable } from "./demo-session-table.ts";
+import type { DemoSession, DemoSessionTable, Room } from "./demo-session-table.ts";
 
-/** Client MessageIDs the demo backend acts on; every other Trans is echoed. */
-export const DemoMessage = { Join: 0xff01, Say: 0xff02, Shout: 0xff03, KickMe: 0xff04 } as const;
+/**
+ * Client MessageIDs the demo backend acts on; every other Trans is echoed. Name, Chat and
+ * Presence make the chat room of the browser example (examples/browser): Name sets the player's
+ * name (acked with the name kept); Chat multicasts `{"from","text"}` JSON to the sender's rooms;
+ * Presence (backend to client only) carries `{"room","online":[names]}` to a room's members
+ * whenever someone joins it, renames, or leaves (Disconnect or KickMe).
+ */
+export const DemoMessage = { Join: 0xff01, Say: 0xff02, Shout: 0xff03, KickMe: 0xff04, Name: 0xff05, Chat: 0xff06, Presence: 0xff07 } as const;
+
+/** Longest chat name kept, in UTF-16 units; longer names are cut. */
+export const DEMO_NAME_MAX = 24;
 
 /** Largest Length field accepted (gate header + body); larger means the framing is broken. */
 export const DEMO_MAX_LENGTH = 600_000;
@@ -64,6 +73,12 @@ export interface DemoContext {
 }
 
 const encoder = new TextEncoder();
+
+/** The name kept for a player: trimmed, control characters out, cut to DEMO_NAME_MAX; "player-<n>" when nothing is left. */
+function chatName(raw: string, lo: number): string {
+  const name = raw.replace(/[\u0000-\u001f\u007f]/g, "").trim().slice(0, DEMO_NAME_MAX);
+  return name === "" ? `player-${lo % 10_000}` : name;
+}
 const decoder = new TextDecoder();
 const layout = new BackendFrameLayout(DEMO_MAX_LENGTH);
 
@@ -187,7 +202,7 @@ export class DemoConnection implements FrameHandler<BackendFramingViolation> {
     const hi = readSessionIdHi(b, off);
     const lo = readSessionIdLo(b, off);
     if (opcode === OpCode.Connect) this.ctx.sessions.upsert(hi, lo, this);
-    else this.ctx.sessions.remove(hi, lo);
+    else this.leaveAll(hi, lo, readServerServerId(b, off));
     // Lifecycle frames are rare next to Trans, so the allocating decoder is fine here.
     const f = decodeBackendFrame(b.subarray(off, off + len), 0);
     let json: unknown;
@@ -222,6 +237,22 @@ export class DemoConnection implements FrameHandler<BackendFramingViolation> {
         const s = this.ctx.sessions.upsert(hi, lo, this);
         this.ctx.sessions.join(s, room);
         this.writeText(OpCode.Trans, type, serverId, hi, lo, `joined ${room}`);
+        // Only named players are announced: rooms of unnamed sessions (benchmarks, Say) stay quiet.
+        if (s.name !== null) this.announcePresence(this.ctx.sessions.roomsOf(s, room), serverId);
+        return;
+      }
+      case DemoMessage.Name: {
+        const s = this.ctx.sessions.upsert(hi, lo, this);
+        s.name = chatName(decoder.decode(b.subarray(bodyOff, bodyOff + bodyLen)), lo);
+        this.writeText(OpCode.Trans, type, serverId, hi, lo, s.name);
+        if (s.rooms !== null) this.announcePresence(s.rooms, serverId);
+        return;
+      }
+      case DemoMessage.Chat: {
+        // Chat is for people typing, not the hot path: a JSON body per line is fine here.
+        const from = this.ctx.sessions.get(hi, lo)?.name ?? chatName("", lo);
+        const body = encoder.encode(JSON.stringify({ from, text: decoder.decode(b.subarray(bodyOff, bodyOff + bodyLen)) }));
+        this.say(type, serverId, hi, lo, body, 0, body.length);
         return;
       }
       case DemoMessage.Say:
@@ -235,7 +266,7 @@ export class DemoConnection implements FrameHandler<BackendFramingViolation> {
         this.writeText(OpCode.Trans, type, serverId, hi, lo, "bye");
         this.writeText(OpCode.Kick, 0, 0, hi, lo, JSON.stringify({ reason }));
         // Without lifecycle messages no Disconnect would ever clear it.
-        this.ctx.sessions.remove(hi, lo);
+        this.leaveAll(hi, lo, serverId);
         return;
       }
       default:
@@ -251,9 +282,30 @@ export class DemoConnection implements FrameHandler<BackendFramingViolation> {
       this.writeMulticast(type, serverId, [{ hi, lo }], 0, 1, b, bodyOff, bodyLen);
       return;
     }
+    this.multicastToRooms(sender.rooms, type, serverId, b, bodyOff, bodyLen);
+  }
+
+  /** Forgets the session; the rooms a named player left hear who is still there. */
+  private leaveAll(hi: number, lo: number, serverId: number): void {
+    const named = this.ctx.sessions.get(hi, lo)?.name != null;
+    const left = this.ctx.sessions.remove(hi, lo);
+    if (named) this.announcePresence(left, serverId);
+  }
+
+  /** Tells each room's members who is in it now (rooms change rarely: one JSON body per room). */
+  private announcePresence(rooms: Iterable<Room<DemoConnection>>, serverId: number): void {
+    for (const room of rooms) {
+      const online: string[] = [];
+      for (const m of room.members) if (m.name !== null) online.push(m.name);
+      const body = encoder.encode(JSON.stringify({ room: room.name, online }));
+      this.multicastToRooms([room], DemoMessage.Presence, serverId, body, 0, body.length);
+    }
+  }
+
+  private multicastToRooms(rooms: Iterable<Room<DemoConnection>> & { readonly size?: number }, type: number, serverId: number, b: Uint8Array, bodyOff: number, bodyLen: number): void {
     const byConn = new Map<DemoConnection, DemoSession<DemoConnection>[]>();
-    const seen = sender.rooms.size > 1 ? new Set<DemoSession<DemoConnection>>() : null;
-    for (const room of sender.rooms) {
+    const seen = (rooms.size ?? 1) > 1 ? new Set<DemoSession<DemoConnection>>() : null;
+    for (const room of rooms) {
       for (const m of room.members) {
         if (seen !== null) {
           if (seen.has(m)) continue;

@@ -10,6 +10,8 @@ export interface DemoSession<C> {
   conn: C | null;
   /** Rooms joined; null until the first join (most sessions never join one). */
   rooms: Set<Room<C>> | null;
+  /** The chat name the player chose (DemoMessage.Name); null until then. */
+  name: string | null;
 }
 
 export interface Room<C> {
@@ -43,7 +45,7 @@ export class DemoSessionTable<C> {
     }
     let s = inner.get(lo);
     if (s === undefined) {
-      s = { hi, lo, conn, rooms: null };
+      s = { hi, lo, conn, rooms: null, name: null };
       inner.set(lo, s);
       this.count++;
     } else {
@@ -61,17 +63,28 @@ export class DemoSessionTable<C> {
     if (s !== undefined && s.conn !== conn) s.conn = conn;
   }
 
-  /** Forgets the session and takes it out of its rooms. */
-  remove(hi: number, lo: number): void {
+  /** Forgets the session and takes it out of its rooms; returns the rooms it left (still holding others) for a presence update. */
+  remove(hi: number, lo: number): Room<C>[] {
     const inner = this.byHi.get(hi);
     const s = inner?.get(lo);
-    if (inner === undefined || s === undefined) return;
+    if (inner === undefined || s === undefined) return [];
     inner.delete(lo);
     if (inner.size === 0) this.byHi.delete(hi);
     this.count--;
-    if (s.rooms === null) return;
-    for (const room of s.rooms) this.leave(s, room);
+    if (s.rooms === null) return [];
+    const left: Room<C>[] = [];
+    for (const room of s.rooms) {
+      this.leave(s, room);
+      if (room.members.size > 0) left.push(room);
+    }
     s.rooms = null;
+    return left;
+  }
+
+  /** The room called name, as a one-room list, when s is in it (for a presence update). */
+  roomsOf(s: DemoSession<C>, name: string): Room<C>[] {
+    const room = this.roomsByName.get(name);
+    return room !== undefined && room.members.has(s) ? [room] : [];
   }
 
   join(s: DemoSession<C>, name: string): void {

@@ -21,6 +21,8 @@ import { type ErrorKind, type ProgressSnapshot, type RunResult, zeroErrors } fro
 export interface EngineConfig {
   readonly host: string;
   readonly port: number;
+  /** WebSocket clients (--ws): the path on host:port to open; null for TCP clients. */
+  readonly wsPath: string | null;
   /** Connections this process opens. */
   readonly connections: number;
   /** Global id of this process's first connection (ids are unique across worker processes). */
@@ -105,8 +107,50 @@ function writeU32(b: Uint8Array, at: number, v: number): void {
   b[at + 3] = v >>> 24;
 }
 
+/** What the engine needs of a client connection: a Bun TCP socket, or a WebSocket seen as one (WsSocket). */
+interface ClientSocket {
+  write(data: Uint8Array, byteOffset?: number, byteLength?: number): number;
+  end(): void;
+  terminate(): void;
+  setNoDelay(noDelay: boolean): unknown;
+  readonly localAddress: string;
+}
+
+/**
+ * A client WebSocket (--ws) as the engine's byte socket: each write goes out as one binary
+ * message (the gateway reframes the stream, so message boundaries do not matter). Its outgoing
+ * buffer needs no bound of its own: the frames in flight per connection are bounded by the
+ * engine's ring, so at most a ring's worth of frames is ever buffered.
+ */
+class WsSocket implements ClientSocket {
+  readonly localAddress = "";
+
+  constructor(private readonly ws: WebSocket) {}
+
+  write(data: Uint8Array, byteOffset = 0, byteLength = data.length - byteOffset): number {
+    if (this.ws.readyState !== WebSocket.OPEN) return -1;
+    // Bun copies the payload into the socket's buffer, so the engine may reuse its frame buffer at once.
+    this.ws.send(byteOffset === 0 && byteLength === data.length ? data : data.subarray(byteOffset, byteOffset + byteLength));
+    return byteLength;
+  }
+
+  end(): void {
+    this.ws.close(1000, "load test done");
+  }
+
+  terminate(): void {
+    const ws = this.ws as WebSocket & { terminate?: () => void };
+    if (ws.terminate !== undefined) ws.terminate();
+    else ws.close();
+  }
+
+  setNoDelay(): void {
+    // Bun's WebSocket client sets TCP_NODELAY itself.
+  }
+}
+
 class Conn implements FrameHandler<ClientViolation>, ByteSink {
-  socket: Socket<Conn> | null = null;
+  socket: ClientSocket | null = null;
   writer: QueuedSocketWriter | null = null;
   readonly reader: FrameReader<ClientViolation>;
   /** Send time of each frame in flight, indexed by sequence & (length - 1). */
@@ -413,6 +457,10 @@ export class Engine {
     this.connecting++;
     c.state = CONNECTING;
     c.dialAt = performance.now();
+    if (this.cfg.wsPath !== null) {
+      this.dialWs(c, this.cfg.wsPath);
+      return;
+    }
     const opts: ConnectOptions = { hostname: this.connectHost, port: this.cfg.port, socket: handlers, data: c };
     const spread = this.cfg.sourceAddresses;
     if (spread > 1) opts.localAddress = sourceAddress(c.id % spread);
@@ -424,7 +472,33 @@ export class Engine {
     }
   }
 
-  onOpen(c: Conn, socket: Socket<Conn>): void {
+  /** One WebSocket client; its four handlers are set once per connection, none per message. */
+  private dialWs(c: Conn, path: string): void {
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(`ws://${this.connectHost.includes(":") ? `[${this.connectHost}]` : this.connectHost}:${this.cfg.port}${path}`);
+    } catch (e) {
+      this.onConnectError(c, e instanceof Error ? e : new Error(String(e)));
+      return;
+    }
+    ws.binaryType = "arraybuffer";
+    const socket = new WsSocket(ws);
+    ws.onopen = () => this.onOpen(c, socket);
+    ws.onmessage = (e: MessageEvent) => {
+      if (typeof e.data === "string") return;
+      const chunk = new Uint8Array(e.data as ArrayBuffer);
+      this.bytesIn += chunk.length;
+      c.reader.feed(chunk);
+    };
+    ws.onerror = () => {
+      if (c.state === CONNECTING) this.onConnectError(c, new Error(`WebSocket to ${ws.url} failed to open`));
+    };
+    ws.onclose = (e: CloseEvent) => {
+      this.onClose(c, e.code === 1000 || e.code === 1005 ? undefined : new Error(`WebSocket closed with ${e.code}${e.reason === "" ? "" : ` (${e.reason})`}`));
+    };
+  }
+
+  onOpen(c: Conn, socket: ClientSocket): void {
     if (c.state !== CONNECTING) {
       // Counted as connect_timeout already, or abandoned at the end of the run.
       socket.terminate();

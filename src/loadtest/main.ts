@@ -28,7 +28,7 @@ const processOutput: LoadtestOutput = {
   stderr: (s) => void process.stderr.write(s),
 };
 
-/** Exit status of a usage error (and of --ws until the WebSocket listener exists). */
+/** Exit status of a usage error. */
 export const EXIT_USAGE = 2;
 
 /**
@@ -54,17 +54,15 @@ export async function runLoadtest(argv: string[], out?: LoadtestOutput): Promise
     return 0;
   }
   const o = parsed.options;
-  if (o.ws) {
-    io.stderr("WebSocket listener not available yet\n");
-    return EXIT_USAGE;
-  }
   if (o.worker) return runWorker(o, io);
 
   for (const note of parsed.notes) io.stderr(`game-gateway loadtest: note: ${note}\n`);
-  if (o.sourceAddresses !== "auto" && o.sourceAddresses > 1 && !isLoopbackHost(o.host)) {
+  if (o.ws && o.sourceAddresses !== "auto" && o.sourceAddresses > 1) {
+    io.stderr("game-gateway loadtest: note: --source-addresses does not apply to --ws (WebSocket clients cannot bind a source address); ignored\n");
+  } else if (o.sourceAddresses !== "auto" && o.sourceAddresses > 1 && !isLoopbackHost(o.host)) {
     io.stderr(`game-gateway loadtest: note: --source-addresses applies to loopback targets only; ignored for ${o.host}\n`);
   }
-  const d: RunDescription = { options: o, sourceAddresses: resolveSourceAddresses(o) };
+  const d: RunDescription = { options: o, sourceAddresses: o.ws ? 1 : resolveSourceAddresses(o) };
   // Progress goes where it cannot spoil the JSON, and only to a terminal.
   const progressTo = out !== undefined ? null : o.json ? (process.stderr.isTTY ? io.stderr : null) : process.stdout.isTTY ? io.stdout : null;
   if (!o.json) io.stdout(`${describeRun(d)}\n`);
@@ -104,6 +102,7 @@ function engineConfig(
   return {
     host: o.host,
     port: o.port,
+    wsPath: o.ws ? o.wsPath : null,
     connections,
     connBase,
     durationMs: o.durationMs,

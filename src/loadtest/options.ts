@@ -45,6 +45,8 @@ export interface LoadtestOptions {
   /** Source addresses to spread connections over, from 127.0.0.1 up; "auto" decides from the target. */
   readonly sourceAddresses: number | "auto";
   readonly ws: boolean;
+  /** --ws: the path of the gateway's WebSocket endpoint (server.ws_path). */
+  readonly wsPath: string;
   // Internal: set by a parent for its worker processes.
   readonly worker: boolean;
   /** Global id of this process's first connection. */
@@ -85,7 +87,9 @@ Usage: game-gateway loadtest [flags]
                          (loopback targets only; auto, the default: on Linux one per
                          ${CONNECTIONS_PER_SOURCE_ADDRESS} connections, so the gateway's default per-IP admission
                          limits let every connection in; elsewhere 1)
-  --ws                   WebSocket clients (not available yet)
+  --ws                   WebSocket clients: -port is then the gateway's WebSocket listener
+                         (server.ws_listen_addr), or its client port, which accepts them too
+  --ws-path PATH         the WebSocket endpoint's path (/ws, as server.ws_path)
   -h, --help
 
 Exit status: 0 pass, 1 an error rate above --max-error-rate, 2 usage error.`;
@@ -119,6 +123,7 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   processes: { kind: "int", key: "processes" },
   "source-addresses": { kind: "string", key: "sourceAddresses" },
   ws: { kind: "bool", key: "ws" },
+  "ws-path": { kind: "string", key: "wsPath" },
   worker: { kind: "bool", key: "worker" },
   "conn-base": { kind: "int", key: "connBase" },
   "worker-progress": { kind: "bool", key: "workerProgress" },
@@ -146,6 +151,7 @@ export function defaultOptions(): LoadtestOptions {
     processes: 1,
     sourceAddresses: "auto",
     ws: false,
+    wsPath: "/ws",
     worker: false,
     connBase: 0,
     workerProgress: false,

@@ -40,7 +40,7 @@ function mode(o: LoadtestOptions): string {
 export function describeRun(d: RunDescription): string {
   const o = d.options;
   const parts = [
-    `${o.connections} connections to ${o.host}:${o.port}`,
+    o.ws ? `${o.connections} WebSocket connections to ws://${o.host}:${o.port}${o.wsPath}` : `${o.connections} connections to ${o.host}:${o.port}`,
     `for ${formatDuration(o.durationMs)}`,
     mode(o),
     `${o.messageSize}-byte bodies`,

@@ -54,6 +54,8 @@ export function workerArgs(o: LoadtestOptions, share: number, base: number, sour
     `--ramp=${(o.ramp * share) / o.connections}`,
     `--source-addresses=${sourceAddresses}`,
     `--verbose=${o.verbose}`,
+    `--ws=${o.ws}`,
+    `--ws-path=${o.wsPath}`,
   ];
 }
 

@@ -1,7 +1,7 @@
 // The demo backend driven over real loopback sockets by a raw peer that plays the gateway.
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Socket } from "bun";
-import { DemoBackend, DemoMessage, type DemoBackendOptions } from "../../src/demo/demo-backend.ts";
+import { DEMO_NAME_MAX, DemoBackend, DemoMessage, type DemoBackendOptions } from "../../src/demo/demo-backend.ts";
 import { serverIdFor } from "../../src/client/game-client.ts";
 import {
   GATE_HEADER_SIZE,
@@ -212,6 +212,44 @@ describe("DemoBackend", () => {
     const onSecond = await second.next();
     expect(multicast(onFirst.body)).toEqual({ ids: [1n], payload: "both" });
     expect(multicast(onSecond.body)).toEqual({ ids: [2n], payload: "both" });
+  });
+
+  test("chat room: NAME, JOIN, CHAT and presence as players come and go", async () => {
+    const { be } = await backend();
+    const gw = await GatewayPeer.connect(be.port);
+    gw.trans(1n, DemoMessage.Name, "  alice\n ");
+    expect(await gw.next()).toMatchObject({ opcode: OpCode.Trans, type: DemoMessage.Name, sessionId: 1n });
+    gw.trans(1n, DemoMessage.Join, "lobby");
+    expect(str((await gw.next()).body)).toBe("joined lobby");
+    const alone = await gw.next();
+    expect(alone).toMatchObject({ opcode: OpCode.Multicast, type: DemoMessage.Presence });
+    expect(multicast(alone.body)).toEqual({ ids: [1n], payload: JSON.stringify({ room: "lobby", online: ["alice"] }) });
+    // Bob joins unnamed, then names himself: the room hears him once he has a name.
+    gw.trans(2n, DemoMessage.Join, "lobby");
+    expect(str((await gw.next()).body)).toBe("joined lobby");
+    gw.trans(2n, DemoMessage.Name, "bob");
+    expect(str((await gw.next()).body)).toBe("bob");
+    const both = multicast((await gw.next()).body);
+    expect(both.ids.sort()).toEqual([1n, 2n]);
+    expect(JSON.parse(both.payload)).toEqual({ room: "lobby", online: ["alice", "bob"] });
+    gw.trans(2n, DemoMessage.Chat, "hi alice");
+    const chat = await gw.next();
+    expect(chat).toMatchObject({ opcode: OpCode.Multicast, type: DemoMessage.Chat });
+    expect(JSON.parse(multicast(chat.body).payload)).toEqual({ from: "bob", text: "hi alice" });
+    // Bob's session ends: alice sees him gone.
+    gw.send({ opcode: OpCode.Disconnect, sessionId: 2n, type: 0, body: text("{}") });
+    const after = multicast((await gw.next()).body);
+    expect(after).toEqual({ ids: [1n], payload: JSON.stringify({ room: "lobby", online: ["alice"] }) });
+    expect(await gw.framesBeforePong()).toEqual([]);
+  });
+
+  test("chat names: an empty name becomes player-<n>, a long one is cut", async () => {
+    const { be } = await backend();
+    const gw = await GatewayPeer.connect(be.port);
+    gw.trans(42n, DemoMessage.Name, " ");
+    expect(str((await gw.next()).body)).toBe("player-42");
+    gw.trans(43n, DemoMessage.Name, "x".repeat(100));
+    expect(str((await gw.next()).body)).toBe("x".repeat(DEMO_NAME_MAX));
   });
 
   test("SAY from a session in no room reaches the sender alone", async () => {

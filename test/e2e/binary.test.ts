@@ -317,6 +317,11 @@ describe("dist/game-gateway", () => {
       c.send(1, serverIdFor(200, 1), text("demo?"));
       expect(str((await c.next()).body)).toBe("demo?");
       c.close();
+      // The browser example is embedded: the page and its bundle are served with no file beside the binary.
+      const [, pageUrl] = await out.line(/Play the chat room in a browser: (http:\/\/\S+)/);
+      const html = await (await fetch(pageUrl!)).text();
+      expect(html).toContain('<script src="game.js"></script>');
+      expect(await (await fetch(new URL("game.js", pageUrl))).text()).toBe(readFileSync(join(import.meta.dir, "../../examples/browser/dist/game.js"), "utf8"));
       proc.kill("SIGINT");
       expect(await proc.exited).toBe(0);
     });

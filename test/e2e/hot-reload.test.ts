@@ -17,11 +17,12 @@ afterAll(() => {
   for (const dir of copies) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A copy of the project a test may edit: src and package.json copied, node_modules linked. */
+/** A copy of the project a test may edit: src, the browser example demo mode serves, and package.json copied, node_modules linked. */
 function projectCopy(): string {
   const dir = mkdtempSync(join(tmpdir(), "gw-hot-"));
   copies.push(dir);
   cpSync(join(root, "src"), join(dir, "src"), { recursive: true });
+  cpSync(join(root, "examples"), join(dir, "examples"), { recursive: true });
   for (const f of ["package.json", "tsconfig.json", "bunfig.toml"]) cpSync(join(root, f), join(dir, f));
   symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
   return dir;

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Socket, TCPSocketListener } from "bun";
 import { DemoBackend } from "../../src/demo/demo-backend.ts";
 import { runLoadtest } from "../../src/loadtest/main.ts";
+import { OpCode } from "../../src/protocol/server-frame.ts";
 import { parseLoadtestArgs } from "../../src/loadtest/options.ts";
 import { rule, startGateway, type TestGateway } from "../support/harness.ts";
 
@@ -85,6 +86,60 @@ function freePort(): number {
   l.stop(true);
   return port;
 }
+
+describe("loadtest --ws: WebSocket clients round-tripping through the gateway", () => {
+  let backend: DemoBackend;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    backend = await DemoBackend.start({ port: 0 });
+    gw = startGateway({ server: { ws_listen_addr: "127.0.0.1:0" }, routing: { rules: [rule(10, [`127.0.0.1:${backend.port}`])] } });
+  });
+
+  afterAll(async () => {
+    await gw.stop();
+    await backend.stop();
+  });
+
+  /** Connect messages the backend saw from now on, as the gateway announced them. */
+  function connectsSince(before: number): { protocol?: string }[] {
+    return backend.events
+      .slice(before)
+      .filter((e) => e.opcode === OpCode.Connect)
+      .map((e) => e.json as { protocol?: string });
+  }
+
+  for (const [name, port, path] of [
+    ["the dedicated listener", () => gw.gateway.wsPort, "/ws"],
+    ["the TCP client port (sniffed)", () => gw.gateway.port, "/game"],
+  ] as const) {
+    test(`${name}: closed loop, 20 connections, 8 in flight, 100-byte bodies: every frame echoed intact`, async () => {
+      const before = backend.events.length;
+      const { r, j } = await runJson([
+        "-host", "127.0.0.1", "-port", String(port()), "--ws", "--ws-path", path,
+        "-connections", "20", "-duration", "1s", "-rate", "0", "--in-flight", "8", "-message-size", "100",
+      ]);
+      expectClean(r, j, 20);
+      // They really were WebSocket clients: the gateway announced each with protocol "ws".
+      const connects = connectsSince(before);
+      expect(connects.length).toBe(20);
+      expect(connects.every((c) => c.protocol === "ws")).toBe(true);
+    });
+  }
+
+  test("the human report names the WebSocket URL", async () => {
+    const r = await run(["-host", "127.0.0.1", "-port", String(gw.gateway.wsPort), "--ws", "-connections", "2", "-duration", "200ms", "-rate", "0"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`2 WebSocket connections to ws://127.0.0.1:${gw.gateway.wsPort}/ws`);
+  });
+
+  test("a path the listener does not serve: every connection fails, exit 1", async () => {
+    const { r, j } = await runJson(["-host", "127.0.0.1", "-port", String(gw.gateway.wsPort), "--ws", "--ws-path", "/nope", "-connections", "3", "-duration", "200ms"]);
+    expect(r.code).toBe(1);
+    expect(j.connections.failed).toBe(3);
+    expect(j.connections.ok).toBe(0);
+  });
+});
 
 describe("loadtest against a gateway and the demo backend", () => {
   let backend: DemoBackend;
@@ -388,10 +443,11 @@ describe("loadtest flags", () => {
     expect(duration.stderr).toContain("Go duration");
   });
 
-  test("--ws is not available yet: exit 2", async () => {
-    const r = await run(["--ws"]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain("WebSocket listener not available yet");
+  test("--ws and --ws-path parse; the path defaults to server.ws_path's /ws", () => {
+    const plain = parseLoadtestArgs(["--ws"]);
+    expect(plain.kind === "run" && plain.options).toMatchObject({ ws: true, wsPath: "/ws" });
+    const custom = parseLoadtestArgs(["-ws", "-ws-path", "/game"]);
+    expect(custom.kind === "run" && custom.options).toMatchObject({ ws: true, wsPath: "/game" });
   });
 
   test("--help prints the usage and exits 0", async () => {
