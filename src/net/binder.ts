@@ -35,14 +35,17 @@ export function listenError(key: string, hostname: string, port: number, e: unkn
   return new ListenError(key, `${host}:${port}`, reason);
 }
 
+/** What a Binder binds: Bun.listen's options (reusePort works at run time; bun-types omits it). */
+export type ListenOptions<T> = TCPSocketListenOptions<T> & { hostname: string; port: number; reusePort?: boolean };
+
 export interface Binder {
   /** Bun.listen, or the same listener as last time reloaded with these handlers. Throws ListenError. */
-  listen<T>(key: string, options: TCPSocketListenOptions<T> & { hostname: string; port: number }): TCPSocketListener<T>;
+  listen<T>(key: string, options: ListenOptions<T>): TCPSocketListener<T>;
 }
 
 /** Binds afresh every time: the production path. */
 export const directBinder: Binder = {
-  listen<T>(key: string, options: TCPSocketListenOptions<T> & { hostname: string; port: number }): TCPSocketListener<T> {
+  listen<T>(key: string, options: ListenOptions<T>): TCPSocketListener<T> {
     try {
       return Bun.listen<T>(options);
     } catch (e) {
@@ -59,7 +62,7 @@ export const directBinder: Binder = {
 export class HotBinder implements Binder {
   private readonly listeners = new Map<string, TCPSocketListener<unknown>>();
 
-  listen<T>(key: string, options: TCPSocketListenOptions<T> & { hostname: string; port: number }): TCPSocketListener<T> {
+  listen<T>(key: string, options: ListenOptions<T>): TCPSocketListener<T> {
     const id = `${key} ${options.hostname}:${options.port}`;
     const kept = this.listeners.get(id) as TCPSocketListener<T> | undefined;
     if (kept !== undefined) {
