@@ -117,8 +117,8 @@ async function bunRoundTrip(port: number, body: string): Promise<{ cn: string; r
 }
 
 /** One binary WebSocket message over wss (Bun's WebSocket client); resolves with the reply body. */
-async function wssRoundTrip(port: number, body: string): Promise<string> {
-  const ws = new WebSocket(`wss://127.0.0.1:${port}/ws`, { tls: { rejectUnauthorized: false } } as unknown as string[]);
+async function wssRoundTrip(port: number, body: string, path = "/ws"): Promise<string> {
+  const ws = new WebSocket(`wss://127.0.0.1:${port}${path}`, { tls: { rejectUnauthorized: false } } as unknown as string[]);
   ws.binaryType = "arraybuffer";
   scope.defer(() => ws.close());
   const { promise, resolve, reject } = Promise.withResolvers<string>();
@@ -136,7 +136,7 @@ async function wssRoundTrip(port: number, body: string): Promise<string> {
 }
 
 describe("TLS on the client listeners", () => {
-  test("the TCP port serves TLS: Node's and Bun's clients see the certificate and round-trip through a backend", async () => {
+  test("the TCP port serves TLS: Node's and Bun's clients see the certificate and round-trip through a backend, sniffed wss too", async () => {
     const dir = makeCertificates();
     const be = await scope.backend();
     const { gw } = tlsGateway(dir, be.port);
@@ -144,6 +144,8 @@ describe("TLS on the client listeners", () => {
     expect(await node.next()).toMatchObject({ event: "secure", cn: "gw-a", protocol: "TLSv1.3" });
     expect(await node.roundTrip("over node tls")).toEqual({ event: "reply", body: "over node tls" });
     expect(await bunRoundTrip(gw.gateway.port, "over bun tls")).toEqual({ cn: "gw-a", reply: "over bun tls" });
+    // A WebSocket handshake on the TCP port is sniffed inside TLS: wss there too.
+    expect(await wssRoundTrip(gw.gateway.port, "sniffed wss", "/")).toBe("sniffed wss");
   });
 
   test("the WebSocket listener serves wss", async () => {
