@@ -61,7 +61,10 @@ class NodeTlsClient {
     const lines = await eventually(() => {
       const l = this.out.stdout.split("\n").slice(0, -1);
       return l.length > this.seen ? l : null;
-    }, `an event from the node client (stderr so far: ${this.out.stderr})`);
+      // A child process starting on a loaded 2-core machine: a generous bound.
+    }, "an event from the node client", 30_000).catch((e: Error) => {
+      throw new Error(`${e.message}; its stdout: ${this.out.stdout}; stderr: ${this.out.stderr}`);
+    });
     return JSON.parse(lines[this.seen++]!) as NodeEvent;
   }
   async roundTrip(body: string): Promise<NodeEvent> {
