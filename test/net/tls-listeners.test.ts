@@ -2,38 +2,19 @@
 // (a child process, not Bun's TLS) and Bun; rotation on reload without dropping live sessions;
 // client certificates required when server.tls.client_ca_file is set; bad files named.
 import { afterEach, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import YAML from "yaml";
 import { serverIdFor } from "../../src/client/game-client.ts";
 import { Gateway } from "../../src/gateway.ts";
 import { TlsFileError } from "../../src/net/tls-material.ts";
+import { makeCertificates } from "../support/tls-certificates.ts";
 import { ChildOutput, eventually, rule, testConfig, TestScope, type Overrides } from "../support/harness.ts";
 
 const T = 10;
 const SERVER_ID = serverIdFor(T);
 const scope = new TestScope();
 afterEach(scope.release);
-
-function openssl(dir: string, ...args: string[]): void {
-  const r = Bun.spawnSync(["openssl", ...args], { cwd: dir, stderr: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`openssl ${args.join(" ")}: ${r.stderr.toString()}`);
-}
-
-/** A temp dir with a CA, server certificates gw-a and gw-b (self-signed), and a client certificate the CA signed. */
-function makeCertificates(): string {
-  const dir = mkdtempSync(join(tmpdir(), "gw-tls-"));
-  for (const cn of ["gw-a", "gw-b", "ca"]) {
-    openssl(dir, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", `${cn}.key`, "-out", `${cn}.crt`, "-days", "1", "-subj", `/CN=${cn}`);
-  }
-  openssl(dir, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=player");
-  openssl(dir, "x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "client.crt", "-days", "1");
-  // What the gateway is configured with; a rotation overwrites these in place.
-  copyFileSync(join(dir, "gw-a.crt"), join(dir, "server.crt"));
-  copyFileSync(join(dir, "gw-a.key"), join(dir, "server.key"));
-  return dir;
-}
 
 type NodeEvent = { event: string; cn?: string; protocol?: string; body?: string; code?: string; secure?: boolean };
 
