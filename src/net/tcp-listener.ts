@@ -622,6 +622,7 @@ export class TcpListener<S = unknown> {
   private listener: TCPSocketListener<TcpClientPort<S>> | null = null;
   /** The setting that chose the address, for a rotation's ListenError. */
   private key = "server.listen_addr";
+  private binder: Binder = directBinder;
   private open = 0;
   /** Every live port, for the deadline sweep. */
   private readonly ports = new Set<TcpClientPort<S>>();
@@ -700,6 +701,7 @@ export class TcpListener<S = unknown> {
    */
   start(key: string, binder: Binder = directBinder, tls: TlsMaterial | null = null): void {
     this.key = key;
+    this.binder = binder;
     this.listener = binder.listen<TcpClientPort<S>>(key, this.listenOptions(this.options.port, tls));
   }
 
@@ -712,7 +714,7 @@ export class TcpListener<S = unknown> {
   rotateTls(tls: TlsMaterial): void {
     const old = this.listener;
     if (old === null) return;
-    this.listener = directBinder.listen<TcpClientPort<S>>(this.key, this.listenOptions(old.port, tls));
+    this.listener = this.binder.rebind<TcpClientPort<S>>(this.key, this.listenOptions(old.port, tls));
     old.stop(false);
   }
 
