@@ -6,7 +6,10 @@
 // modes alternate over --rounds (tcp, ws, sniffed, then reversed) so machine load hits all alike.
 // Reported: round trips/s and the gateway process's CPU (utime+stime) per round trip.
 //
-//   bun bench/ws-roundtrip.ts [--clients 50] [--seconds 5] [--rounds 2]
+// --tls: the gateway serves TLS on both listeners (server.tls.*, a self-signed certificate made
+// with openssl), and the clients connect with TLS (wss:// for both WebSocket modes).
+//
+//   bun bench/ws-roundtrip.ts [--clients 50] [--seconds 5] [--rounds 2] [--tls]
 import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -24,6 +27,7 @@ const opt = (name: string, fallback: number): number => {
 const CLIENTS = opt("--clients", 50);
 const SECONDS = opt("--seconds", 5);
 const ROUNDS = opt("--rounds", 2);
+const TLS = args.includes("--tls");
 const FRAME = encodeClientFrame(1, serverIdFor(10), new Uint8Array(64).fill(7));
 
 type Mode = "tcp" | "ws" | "sniffed";
@@ -70,15 +74,20 @@ async function runClient(mode: Mode, tcpPort: number, wsPort: number, until: num
       void Bun.connect({
         hostname: HOST,
         port: tcpPort,
+        ...(TLS ? { tls: { rejectUnauthorized: false } } : {}),
         socket: {
-          open: (s) => void s.write(FRAME),
+          // With TLS, "open" comes before the handshake: write once it is done.
+          ...(TLS ? { handshake: (s) => void s.write(FRAME) } : { open: (s) => void s.write(FRAME) }),
           data: (s, chunk) => onBytes(chunk.length, () => void s.write(FRAME), () => s.end()),
           error: (_s, e) => reject(e),
         },
       });
       return;
     }
-    const ws = new WebSocket(mode === "ws" ? `ws://${HOST}:${wsPort}/ws` : `ws://${HOST}:${tcpPort}/`);
+    const scheme = TLS ? "wss" : "ws";
+    const url = mode === "ws" ? `${scheme}://${HOST}:${wsPort}/ws` : `${scheme}://${HOST}:${tcpPort}/`;
+    // Bun's WebSocket takes TLS options as a second argument (not in the DOM typing).
+    const ws = new WebSocket(url, (TLS ? { tls: { rejectUnauthorized: false } } : undefined) as unknown as string[]);
     ws.binaryType = "arraybuffer";
     ws.onopen = () => ws.send(FRAME);
     ws.onmessage = (e) => onBytes((e.data as ArrayBuffer).byteLength, () => ws.send(FRAME), () => ws.close());
@@ -97,10 +106,16 @@ const free = () => {
 };
 const tcpPort = free();
 const wsPort = free();
+let tlsYaml = "";
+if (TLS) {
+  const made = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "gw.key", "-out", "gw.crt", "-days", "1", "-subj", "/CN=ws-bench"], { cwd: tmp });
+  if (made.exitCode !== 0) throw new Error(`openssl: ${made.stderr.toString()}`);
+  tlsYaml = `, tls: { cert_file: "${join(tmp, "gw.crt")}", key_file: "${join(tmp, "gw.key")}" }`;
+}
 const cfg = join(tmp, "gateway.yaml");
 writeFileSync(
   cfg,
-  `server: { listen_addr: "${HOST}:${tcpPort}", ws_listen_addr: "${HOST}:${wsPort}", health_check_port: -1, gateway_name: ws-bench }
+  `server: { listen_addr: "${HOST}:${tcpPort}", ws_listen_addr: "${HOST}:${wsPort}", health_check_port: -1, gateway_name: ws-bench${tlsYaml} }
 security: { max_connections_per_ip: 1000000, connection_rate_limit: 1000000 }
 routing: { rules: [ { server_type: 10, service_name: echo, strategy: round_robin, endpoints: ["${HOST}:${backendPort}"] } ] }
 log: { level: warn, access_log: "off" }
@@ -133,7 +148,8 @@ try {
   }
   const us = (m: Mode) => (totals[m].cpu / totals[m].trips) * 1e6;
   const rate = (m: Mode) => totals[m].trips / totals[m].wall;
-  console.log(`\n| transport | round trips/s | gateway µs CPU/rt | CPU/rt vs tcp |`);
+  console.log(`\n${TLS ? "TLS on both listeners" : "plain"}`);
+  console.log(`| transport | round trips/s | gateway µs CPU/rt | CPU/rt vs tcp |`);
   console.log(`|---|---|---|---|`);
   for (const m of ["tcp", "ws", "sniffed"] as Mode[]) {
     console.log(`| ${m} | ${Math.round(rate(m))} | ${us(m).toFixed(1)} | ${(us(m) / us("tcp")).toFixed(2)} |`);

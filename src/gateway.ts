@@ -13,6 +13,7 @@ import {
   admissionFromConfig,
   bufferPoolFromConfig,
   listenerSettingsFromConfig,
+  tlsFilesFromConfig,
   wsListenerFromConfig,
   wsListenerLimitsFromConfig,
   listenerLimitsFromConfig,
@@ -31,6 +32,7 @@ import { type Binder, directBinder } from "./net/binder.ts";
 import { BufferPool } from "./net/buffer-pool.ts";
 import { TcpListener } from "./net/tcp-listener.ts";
 import { WsListener } from "./net/ws-listener.ts";
+import { loadTlsMaterial, sameTlsMaterial, TlsFileError, type TlsMaterial } from "./net/tls-material.ts";
 import { Router } from "./routing/router.ts";
 import { BackendRelay } from "./session/backend-relay.ts";
 import { SessionIdGenerator, nodeHash } from "./session/session-id.ts";
@@ -176,6 +178,8 @@ export class Gateway {
   private readonly listener: TcpListener<Session>;
   /** The dedicated WebSocket listener (server.ws_listen_addr); null when off. */
   private readonly wsListener: WsListener<Session> | null;
+  /** The certificate the client listeners serve now; null: plain. */
+  private tls: TlsMaterial | null;
   private readonly admin: AdminServer | null;
   private readonly accessLog: AccessLog | null;
   private readonly messageRates: RateMeter;
@@ -276,6 +280,8 @@ export class Gateway {
       now: this.clock.now,
       otherConnections: () => this.wsListener?.connections ?? 0,
     });
+    // Read before anything binds: a bad file refuses the start.
+    this.tls = loadTlsMaterial(tlsFilesFromConfig(config));
     const ws = wsListenerFromConfig(config);
     this.wsListener =
       ws === null
@@ -300,13 +306,16 @@ export class Gateway {
     this.admin = admin === null ? null : new AdminServer(admin.host, admin.port, this);
   }
 
-  /** Builds and starts a gateway; throws ListenError when the client or admin port cannot be bound. */
+  /**
+   * Builds and starts a gateway; throws ListenError when the client or admin port cannot be
+   * bound, TlsFileError when server.tls names a file that is missing or not what it should be.
+   */
   static start(config: GatewayConfig, options: GatewayOptions = {}): Gateway {
     const gw = new Gateway(config, options);
     const binder = options.binder ?? directBinder;
     try {
-      gw.listener.start("server.listen_addr", binder);
-      gw.wsListener?.start("server.ws_listen_addr", binder !== directBinder);
+      gw.listener.start("server.listen_addr", binder, gw.tls);
+      gw.wsListener?.start("server.ws_listen_addr", binder !== directBinder, gw.tls);
       gw.admin?.start(config.admin.listen_addr !== "" ? "admin.listen_addr" : "server.health_check_port", binder);
     } catch (e) {
       gw.listener.stop();
@@ -426,9 +435,14 @@ export class Gateway {
   reload(next: GatewayConfig, source: ReloadSource = "api", router = new Router(this.rulesWith(next.routing.rules), this.feed?.realms)): ReloadRecord {
     const old = this.current;
     const needsRestart = RESTART_ONLY.filter((p) => JSON.stringify(at(next, p)) !== JSON.stringify(at(old, p)));
+    // Re-read even when the paths are the same: rotation usually rewrites the files in place.
+    // Throws TlsFileError, changing nothing, when a file is bad. Turning TLS on or off needs a restart.
+    const tls = loadTlsMaterial(tlsFilesFromConfig(next));
+    if ((tls === null) !== (this.tls === null)) needsRestart.push("server.tls");
     const effective = needsRestart.reduce((c, p) => withOld(c, old, p), next);
     // First: throws, changing nothing, when the new routes name gRPC backends and the transport was not loaded.
     this.backends.routeGrpc({ endpoints: grpcEndpointsFromConfig(effective), factory: this.grpcPools });
+    if (tls !== null && this.tls !== null && !sameTlsMaterial(tls, this.tls)) this.rotateTls(tls, effective.server.tls.cert_file);
     this.current = effective;
     this.version++;
     this.log.setLevel(effective.log.level);
@@ -455,6 +469,14 @@ export class Gateway {
       this.log.warn("config keys changed that need a restart; old values kept", { keys: needsRestart });
     }
     return record;
+  }
+
+  /** Serves `tls` to new clients on every client listener; live sessions keep their connections. */
+  private rotateTls(tls: TlsMaterial, certFile: string): void {
+    this.listener.rotateTls(tls);
+    this.wsListener?.rotateTls(tls);
+    this.tls = tls;
+    this.log.info("TLS certificate rotated", { cert_file: certFile });
   }
 
   /**
@@ -486,7 +508,7 @@ export class Gateway {
       if (this.feedChanges !== changesSeen) void this.rebuildRouter("reload");
       return record;
     } catch (e) {
-      const error = e instanceof ConfigError ? e.message : String(e);
+      const error = e instanceof ConfigError || e instanceof TlsFileError ? e.message : String(e);
       const record: ReloadRecord = { at: new Date().toISOString(), ok: false, version: this.version, source, error };
       this.remember(record);
       this.metrics.configRefreshed("routing_rules", source, false);

@@ -18,6 +18,7 @@ import { Gateway } from "../gateway.ts";
 import { loadtestMain } from "../loadtest/main.ts";
 import { Logger } from "../log/logger.ts";
 import { type Binder, directBinder, HotBinder, ListenError } from "../net/binder.ts";
+import { TlsFileError } from "../net/tls-material.ts";
 import { OtlpSettingsError } from "../tracing/otlp-settings.ts";
 import { tracerFromEnv } from "../tracing/load-tracer.ts";
 import { loadGrpcTransport } from "../backend/grpc/load-grpc.ts";
@@ -279,6 +280,6 @@ try {
   await run(parseArgs(process.argv.slice(2)));
 } catch (e) {
   if (e instanceof UsageError) fail(`${e.message}\n\n${USAGE}`, 2);
-  if (e instanceof ListenError) fail(e.message);
+  if (e instanceof ListenError || e instanceof TlsFileError) fail(e.message);
   throw e;
 }

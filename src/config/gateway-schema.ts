@@ -101,6 +101,14 @@ export const GATEWAY_SCHEMA = {
     // The reference's sniffing of listen_addr: WebSocket handshakes there become WebSocket clients,
     // other HTTP gets 426. false: every connection there is a game client, whatever its first bytes.
     sniff_websocket: bool(true),
+    // Ours (the reference had no TLS): TLS on listen_addr and ws_listen_addr. Both files "" = plain.
+    // A reload re-reads the files and rotates the certificate without dropping live sessions.
+    tls: {
+      cert_file: str(""),
+      key_file: str(""),
+      // Set: every client must present a certificate this CA signed.
+      client_ca_file: str(""),
+    },
   },
   connection_pool: {
     max_connections: int(1000, 1).zeroMeansDefault(),

@@ -8,6 +8,7 @@ import type { GrpcPoolSettings } from "../backend/grpc/grpc-endpoint-pool.ts";
 import type { AdmissionOptions } from "../net/admission.ts";
 import { type BufferPoolOptions, DEFAULT_CLASSES } from "../net/buffer-pool.ts";
 import { CidrBlock, CidrList } from "../net/cidr.ts";
+import type { TlsFiles } from "../net/tls-material.ts";
 import type { WsListenerOptions } from "../net/ws-listener.ts";
 import type { ProxyProtocolOptions, TcpListenerOptions, TcpListenerSettings } from "../net/tcp-listener.ts";
 import type { SessionSettings } from "../session/session-service.ts";
@@ -182,6 +183,11 @@ export function wsListenerLimitsFromConfig(c: GatewayConfig) {
     readTimeoutMs: tcp.readTimeoutMs ?? 0,
     writeTimeoutMs: tcp.writeTimeoutMs ?? 0,
   };
+}
+
+/** The client listeners' TLS files (server.tls.*); read by src/net/tls-material.ts. */
+export function tlsFilesFromConfig(c: GatewayConfig): TlsFiles {
+  return { certFile: c.server.tls.cert_file, keyFile: c.server.tls.key_file, clientCaFile: c.server.tls.client_ca_file };
 }
 
 /** The dedicated WebSocket listener (server.ws_listen_addr), or null when it is off. */

@@ -81,6 +81,16 @@ export interface ServerConfig {
   readonly ws_send_pings: boolean;
   /** Tell WebSocket handshakes (and plain HTTP, answered 426) from game clients on listen_addr, as the reference. */
   readonly sniff_websocket: boolean;
+  /** TLS on the client listeners (ours: the reference had none). */
+  readonly tls: ServerTlsConfig;
+}
+
+/** PEM files; cert_file and key_file both "" = plain TCP and WebSocket. Re-read on every reload. */
+export interface ServerTlsConfig {
+  readonly cert_file: string;
+  readonly key_file: string;
+  /** Set: clients must present a certificate signed by this CA. */
+  readonly client_ca_file: string;
 }
 
 export interface ConnectionPoolConfig {

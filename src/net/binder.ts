@@ -35,19 +35,31 @@ export function listenError(key: string, hostname: string, port: number, e: unkn
   return new ListenError(key, `${host}:${port}`, reason);
 }
 
+/** What a Binder binds: Bun.listen's options (reusePort works at run time; bun-types omits it). */
+export type ListenOptions<T> = TCPSocketListenOptions<T> & { hostname: string; port: number; reusePort?: boolean };
+
 export interface Binder {
   /** Bun.listen, or the same listener as last time reloaded with these handlers. Throws ListenError. */
-  listen<T>(key: string, options: TCPSocketListenOptions<T> & { hostname: string; port: number }): TCPSocketListener<T>;
+  listen<T>(key: string, options: ListenOptions<T>): TCPSocketListener<T>;
+  /**
+   * Binds afresh even where listen would hand back a kept listener: a certificate rotation binds
+   * beside the current listener (SO_REUSEPORT) and stops it. The fresh one is what listen gives
+   * for this setting and address from now on. Throws ListenError.
+   */
+  rebind<T>(key: string, options: ListenOptions<T>): TCPSocketListener<T>;
 }
 
 /** Binds afresh every time: the production path. */
 export const directBinder: Binder = {
-  listen<T>(key: string, options: TCPSocketListenOptions<T> & { hostname: string; port: number }): TCPSocketListener<T> {
+  listen<T>(key: string, options: ListenOptions<T>): TCPSocketListener<T> {
     try {
       return Bun.listen<T>(options);
     } catch (e) {
       throw listenError(key, options.hostname, options.port, e);
     }
+  },
+  rebind<T>(key: string, options: ListenOptions<T>): TCPSocketListener<T> {
+    return directBinder.listen(key, options);
   },
 };
 
@@ -58,9 +70,12 @@ export const directBinder: Binder = {
  */
 export class HotBinder implements Binder {
   private readonly listeners = new Map<string, TCPSocketListener<unknown>>();
+  /** Each setting's id in `listeners`: its configured address (a rebind binds the bound port, which differs for port 0). */
+  private readonly ids = new Map<string, string>();
 
-  listen<T>(key: string, options: TCPSocketListenOptions<T> & { hostname: string; port: number }): TCPSocketListener<T> {
+  listen<T>(key: string, options: ListenOptions<T>): TCPSocketListener<T> {
     const id = `${key} ${options.hostname}:${options.port}`;
+    this.ids.set(key, id);
     const kept = this.listeners.get(id) as TCPSocketListener<T> | undefined;
     if (kept !== undefined) {
       kept.reload({ socket: options.socket });
@@ -68,6 +83,12 @@ export class HotBinder implements Binder {
     }
     const fresh = directBinder.listen(key, options);
     this.listeners.set(id, fresh as TCPSocketListener<unknown>);
+    return fresh;
+  }
+
+  rebind<T>(key: string, options: ListenOptions<T>): TCPSocketListener<T> {
+    const fresh = directBinder.listen(key, options);
+    this.listeners.set(this.ids.get(key) ?? `${key} ${options.hostname}:${options.port}`, fresh as TCPSocketListener<unknown>);
     return fresh;
   }
 }

@@ -5,7 +5,8 @@ import type { ClientViolation } from "../protocol/violations.ts";
 import type { ClientEvents, ClientPort, CloseReason } from "./client-port.ts";
 import { invariant } from "../invariant.ts";
 import type { AdmissionControl } from "./admission.ts";
-import { type Binder, directBinder } from "./binder.ts";
+import { type Binder, directBinder, type ListenOptions } from "./binder.ts";
+import type { TlsMaterial } from "./tls-material.ts";
 import type { CidrList } from "./cidr.ts";
 import { MAX_PROXY_HEADER, type ProxyProtocolMode, parseProxyHeader } from "./proxy-protocol.ts";
 import type { BufferPool } from "./buffer-pool.ts";
@@ -619,6 +620,9 @@ const noOtherConnections = (): number => 0;
  */
 export class TcpListener<S = unknown> {
   private listener: TCPSocketListener<TcpClientPort<S>> | null = null;
+  /** The setting that chose the address, for a rotation's ListenError. */
+  private key = "server.listen_addr";
+  private binder: Binder = directBinder;
   private open = 0;
   /** Every live port, for the deadline sweep. */
   private readonly ports = new Set<TcpClientPort<S>>();
@@ -690,42 +694,65 @@ export class TcpListener<S = unknown> {
     return this.open;
   }
 
-  /** Binds the listening socket; throws ListenError naming `key` when the address cannot be had. */
-  start(key: string, binder: Binder = directBinder): void {
-    this.listener = binder.listen<TcpClientPort<S>>(key, {
-      hostname: this.options.host,
-      port: this.options.port,
-      socket: {
-        binaryType: "uint8array",
-        open: (socket) => {
-          if (this.open + this.otherConnections() >= this.options.maxConnections) {
-            this.events.onConnectionRefused(socket.remoteAddress ?? "unknown", "tcp", "max_connections");
-            socket.terminate();
-            return;
-          }
-          this.open++;
-          socket.setNoDelay(true);
-          const port = new TcpClientPort<S>(socket, this.ctx);
-          socket.data = port;
-          this.ports.add(port);
-          this.events.onClientOpen(port);
-          port.start();
-        },
-        data: (socket, chunk) => socket.data?.onData(chunk),
-        drain: (socket) => socket.data?.onDrain(),
-        timeout: (socket) => socket.data?.onTimeout(),
-        close: (socket, error) => {
-          const port = socket.data;
-          if (port === undefined) return; // rejected at admission
-          socket.data = undefined as unknown as TcpClientPort<S>;
-          port.onClosed(error);
-        },
-        error: () => {
-          // close follows every error; it does the teardown
-        },
-      },
-    });
+  /**
+   * Binds the listening socket, serving TLS when `tls` is given; throws ListenError naming `key`
+   * when the address cannot be had. With TLS it binds with SO_REUSEPORT, so rotateTls can bind
+   * the same address beside it.
+   */
+  start(key: string, binder: Binder = directBinder, tls: TlsMaterial | null = null): void {
+    this.key = key;
+    this.binder = binder;
+    this.listener = binder.listen<TcpClientPort<S>>(key, this.listenOptions(this.options.port, tls));
   }
+
+  /**
+   * A new certificate for connections accepted from now on; open ones keep theirs and carry on.
+   * Bun's listener.reload({ tls }) keeps the old certificate (bun issue 43815), so a second
+   * listener binds the address with the new one (SO_REUSEPORT), then the old one stops accepting.
+   * Throws ListenError (the old listener then serves on).
+   */
+  rotateTls(tls: TlsMaterial): void {
+    const old = this.listener;
+    if (old === null) return;
+    this.listener = this.binder.rebind<TcpClientPort<S>>(this.key, this.listenOptions(old.port, tls));
+    old.stop(false);
+  }
+
+  private listenOptions(port: number, tls: TlsMaterial | null): ListenOptions<TcpClientPort<S>> {
+    const where = { hostname: this.options.host, port, socket: this.handlers };
+    return tls === null ? where : { ...where, tls, reusePort: true };
+  }
+
+  /** One handler set for every listener this binds, so a rotation's sockets behave as the old ones. */
+  private readonly handlers: ListenOptions<TcpClientPort<S>>["socket"] = {
+    binaryType: "uint8array",
+    open: (socket) => {
+      if (this.open + this.otherConnections() >= this.options.maxConnections) {
+        this.events.onConnectionRefused(socket.remoteAddress ?? "unknown", "tcp", "max_connections");
+        socket.terminate();
+        return;
+      }
+      this.open++;
+      socket.setNoDelay(true);
+      const port = new TcpClientPort<S>(socket, this.ctx);
+      socket.data = port;
+      this.ports.add(port);
+      this.events.onClientOpen(port);
+      port.start();
+    },
+    data: (socket, chunk) => socket.data?.onData(chunk),
+    drain: (socket) => socket.data?.onDrain(),
+    timeout: (socket) => socket.data?.onTimeout(),
+    close: (socket, error) => {
+      const port = socket.data;
+      if (port === undefined) return; // rejected at admission
+      socket.data = undefined as unknown as TcpClientPort<S>;
+      port.onClosed(error);
+    },
+    error: () => {
+      // close follows every error; it does the teardown
+    },
+  };
 
   /** Stops accepting; live connections carry on. */
   stop(): void {

@@ -5,6 +5,7 @@ import type { ClientViolation } from "../protocol/violations.ts";
 import type { GatewayCounters } from "../telemetry/counters.ts";
 import type { AdmissionControl } from "./admission.ts";
 import { listenError } from "./binder.ts";
+import type { TlsMaterial } from "./tls-material.ts";
 import type { BufferPool } from "./buffer-pool.ts";
 import type { ClientEvents, ClientPort, CloseReason } from "./client-port.ts";
 import { FrameReader } from "./frame-reader.ts";
@@ -333,6 +334,8 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
 /** S: what the layer above binds to each connection (a Session); the listener never looks at it. */
 export class WsListener<S = unknown> {
   private server: Server<WsClientPort<S>> | null = null;
+  /** The setting that chose the address, for a rotation's ListenError. */
+  private key = "server.ws_listen_addr";
   private readonly ports = new Set<WsClientPort<S>>();
   private ctx: WsContext<S>;
   private readonly now: () => number;
@@ -378,17 +381,36 @@ export class WsListener<S = unknown> {
   }
 
   /**
-   * Binds the listener; throws ListenError naming `key` when the address cannot be had.
-   * shareable: bind with SO_REUSEPORT, for a dev code reload whose new listener binds before the
-   * old one stops (Bun.serve has no reload of handlers for upgraded sockets, as Bun.listen has).
+   * Binds the listener, serving TLS (wss) when `tls` is given; throws ListenError naming `key`
+   * when the address cannot be had. shareable: bind with SO_REUSEPORT, for a dev code reload
+   * whose new listener binds before the old one stops (Bun.serve has no reload of handlers for
+   * upgraded sockets, as Bun.listen has). TLS binds shareable too, for rotateTls.
    */
-  start(key: string, shareable = false): void {
+  start(key: string, shareable = false, tls: TlsMaterial | null = null): void {
+    this.key = key;
+    this.server = this.serve(this.ctx.options.port, shareable || tls !== null, tls);
+  }
+
+  /**
+   * A new certificate for upgrades from now on; open WebSockets keep theirs and carry on.
+   * server.reload({ tls }) keeps the old certificate (bun issue 43815), so a second server binds
+   * the address with the new one (SO_REUSEPORT), then the old one stops accepting. Throws ListenError.
+   */
+  rotateTls(tls: TlsMaterial): void {
+    const old = this.server;
+    if (old === null) return;
+    this.server = this.serve(old.port ?? this.ctx.options.port, true, tls);
+    void old.stop(false);
+  }
+
+  private serve(port: number, reusePort: boolean, tls: TlsMaterial | null): Server<WsClientPort<S>> {
     const o = this.ctx.options;
     try {
-      this.server = Bun.serve<WsClientPort<S>>({
+      return Bun.serve<WsClientPort<S>>({
         hostname: o.host,
-        port: o.port,
-        reusePort: shareable,
+        port,
+        reusePort,
+        ...(tls === null ? {} : { tls }),
         fetch: (req, server) => this.upgrade(req, server),
         websocket: {
           maxPayloadLength: o.maxPayloadLength,
@@ -409,7 +431,7 @@ export class WsListener<S = unknown> {
         },
       });
     } catch (e) {
-      throw listenError(key, o.host, o.port, e);
+      throw listenError(this.key, o.host, port, e);
     }
   }
 

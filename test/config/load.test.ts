@@ -47,6 +47,7 @@ describe("defaults", () => {
           ws_idle_timeout: 120_000,
           ws_send_pings: true,
           sniff_websocket: true,
+          tls: { cert_file: "", key_file: "", client_ca_file: "" },
         },
         connection_pool: {
           max_connections: 1000,

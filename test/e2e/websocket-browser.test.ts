@@ -1,16 +1,19 @@
 // WebSocket clients in a real headless Chromium (an implementation that is neither Bun's nor
 // ours), through a real gateway to a real demo backend: on the dedicated listener and on the TCP
-// client port (the reference's sniffing).
+// client port (the reference's sniffing); and over TLS (wss) on both, with a self-signed
+// certificate Chromium is told to accept (--ignore-certificate-errors).
 //
 // Chromium is Debian's /usr/bin/chromium (CHROMIUM_PATH overrides), driven by playwright-core.
 // Without it the test fails when CI is set and is skipped otherwise.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { chromium, type Browser } from "playwright-core";
 import { serverIdFor } from "../../src/client/game-client.ts";
 import { DemoBackend } from "../../src/demo/demo-backend.ts";
 import { OpCode } from "../../src/protocol/server-frame.ts";
 import { rule, startGateway, type TestGateway } from "../support/harness.ts";
+import { makeCertificates } from "../support/tls-certificates.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"];
@@ -81,15 +84,19 @@ const pageScript = async ({ url, serverId }: { url: string; serverId: number }):
   return { frames, textClose };
 };
 
-describe("WebSocket clients in Chromium", () => {
+for (const secure of [false, true]) describe(`WebSocket clients in Chromium${secure ? " over TLS (wss)" : ""}`, () => {
   let backend: DemoBackend;
   let gw: TestGateway;
   let browser: Browser;
+  const scheme = secure ? "wss" : "ws";
 
   beforeAll(async () => {
     backend = await DemoBackend.start({ port: 0, name: "game" });
-    gw = startGateway({ server: { ws_listen_addr: "127.0.0.1:0" }, routing: { rules: [rule(GAME, [`127.0.0.1:${backend.port}`])] } });
-    if (haveChromium || inCI) browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+    const dir = secure ? makeCertificates() : "";
+    const tls = secure ? { tls: { cert_file: join(dir, "server.crt"), key_file: join(dir, "server.key") } } : {};
+    gw = startGateway({ server: { ws_listen_addr: "127.0.0.1:0", ...tls }, routing: { rules: [rule(GAME, [`127.0.0.1:${backend.port}`])] } });
+    const args = secure ? [...CHROMIUM_ARGS, "--ignore-certificate-errors"] : CHROMIUM_ARGS;
+    if (haveChromium || inCI) browser = await chromium.launch({ executablePath: CHROMIUM, args, timeout: 30_000 });
   });
 
   afterAll(async () => {
@@ -99,8 +106,8 @@ describe("WebSocket clients in Chromium", () => {
   });
 
   for (const [name, url] of [
-    ["the dedicated listener", () => `ws://127.0.0.1:${gw.gateway.wsPort}/ws`],
-    ["the TCP client port (sniffed)", () => `ws://127.0.0.1:${gw.gateway.port}/game`],
+    ["the dedicated listener", () => `${scheme}://127.0.0.1:${gw.gateway.wsPort}/ws`],
+    ["the TCP client port (sniffed)", () => `${scheme}://127.0.0.1:${gw.gateway.port}/game`],
   ] as const) {
     browserTest(`${name}: framed stream both ways, Connect says ws, text closed with 1003`, async () => {
       const page = await browser.newPage();
