@@ -184,7 +184,7 @@ describe("WebSocket on the TCP client port (the reference's sniffing)", () => {
   });
 
   /** Writes raw bytes to the client port and collects the answer until the gateway closes. */
-  async function rawExchange(request: string): Promise<string> {
+  async function rawExchange(request: string | Uint8Array): Promise<string> {
     let answer = "";
     let closed = false;
     const s = await Bun.connect({
@@ -283,6 +283,13 @@ describe("WebSocket on the TCP client port (the reference's sniffing)", () => {
 
   test("a handshake the WebSocket library refuses (no Sec-WebSocket-Key) gets 400 and is closed", async () => {
     const answer = await rawExchange("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    expect(answer).toStartWith("HTTP/1.1 400 ");
+  });
+
+  test("a refused handshake with a frame pipelined behind it still gets 400 and is closed", async () => {
+    const refused = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    const frame = clientFrame(encodeClientFrame(1, SERVER_ID, text("behind a refused handshake")));
+    const answer = await rawExchange(concat([new TextEncoder().encode(refused), frame]));
     expect(answer).toStartWith("HTTP/1.1 400 ");
   });
 
