@@ -4,7 +4,7 @@
 // on any path; anything else is a game client. Unlike the reference, nothing waits a fixed time:
 // the decision is made as soon as the bytes that decide it are there.
 
-/** Largest HTTP request header accepted on the client port; past it the client gets 431. */
+/** Largest HTTP request header accepted on the client port; past it the client gets 426, or 431 if it is a handshake. */
 export const MAX_HTTP_HEADER = 8 * 1024;
 
 const HTTP_STARTS: readonly Uint8Array[] = ["GET ", "POST", "PUT ", "HEAD", "HTTP"].map((s) => new TextEncoder().encode(s));

@@ -326,7 +326,11 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     }
     const end = kind === "http" ? httpHeaderEnd(held) : -1;
     if (end < 0) {
-      if (held.length > MAX_HTTP_HEADER) return this.answerHttp(HEADER_TOO_LARGE_RESPONSE);
+      if (held.length > MAX_HTTP_HEADER) {
+        // Not a handshake (a game client whose first frame starts "GET ", or plain HTTP): 426, as
+        // the reference answers any HTTP that names no upgrade. Only an over-long handshake gets 431.
+        return this.answerHttp(isWebSocketHandshake(held) ? HEADER_TOO_LARGE_RESPONSE : UPGRADE_REQUIRED_RESPONSE);
+      }
       // Bounded by MAX_HTTP_HEADER; a client that stops here is closed by first_message_timeout.
       this.sniffed = held === chunk ? chunk.slice() : held;
       return;
@@ -338,7 +342,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     const ws = new WebSocketStream(this.socket, this.ctx.buffers, o.writeQueueLimit, o.wsMaxPayloadLength ?? DEFAULT_WS_MAX_PAYLOAD, this);
     this.ws = ws;
     this.sink = ws;
-    ws.input(held);
+    ws.handshake(held.subarray(0, end), held.subarray(end));
   }
 
   /** Plain HTTP on the client port: answered, then closed, as the reference does. */

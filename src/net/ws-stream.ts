@@ -24,6 +24,24 @@ export interface WebSocketStreamOwner {
 
 /** A WebSocket frame's header and more: what one message adds to its payload, with room to spare. */
 const FRAME_OVERHEAD = 16;
+/**
+ * RFC 6455 5.1: a server fails a connection whose client frame is unmasked with 1002 (protocol
+ * error), as Bun's listener does; websocket-driver 0.8 says 1003 ("unacceptable"), a code it uses
+ * for nothing else (hybi.js), so this connection's driver maps that name to 1002.
+ */
+const PROTOCOL_ERROR = 1002;
+
+/** The subprotocol answered to a Sec-WebSocket-Protocol offer: the first offered, as Bun's listener answers. */
+export function firstOfferedSubprotocol(offer: string | undefined): string {
+  if (offer === undefined) return "";
+  const comma = offer.indexOf(",");
+  return (comma < 0 ? offer : offer.slice(0, comma)).trim();
+}
+
+/** websocket-driver's per-connection (Hybi) driver, created once the handshake's header is parsed. */
+interface HybiDriver {
+  ERRORS?: Record<string, number>;
+}
 
 export class WebSocketStream implements ByteSink {
   private readonly driver: Driver;
@@ -37,13 +55,31 @@ export class WebSocketStream implements ByteSink {
       if (!raw.write(chunk, 0, chunk.length)) owner.onStreamOverflow();
     });
     // The header was checked for an upgrade before the stream was made; the driver checks the rest.
-    driver.on("connect", () => void driver.start());
+    // "connect" comes while handshake() feeds the header, so the 101 is written before any frame.
+    driver.on("connect", () => {
+      const hybi = (driver as unknown as { _delegate?: HybiDriver })._delegate;
+      if (hybi?.ERRORS !== undefined) hybi.ERRORS = { ...hybi.ERRORS, unacceptable: PROTOCOL_ERROR };
+      // Browsers refuse a 101 that answers no subprotocol when they offered some.
+      const chosen = firstOfferedSubprotocol(driver.headers["sec-websocket-protocol"]);
+      if (chosen !== "") driver.setHeader("Sec-WebSocket-Protocol", chosen);
+      driver.start();
+    });
     driver.messages.on("data", (m) => (typeof m === "string" ? owner.onStreamText() : owner.onStreamBytes(m)));
     driver.on("close", (e) => owner.onStreamClosed(e.code));
     driver.on("error", () => {}); // close follows
   }
 
-  /** Bytes read from the socket: the handshake, then frames. */
+  /**
+   * The handshake's header (up to and with its blank line), then what followed it in the same
+   * reads. The driver must have answered (start()) before it parses a frame: one parsed earlier
+   * throws inside the driver and the handshake is never answered. So the header goes in alone.
+   */
+  handshake(header: Uint8Array, rest: Uint8Array): void {
+    this.input(header);
+    if (rest.length > 0) this.input(rest);
+  }
+
+  /** Bytes read from the socket after the handshake: frames. */
   input(chunk: Uint8Array): void {
     // A copy, as a Buffer: the driver parses Buffers only and keeps a partial frame's chunks by
     // reference, while the caller's bytes may be reused (held input is drained from a pooled ring).

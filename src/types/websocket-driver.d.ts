@@ -21,6 +21,8 @@ declare module "websocket-driver" {
     readonly statusCode?: number;
     readonly protocol: string;
     start(): boolean;
+    /** Adds a header to the handshake's answer (before start()). */
+    setHeader(name: string, value: string): boolean;
     text(message: string): boolean;
     binary(message: Buffer): boolean;
     ping(message?: string): boolean;

@@ -128,5 +128,27 @@ for (const secure of [false, true]) describe(`WebSocket clients in Chromium${sec
         await page.close();
       }
     });
+
+    // Chromium fails the connection when it offered subprotocols and the 101 names none.
+    browserTest(`${name}: a client offering subprotocols ["game", "chat"] is answered the first, "game"`, async () => {
+      const page = await browser.newPage();
+      try {
+        const chosen = await page.evaluate(
+          (u) =>
+            new Promise<string>((resolve, reject) => {
+              const ws = new WebSocket(u, ["game", "chat"]);
+              ws.onopen = () => {
+                resolve(ws.protocol);
+                ws.close();
+              };
+              ws.onerror = () => reject(new Error(`cannot open ${u} with subprotocols`));
+            }),
+          url(),
+        );
+        expect(chosen).toBe("game");
+      } finally {
+        await page.close();
+      }
+    });
   }
 });

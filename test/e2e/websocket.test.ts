@@ -8,6 +8,7 @@ import { CLIENT_HEADER_SIZE, encodeClientFrame, readClientBodyLength, readClient
 import { OpCode } from "../../src/protocol/server-frame.ts";
 import { concat } from "../support/bytes.ts";
 import { eventually, rule, startGateway, str, text, type TestGateway } from "../support/harness.ts";
+import { clientFrame, handshakeRequest, readServerAnswer } from "../support/raw-ws.ts";
 import { WsPeer } from "../support/ws-peer.ts";
 
 const GAME = 200;
@@ -183,7 +184,7 @@ describe("WebSocket on the TCP client port (the reference's sniffing)", () => {
   });
 
   /** Writes raw bytes to the client port and collects the answer until the gateway closes. */
-  async function rawExchange(request: string): Promise<string> {
+  async function rawExchange(request: string | Uint8Array): Promise<string> {
     let answer = "";
     let closed = false;
     const s = await Bun.connect({
@@ -196,13 +197,99 @@ describe("WebSocket on the TCP client port (the reference's sniffing)", () => {
     return answer;
   }
 
-  test("an HTTP header past 8 KiB gets 431 and is closed", async () => {
-    const answer = await rawExchange(`GET / HTTP/1.1\r\nX-Filler: ${"a".repeat(9000)}`);
+  test("a handshake header past 8 KiB gets 431 and is closed", async () => {
+    const answer = await rawExchange(`GET / HTTP/1.1\r\nUpgrade: websocket\r\nX-Filler: ${"a".repeat(9000)}`);
     expect(answer).toStartWith("HTTP/1.1 431 ");
+  });
+
+  test("a game client whose first frame starts with the bytes \"GET \" is HTTP, as in the reference: 426 once 8 KiB came with no blank line", async () => {
+    // Body length 0x4547 ("GE") and message ID 0x2054 ("T "): the frame's first 4 bytes read "GET ".
+    const body = new Uint8Array(0x4547).fill(0x61);
+    const frame = encodeClientFrame(0x2054, SERVER_ID, body);
+    expect(str(frame.subarray(0, 4))).toBe("GET ");
+    let answer = "";
+    let closed = false;
+    const s = await Bun.connect({
+      hostname: "127.0.0.1",
+      port: gw.gateway.port,
+      socket: { data: (_s, chunk) => void (answer += new TextDecoder().decode(chunk)), close: () => void (closed = true), error: () => {} },
+    });
+    s.write(frame);
+    await eventually(() => closed, "the gateway to answer and close");
+    expect(answer).toStartWith("HTTP/1.1 426 ");
+  });
+
+  /** A raw socket to the client port collecting every byte the gateway sends, and whether it closed. */
+  async function rawClient() {
+    const chunks: Uint8Array[] = [];
+    const state = { closed: false };
+    const socket = await Bun.connect({
+      hostname: "127.0.0.1",
+      port: gw.gateway.port,
+      socket: { data: (_s, chunk) => void chunks.push(chunk.slice()), close: () => void (state.closed = true), error: () => {} },
+    });
+    socket.setNoDelay(true);
+    return { socket, state, answer: () => readServerAnswer(concat(chunks)) };
+  }
+
+  test("a handshake with its first two frames in one write: 101, then both frames echoed in order", async () => {
+    const c = await rawClient();
+    const f1 = encodeClientFrame(1, SERVER_ID, text("pipelined one"));
+    const f2 = encodeClientFrame(2, SERVER_ID, text("pipelined two"));
+    c.socket.write(concat([new TextEncoder().encode(handshakeRequest("/game")), clientFrame(f1), clientFrame(f2)]));
+    await eventually(() => framesOf(concat(c.answer().binary)).length === 2, "both pipelined frames echoed");
+    expect(c.answer().statusLine).toStartWith("HTTP/1.1 101 ");
+    expect(framesOf(concat(c.answer().binary))).toEqual([
+      [1, "pipelined one"],
+      [2, "pipelined two"],
+    ]);
+    c.socket.end();
+  });
+
+  test("a handshake split across writes, a frame in the write that completes it: 101, then the echo", async () => {
+    const c = await rawClient();
+    const request = new TextEncoder().encode(handshakeRequest("/game"));
+    const f1 = encodeClientFrame(1, SERVER_ID, text("after a split handshake"));
+    const pieces = [request.subarray(0, 2), request.subarray(2, 40), concat([request.subarray(40), clientFrame(f1)])];
+    for (const piece of pieces) {
+      c.socket.write(piece);
+      c.socket.flush();
+      await Bun.sleep(20); // separate reads on the gateway's side
+    }
+    await eventually(() => framesOf(concat(c.answer().binary)).length === 1, "the echo");
+    expect(c.answer().statusLine).toStartWith("HTTP/1.1 101 ");
+    expect(framesOf(concat(c.answer().binary))).toEqual([[1, "after a split handshake"]]);
+    c.socket.end();
+  });
+
+  test("an offered subprotocol is answered: the first offered", async () => {
+    const c = await rawClient();
+    c.socket.write(handshakeRequest("/game", "Sec-WebSocket-Protocol: game, chat\r\n"));
+    await eventually(() => c.answer().statusLine !== "", "the handshake's answer");
+    expect(c.answer().statusLine).toStartWith("HTTP/1.1 101 ");
+    expect(c.answer().headers.get("sec-websocket-protocol")).toBe("game");
+    c.socket.end();
+  });
+
+  test("an unmasked client frame is a protocol error: closed with 1002, as on the dedicated listener", async () => {
+    const c = await rawClient();
+    c.socket.write(handshakeRequest("/game"));
+    await eventually(() => c.answer().statusLine !== "", "the handshake's answer");
+    c.socket.write(clientFrame(encodeClientFrame(1, SERVER_ID, text("unmasked")), false));
+    await eventually(() => c.answer().closeCode !== null, "the close frame");
+    expect(c.answer().closeCode).toBe(1002);
+    expect(c.answer().binary).toEqual([]);
   });
 
   test("a handshake the WebSocket library refuses (no Sec-WebSocket-Key) gets 400 and is closed", async () => {
     const answer = await rawExchange("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    expect(answer).toStartWith("HTTP/1.1 400 ");
+  });
+
+  test("a refused handshake with a frame pipelined behind it still gets 400 and is closed", async () => {
+    const refused = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    const frame = clientFrame(encodeClientFrame(1, SERVER_ID, text("behind a refused handshake")));
+    const answer = await rawExchange(concat([new TextEncoder().encode(refused), frame]));
     expect(answer).toStartWith("HTTP/1.1 400 ");
   });
 
