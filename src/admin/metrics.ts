@@ -31,8 +31,9 @@ const REJECTION_REASON_OF: Readonly<Partial<Record<ConnectionRefusal, RejectionR
 };
 
 /** config_type of config_refresh_*_total: the reference's values. A config file reload carries the routing rules. */
-export type ConfigType = "routing_rules" | "realm_mapping";
-const CONFIG_TYPES: readonly ConfigType[] = ["routing_rules", "realm_mapping"];
+/** The reference's two, and ours: consul_endpoints, each load of the Consul health query (docs/fleet.md). */
+export type ConfigType = "routing_rules" | "realm_mapping" | "consul_endpoints";
+const CONFIG_TYPES: readonly ConfigType[] = ["routing_rules", "realm_mapping", "consul_endpoints"];
 
 /** Buckets of 1 ms doubling, `n` of them (the reference's latency histograms). */
 function doublingFromMs(n: number): number[] {

@@ -9,6 +9,8 @@ import { nodeHash } from "../../src/session/session-id.ts";
 import { TestScope, eventually, str, testConfig, text, type TestGateway } from "../support/harness.ts";
 import { parseExposition, sumOf } from "../support/prom-text.ts";
 import { RedisServer } from "../support/redis-server.ts";
+import { loadGrpcTransport } from "../../src/backend/grpc/load-grpc.ts";
+import { GrpcGameServer } from "../support/grpc-game-server.ts";
 
 setDefaultTimeout(60_000);
 
@@ -198,6 +200,50 @@ describe("routing rules from Redis", () => {
     } finally {
       await own.kill();
     }
+  });
+});
+
+describe("gRPC backends named by Redis rules", () => {
+  /** A gRPC game server that echoes (the gateway would read its HTTP/2 bytes as game frames if it dialled TCP). */
+  async function grpcServer(): Promise<GrpcGameServer> {
+    const s = await GrpcGameServer.start("bun");
+    scope.defer(() => s.kill());
+    return s;
+  }
+
+  test("server.use_grpc applies to Redis rules: the reference's main deployment (use_grpc, rules in Redis, none in the file)", async () => {
+    const s = await grpcServer();
+    await redis.client.set(KEYS.rules, rulesJson({ 10: { endpoints: [s.address] } }));
+    const gw = scope.gateway(
+      {
+        admin: { listen_addr: "127.0.0.1:0" },
+        server: { use_grpc: true },
+        grpc: { reconnect_interval: "200ms", connection_timeout: "2s" },
+        routing: { refresh_interval: "1h", realm_refresh_interval: "1h" },
+        redis: { addr: redis.addr, key_prefix: PREFIX, dial_timeout: "1s", read_timeout: "1s" },
+      },
+      { grpc: await loadGrpcTransport() },
+    );
+    await eventually(async () => (await ready(gw)).status === 200, "/ready once the Redis rules are loaded");
+    expect(await roundTrip(gw, 10)).toBe("ping");
+    expect(s.events.some((e) => e.event === "stream")).toBe(true);
+  });
+
+  test('a Redis rule\'s "transport": "grpc" dials gRPC without server.use_grpc', async () => {
+    const s = await grpcServer();
+    const json = JSON.stringify({ 10: { server_type: 10, strategy: "round_robin", transport: "grpc", endpoints: [s.address] } });
+    await redis.client.set(KEYS.rules, json);
+    const gw = scope.gateway(
+      {
+        admin: { listen_addr: "127.0.0.1:0" },
+        grpc: { reconnect_interval: "200ms", connection_timeout: "2s" },
+        routing: { refresh_interval: "1h", realm_refresh_interval: "1h" },
+        redis: { addr: redis.addr, key_prefix: PREFIX, dial_timeout: "1s", read_timeout: "1s" },
+      },
+      { grpc: await loadGrpcTransport() },
+    );
+    await eventually(async () => (await ready(gw)).status === 200, "/ready once the Redis rules are loaded");
+    expect(await roundTrip(gw, 10)).toBe("ping");
   });
 });
 
