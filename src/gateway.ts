@@ -412,7 +412,7 @@ export class Gateway {
   /** null when ready for traffic; otherwise why not (the /ready body). */
   notReadyReason(): string | null {
     if (this.drainReason !== null) return this.drainReason;
-    const notLoaded = this.feed?.notLoadedReason() ?? null;
+    const notLoaded = this.feed?.notLoadedReason(this.current.routing.rules.length > 0) ?? null;
     if (notLoaded !== null) return notLoaded;
     if (this.routes.length === 0) return "no routes loaded";
     return null;
@@ -531,6 +531,10 @@ export class Gateway {
       // Keyed by the error too: a new refusal is said at once, the same one (Redis down) once a while.
       this.throttled.warn(`feed:${e.kind}:${e.error}`, "route source refresh failed; the last good routes stay in force", { source: e.kind, error: e.error });
       return;
+    }
+    if (e.changed && e.ignored !== undefined && e.ignored.length > 0) {
+      // Accepted as the reference accepts it; said once per distinct value, then throttled.
+      this.throttled.warn(`feed:${e.kind}:ignored:${e.ignored.join("|")}`, "route source value read with parts ignored, as the reference ignores them", { source: e.kind, ignored: e.ignored });
     }
     if (e.changed) {
       this.feedChanges++;

@@ -6,6 +6,7 @@ import { serverIdFor } from "../../src/client/game-client.ts";
 import type { DemoBackend } from "../../src/demo/demo-backend.ts";
 import { redisKeys } from "../../src/discovery/redis-routes.ts";
 import { TestScope, eventually, str, text, type TestGateway } from "../support/harness.ts";
+import { parseExposition, sumOf } from "../support/prom-text.ts";
 import { RedisServer } from "../support/redis-server.ts";
 
 setDefaultTimeout(60_000);
@@ -129,6 +130,9 @@ describe("Consul discovery", () => {
     const gw = consulGateway(agent);
     const ready = async () => (await fetch(`http://127.0.0.1:${gw.gateway.adminPort}/ready`)).status === 200;
     await eventually(ready, "/ready once Consul answered");
+    // Consul loads are counted beside Redis' under our own config_type.
+    const scrape = parseExposition(await (await fetch(`http://127.0.0.1:${gw.gateway.adminPort}/metrics`)).text());
+    expect(sumOf(scrape, "game_gateway_config_refresh_success_total", { config_type: "consul_endpoints" })).toBeGreaterThanOrEqual(1);
     expect(await landsOn(gw, [a, b], 200, 1)).toBe(0);
     expect(await landsOn(gw, [a, b], 200, 2)).toBe(-1);
     expect(agent.asked[0]).toBe("/v1/health/service/game?passing=true");
