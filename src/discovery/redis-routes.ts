@@ -218,7 +218,7 @@ export class RedisRouteSource {
 
   /** Dials when not connected: with the offline queue off, a command on a closed client fails at once. */
   private async connected(client: RedisClient): Promise<void> {
-    if (!client.connected) await withTimeout(client.connect(), this.config.dial_timeout, "connect");
+    if (!client.connected) await withTimeout(client.connect(), this.config.dial_timeout, "connect", "redis.dial_timeout");
   }
 
   private async read<T>(command: () => Promise<T>, name: string): Promise<Parsed<T>> {
@@ -245,10 +245,10 @@ async function unsubscribeAll(client: RedisClient): Promise<void> {
 }
 
 /** A Redis that accepted the connection but never answers must not hold a load forever. */
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+function withTimeout<T>(p: Promise<T>, ms: number, what: string, key = "redis.read_timeout"): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms}ms (redis.read_timeout)`)), ms);
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms}ms (${key})`)), ms);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

@@ -215,6 +215,8 @@ describe("routing rules from Redis", () => {
       return r.status === 503 && r.body.includes("failed") ? r : null;
     }, "/ready to say Redis failed");
     expect(notReady.body).toContain(`routing rules not loaded from Redis ${down.addr} (${KEYS.rules}) yet`);
+    // The dial gave up after redis.dial_timeout (1s here), and says that key, not read_timeout.
+    expect(notReady.body).toContain("connect timed out after 1000ms (redis.dial_timeout)");
     expect(await metric(gw, "game_gateway_config_refresh_errors_total", { config_type: "routing_rules" })).toBeGreaterThanOrEqual(1);
 
     try {
