@@ -289,13 +289,13 @@ export class GatewayMetrics extends GatewayCounters {
     });
     this.configRefreshErrors = new Counter({
       name: `${P}config_refresh_errors_total`,
-      help: "Config reloads refused, by config_type (routing_rules: a config file reload; realm_mapping)",
+      help: "Config reloads refused, by config_type (routing_rules: a config file reload or a Redis rules load; realm_mapping; consul_endpoints, ours: a Consul load)",
       labelNames: ["config_type"],
       registers,
     });
     this.configRefreshSuccess = new Counter({
       name: `${P}config_refresh_success_total`,
-      help: "Config reloads applied, by config_type (routing_rules: a config file reload; realm_mapping)",
+      help: "Config reloads applied, by config_type (routing_rules: a config file reload or a Redis rules load; realm_mapping; consul_endpoints, ours: a Consul load)",
       labelNames: ["config_type"],
       registers,
     });
