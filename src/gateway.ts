@@ -526,10 +526,15 @@ export class Gateway {
 
   /** A Redis or Consul load: counted, logged when it failed, and a changed value swaps the Router. */
   private onFeedEvent(e: FeedEvent): void {
-    this.metrics.configRefreshed(configTypeOf(e.kind), e.kind === "consul" ? "consul" : "redis", e.ok);
+    const refusal = e.ok && e.changed ? this.missingGrpcTransport() : null;
+    this.metrics.configRefreshed(configTypeOf(e.kind), e.kind === "consul" ? "consul" : "redis", e.ok && refusal === null);
     if (!e.ok) {
       // Keyed by the error too: a new refusal is said at once, the same one (Redis down) once a while.
       this.throttled.warn(`feed:${e.kind}:${e.error}`, "route source refresh failed; the last good routes stay in force", { source: e.kind, error: e.error });
+      return;
+    }
+    if (refusal !== null) {
+      this.throttled.warn(`feed:${e.kind}:grpc`, "route source refresh refused; the last good routes stay in force", { source: e.kind, error: refusal });
       return;
     }
     if (e.changed && e.ignored !== undefined && e.ignored.length > 0) {
@@ -542,6 +547,16 @@ export class Gateway {
     }
   }
 
+  /**
+   * Why the routes in force cannot be served, or null: they name gRPC backends and the transport
+   * was not loaded (the CLI loads it whenever Redis or Consul is configured; an embedder may not).
+   */
+  private missingGrpcTransport(): string | null {
+    if (this.grpcPools !== null) return null;
+    const named = grpcEndpointsOf(this.rulesWith(this.current.routing.rules), this.current.server.use_grpc).size > 0;
+    return named ? "routes name gRPC backends (server.use_grpc or a rule's transport: grpc) but the gRPC transport is not loaded: restart the gateway" : null;
+  }
+
   /** Compiles the routes in force off the data path (in slices), then swaps them in as a reload does. */
   private async rebuildRouter(cause: FeedEvent["kind"] | "reload"): Promise<void> {
     const build = ++this.routerBuilds;
@@ -551,12 +566,8 @@ export class Gateway {
     if (build !== this.routerBuilds || this.drainReason === "stopping") return;
     // Routes from Redis and Consul get the file rules' transport decision (server.use_grpc, a rule's transport).
     const grpcEndpoints = grpcEndpointsOf(rules, this.current.server.use_grpc);
-    if (grpcEndpoints.size > 0 && this.grpcPools === null) {
-      const error = "routes name gRPC backends (server.use_grpc or a rule's transport: grpc) but the gRPC transport is not loaded";
-      this.metrics.configRefreshed(configTypeOf(cause), cause === "consul" ? "consul" : "redis", false);
-      this.throttled.warn(`feed:${cause}:grpc`, "route source refresh refused; the last good routes stay in force", { source: cause, error });
-      return;
-    }
+    // Unservable without the transport (counted and warned by onFeedEvent): the routes in force stay.
+    if (grpcEndpoints.size > 0 && this.grpcPools === null) return;
     this.backends.routeGrpc({ endpoints: grpcEndpoints, factory: this.grpcPools });
     this.routes = rules;
     this.service.reconfigure(router, sessionSettingsFromConfig(this.current));

@@ -294,6 +294,25 @@ describe("gRPC backends named by Redis rules", () => {
   });
 });
 
+describe("gRPC routes without the gRPC transport", () => {
+  test("a Redis rule naming gRPC, in a gateway started without the transport, is refused (counted, warned), not dialled over TCP", async () => {
+    const a = await scope.backend();
+    await redis.client.set(KEYS.rules, rulesJson({ 10: { endpoints: [at(a)] } }));
+    const gw = fleetGateway(redis);
+    await eventually(async () => (await ready(gw)).status === 200, "/ready");
+    const errors = () => metric(gw, "game_gateway_config_refresh_errors_total", { config_type: "routing_rules" });
+    const errorsBefore = await errors();
+    const successes = () => metric(gw, "game_gateway_config_refresh_success_total", { config_type: "routing_rules" });
+    const successesBefore = await successes();
+    await redis.client.set(KEYS.rules, JSON.stringify({ 10: { server_type: 10, transport: "grpc", endpoints: ["127.0.0.1:1"] } }));
+    await redis.client.publish(KEYS.rulesNotify, "changed");
+    await eventually(async () => (await errors()) > errorsBefore, "the refusal counted");
+    expect(await successes()).toBe(successesBefore); // counted as a failure only, not also as a success
+    expect(await landsOn(gw, [a], 10)).toBe(0);
+    expect(gw.log.find("route source refresh refused; the last good routes stay in force").length).toBeGreaterThanOrEqual(1);
+  });
+});
+
 describe("the realm map", () => {
   test("realm_based sends a mapped realm to its address and hashes the others; a publish changes the map", async () => {
     const [a, b, c] = [await scope.backend(), await scope.backend(), await scope.backend()];
