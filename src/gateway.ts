@@ -1,6 +1,6 @@
 import { AccessLog, DEFAULT_ACCESS_LOG } from "./admin/access-log.ts";
 import { AdminServer } from "./admin/admin-server.ts";
-import { GatewayMetrics } from "./admin/metrics.ts";
+import { GatewayMetrics, type ConfigType } from "./admin/metrics.ts";
 import { type MessageTotals, RateMeter } from "./admin/rate-meter.ts";
 import { BackendRegistry, checkGrpcLoaded } from "./backend/backend-registry.ts";
 import type { GrpcPoolFactory } from "./backend/backend-pool.ts";
@@ -19,6 +19,7 @@ import {
   listenerLimitsFromConfig,
   backendFrameLayoutFromConfig,
   grpcEndpointsFromConfig,
+  grpcEndpointsOf,
   grpcPoolSettingsFromConfig,
   maxSessionsFromConfig,
   poolSettingsFromConfig,
@@ -411,7 +412,7 @@ export class Gateway {
   /** null when ready for traffic; otherwise why not (the /ready body). */
   notReadyReason(): string | null {
     if (this.drainReason !== null) return this.drainReason;
-    const notLoaded = this.feed?.notLoadedReason() ?? null;
+    const notLoaded = this.feed?.notLoadedReason(this.current.routing.rules.length > 0) ?? null;
     if (notLoaded !== null) return notLoaded;
     if (this.routes.length === 0) return "no routes loaded";
     return null;
@@ -441,7 +442,8 @@ export class Gateway {
     if ((tls === null) !== (this.tls === null)) needsRestart.push("server.tls");
     const effective = needsRestart.reduce((c, p) => withOld(c, old, p), next);
     // First: throws, changing nothing, when the new routes name gRPC backends and the transport was not loaded.
-    this.backends.routeGrpc({ endpoints: grpcEndpointsFromConfig(effective), factory: this.grpcPools });
+    // The routes in force: the file's with Redis' and Consul's, all under the same transport decision.
+    this.backends.routeGrpc({ endpoints: grpcEndpointsOf(this.rulesWith(effective.routing.rules), effective.server.use_grpc), factory: this.grpcPools });
     if (tls !== null && this.tls !== null && !sameTlsMaterial(tls, this.tls)) this.rotateTls(tls, effective.server.tls.cert_file);
     this.current = effective;
     this.version++;
@@ -524,11 +526,20 @@ export class Gateway {
 
   /** A Redis or Consul load: counted, logged when it failed, and a changed value swaps the Router. */
   private onFeedEvent(e: FeedEvent): void {
-    if (e.kind !== "consul") this.metrics.configRefreshed(e.kind, "redis", e.ok);
+    const refusal = e.ok && e.changed ? this.missingGrpcTransport() : null;
+    this.metrics.configRefreshed(configTypeOf(e.kind), e.kind === "consul" ? "consul" : "redis", e.ok && refusal === null);
     if (!e.ok) {
       // Keyed by the error too: a new refusal is said at once, the same one (Redis down) once a while.
       this.throttled.warn(`feed:${e.kind}:${e.error}`, "route source refresh failed; the last good routes stay in force", { source: e.kind, error: e.error });
       return;
+    }
+    if (refusal !== null) {
+      this.throttled.warn(`feed:${e.kind}:grpc`, "route source refresh refused; the last good routes stay in force", { source: e.kind, error: refusal });
+      return;
+    }
+    if (e.changed && e.ignored !== undefined && e.ignored.length > 0) {
+      // Accepted as the reference accepts it; said once per distinct value, then throttled.
+      this.throttled.warn(`feed:${e.kind}:ignored:${e.ignored.join("|")}`, "route source value read with parts ignored, as the reference ignores them", { source: e.kind, ignored: e.ignored });
     }
     if (e.changed) {
       this.feedChanges++;
@@ -536,13 +547,28 @@ export class Gateway {
     }
   }
 
+  /**
+   * Why the routes in force cannot be served, or null: they name gRPC backends and the transport
+   * was not loaded (the CLI loads it whenever Redis or Consul is configured; an embedder may not).
+   */
+  private missingGrpcTransport(): string | null {
+    if (this.grpcPools !== null) return null;
+    const named = grpcEndpointsOf(this.rulesWith(this.current.routing.rules), this.current.server.use_grpc).size > 0;
+    return named ? "routes name gRPC backends (server.use_grpc or a rule's transport: grpc) but the gRPC transport is not loaded: restart the gateway" : null;
+  }
+
   /** Compiles the routes in force off the data path (in slices), then swaps them in as a reload does. */
-  private async rebuildRouter(cause: string): Promise<void> {
+  private async rebuildRouter(cause: FeedEvent["kind"] | "reload"): Promise<void> {
     const build = ++this.routerBuilds;
     const rules = this.rulesWith(this.current.routing.rules);
     const router = await Router.compileInSlices(rules, this.feed?.realms);
     // A newer build (or a file reload) started meanwhile: its routes are newer than these.
     if (build !== this.routerBuilds || this.drainReason === "stopping") return;
+    // Routes from Redis and Consul get the file rules' transport decision (server.use_grpc, a rule's transport).
+    const grpcEndpoints = grpcEndpointsOf(rules, this.current.server.use_grpc);
+    // Unservable without the transport (counted and warned by onFeedEvent): the routes in force stay.
+    if (grpcEndpoints.size > 0 && this.grpcPools === null) return;
+    this.backends.routeGrpc({ endpoints: grpcEndpoints, factory: this.grpcPools });
     this.routes = rules;
     this.service.reconfigure(router, sessionSettingsFromConfig(this.current));
     this.log.info("routes updated", { source: cause, routes: rules.length, realms: this.feed?.realms.size ?? 0 });
@@ -700,3 +726,8 @@ export class Gateway {
 }
 
 export type GatewayStatus = ReturnType<Gateway["status"]>;
+
+/** The config_type a route source's loads are counted under (consul_endpoints is ours: the reference has no Consul counter). */
+function configTypeOf(kind: FeedEvent["kind"] | "reload"): ConfigType {
+  return kind === "consul" ? "consul_endpoints" : kind === "reload" ? "routing_rules" : kind;
+}

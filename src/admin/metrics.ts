@@ -31,8 +31,9 @@ const REJECTION_REASON_OF: Readonly<Partial<Record<ConnectionRefusal, RejectionR
 };
 
 /** config_type of config_refresh_*_total: the reference's values. A config file reload carries the routing rules. */
-export type ConfigType = "routing_rules" | "realm_mapping";
-const CONFIG_TYPES: readonly ConfigType[] = ["routing_rules", "realm_mapping"];
+/** The reference's two, and ours: consul_endpoints, each load of the Consul health query (docs/fleet.md). */
+export type ConfigType = "routing_rules" | "realm_mapping" | "consul_endpoints";
+const CONFIG_TYPES: readonly ConfigType[] = ["routing_rules", "realm_mapping", "consul_endpoints"];
 
 /** Buckets of 1 ms doubling, `n` of them (the reference's latency histograms). */
 function doublingFromMs(n: number): number[] {
@@ -288,13 +289,13 @@ export class GatewayMetrics extends GatewayCounters {
     });
     this.configRefreshErrors = new Counter({
       name: `${P}config_refresh_errors_total`,
-      help: "Config reloads refused, by config_type (routing_rules: a config file reload; realm_mapping)",
+      help: "Config reloads refused, by config_type (routing_rules: a config file reload or a Redis rules load; realm_mapping; consul_endpoints, ours: a Consul load)",
       labelNames: ["config_type"],
       registers,
     });
     this.configRefreshSuccess = new Counter({
       name: `${P}config_refresh_success_total`,
-      help: "Config reloads applied, by config_type (routing_rules: a config file reload; realm_mapping)",
+      help: "Config reloads applied, by config_type (routing_rules: a config file reload or a Redis rules load; realm_mapping; consul_endpoints, ours: a Consul load)",
       labelNames: ["config_type"],
       registers,
     });

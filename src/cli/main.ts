@@ -23,6 +23,7 @@ import { OtlpSettingsError } from "../tracing/otlp-settings.ts";
 import { tracerFromEnv } from "../tracing/load-tracer.ts";
 import { loadGrpcTransport } from "../backend/grpc/load-grpc.ts";
 import { grpcEndpointsFromConfig } from "../config/module-options.ts";
+import { usesRouteFeed } from "../discovery/route-feed.ts";
 import { healthcheck } from "./healthcheck.ts";
 import { USAGE, UsageError, parseArgs, type Command } from "./args.ts";
 import { versionLine } from "./build-info.ts";
@@ -204,7 +205,8 @@ async function runGateway(flagPath: string | null, demoFlag: boolean): Promise<v
     throw e;
   });
   // Loaded only when some route may name a gRPC backend: a TCP-only gateway never loads @grpc/grpc-js.
-  const grpc = config.server.use_grpc || grpcEndpointsFromConfig(config).size > 0 ? await loadGrpcTransport() : null;
+  // Routes from Redis or Consul arrive after the start and may name one (a rule's transport: grpc).
+  const grpc = config.server.use_grpc || grpcEndpointsFromConfig(config).size > 0 || usesRouteFeed(config) ? await loadGrpcTransport() : null;
   const gateway = Gateway.start(config, { logger: log, binder: state.binder, tracer, grpc });
   if (flagPath === null && configPath !== null) log.info("config file found at the default location", { path: configPath, why });
   // The browser example: its own ephemeral port on loopback (not the admin server, whose token and posture stay).

@@ -129,11 +129,13 @@ export function defaultConfig(env: Env = process.env): GatewayConfig {
 
 /**
  * Validates routing rules from outside the file (the Redis key `{key_prefix}routing:rules`,
- * in any shape routing.rules accepts). Throws ConfigError; the result is frozen.
+ * in any shape routing.rules accepts). Throws ConfigError; the result is frozen. With `ignored`,
+ * read as the reference's Go encoding/json reads them (RuleReading "go_json"): what it would
+ * silently drop is named to `ignored` instead of refused.
  */
-export function parseRouteRules(value: unknown, path = "routing.rules"): readonly RouteRule[] {
+export function parseRouteRules(value: unknown, path = "routing.rules", ignored?: (what: string) => void): readonly RouteRule[] {
   const ctx = newReadContext();
-  const rules = readRules(value, path, ctx);
+  const rules = readRules(value, path, ctx, ignored === undefined ? undefined : { mode: "go_json", ignored });
   if (rules === undefined || ctx.issues.length > 0) throw new ConfigError(ctx.issues);
   return deepFreeze(rules);
 }

@@ -14,7 +14,7 @@ import type { ProxyProtocolOptions, TcpListenerOptions, TcpListenerSettings } fr
 import type { SessionSettings } from "../session/session-service.ts";
 import { BackendFrameLayout } from "../protocol/layouts.ts";
 import { parseHostPort } from "./host-port.ts";
-import type { GatewayConfig } from "./types.ts";
+import type { GatewayConfig, RouteRule } from "./types.ts";
 
 /**
  * Re-dial backoff never waits longer than this, whatever connection_pool.retry_delay doubles to
@@ -91,9 +91,17 @@ export function grpcPoolSettingsFromConfig(c: GatewayConfig): GrpcPoolSettings {
 
 /** The endpoints whose rules name the gRPC transport: a rule's own transport, else server.use_grpc. */
 export function grpcEndpointsFromConfig(c: GatewayConfig): Set<string> {
+  return grpcEndpointsOf(c.routing.rules, c.server.use_grpc);
+}
+
+/**
+ * The endpoints of these rules that speak gRPC: a rule's own transport, else server.use_grpc.
+ * The same decision for every rule in force, whether from the file, Redis or Consul.
+ */
+export function grpcEndpointsOf(rules: readonly RouteRule[], useGrpc: boolean): Set<string> {
   const out = new Set<string>();
-  for (const r of c.routing.rules) {
-    if ((r.transport ?? (c.server.use_grpc ? "grpc" : "tcp")) !== "grpc") continue;
+  for (const r of rules) {
+    if ((r.transport ?? (useGrpc ? "grpc" : "tcp")) !== "grpc") continue;
     for (const e of r.endpoints) out.add(e);
   }
   return out;

@@ -43,8 +43,18 @@ const EMPTY_RULES_NAMED = 5;
 
 const SHAPES = "a list of rules, a mapping keyed by server type, or a JSON string of either";
 
+/**
+ * How strictly a rule's keys are read. "file": an unknown key, or a server_type other than the key
+ * a rule is stored under, is an error (a typo in our config file). "go_json": as the reference's
+ * Go encoding/json reads the Redis value: unknown keys are ignored, and the rule's own server_type
+ * wins over the key it is stored under; each is said once through `ignored` (the caller warns).
+ */
+export type RuleReading = { readonly mode: "file" } | { readonly mode: "go_json"; readonly ignored: (what: string) => void };
+
+const FILE_READING: RuleReading = { mode: "file" };
+
 /** Reads routing.rules; reports problems to ctx and returns undefined when there were any. */
-export function readRules(value: unknown, path: string, ctx: ReadContext): readonly RouteRule[] | undefined {
+export function readRules(value: unknown, path: string, ctx: ReadContext, reading: RuleReading = FILE_READING): readonly RouteRule[] | undefined {
   const before = ctx.issues.length;
   let raw = value;
   if (typeof raw === "string") {
@@ -56,14 +66,14 @@ export function readRules(value: unknown, path: string, ctx: ReadContext): reado
   }
   const rules: { rule?: RouteRule; path: string }[] = [];
   if (Array.isArray(raw)) {
-    raw.forEach((r, i) => rules.push(readRule(r, `${path}[${i}]`, undefined, ctx)));
+    raw.forEach((r, i) => rules.push(readRule(r, `${path}[${i}]`, undefined, ctx, reading)));
   } else if (isMapping(raw)) {
     for (const [key, r] of Object.entries(raw)) {
       const rp = joinPath(path, key);
       // Strict decimal, so "10" and "010" cannot both name server type 10.
       const type = /^(?:0|[1-9]\d{0,2})$/.test(key) ? Number(key) : 256;
       if (type > 255) issue(ctx, rp, r, `a server type key 0..255 in decimal (got key "${key}")`);
-      else rules.push(readRule(r, rp, type, ctx));
+      else rules.push(readRule(r, rp, type, ctx, reading));
     }
   } else return issue(ctx, path, value, SHAPES);
 
@@ -101,19 +111,31 @@ export function readRules(value: unknown, path: string, ctx: ReadContext): reado
 }
 
 /** `keyType` is the server type of the Redis-shape key the rule is stored under. */
-function readRule(raw: unknown, path: string, keyType: number | undefined, ctx: ReadContext): { rule?: RouteRule; path: string } {
+function readRule(raw: unknown, path: string, keyType: number | undefined, ctx: ReadContext, reading: RuleReading): { rule?: RouteRule; path: string } {
   if (!isMapping(raw)) {
     issue(ctx, path, raw, `a rule mapping with keys ${Object.keys(RULE).join(", ")}`);
     return { path };
   }
-  const given = raw.server_type;
-  const rule = readSection(RULE, keyType !== undefined && (given === undefined || given === null) ? { ...raw, server_type: keyType } : raw, path, ctx);
+  const fields = reading.mode === "go_json" ? withoutUnknownKeys(raw, path, reading.ignored) : raw;
+  const given = fields.server_type;
+  const rule = readSection(RULE, keyType !== undefined && (given === undefined || given === null) ? { ...fields, server_type: keyType } : fields, path, ctx);
   if (keyType !== undefined && rule.server_type === given && given !== keyType) {
-    issue(ctx, joinPath(path, "server_type"), given, `${keyType}, the key this rule is stored under`);
+    if (reading.mode === "file") issue(ctx, joinPath(path, "server_type"), given, `${keyType}, the key this rule is stored under`);
+    else reading.ignored(`${path}: stored under key "${keyType}" but server_type is ${String(given)} (the rule's server_type is used)`);
   }
   // server_type is undefined only when it was invalid, which has been reported.
   if (rule.server_type === undefined) return { path };
   // An absent hash_key is left out, not "": a rule reads the same with or without the key.
   const { hash_key, transport, ...rest } = rule;
   return { rule: { ...rest, ...(hash_key === "" ? {} : { hash_key }), ...(transport === "" ? {} : { transport }) } as RouteRule, path };
+}
+
+/** The rule's keys that a rule has, the others named through `ignored` (Go's encoding/json drops them silently). */
+function withoutUnknownKeys(raw: Record<string, unknown>, path: string, ignored: (what: string) => void): Record<string, unknown> {
+  const unknown = Object.keys(raw).filter((k) => !Object.hasOwn(RULE, k));
+  if (unknown.length === 0) return raw;
+  ignored(`${path}: unknown keys ignored: ${unknown.slice(0, 5).join(", ")}${unknown.length > 5 ? ` and ${unknown.length - 5} more` : ""}`);
+  const known: Record<string, unknown> = {};
+  for (const k of Object.keys(RULE)) if (Object.hasOwn(raw, k)) known[k] = raw[k];
+  return known;
 }

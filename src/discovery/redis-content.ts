@@ -12,14 +12,33 @@ export const MAX_RULES_JSON_BYTES = 4 * 1024 * 1024;
 export const MAX_REDIS_RULES = 10_000;
 /** Realm IDs are world IDs (0..32767), so no valid map is larger. */
 export const MAX_REALM_ID = 32_767;
+/**
+ * Fields of the realm hash read at most (HLEN first): twice the realm IDs, room for the
+ * non-numeric fields the reference skips. A larger hash is refused unread, the old map kept:
+ * reading it (HGETALL) would stall the event loop every realm_refresh_interval.
+ */
+export const MAX_REALM_FIELDS = 65_536;
 /** A refusal's text is cut here: it goes to /ready, a log line and the status page. */
 const ERROR_CHARS = 600;
 
 export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
 
-/** `json` null (the key is absent) reads as no rules: rules removed from Redis leave the router. */
-export function parseRedisRules(json: string | null, key: string): Parsed<readonly RouteRule[]> {
-  if (json === null) return { ok: true, value: [] };
+/** What a rules load read: the rules, and what of the value was ignored as Go's encoding/json ignores it. */
+export interface RedisRules {
+  readonly rules: readonly RouteRule[];
+  /** Unknown keys, and rules stored under another key than their server_type (said in a warning). */
+  readonly ignored: readonly string[];
+}
+
+/** Ignored parts named in one warning; the rest are counted. */
+const IGNORED_NAMED = 5;
+
+/**
+ * The value of the rules key (a missing key is not read here: it is not "no rules", see
+ * RedisRouteSource.loadRules). Read as the reference reads it: unknown keys ignored, and a rule's
+ * own server_type used when it differs from the key it is stored under.
+ */
+export function parseRedisRules(json: string, key: string): Parsed<RedisRules> {
   if (json.length > MAX_RULES_JSON_BYTES) return { ok: false, error: `${key}: ${json.length} characters, more than the ${MAX_RULES_JSON_BYTES} allowed` };
   let raw: unknown;
   try {
@@ -30,8 +49,16 @@ export function parseRedisRules(json: string | null, key: string): Parsed<readon
   // Counted before each rule is read: 100k rules are refused without validating any of them.
   const count = Array.isArray(raw) ? raw.length : raw !== null && typeof raw === "object" ? Object.keys(raw).length : 0;
   if (count > MAX_REDIS_RULES) return { ok: false, error: `${key}: ${count} rules, more than the ${MAX_REDIS_RULES} allowed` };
+  const ignored: string[] = [];
+  let ignoredMore = 0;
+  const note = (what: string): void => {
+    if (ignored.length < IGNORED_NAMED) ignored.push(what);
+    else ignoredMore++;
+  };
   try {
-    return { ok: true, value: parseRouteRules(raw, key) };
+    const rules = parseRouteRules(raw, key, note);
+    if (ignoredMore > 0) ignored.push(`and ${ignoredMore} more`);
+    return { ok: true, value: { rules, ignored } };
   } catch (e) {
     const text = (e as Error).message;
     return { ok: false, error: text.length > ERROR_CHARS ? `${text.slice(0, ERROR_CHARS)}...` : text };

@@ -13,16 +13,19 @@
 import { RedisClient } from "bun";
 import type { RedisConfig, RouteRule } from "../config/types.ts";
 import type { RealmMap } from "../routing/router.ts";
-import { parseRealmMap, parseRedisRules, type Parsed } from "./redis-content.ts";
+import { MAX_REALM_FIELDS, MAX_RULES_JSON_BYTES, parseRealmMap, parseRedisRules, type Parsed } from "./redis-content.ts";
 
 export type RedisValueKind = "routing_rules" | "realm_mapping";
 
 export interface RedisRouteEvents {
-  /** A valid rule set, read whole (unchanged sets are reported too: each load is a success). */
-  rules(rules: readonly RouteRule[], changed: boolean): void;
+  /**
+   * A valid rule set, read whole (unchanged sets are reported too: each load is a success), with
+   * what of it was ignored as the reference ignores it (unknown keys, a key other than server_type).
+   */
+  rules(rules: readonly RouteRule[], changed: boolean, ignored: readonly string[]): void;
   realms(map: RealmMap, changed: boolean): void;
-  /** A load failed (Redis unreachable, or a value refused); the last good value stays. */
-  failed(kind: RedisValueKind, error: string): void;
+  /** A load failed (Redis unreachable, the rules key missing, or a value refused); the last good value stays. */
+  failed(kind: RedisValueKind, error: string, missing?: boolean): void;
   /** A message arrived on a notify channel (its text does not matter: any message means reload). */
   notified?(kind: RedisValueKind, message: string): void;
 }
@@ -173,24 +176,41 @@ export class RedisRouteSource {
 
   private async loadRules(): Promise<void> {
     if (this.stopped) return;
-    const result = await this.read(() => this.commands.get(this.keys.rules), "GET");
+    const key = this.keys.rules;
+    // STRLEN first: a value too large to accept is refused unread, not read whole every refresh.
+    const result = await this.read(async () => {
+      const bytes = Number(await this.commands.send("STRLEN", [key]));
+      return bytes > MAX_RULES_JSON_BYTES ? { bytes, json: null } : { bytes, json: await this.commands.get(key) };
+    }, "GET");
     if (this.stopped) return;
-    if (!result.ok) return this.events.failed("routing_rules", `${this.keys.rules}: ${result.error}`);
-    const parsed = parseRedisRules(result.value, this.keys.rules);
+    if (!result.ok) return this.events.failed("routing_rules", `${key}: ${result.error}`);
+    const { bytes, json } = result.value;
+    if (bytes > MAX_RULES_JSON_BYTES) return this.events.failed("routing_rules", `${key}: ${bytes} bytes, more than the ${MAX_RULES_JSON_BYTES} allowed (not read)`);
+    // A missing key is not "no rules" (a DEL, or Redis restarted without persistence would empty
+    // the whole fleet's routes): the last good rules stay. "{}" is how to say "no Redis rules".
+    if (json === null) return this.events.failed("routing_rules", `${key}: the key does not exist (set it to {} for no Redis rules)`, true);
+    const parsed = parseRedisRules(json, key);
     if (!parsed.ok) return this.events.failed("routing_rules", parsed.error);
-    const changed = result.value !== this.lastRulesJson;
-    this.lastRulesJson = result.value;
-    this.events.rules(parsed.value, changed);
+    const changed = json !== this.lastRulesJson;
+    this.lastRulesJson = json;
+    this.events.rules(parsed.value.rules, changed, parsed.value.ignored);
   }
 
   private async loadRealm(): Promise<void> {
     if (this.stopped) return;
-    const result = await this.read(() => this.commands.hgetall(this.keys.realm), "HGETALL");
+    const key = this.keys.realm;
+    // HLEN first: a hash too large is refused unread (HGETALL of it would stall the event loop).
+    const result = await this.read(async () => {
+      const fields = Number(await this.commands.send("HLEN", [key]));
+      return fields > MAX_REALM_FIELDS ? { fields, hash: null } : { fields, hash: await this.commands.hgetall(key) };
+    }, "HGETALL");
     if (this.stopped) return;
-    if (!result.ok) return this.events.failed("realm_mapping", `${this.keys.realm}: ${result.error}`);
-    const parsed = parseRealmMap(result.value, this.keys.realm);
+    if (!result.ok) return this.events.failed("realm_mapping", `${key}: ${result.error}`);
+    const { fields, hash } = result.value;
+    if (hash === null) return this.events.failed("realm_mapping", `${key}: ${fields} fields, more than the ${MAX_REALM_FIELDS} allowed (not read)`);
+    const parsed = parseRealmMap(hash, key);
     if (!parsed.ok) return this.events.failed("realm_mapping", parsed.error);
-    const json = JSON.stringify(Object.entries(result.value).sort());
+    const json = JSON.stringify(Object.entries(hash).sort());
     const changed = json !== this.lastRealmJson;
     this.lastRealmJson = json;
     this.events.realms(parsed.value, changed);
@@ -198,7 +218,7 @@ export class RedisRouteSource {
 
   /** Dials when not connected: with the offline queue off, a command on a closed client fails at once. */
   private async connected(client: RedisClient): Promise<void> {
-    if (!client.connected) await withTimeout(client.connect(), this.config.dial_timeout, "connect");
+    if (!client.connected) await withTimeout(client.connect(), this.config.dial_timeout, "connect", "redis.dial_timeout");
   }
 
   private async read<T>(command: () => Promise<T>, name: string): Promise<Parsed<T>> {
@@ -225,10 +245,10 @@ async function unsubscribeAll(client: RedisClient): Promise<void> {
 }
 
 /** A Redis that accepted the connection but never answers must not hold a load forever. */
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+function withTimeout<T>(p: Promise<T>, ms: number, what: string, key = "redis.read_timeout"): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms}ms (redis.read_timeout)`)), ms);
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms}ms (${key})`)), ms);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

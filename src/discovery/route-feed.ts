@@ -9,9 +9,10 @@ import { ConsulSource, consulAddress } from "./consul.ts";
 import { RedisRouteSource, type RedisValueKind } from "./redis-routes.ts";
 
 export type FeedEvent =
-  | { readonly kind: RedisValueKind; readonly ok: true; readonly changed: boolean }
+  /** `ignored`: parts of the value ignored as the reference ignores them (said in a warning). */
+  | { readonly kind: RedisValueKind; readonly ok: true; readonly changed: boolean; readonly ignored?: readonly string[] }
   | { readonly kind: RedisValueKind | "consul"; readonly ok: false; readonly error: string }
-  | { readonly kind: "consul"; readonly ok: true; readonly changed: boolean };
+  | { readonly kind: "consul"; readonly ok: true; readonly changed: boolean; readonly ignored?: undefined };
 
 export interface RouteFeedOptions {
   readonly redis: RedisConfig;
@@ -40,6 +41,8 @@ export class RouteFeed {
   private realmMap: RealmMap = NO_REALMS;
   private worlds: ConsulWorlds | null = null;
   private lastRulesError: string | null = null;
+  /** The last rules load found no key (a failure: the last good rules, if any, stay). */
+  private rulesKeyMissing = false;
   private lastConsulError: string | null = null;
   /** Another gateway's name when it holds this gateway's node hash. */
   private nodeClash: string | null = null;
@@ -51,17 +54,21 @@ export class RouteFeed {
       redis.addr === ""
         ? null
         : new RedisRouteSource(redis, { rulesRefreshMs: routing.refresh_interval, realmRefreshMs: routing.realm_refresh_interval }, {
-            rules: (rules, changed) => {
+            rules: (rules, changed, ignored) => {
               this.redisRules = rules;
               this.lastRulesError = null;
-              onEvent({ kind: "routing_rules", ok: true, changed });
+              this.rulesKeyMissing = false;
+              onEvent({ kind: "routing_rules", ok: true, changed, ignored });
             },
             realms: (map, changed) => {
               this.realmMap = map;
               onEvent({ kind: "realm_mapping", ok: true, changed });
             },
-            failed: (kind, error) => {
-              if (kind === "routing_rules") this.lastRulesError = error;
+            failed: (kind, error, missing) => {
+              if (kind === "routing_rules") {
+                this.lastRulesError = error;
+                this.rulesKeyMissing = missing === true;
+              }
               onEvent({ kind, ok: false, error });
             },
           });
@@ -132,13 +139,17 @@ export class RouteFeed {
     return this.options.routing.use_realm_mapping ? this.realmMap : NO_REALMS;
   }
 
-  /** Why the gateway is not ready yet: a source never loaded once (null when all did). */
-  notLoadedReason(): string | null {
+  /**
+   * Why the gateway is not ready yet: a source never loaded once (null when all did). A rules key
+   * that never existed holds readiness only when the file has no rules either (Redis may be there
+   * for the realm map alone).
+   */
+  notLoadedReason(fileHasRules: boolean): string | null {
     if (this.nodeClash !== null) {
       const { name, hash } = this.options.node;
       return `session ID node hash ${hash} of gateway_name "${name}" is held by gateway "${this.nodeClash}" (${this.nodeKey}): give one of them another server.gateway_name (or POD_NAME)`;
     }
-    if (this.redis !== null && this.redisRules === null) {
+    if (this.redis !== null && this.redisRules === null && !(this.rulesKeyMissing && fileHasRules)) {
       return `routing rules not loaded from Redis ${this.options.redis.addr} (${this.redis.keys.rules}) yet${this.lastRulesError === null ? "" : `: ${this.lastRulesError}`}`;
     }
     if (this.consul !== null && this.worlds === null) {

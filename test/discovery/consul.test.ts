@@ -6,6 +6,9 @@ import { serverIdFor } from "../../src/client/game-client.ts";
 import type { DemoBackend } from "../../src/demo/demo-backend.ts";
 import { redisKeys } from "../../src/discovery/redis-routes.ts";
 import { TestScope, eventually, str, text, type TestGateway } from "../support/harness.ts";
+import { parseExposition, sumOf } from "../support/prom-text.ts";
+import { loadGrpcTransport } from "../../src/backend/grpc/load-grpc.ts";
+import { GrpcGameServer } from "../support/grpc-game-server.ts";
 import { RedisServer } from "../support/redis-server.ts";
 
 setDefaultTimeout(60_000);
@@ -129,6 +132,9 @@ describe("Consul discovery", () => {
     const gw = consulGateway(agent);
     const ready = async () => (await fetch(`http://127.0.0.1:${gw.gateway.adminPort}/ready`)).status === 200;
     await eventually(ready, "/ready once Consul answered");
+    // Consul loads are counted beside Redis' under our own config_type.
+    const scrape = parseExposition(await (await fetch(`http://127.0.0.1:${gw.gateway.adminPort}/metrics`)).text());
+    expect(sumOf(scrape, "game_gateway_config_refresh_success_total", { config_type: "consul_endpoints" })).toBeGreaterThanOrEqual(1);
     expect(await landsOn(gw, [a, b], 200, 1)).toBe(0);
     expect(await landsOn(gw, [a, b], 200, 2)).toBe(-1);
     expect(agent.asked[0]).toBe("/v1/health/service/game?passing=true");
@@ -205,5 +211,32 @@ describe("Consul discovery", () => {
     // Worlds matched by a rule get no default server type 200 rule.
     expect(await landsOn(gw, [a, b, unused], 200, 1)).toBe(-1);
     expect(unused.stats().connects).toBe(0);
+  });
+});
+
+describe("Consul endpoints that speak gRPC", () => {
+  test("server.use_grpc applies to the rules Consul's endpoints make: the game server is dialled over gRPC, not raw TCP", async () => {
+    const s = await GrpcGameServer.start("bun");
+    scope.defer(() => s.kill());
+    const agent = new FakeConsulAgent("game");
+    scope.defer(() => agent.stop());
+    agent.instances = [{ port: s.port, namespace: "hgame", world: "1" }];
+    const gw = scope.gateway(
+      {
+        admin: { listen_addr: "127.0.0.1:0" },
+        server: { use_grpc: true },
+        grpc: { reconnect_interval: "200ms", connection_timeout: "2s" },
+        consul: { enabled: true, address: agent.url, service_name: "game", namespace: "hgame", refresh_interval: "100ms" },
+      },
+      { grpc: await loadGrpcTransport() },
+    );
+    await eventually(async () => (await fetch(`http://127.0.0.1:${gw.gateway.adminPort}/ready`)).status === 200, "/ready once Consul answered");
+    const c = await gw.connect();
+    try {
+      c.send(1, serverIdFor(200, 1, 1), text("ping"));
+      expect(str((await c.next()).body)).toBe("ping");
+    } finally {
+      c.close();
+    }
   });
 });

@@ -4,11 +4,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, te
 import { serverIdFor } from "../../src/client/game-client.ts";
 import type { DemoBackend } from "../../src/demo/demo-backend.ts";
 import { RedisRouteSource, redisKeys } from "../../src/discovery/redis-routes.ts";
+import { MAX_REALM_FIELDS } from "../../src/discovery/redis-content.ts";
 import { defaultConfig } from "../../src/config/load.ts";
 import { nodeHash } from "../../src/session/session-id.ts";
 import { TestScope, eventually, str, testConfig, text, type TestGateway } from "../support/harness.ts";
 import { parseExposition, sumOf } from "../support/prom-text.ts";
 import { RedisServer } from "../support/redis-server.ts";
+import { loadGrpcTransport } from "../../src/backend/grpc/load-grpc.ts";
+import { GrpcGameServer } from "../support/grpc-game-server.ts";
 
 setDefaultTimeout(60_000);
 
@@ -123,10 +126,53 @@ describe("routing rules from Redis", () => {
     expect(await landsOn(gw, [a, b], 10)).toBe(1);
     expect(await landsOn(gw, [a, b], 12)).toBe(0);
     expect(await roundTrip(gw, 11)).toBeNull();
-    // Removed from Redis: the file's rule for type 10 is back in force.
-    await redis.client.del(KEYS.rules);
+    // Set to no rules in Redis: the file's rule for type 10 is back in force.
+    await redis.client.set(KEYS.rules, "{}");
     await redis.client.publish(KEYS.rulesNotify, "changed");
     await eventually(async () => (await landsOn(gw, [a, b], 10)) === 0, "type 10 back on the file's endpoint");
+  });
+
+  test("a missing rules key is not zero rules: the last good rules stay, the failure is counted and warned; never loaded: not ready, saying so", async () => {
+    const [a, b] = [await scope.backend(), await scope.backend()];
+    await redis.client.set(KEYS.rules, rulesJson({ 10: { endpoints: [at(b)] } }));
+    const gw = fleetGateway(redis);
+    await eventually(async () => (await ready(gw)).status === 200, "/ready");
+    const errors = () => metric(gw, "game_gateway_config_refresh_errors_total", { config_type: "routing_rules" });
+    const errorsBefore = await errors();
+    await redis.client.del(KEYS.rules); // or Redis restarted without persistence
+    await redis.client.publish(KEYS.rulesNotify, "changed");
+    await eventually(async () => (await errors()) > errorsBefore, "the missing key counted as a failure");
+    expect((await ready(gw)).status).toBe(200);
+    expect(await landsOn(gw, [a, b], 10)).toBe(1);
+    const warning = gw.log.find("route source refresh failed; the last good routes stay in force").map((r) => String(r.error));
+    expect(warning).toContain(`${KEYS.rules}: the key does not exist (set it to {} for no Redis rules)`);
+
+    // A gateway started while the key is missing (and no rules in its file) is not ready, and says why.
+    const late = fleetGateway(redis);
+    const notReady = await eventually(async () => {
+      const r = await ready(late);
+      return r.status === 503 && r.body.includes("does not exist") ? r : null;
+    }, "/ready to say the key is missing");
+    expect(notReady.body).toContain(`routing rules not loaded from Redis ${redis.addr} (${KEYS.rules}) yet`);
+  });
+
+  test("rules are read as the reference's Go JSON reads them: unknown keys ignored, the rule's own server_type wins over its key; both said in a warning", async () => {
+    const [a, b] = [await scope.backend(), await scope.backend()];
+    const json = JSON.stringify({
+      "10": { server_type: 10, strategy: "round_robin", endpoints: [at(a)], enabled: true, weight: 1 },
+      "11": { server_type: 12, strategy: "round_robin", endpoints: [at(b)] },
+    });
+    await redis.client.set(KEYS.rules, json);
+    const gw = fleetGateway(redis);
+    await eventually(async () => (await ready(gw)).status === 200, "/ready once the rules are accepted");
+    expect(await landsOn(gw, [a, b], 10)).toBe(0);
+    expect(await landsOn(gw, [a, b], 12)).toBe(1);
+    expect(await roundTrip(gw, 11)).toBeNull();
+    const [warning] = gw.log.find("route source value read with parts ignored, as the reference ignores them");
+    expect(warning?.ignored).toEqual([
+      `${KEYS.rules}.10: unknown keys ignored: enabled, weight`,
+      `${KEYS.rules}.11: stored under key "11" but server_type is 12 (the rule's server_type is used)`,
+    ]);
   });
 
   test("hostile values are refused whole: the old rules stay and each refusal is counted", async () => {
@@ -154,7 +200,8 @@ describe("routing rules from Redis", () => {
     const warnings = gw.log.find("route source refresh failed; the last good routes stay in force").map((r) => String(r.error));
     expect(warnings[0]).toContain("not JSON");
     expect(warnings[1]).toContain('strategy: expected one of round_robin, consistent_hash, realm_based, rendezvous_instance, rendezvous_world, got "random"');
-    expect(warnings[2]).toContain("allowed");
+    // Refused by STRLEN, before it is read: a huge value is not fetched again every refresh.
+    expect(warnings[2]).toContain("allowed (not read)");
     expect((await ready(gw)).status).toBe(200);
   });
 
@@ -168,6 +215,8 @@ describe("routing rules from Redis", () => {
       return r.status === 503 && r.body.includes("failed") ? r : null;
     }, "/ready to say Redis failed");
     expect(notReady.body).toContain(`routing rules not loaded from Redis ${down.addr} (${KEYS.rules}) yet`);
+    // The dial gave up after redis.dial_timeout (1s here), and says that key, not read_timeout.
+    expect(notReady.body).toContain("connect timed out after 1000ms (redis.dial_timeout)");
     expect(await metric(gw, "game_gateway_config_refresh_errors_total", { config_type: "routing_rules" })).toBeGreaterThanOrEqual(1);
 
     try {
@@ -201,6 +250,69 @@ describe("routing rules from Redis", () => {
   });
 });
 
+describe("gRPC backends named by Redis rules", () => {
+  /** A gRPC game server that echoes (the gateway would read its HTTP/2 bytes as game frames if it dialled TCP). */
+  async function grpcServer(): Promise<GrpcGameServer> {
+    const s = await GrpcGameServer.start("bun");
+    scope.defer(() => s.kill());
+    return s;
+  }
+
+  test("server.use_grpc applies to Redis rules: the reference's main deployment (use_grpc, rules in Redis, none in the file)", async () => {
+    const s = await grpcServer();
+    await redis.client.set(KEYS.rules, rulesJson({ 10: { endpoints: [s.address] } }));
+    const gw = scope.gateway(
+      {
+        admin: { listen_addr: "127.0.0.1:0" },
+        server: { use_grpc: true },
+        grpc: { reconnect_interval: "200ms", connection_timeout: "2s" },
+        routing: { refresh_interval: "1h", realm_refresh_interval: "1h" },
+        redis: { addr: redis.addr, key_prefix: PREFIX, dial_timeout: "1s", read_timeout: "1s" },
+      },
+      { grpc: await loadGrpcTransport() },
+    );
+    await eventually(async () => (await ready(gw)).status === 200, "/ready once the Redis rules are loaded");
+    expect(await roundTrip(gw, 10)).toBe("ping");
+    expect(s.events.some((e) => e.event === "stream")).toBe(true);
+  });
+
+  test('a Redis rule\'s "transport": "grpc" dials gRPC without server.use_grpc', async () => {
+    const s = await grpcServer();
+    const json = JSON.stringify({ 10: { server_type: 10, strategy: "round_robin", transport: "grpc", endpoints: [s.address] } });
+    await redis.client.set(KEYS.rules, json);
+    const gw = scope.gateway(
+      {
+        admin: { listen_addr: "127.0.0.1:0" },
+        grpc: { reconnect_interval: "200ms", connection_timeout: "2s" },
+        routing: { refresh_interval: "1h", realm_refresh_interval: "1h" },
+        redis: { addr: redis.addr, key_prefix: PREFIX, dial_timeout: "1s", read_timeout: "1s" },
+      },
+      { grpc: await loadGrpcTransport() },
+    );
+    await eventually(async () => (await ready(gw)).status === 200, "/ready once the Redis rules are loaded");
+    expect(await roundTrip(gw, 10)).toBe("ping");
+  });
+});
+
+describe("gRPC routes without the gRPC transport", () => {
+  test("a Redis rule naming gRPC, in a gateway started without the transport, is refused (counted, warned), not dialled over TCP", async () => {
+    const a = await scope.backend();
+    await redis.client.set(KEYS.rules, rulesJson({ 10: { endpoints: [at(a)] } }));
+    const gw = fleetGateway(redis);
+    await eventually(async () => (await ready(gw)).status === 200, "/ready");
+    const errors = () => metric(gw, "game_gateway_config_refresh_errors_total", { config_type: "routing_rules" });
+    const errorsBefore = await errors();
+    const successes = () => metric(gw, "game_gateway_config_refresh_success_total", { config_type: "routing_rules" });
+    const successesBefore = await successes();
+    await redis.client.set(KEYS.rules, JSON.stringify({ 10: { server_type: 10, transport: "grpc", endpoints: ["127.0.0.1:1"] } }));
+    await redis.client.publish(KEYS.rulesNotify, "changed");
+    await eventually(async () => (await errors()) > errorsBefore, "the refusal counted");
+    expect(await successes()).toBe(successesBefore); // counted as a failure only, not also as a success
+    expect(await landsOn(gw, [a], 10)).toBe(0);
+    expect(gw.log.find("route source refresh refused; the last good routes stay in force").length).toBeGreaterThanOrEqual(1);
+  });
+});
+
 describe("the realm map", () => {
   test("realm_based sends a mapped realm to its address and hashes the others; a publish changes the map", async () => {
     const [a, b, c] = [await scope.backend(), await scope.backend(), await scope.backend()];
@@ -226,6 +338,33 @@ describe("the realm map", () => {
     await eventually(async () => (await metric(gw, "game_gateway_config_refresh_errors_total", { config_type: "realm_mapping" })) > errors, "the refusal counted");
     expect(await landsOn(gw, [a, b, c], 200, 7, 1)).toBe(2);
     expect(await metric(gw, "game_gateway_config_refresh_success_total", { config_type: "realm_mapping" })).toBeGreaterThanOrEqual(2);
+  });
+
+  test("a realm hash above MAX_REALM_FIELDS is refused unread (HLEN first), the old map kept, counted", async () => {
+    const [a, b] = [await scope.backend(), await scope.backend()];
+    await redis.client.del(KEYS.realm);
+    await redis.client.set(KEYS.rules, rulesJson({ 200: { endpoints: [at(a)], strategy: "realm_based" } }));
+    await redis.client.hset(KEYS.realm, { "7": at(b) });
+    const gw = fleetGateway(redis);
+    await eventually(async () => (await ready(gw)).status === 200, "/ready");
+    await eventually(async () => (await landsOn(gw, [a, b], 200, 7, 1)) === 1, "realm 7 on its mapped address");
+    const errors = () => metric(gw, "game_gateway_config_refresh_errors_total", { config_type: "realm_mapping" });
+    const errorsBefore = await errors();
+
+    // Non-numeric fields (skipped when read) padding the hash past the cap; realm 7 moved to a.
+    const padding = MAX_REALM_FIELDS + 10;
+    for (let i = 0; i < padding; i += 10_000) {
+      const args = [KEYS.realm];
+      for (let j = i; j < Math.min(i + 10_000, padding); j++) args.push(`note-${j}`, "x");
+      await redis.client.send("HSET", args);
+    }
+    await redis.client.hset(KEYS.realm, { "7": at(a) });
+    await redis.client.publish(KEYS.realmNotify, "changed");
+    await eventually(async () => (await errors()) > errorsBefore, "the oversized hash counted as a failure");
+    expect(await landsOn(gw, [a, b], 200, 7, 1)).toBe(1);
+    const warning = gw.log.find("route source refresh failed; the last good routes stay in force").map((r) => String(r.error));
+    expect(warning).toContain(`${KEYS.realm}: ${padding + 1} fields, more than the ${MAX_REALM_FIELDS} allowed (not read)`);
+    await redis.client.del(KEYS.realm);
   });
 
   test("routing.use_realm_mapping: false routes realm_based by the hash alone, as the reference's code does", async () => {
