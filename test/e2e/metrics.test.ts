@@ -195,7 +195,8 @@ describe("the reference's metric names, labels and label values", () => {
     expect(value(m, "config_refresh_errors_total", { config_type: "routing_rules" })).toBe(1);
     expect(value(m, "config_refresh_success_total", { config_type: "realm_mapping" })).toBe(0);
     expect(value(m, "config_refresh_errors_total", { config_type: "realm_mapping" })).toBe(0);
-    expect(labelValues(m, "config_refresh_success_total", "config_type")).toEqual(REFERENCE_VALUES.configType);
+    // The reference's values, plus ours for Consul loads (an extra value, never in place of one).
+    expect(labelValues(m, "config_refresh_success_total", "config_type")).toEqual([...REFERENCE_VALUES.configType, "consul_endpoints"].sort());
     expect(value(m, "config_reloads_total", { source: "file", result: "success" })).toBe(1);
 
     // Rejection reasons and cleanup errors are exported from the start, at 0 here.
