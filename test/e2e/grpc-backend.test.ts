@@ -125,6 +125,24 @@ for (const runtime of ["node", "bun"] as const) {
       c!.send(ECHO, SERVER_ID, "c's own");
       expect(str((await c!.next()).body)).toBe("c's own"); // nothing of the multicast came to c first
     });
+
+    test("a session listed many times in target_session_ids gets the frame once; a list past 65535 IDs is refused whole", async () => {
+      const s = await server(runtime);
+      const gw = gateway(s.address);
+      const [a, b] = await Promise.all([gw.connect(), gw.connect()]);
+      const ids = [await sessionIdOf(s, a!, "a"), await sessionIdOf(s, b!, "b")];
+      b!.send(MULTICAST, SERVER_ID, JSON.stringify({ targets: ids, text: "twice listed", repeat: 1_000 }));
+      for (const to of [a!, b!]) {
+        expect(str((await to.next()).body)).toBe("twice listed");
+        to.send(ECHO, SERVER_ID, "next");
+        expect(str((await to.next()).body)).toBe("next"); // not a second copy of the multicast
+      }
+      // 2 x 32,768 = 65,536 IDs: one more than a TCP Multicast's u16 count can carry.
+      b!.send(MULTICAST, SERVER_ID, JSON.stringify({ targets: ids, text: "too many", repeat: 32_768 }));
+      await eventually(async () => (await gw.gateway.metrics.value("protocol_violations_total", { side: "backend", reason: "multicast_malformed" })) === 1, "the oversized list to be counted");
+      a!.send(ECHO, SERVER_ID, "after");
+      expect(str((await a!.next()).body)).toBe("after");
+    });
   });
 }
 

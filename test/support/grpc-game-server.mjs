@@ -8,7 +8,8 @@
 //   connect packet         -> server_connect for that session
 //   msg_id 1 (echo)        -> the same msg_id and payload back to the session
 //   msg_id 2 (kick)        -> server_disconnect for the session, reason = payload
-//   msg_id 3 (multicast)   -> payload {"targets":["id",...],"text":"..."}: msg_id 3, text, to every target
+//   msg_id 3 (multicast)   -> payload {"targets":["id",...],"text":"...","repeat":N}: msg_id 3, text, to every
+//                             target; the list is sent repeat times over (default 1: duplicates on purpose)
 //   msg_id 4 (stall)       -> stops reading the stream for STALL_MS (--stall-ms), then reads again
 //   msg_id 6 (end)         -> ends the stream: status OK, in trailers
 // Usage: node grpc-game-server.mjs <proto path> [port] [--quiet] [--stall-ms N]
@@ -40,8 +41,9 @@ function streamPackets(call) {
         call.write({ session_id: p.session_id, msg_id: 0, payload: Buffer.alloc(0), metadata: { packet_type: "server_disconnect", reason: Buffer.from(p.payload).toString("utf8") } });
         break;
       case 3: {
-        const { targets, text } = JSON.parse(Buffer.from(p.payload).toString("utf8"));
-        call.write({ session_id: "0", msg_id: 3, payload: Buffer.from(text), metadata: {}, target_session_ids: targets });
+        const { targets, text, repeat = 1 } = JSON.parse(Buffer.from(p.payload).toString("utf8"));
+        const listed = Array.from({ length: repeat }, () => targets).flat();
+        call.write({ session_id: "0", msg_id: 3, payload: Buffer.from(text), metadata: {}, target_session_ids: listed });
         break;
       }
       case 4:

@@ -15,7 +15,7 @@ import { BreakerState, CircuitBreaker, type BreakerSettings } from "../circuit-b
 import { breakerName } from "../endpoint-pool.ts";
 import { FairPausing } from "../fair-pausing.ts";
 import { PacketType, type SessionPacketFields, connectPacket, disconnectPacket, gamePacket, sessionPacketFields } from "./game-packet.ts";
-import type { ReceivedPacket } from "./game-packet-codec.ts";
+import { type ReceivedPacket, TOO_MANY_TARGETS } from "./game-packet-codec.ts";
 
 // One backend address speaking the reference's gRPC transport: one GameGatewayService.StreamPackets
 // stream per address, opened with request metadata gateway-name, multiplexing every session bound
@@ -51,6 +51,8 @@ export interface GrpcPoolSettings {
 export interface GrpcPacketHandler {
   /** A client frame (8-byte header + body) for session (hi, lo); frame is reused after the call. */
   onClientFrame(conn: BackendFrameSource, hi: number, lo: number, frame: Uint8Array, off: number, len: number): void;
+  /** The same frame to each listed session ((hi, lo) pairs), once per session however often it is listed. */
+  onMulticastFrame(conn: BackendFrameSource, targets: readonly number[], frame: Uint8Array, off: number, len: number): void;
   onKick(conn: BackendFrameSource, hi: number, lo: number, reason: string): void;
   onChunkEnd(): void;
   onViolation(conn: BackendFrameSource, reason: BackendViolation): void;
@@ -516,8 +518,9 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     frame.set(payload, CLIENT_HEADER_SIZE);
     const len = CLIENT_HEADER_SIZE + payload.length;
     const targets = p.targets;
+    if (targets === TOO_MANY_TARGETS) return this.deps.handler.onViolation(this, "multicast_malformed");
     if (targets.length > 0) {
-      for (let i = 0; i < targets.length; i += 2) this.deps.handler.onClientFrame(this, targets[i]!, targets[i + 1]!, frame, 0, len);
+      this.deps.handler.onMulticastFrame(this, targets, frame, 0, len);
     } else {
       this.deps.handler.onClientFrame(this, p.sessionHi, p.sessionLo, frame, 0, len);
     }
