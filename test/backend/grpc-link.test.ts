@@ -104,6 +104,7 @@ const grpcLinks: LinkFactory = (port, limits) => {
       retryDelayMs: 100,
       reconnectIntervalMs: 1_000,
       maxReconnectAttempts: 0,
+      writeTimeoutMs: 0,
       highWater: limits.highWater,
       limit: limits.limit,
       totalLimit: 1 << 30,

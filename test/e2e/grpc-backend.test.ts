@@ -280,6 +280,31 @@ describe("gRPC backend (Node game server)", () => {
     expect(str((await light.next()).body)).toBe("light");
     expect(heavy.isClosed).toBe(false);
   }, 90_000);
+
+  test("a client paused behind a server that stopped reading, and then gone, is let go: after connection_pool.write_timeout the stream is lost and re-opened", async () => {
+    const s = await server("node", 0, ["--quiet", "--stall-ms", "600000"]);
+    const gw = gateway(s.address, {
+      backend: { write_queue_high_water: "64KiB", write_queue_limit: "16MiB" },
+      connection_pool: { write_timeout: "1s" },
+      session: { sweep_interval: "100ms" },
+    });
+    const heavy = await gw.connect();
+    heavy.send(STALL, SERVER_ID, "");
+    await eventually(() => s.events.some((e) => e.event === "stalled"), "the server to stall");
+    const body = "x".repeat(8_000);
+    for (let i = 0; i < 1_000; i++) heavy.send(ECHO, SERVER_ID, body);
+    const pool = gw.gateway.backends.all()[0]!;
+    await eventually(() => pool.pausedClients > 0, "the heavy sender to be paused");
+    heavy.close(); // the player quits: its FIN waits behind the bytes the gateway is not reading
+    const m = gw.gateway.metrics;
+    const backend = s.address;
+    await eventually(async () => (await m.value("sessions_active")) === 0, "the paused session to close", 20_000);
+    expect(await m.value("connections_active")).toBe(0);
+    expect(await m.value("backend_queued_bytes", { backend })).toBe(0);
+    expect(await m.value("backend_connection_closes_total", { backend, cause: "write_timeout" })).toBe(1);
+    await eventually(() => gw.accessLog.find(ACCESS_LOG_BODY).length === 1, "its access record");
+    await eventually(() => s.events.filter((e) => e.event === "stream").length === 2, "the stream opened again");
+  }, 60_000);
 });
 
 describe("a rule's transport", () => {

@@ -41,6 +41,13 @@ export interface GrpcPoolSettings {
   readonly reconnectIntervalMs: number;
   /** Failed attempts in a row before the stream is given up (0: never). */
   readonly maxReconnectAttempts: number;
+  /**
+   * Packets queued and none accepted by the stream for this long: the stream is given up as lost
+   * (write_timeout) and opened again. A backend whose process answers HTTP/2 pings but whose
+   * handler stopped reading is found only this way, and a client paused behind it is not read
+   * from, so its leaving (the FIN waits behind its unread bytes) is seen only once it is resumed.
+   */
+  readonly writeTimeoutMs: number;
   readonly highWater: number;
   readonly limit: number;
   readonly totalLimit: number;
@@ -106,6 +113,11 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
   /** Passed high water; relieved once the queue is at half of it. */
   private congestedFlag = false;
   private failures = 0;
+  /** Writes the stream has completed; compared at each health check (the write deadline). */
+  private writesDone = 0;
+  private writesAtCheck = 0;
+  /** When a health check first found packets queued and no write completed since the previous one; -1: not stuck. */
+  private writeStuckSince = -1;
   private reopenTimer: ReturnType<typeof setTimeout> | null = null;
   private reachableFlag = false;
   private flushScheduled = false;
@@ -187,8 +199,28 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     this.open();
   }
 
-  healthCheck(_now: number): void {
+  healthCheck(now: number): void {
     // HTTP/2 keepalive (grpc.heartbeat_interval) finds a dead peer; a lost stream reports itself.
+    // A live peer that stopped reading is found by the write deadline.
+    if (this.state === "open" && this.deps.settings.writeTimeoutMs > 0 && this.writeDeadlinePassed(now)) {
+      this.lost("write_timeout", "the backend accepted nothing for connection_pool.write_timeout");
+    }
+  }
+
+  /**
+   * Sampled at each health check, as for TCP backends: stuck means packets queued and no write
+   * completed since the previous check. It fires between write_timeout and write_timeout plus one
+   * session.sweep_interval after the backend stopped reading.
+   */
+  private writeDeadlinePassed(now: number): boolean {
+    const progressed = this.writesDone !== this.writesAtCheck;
+    this.writesAtCheck = this.writesDone;
+    if (progressed || this.queued === 0) {
+      this.writeStuckSince = -1;
+      return false;
+    }
+    if (this.writeStuckSince < 0) this.writeStuckSince = now;
+    return now - this.writeStuckSince >= this.deps.settings.writeTimeoutMs;
   }
 
   attach(session: Session): boolean {
@@ -347,7 +379,7 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
   }
 
   /** The stream failed to open or was lost: its sessions close, and it is opened again after a back-off. */
-  private lost(errorType: "timeout" | "connection_failed" | "connection_lost", detail: string): void {
+  private lost(errorType: "timeout" | "connection_failed" | "connection_lost" | "write_timeout", detail: string): void {
     if (this.state === "closed") return;
     const wasOpen = this.state === "open";
     const call = this.call;
@@ -355,11 +387,12 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     this.state = "down";
     if (call !== null) call.cancel();
     this.generation++;
+    this.writeStuckSince = -1;
     const m = this.deps.metrics;
     if (wasOpen) m.backendConnectionsActive.dec({ backend: this.endpoint });
-    if (errorType === "timeout") m.backendTimeouts.inc({ backend: this.endpoint });
+    if (errorType === "timeout" || errorType === "write_timeout") m.backendTimeouts.inc({ backend: this.endpoint });
     bump(this.tally.errors, errorType);
-    bump(this.tally.closes, wasOpen ? "connection_lost" : errorType === "timeout" ? "dial_timeout" : "dial_failed");
+    bump(this.tally.closes, errorType === "write_timeout" ? "write_timeout" : wasOpen ? "connection_lost" : errorType === "timeout" ? "dial_timeout" : "dial_failed");
     this.breaker.recordFailure();
     this.dropQueue();
     this.pausing.resumeAll();
@@ -444,6 +477,7 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     }
     this.queued -= size;
     this.deps.telemetry.totalQueued.queued -= size;
+    this.writesDone++;
     this.checkRelief();
   }
 
