@@ -236,6 +236,25 @@ describe("gRPC backend (Node game server)", () => {
     expect(gw.log.find("gRPC stream to backend lost; re-opening")).toHaveLength(1);
   }, 60_000);
 
+  test("a flapping server (its stream ends again and again): each loss is counted, its log lines are throttled per endpoint", async () => {
+    const s = await server("node");
+    const gw = gateway(s.address, { circuit_breaker: { failure_threshold: 1, open_timeout: "100ms" } });
+    const FLAPS = 4;
+    for (let i = 1; i <= FLAPS; i++) {
+      const client = await eventually(async () => {
+        const c = await gw.connect();
+        c.send(ECHO, SERVER_ID, "up?");
+        return (await c.next().catch(() => null)) === null ? undefined : c;
+      }, `the stream to be back (flap ${i})`, 20_000);
+      client.send(END_STREAM, SERVER_ID, "");
+      await client.closed;
+    }
+    const backend = s.address;
+    expect(await gw.gateway.metrics.value("backend_connection_closes_total", { backend, cause: "connection_lost" })).toBe(FLAPS);
+    expect(gw.log.find("gRPC stream to backend lost; re-opening")).toHaveLength(1);
+    expect(gw.log.find("circuit breaker open")).toHaveLength(1);
+  }, 60_000);
+
   test("the breaker opens while the stream cannot be opened, and closes once the server answers again", async () => {
     const first = await server("node");
     const port = first.port;

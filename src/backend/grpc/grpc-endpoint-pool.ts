@@ -12,7 +12,7 @@ import type { BackendPool } from "../backend-pool.ts";
 import type { BackendTelemetry } from "../backend-connection.ts";
 import { newViolationLog } from "../backend-connection.ts";
 import { BreakerState, CircuitBreaker, type BreakerSettings } from "../circuit-breaker.ts";
-import { breakerName } from "../endpoint-pool.ts";
+import { breakerTransitionLog } from "../breaker-log.ts";
 import { FairPausing } from "../fair-pausing.ts";
 import { PacketType, type SessionPacketFields, connectPacket, disconnectPacket, gamePacket, sessionPacketFields } from "./game-packet.ts";
 import { type ReceivedPacket, TOO_MANY_TARGETS } from "./game-packet-codec.ts";
@@ -137,9 +137,10 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     deps.metrics.backendTimeouts.inc({ backend: endpoint }, 0);
     deps.metrics.backendRetries.inc({ backend: endpoint }, 0);
     deps.metrics.backendConnectionsActive.inc({ backend: endpoint }, 0);
+    const logTransition = breakerTransitionLog(deps.log, endpoint);
     this.breaker = new CircuitBreaker(s.breaker, (state) => {
       deps.metrics.circuitBreakerState.set({ backend: endpoint }, state);
-      (state === BreakerState.Open ? deps.log.warn : deps.log.info).call(deps.log, "circuit breaker " + breakerName(state), { backend: endpoint });
+      logTransition(state);
     });
     this.client = new deps.clientConstructor(endpoint, grpc.credentials.createInsecure(), {
       "grpc.keepalive_time_ms": s.heartbeatIntervalMs,
@@ -407,11 +408,9 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     this.failures++;
     const max = this.deps.settings.maxReconnectAttempts;
     if (this.reachableFlag || this.failures === 1) {
-      this.deps.log.warn(wasOpen ? "gRPC stream to backend lost; re-opening" : "gRPC backend unreachable", {
-        backend: this.endpoint,
-        cause: errorType,
-        detail,
-      });
+      // Throttled per endpoint: a stream lost every few seconds is counted, not logged each time.
+      const what = wasOpen ? "gRPC stream to backend lost; re-opening" : "gRPC backend unreachable";
+      this.deps.throttledLog.warn(`${wasOpen ? "lost" : "unreachable"}:${this.endpoint}`, what, { backend: this.endpoint, cause: errorType, detail });
     }
     this.reachableFlag = false;
     if (max > 0 && this.failures > max) {
