@@ -83,6 +83,7 @@ export function grpcPoolSettingsFromConfig(c: GatewayConfig): GrpcPoolSettings {
     reconnectIntervalMs: c.grpc.reconnect_interval,
     maxReconnectAttempts: c.grpc.max_reconnect_attempts,
     writeTimeoutMs: c.connection_pool.write_timeout,
+    maxReceiveMessageSize: c.grpc.max_receive_message_size,
     highWater: c.backend.write_queue_high_water,
     limit: c.backend.write_queue_limit,
     totalLimit: c.backend.write_queue_total_limit,

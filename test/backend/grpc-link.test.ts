@@ -105,6 +105,7 @@ const grpcLinks: LinkFactory = (port, limits) => {
       reconnectIntervalMs: 1_000,
       maxReconnectAttempts: 0,
       writeTimeoutMs: 0,
+      maxReceiveMessageSize: 4 * 1024 * 1024,
       highWater: limits.highWater,
       limit: limits.limit,
       totalLimit: 1 << 30,

@@ -13,6 +13,7 @@ const KICK = 2;
 const MULTICAST = 3;
 const STALL = 4;
 const END_STREAM = 6;
+const HUGE = 7;
 const TYPE = 10;
 const SERVER_ID = serverIdFor(TYPE);
 
@@ -234,6 +235,23 @@ describe("gRPC backend (Node game server)", () => {
     again.send(ECHO, SERVER_ID, "after");
     expect(str((await again.next()).body)).toBe("after");
     expect(gw.log.find("gRPC stream to backend lost; re-opening")).toHaveLength(1);
+  }, 60_000);
+
+  test("grpc.max_receive_message_size: a larger packet fails the whole stream (as grpc-go's limit does); one under it too large for a client is dropped alone", async () => {
+    const s = await server("node");
+    const gw = gateway(s.address, { grpc: { reconnect_interval: "200ms", connection_timeout: "2s", max_receive_message_size: "128KiB" } });
+    const [a, b] = await Promise.all([gw.connect(), gw.connect()]);
+    b.send(ECHO, SERVER_ID, "b here");
+    await b.next();
+    a.send(HUGE, SERVER_ID, String(100 * 1024)); // under the limit, but no client frame holds 100 KiB
+    await eventually(async () => (await gw.gateway.metrics.value("protocol_violations_total", { side: "backend", reason: "body_too_large" })) === 1, "the packet dropped");
+    a.send(ECHO, SERVER_ID, "still here");
+    expect(str((await a.next()).body)).toBe("still here");
+    a.send(HUGE, SERVER_ID, String(200 * 1024)); // over it: grpc-js fails the stream (RESOURCE_EXHAUSTED)
+    await Promise.all([a.closed, b.closed]);
+    const lost = await eventually(() => gw.log.find("gRPC stream to backend lost; re-opening")[0], "the stream loss's log line");
+    expect(String(lost.detail)).toContain("131072");
+    expect(await gw.gateway.metrics.value("client_closes_total", { reason: "backend_lost" })).toBe(2);
   }, 60_000);
 
   test("a flapping server (its stream ends again and again): each loss is counted, its log lines are throttled per endpoint", async () => {

@@ -12,6 +12,7 @@
 //                             target; the list is sent repeat times over (default 1: duplicates on purpose)
 //   msg_id 4 (stall)       -> stops reading the stream for STALL_MS (--stall-ms), then reads again
 //   msg_id 6 (end)         -> ends the stream: status OK, in trailers
+//   msg_id 7 (huge)        -> payload "N": a packet with an N-byte payload back to the session
 // Usage: node grpc-game-server.mjs <proto path> [port] [--quiet] [--stall-ms N]
 //   --quiet: no packet events (the benchmark's echo backend).
 import * as grpc from "@grpc/grpc-js";
@@ -54,6 +55,9 @@ function streamPackets(call) {
           out({ event: "resumed" });
           call.resume();
         }, STALL_MS);
+        break;
+      case 7:
+        call.write({ session_id: p.session_id, msg_id: 7, payload: Buffer.alloc(Number(Buffer.from(p.payload).toString("utf8")), 0x68), metadata: {} });
         break;
       case 6:
         out({ event: "ending" });

@@ -48,6 +48,13 @@ export interface GrpcPoolSettings {
    * from, so its leaving (the FIN waits behind its unread bytes) is seen only once it is resumed.
    */
   readonly writeTimeoutMs: number;
+  /**
+   * The largest GamePacket accepted from the backend (grpc.max_receive_message_size). grpc-js has
+   * no per-message refusal: a larger packet fails the stream (RESOURCE_EXHAUSTED), closing every
+   * session on it, as grpc-go does at its 4 MiB default. A packet under it whose payload does not
+   * fit a client frame (64 KiB) is dropped alone (body_too_large).
+   */
+  readonly maxReceiveMessageSize: number;
   readonly highWater: number;
   readonly limit: number;
   readonly totalLimit: number;
@@ -154,6 +161,7 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
       // The gateway's own back-off decides when to try again, not the channel's.
       "grpc.initial_reconnect_backoff_ms": s.retryDelayMs,
       "grpc.max_reconnect_backoff_ms": s.reconnectIntervalMs,
+      "grpc.max_receive_message_length": s.maxReceiveMessageSize,
     }) as grpc.Client & Record<string, unknown>;
   }
 
