@@ -258,7 +258,7 @@ export class GatewayMetrics extends GatewayCounters {
     });
     new Counter({
       name: `${P}backend_connection_closes_total`,
-      help: "Backend connections ended, by cause (dial_failed, dial_timeout, connection_lost, ping_timeout, session_ended, closing, framing violations)",
+      help: "Backend connections ended, by cause (dial_failed, dial_timeout, connection_lost, ping_timeout, write_timeout, session_ended, closing, framing violations)",
       labelNames: ["backend", "cause"],
       registers,
       collect() {

@@ -7,6 +7,7 @@ import type { BackendFrameLayout } from "../protocol/layouts.ts";
 import type { CloseReason } from "../net/client-port.ts";
 import type { Session } from "../session/session.ts";
 import { BreakerState, CircuitBreaker, type BreakerSettings } from "./circuit-breaker.ts";
+import { breakerName, breakerTransitionLog } from "./breaker-log.ts";
 import { CloseCause } from "./close-cause.ts";
 import type { DialFailure } from "./dial-failure.ts";
 import {
@@ -127,9 +128,10 @@ export class EndpointPool implements BackendConnectionOwner {
     deps.metrics.backendTimeouts.inc({ backend: endpoint }, 0);
     deps.metrics.backendRetries.inc({ backend: endpoint }, 0);
     deps.metrics.backendConnectionsActive.inc({ backend: endpoint }, 0);
+    const logTransition = breakerTransitionLog(deps.log, endpoint);
     this.breaker = new CircuitBreaker(deps.settings.breaker, (state) => {
       deps.metrics.circuitBreakerState.set({ backend: endpoint }, state);
-      (state === BreakerState.Open ? deps.log.warn : deps.log.info).call(deps.log, "circuit breaker " + breakerName(state), { backend: endpoint });
+      logTransition(state);
     });
   }
 
@@ -564,6 +566,4 @@ export class EndpointPool implements BackendConnectionOwner {
   }
 }
 
-export function breakerName(state: BreakerState): "closed" | "open" | "half-open" {
-  return state === BreakerState.Open ? "open" : state === BreakerState.HalfOpen ? "half-open" : "closed";
-}
+export { breakerName } from "./breaker-log.ts";

@@ -200,6 +200,9 @@ export const GATEWAY_SCHEMA = {
     reconnect_interval: duration("5s", "positive").zeroMeansDefault(),
     /** 0 = unlimited, as there. */
     max_reconnect_attempts: int(0, 0),
+    // Ours (the reference has no key: Go's default, 4 MiB, applies there). grpc-js checks it per
+    // message and fails the whole stream on a larger one, as grpc-go does.
+    max_receive_message_size: size("4MiB", 1024, 2 ** 31 - 1),
   },
   tracing: {
     enable_trace_propagation: bool(false),

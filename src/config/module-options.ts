@@ -82,6 +82,8 @@ export function grpcPoolSettingsFromConfig(c: GatewayConfig): GrpcPoolSettings {
     retryDelayMs: Math.min(c.connection_pool.retry_delay, c.grpc.reconnect_interval),
     reconnectIntervalMs: c.grpc.reconnect_interval,
     maxReconnectAttempts: c.grpc.max_reconnect_attempts,
+    writeTimeoutMs: c.connection_pool.write_timeout,
+    maxReceiveMessageSize: c.grpc.max_receive_message_size,
     highWater: c.backend.write_queue_high_water,
     limit: c.backend.write_queue_limit,
     totalLimit: c.backend.write_queue_total_limit,

@@ -126,6 +126,8 @@ export interface GrpcConfig {
   readonly reconnect_interval: Millis;
   /** 0 = unlimited. */
   readonly max_reconnect_attempts: number;
+  /** Bytes: the largest GamePacket taken from a backend; a larger one fails the stream. */
+  readonly max_receive_message_size: number;
 }
 
 export interface BackendConfig {

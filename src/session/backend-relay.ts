@@ -40,6 +40,8 @@ export class BackendRelay {
    * each listed once (Session.relayFlushQueued); bounded by live sessions.
    */
   private readonly pending: Session[] = [];
+  /** Numbers gRPC multicast packets, so a session listed twice in one is sent the frame once. */
+  private multicastMark = 0;
 
   private readonly sessions: SessionManager;
   private readonly metrics: GatewayCounters;
@@ -66,6 +68,20 @@ export class BackendRelay {
     const s = this.sessions.get(hi, lo);
     if (s === undefined || s.link?.endpoint !== conn.endpoint) return this.onViolation(conn, "unknown_session");
     this.send(s, frame, off, len, false);
+  }
+
+  onMulticastFrame(conn: BackendFrameSource, targets: readonly number[], frame: Uint8Array, off: number, len: number): void {
+    // A session listed twice gets the frame once: each delivery marks the session with this
+    // packet's number, so duplicates are skipped without a Set per packet.
+    const mark = ++this.multicastMark;
+    for (let i = 0; i < targets.length; i += 2) {
+      const s = this.sessions.get(targets[i]!, targets[i + 1]!);
+      if (s === undefined || s.link?.endpoint !== conn.endpoint) this.onViolation(conn, "unknown_session");
+      else if (s.multicastMark !== mark) {
+        s.multicastMark = mark;
+        this.send(s, frame, off, len, false);
+      }
+    }
   }
 
   onKick(conn: BackendFrameSource, hi: number, lo: number, reason: string): void {

@@ -58,6 +58,8 @@ export class Session {
    */
   linkBytes = 0;
   linkWindow = -1;
+  /** Owned by BackendRelay: the last multicast packet delivered to this session (duplicates in its list are skipped). */
+  multicastMark = 0;
   /** Owned by BackendRelay: this session's client is on the relay's list to flush at chunk end. */
   relayFlushQueued = false;
   /** Message rate limit bucket (security.message_rate_limit), created on first use. */

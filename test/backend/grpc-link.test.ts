@@ -104,6 +104,8 @@ const grpcLinks: LinkFactory = (port, limits) => {
       retryDelayMs: 100,
       reconnectIntervalMs: 1_000,
       maxReconnectAttempts: 0,
+      writeTimeoutMs: 0,
+      maxReceiveMessageSize: 4 * 1024 * 1024,
       highWater: limits.highWater,
       limit: limits.limit,
       totalLimit: 1 << 30,

@@ -105,7 +105,7 @@ describe("defaults", () => {
           write_timeout: 3000,
         },
         consul: { enabled: false, address: "", service_name: "", namespace: "", refresh_interval: 10_000 },
-        grpc: { heartbeat_interval: 30_000, connection_timeout: 10_000, reconnect_interval: 5000, max_reconnect_attempts: 0 },
+        grpc: { heartbeat_interval: 30_000, connection_timeout: 10_000, reconnect_interval: 5000, max_reconnect_attempts: 0, max_receive_message_size: 4 * 1024 * 1024 },
         tracing: { enable_trace_propagation: false },
         log: { level: "info", access_log: "stdout" },
         admin: { listen_addr: "", max_connections: 64, idle_timeout: 5000, debug_token: "" },

@@ -111,7 +111,7 @@ graceful_shutdown_timeout: 0s
     // redis.addr "" is no Redis here (the reference would dial localhost:6379): docs/fleet.md.
     expect(c.redis).toMatchObject({ addr: "", key_prefix: "game-gateway:", pool_size: 10, min_idle_conns: 5, dial_timeout: 5000 });
     expect(c.connection_pool).toMatchObject({ max_connections: 1000, max_retries: 3, retry_delay: 100, dial_timeout: 5000, idle_timeout: 300_000 });
-    expect(c.grpc).toEqual({ heartbeat_interval: 30_000, connection_timeout: 10_000, reconnect_interval: 5000, max_reconnect_attempts: 0 });
+    expect(c.grpc).toEqual({ heartbeat_interval: 30_000, connection_timeout: 10_000, reconnect_interval: 5000, max_reconnect_attempts: 0, max_receive_message_size: 4 * 1024 * 1024 });
     expect(c.graceful_shutdown_timeout).toBe(30_000);
   });
 

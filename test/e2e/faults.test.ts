@@ -405,6 +405,29 @@ describe("backend garbage", () => {
     c.close();
   });
 
+  test("a paused client that quits behind a backend that stopped reading is let go once the unanswered Ping times out", async () => {
+    // Its FIN waits behind the bytes the gateway is not reading, so its leaving is not seen; the
+    // stalled connection's Ping deadline is what ends it (the gRPC transport's equivalent is
+    // connection_pool.write_timeout: test/e2e/grpc-backend.test.ts).
+    const stalled = stalledBackend();
+    const gw = gateway({
+      backend: { connections_per_endpoint: 1, write_queue_high_water: "256KiB", write_queue_limit: "4MiB", ping_interval: "200ms", ping_timeout: "1s" },
+      routing: { rules: [rule(T, [`127.0.0.1:${stalled.port}`])] },
+      session: { sweep_interval: "100ms" },
+    });
+    await eventually(() => stalled.connected, "gateway to connect");
+    const c = await gw.connect();
+    const body = new Uint8Array(32_000);
+    for (let i = 0; i < 450; i++) c.send(1, serverIdFor(T), body);
+    await eventually(async () => (await gw.gateway.metrics.value("backend_backpressure_pauses_total")) > 0, "the client to be paused");
+    c.close();
+    const m = gw.gateway.metrics;
+    await eventually(async () => (await m.value("sessions_active")) === 0, "the paused session to close", 20_000);
+    expect(await m.value("connections_active")).toBe(0);
+    expect(await m.value("backend_connection_closes_total", { backend: `127.0.0.1:${stalled.port}`, cause: "ping_timeout" })).toBeGreaterThan(0);
+    stalled.resume();
+  }, 30_000);
+
   test("a congested shared connection pauses the heavy sender, not a client sending a little", async () => {
     // Before, every client that sent while the queue was past high water was paused, so a quiet
     // client waited behind the heavy one's backlog (here: its first frame read, the rest never).

@@ -13,6 +13,7 @@ const KICK = 2;
 const MULTICAST = 3;
 const STALL = 4;
 const END_STREAM = 6;
+const HUGE = 7;
 const TYPE = 10;
 const SERVER_ID = serverIdFor(TYPE);
 
@@ -125,6 +126,24 @@ for (const runtime of ["node", "bun"] as const) {
       c!.send(ECHO, SERVER_ID, "c's own");
       expect(str((await c!.next()).body)).toBe("c's own"); // nothing of the multicast came to c first
     });
+
+    test("a session listed many times in target_session_ids gets the frame once; a list past 65535 IDs is refused whole", async () => {
+      const s = await server(runtime);
+      const gw = gateway(s.address);
+      const [a, b] = await Promise.all([gw.connect(), gw.connect()]);
+      const ids = [await sessionIdOf(s, a!, "a"), await sessionIdOf(s, b!, "b")];
+      b!.send(MULTICAST, SERVER_ID, JSON.stringify({ targets: ids, text: "twice listed", repeat: 1_000 }));
+      for (const to of [a!, b!]) {
+        expect(str((await to.next()).body)).toBe("twice listed");
+        to.send(ECHO, SERVER_ID, "next");
+        expect(str((await to.next()).body)).toBe("next"); // not a second copy of the multicast
+      }
+      // 2 x 32,768 = 65,536 IDs: one more than a TCP Multicast's u16 count can carry.
+      b!.send(MULTICAST, SERVER_ID, JSON.stringify({ targets: ids, text: "too many", repeat: 32_768 }));
+      await eventually(async () => (await gw.gateway.metrics.value("protocol_violations_total", { side: "backend", reason: "multicast_malformed" })) === 1, "the oversized list to be counted");
+      a!.send(ECHO, SERVER_ID, "after");
+      expect(str((await a!.next()).body)).toBe("after");
+    });
   });
 }
 
@@ -218,6 +237,42 @@ describe("gRPC backend (Node game server)", () => {
     expect(gw.log.find("gRPC stream to backend lost; re-opening")).toHaveLength(1);
   }, 60_000);
 
+  test("grpc.max_receive_message_size: a larger packet fails the whole stream (as grpc-go's limit does); one under it too large for a client is dropped alone", async () => {
+    const s = await server("node");
+    const gw = gateway(s.address, { grpc: { reconnect_interval: "200ms", connection_timeout: "2s", max_receive_message_size: "128KiB" } });
+    const [a, b] = await Promise.all([gw.connect(), gw.connect()]);
+    b.send(ECHO, SERVER_ID, "b here");
+    await b.next();
+    a.send(HUGE, SERVER_ID, String(100 * 1024)); // under the limit, but no client frame holds 100 KiB
+    await eventually(async () => (await gw.gateway.metrics.value("protocol_violations_total", { side: "backend", reason: "body_too_large" })) === 1, "the packet dropped");
+    a.send(ECHO, SERVER_ID, "still here");
+    expect(str((await a.next()).body)).toBe("still here");
+    a.send(HUGE, SERVER_ID, String(200 * 1024)); // over it: grpc-js fails the stream (RESOURCE_EXHAUSTED)
+    await Promise.all([a.closed, b.closed]);
+    const lost = await eventually(() => gw.log.find("gRPC stream to backend lost; re-opening")[0], "the stream loss's log line");
+    expect(String(lost.detail)).toContain("131072");
+    expect(await gw.gateway.metrics.value("client_closes_total", { reason: "backend_lost" })).toBe(2);
+  }, 60_000);
+
+  test("a flapping server (its stream ends again and again): each loss is counted, its log lines are throttled per endpoint", async () => {
+    const s = await server("node");
+    const gw = gateway(s.address, { circuit_breaker: { failure_threshold: 1, open_timeout: "100ms" } });
+    const FLAPS = 4;
+    for (let i = 1; i <= FLAPS; i++) {
+      const client = await eventually(async () => {
+        const c = await gw.connect();
+        c.send(ECHO, SERVER_ID, "up?");
+        return (await c.next().catch(() => null)) === null ? undefined : c;
+      }, `the stream to be back (flap ${i})`, 20_000);
+      client.send(END_STREAM, SERVER_ID, "");
+      await client.closed;
+    }
+    const backend = s.address;
+    expect(await gw.gateway.metrics.value("backend_connection_closes_total", { backend, cause: "connection_lost" })).toBe(FLAPS);
+    expect(gw.log.find("gRPC stream to backend lost; re-opening")).toHaveLength(1);
+    expect(gw.log.find("circuit breaker open")).toHaveLength(1);
+  }, 60_000);
+
   test("the breaker opens while the stream cannot be opened, and closes once the server answers again", async () => {
     const first = await server("node");
     const port = first.port;
@@ -262,6 +317,31 @@ describe("gRPC backend (Node game server)", () => {
     expect(str((await light.next()).body)).toBe("light");
     expect(heavy.isClosed).toBe(false);
   }, 90_000);
+
+  test("a client paused behind a server that stopped reading, and then gone, is let go: after connection_pool.write_timeout the stream is lost and re-opened", async () => {
+    const s = await server("node", 0, ["--quiet", "--stall-ms", "600000"]);
+    const gw = gateway(s.address, {
+      backend: { write_queue_high_water: "64KiB", write_queue_limit: "16MiB" },
+      connection_pool: { write_timeout: "1s" },
+      session: { sweep_interval: "100ms" },
+    });
+    const heavy = await gw.connect();
+    heavy.send(STALL, SERVER_ID, "");
+    await eventually(() => s.events.some((e) => e.event === "stalled"), "the server to stall");
+    const body = "x".repeat(8_000);
+    for (let i = 0; i < 1_000; i++) heavy.send(ECHO, SERVER_ID, body);
+    const pool = gw.gateway.backends.all()[0]!;
+    await eventually(() => pool.pausedClients > 0, "the heavy sender to be paused");
+    heavy.close(); // the player quits: its FIN waits behind the bytes the gateway is not reading
+    const m = gw.gateway.metrics;
+    const backend = s.address;
+    await eventually(async () => (await m.value("sessions_active")) === 0, "the paused session to close", 20_000);
+    expect(await m.value("connections_active")).toBe(0);
+    expect(await m.value("backend_queued_bytes", { backend })).toBe(0);
+    expect(await m.value("backend_connection_closes_total", { backend, cause: "write_timeout" })).toBe(1);
+    await eventually(() => gw.accessLog.find(ACCESS_LOG_BODY).length === 1, "its access record");
+    await eventually(() => s.events.filter((e) => e.event === "stream").length === 2, "the stream opened again");
+  }, 60_000);
 });
 
 describe("a rule's transport", () => {

@@ -8,9 +8,11 @@
 //   connect packet         -> server_connect for that session
 //   msg_id 1 (echo)        -> the same msg_id and payload back to the session
 //   msg_id 2 (kick)        -> server_disconnect for the session, reason = payload
-//   msg_id 3 (multicast)   -> payload {"targets":["id",...],"text":"..."}: msg_id 3, text, to every target
+//   msg_id 3 (multicast)   -> payload {"targets":["id",...],"text":"...","repeat":N}: msg_id 3, text, to every
+//                             target; the list is sent repeat times over (default 1: duplicates on purpose)
 //   msg_id 4 (stall)       -> stops reading the stream for STALL_MS (--stall-ms), then reads again
 //   msg_id 6 (end)         -> ends the stream: status OK, in trailers
+//   msg_id 7 (huge)        -> payload "N": a packet with an N-byte payload back to the session
 // Usage: node grpc-game-server.mjs <proto path> [port] [--quiet] [--stall-ms N]
 //   --quiet: no packet events (the benchmark's echo backend).
 import * as grpc from "@grpc/grpc-js";
@@ -40,8 +42,9 @@ function streamPackets(call) {
         call.write({ session_id: p.session_id, msg_id: 0, payload: Buffer.alloc(0), metadata: { packet_type: "server_disconnect", reason: Buffer.from(p.payload).toString("utf8") } });
         break;
       case 3: {
-        const { targets, text } = JSON.parse(Buffer.from(p.payload).toString("utf8"));
-        call.write({ session_id: "0", msg_id: 3, payload: Buffer.from(text), metadata: {}, target_session_ids: targets });
+        const { targets, text, repeat = 1 } = JSON.parse(Buffer.from(p.payload).toString("utf8"));
+        const listed = Array.from({ length: repeat }, () => targets).flat();
+        call.write({ session_id: "0", msg_id: 3, payload: Buffer.from(text), metadata: {}, target_session_ids: listed });
         break;
       }
       case 4:
@@ -52,6 +55,9 @@ function streamPackets(call) {
           out({ event: "resumed" });
           call.resume();
         }, STALL_MS);
+        break;
+      case 7:
+        call.write({ session_id: p.session_id, msg_id: 7, payload: Buffer.alloc(Number(Buffer.from(p.payload).toString("utf8")), 0x68), metadata: {} });
         break;
       case 6:
         out({ event: "ending" });

@@ -132,11 +132,21 @@ export interface ReceivedPacket {
   readonly packetType: string;
   /** metadata["reason"], "" when absent. */
   readonly reason: string;
-  /** target_session_ids as (hi, lo) pairs; empty when none. */
+  /** target_session_ids as (hi, lo) pairs; empty when none; TOO_MANY_TARGETS past MAX_MULTICAST_TARGETS. */
   readonly targets: readonly number[];
 }
 
 const NO_TARGETS: readonly number[] = [];
+
+/**
+ * The most target_session_ids one packet may list: what a TCP Multicast's u16 count can say.
+ * Past it the packet is not delivered (multicast_malformed), so one packet's work stays bounded.
+ */
+export const MAX_MULTICAST_TARGETS = 0xffff;
+
+/** The targets of a packet listing more than MAX_MULTICAST_TARGETS (identity-compared). */
+export const TOO_MANY_TARGETS: readonly number[] = Object.freeze([]);
+const MAX_TARGET_WORDS = 2 * MAX_MULTICAST_TARGETS;
 const EMPTY: Uint8Array = new Uint8Array(0);
 
 export class MalformedPacket extends Error {}
@@ -232,17 +242,18 @@ export function decodePacket(b: Uint8Array): ReceivedPacket {
     } else if (field === 5 && wire === 2) {
       const packed = new Reader(r.bytes());
       targets ??= [];
-      while (packed.pos < packed.b.length) {
+      while (packed.pos < packed.b.length && targets.length <= MAX_TARGET_WORDS) {
         packed.varint64();
         targets.push(packed.hi | 0, packed.lo);
       }
     } else if (field === 5 && wire === 0) {
       r.varint64();
-      (targets ??= []).push(r.hi | 0, r.lo);
+      if ((targets ??= []).length <= MAX_TARGET_WORDS) targets.push(r.hi | 0, r.lo);
     } else {
       r.skip(wire);
     }
   }
+  if (targets !== null && targets.length > MAX_TARGET_WORDS) targets = TOO_MANY_TARGETS as number[];
   return { sessionHi, sessionLo, msgId, payload, packetType, reason, targets: targets ?? NO_TARGETS };
 }
 

@@ -12,10 +12,10 @@ import type { BackendPool } from "../backend-pool.ts";
 import type { BackendTelemetry } from "../backend-connection.ts";
 import { newViolationLog } from "../backend-connection.ts";
 import { BreakerState, CircuitBreaker, type BreakerSettings } from "../circuit-breaker.ts";
-import { breakerName } from "../endpoint-pool.ts";
+import { breakerTransitionLog } from "../breaker-log.ts";
 import { FairPausing } from "../fair-pausing.ts";
 import { PacketType, type SessionPacketFields, connectPacket, disconnectPacket, gamePacket, sessionPacketFields } from "./game-packet.ts";
-import type { ReceivedPacket } from "./game-packet-codec.ts";
+import { type ReceivedPacket, TOO_MANY_TARGETS } from "./game-packet-codec.ts";
 
 // One backend address speaking the reference's gRPC transport: one GameGatewayService.StreamPackets
 // stream per address, opened with request metadata gateway-name, multiplexing every session bound
@@ -41,6 +41,20 @@ export interface GrpcPoolSettings {
   readonly reconnectIntervalMs: number;
   /** Failed attempts in a row before the stream is given up (0: never). */
   readonly maxReconnectAttempts: number;
+  /**
+   * Packets queued and none accepted by the stream for this long: the stream is given up as lost
+   * (write_timeout) and opened again. A backend whose process answers HTTP/2 pings but whose
+   * handler stopped reading is found only this way, and a client paused behind it is not read
+   * from, so its leaving (the FIN waits behind its unread bytes) is seen only once it is resumed.
+   */
+  readonly writeTimeoutMs: number;
+  /**
+   * The largest GamePacket accepted from the backend (grpc.max_receive_message_size). grpc-js has
+   * no per-message refusal: a larger packet fails the stream (RESOURCE_EXHAUSTED), closing every
+   * session on it, as grpc-go does at its 4 MiB default. A packet under it whose payload does not
+   * fit a client frame (64 KiB) is dropped alone (body_too_large).
+   */
+  readonly maxReceiveMessageSize: number;
   readonly highWater: number;
   readonly limit: number;
   readonly totalLimit: number;
@@ -51,6 +65,8 @@ export interface GrpcPoolSettings {
 export interface GrpcPacketHandler {
   /** A client frame (8-byte header + body) for session (hi, lo); frame is reused after the call. */
   onClientFrame(conn: BackendFrameSource, hi: number, lo: number, frame: Uint8Array, off: number, len: number): void;
+  /** The same frame to each listed session ((hi, lo) pairs), once per session however often it is listed. */
+  onMulticastFrame(conn: BackendFrameSource, targets: readonly number[], frame: Uint8Array, off: number, len: number): void;
   onKick(conn: BackendFrameSource, hi: number, lo: number, reason: string): void;
   onChunkEnd(): void;
   onViolation(conn: BackendFrameSource, reason: BackendViolation): void;
@@ -104,6 +120,11 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
   /** Passed high water; relieved once the queue is at half of it. */
   private congestedFlag = false;
   private failures = 0;
+  /** Writes the stream has completed; compared at each health check (the write deadline). */
+  private writesDone = 0;
+  private writesAtCheck = 0;
+  /** When a health check first found packets queued and no write completed since the previous one; -1: not stuck. */
+  private writeStuckSince = -1;
   private reopenTimer: ReturnType<typeof setTimeout> | null = null;
   private reachableFlag = false;
   private flushScheduled = false;
@@ -123,9 +144,10 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     deps.metrics.backendTimeouts.inc({ backend: endpoint }, 0);
     deps.metrics.backendRetries.inc({ backend: endpoint }, 0);
     deps.metrics.backendConnectionsActive.inc({ backend: endpoint }, 0);
+    const logTransition = breakerTransitionLog(deps.log, endpoint);
     this.breaker = new CircuitBreaker(s.breaker, (state) => {
       deps.metrics.circuitBreakerState.set({ backend: endpoint }, state);
-      (state === BreakerState.Open ? deps.log.warn : deps.log.info).call(deps.log, "circuit breaker " + breakerName(state), { backend: endpoint });
+      logTransition(state);
     });
     this.client = new deps.clientConstructor(endpoint, grpc.credentials.createInsecure(), {
       "grpc.keepalive_time_ms": s.heartbeatIntervalMs,
@@ -139,6 +161,7 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
       // The gateway's own back-off decides when to try again, not the channel's.
       "grpc.initial_reconnect_backoff_ms": s.retryDelayMs,
       "grpc.max_reconnect_backoff_ms": s.reconnectIntervalMs,
+      "grpc.max_receive_message_length": s.maxReceiveMessageSize,
     }) as grpc.Client & Record<string, unknown>;
   }
 
@@ -185,8 +208,28 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     this.open();
   }
 
-  healthCheck(_now: number): void {
+  healthCheck(now: number): void {
     // HTTP/2 keepalive (grpc.heartbeat_interval) finds a dead peer; a lost stream reports itself.
+    // A live peer that stopped reading is found by the write deadline.
+    if (this.state === "open" && this.deps.settings.writeTimeoutMs > 0 && this.writeDeadlinePassed(now)) {
+      this.lost("write_timeout", "the backend accepted nothing for connection_pool.write_timeout");
+    }
+  }
+
+  /**
+   * Sampled at each health check, as for TCP backends: stuck means packets queued and no write
+   * completed since the previous check. It fires between write_timeout and write_timeout plus one
+   * session.sweep_interval after the backend stopped reading.
+   */
+  private writeDeadlinePassed(now: number): boolean {
+    const progressed = this.writesDone !== this.writesAtCheck;
+    this.writesAtCheck = this.writesDone;
+    if (progressed || this.queued === 0) {
+      this.writeStuckSince = -1;
+      return false;
+    }
+    if (this.writeStuckSince < 0) this.writeStuckSince = now;
+    return now - this.writeStuckSince >= this.deps.settings.writeTimeoutMs;
   }
 
   attach(session: Session): boolean {
@@ -345,7 +388,7 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
   }
 
   /** The stream failed to open or was lost: its sessions close, and it is opened again after a back-off. */
-  private lost(errorType: "timeout" | "connection_failed" | "connection_lost", detail: string): void {
+  private lost(errorType: "timeout" | "connection_failed" | "connection_lost" | "write_timeout", detail: string): void {
     if (this.state === "closed") return;
     const wasOpen = this.state === "open";
     const call = this.call;
@@ -353,11 +396,12 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     this.state = "down";
     if (call !== null) call.cancel();
     this.generation++;
+    this.writeStuckSince = -1;
     const m = this.deps.metrics;
     if (wasOpen) m.backendConnectionsActive.dec({ backend: this.endpoint });
-    if (errorType === "timeout") m.backendTimeouts.inc({ backend: this.endpoint });
+    if (errorType === "timeout" || errorType === "write_timeout") m.backendTimeouts.inc({ backend: this.endpoint });
     bump(this.tally.errors, errorType);
-    bump(this.tally.closes, wasOpen ? "connection_lost" : errorType === "timeout" ? "dial_timeout" : "dial_failed");
+    bump(this.tally.closes, errorType === "write_timeout" ? "write_timeout" : wasOpen ? "connection_lost" : errorType === "timeout" ? "dial_timeout" : "dial_failed");
     this.breaker.recordFailure();
     this.dropQueue();
     this.pausing.resumeAll();
@@ -372,11 +416,9 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     this.failures++;
     const max = this.deps.settings.maxReconnectAttempts;
     if (this.reachableFlag || this.failures === 1) {
-      this.deps.log.warn(wasOpen ? "gRPC stream to backend lost; re-opening" : "gRPC backend unreachable", {
-        backend: this.endpoint,
-        cause: errorType,
-        detail,
-      });
+      // Throttled per endpoint: a stream lost every few seconds is counted, not logged each time.
+      const what = wasOpen ? "gRPC stream to backend lost; re-opening" : "gRPC backend unreachable";
+      this.deps.throttledLog.warn(`${wasOpen ? "lost" : "unreachable"}:${this.endpoint}`, what, { backend: this.endpoint, cause: errorType, detail });
     }
     this.reachableFlag = false;
     if (max > 0 && this.failures > max) {
@@ -442,6 +484,7 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     }
     this.queued -= size;
     this.deps.telemetry.totalQueued.queued -= size;
+    this.writesDone++;
     this.checkRelief();
   }
 
@@ -516,8 +559,9 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     frame.set(payload, CLIENT_HEADER_SIZE);
     const len = CLIENT_HEADER_SIZE + payload.length;
     const targets = p.targets;
+    if (targets === TOO_MANY_TARGETS) return this.deps.handler.onViolation(this, "multicast_malformed");
     if (targets.length > 0) {
-      for (let i = 0; i < targets.length; i += 2) this.deps.handler.onClientFrame(this, targets[i]!, targets[i + 1]!, frame, 0, len);
+      this.deps.handler.onMulticastFrame(this, targets, frame, 0, len);
     } else {
       this.deps.handler.onClientFrame(this, p.sessionHi, p.sessionLo, frame, 0, len);
     }
