@@ -76,24 +76,26 @@ describe("dist/game-gateway", () => {
       for (const p of procs) p.kill("SIGKILL");
       await backend.stop();
     });
+    /** Writes `lines` to the file `cfg` and starts the binary on it (killed after the suite). */
+    const startWithConfig = (cfg: string, lines: readonly string[]): Subprocess<"ignore", "pipe", "pipe"> => {
+      writeFileSync(cfg, lines.join("\n"));
+      const proc = Bun.spawn([binary, "--config", cfg], { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+      procs.push(proc);
+      return proc;
+    };
 
     test("--config FILE: clients round-trip through the binary; SIGTERM exits 0", async () => {
       const cfg = join(dir, "gw.yaml");
-      writeFileSync(
-        cfg,
-        [
-          "server:",
-          '  listen_addr: "127.0.0.1:0"',
-          "  health_check_port: -1",
-          "graceful_shutdown_timeout: 1s",
-          "security: { connection_rate_limit: 1000, max_connections_per_ip: 1000 }",
-          "routing:",
-          "  rules:",
-          `    - { server_type: 10, endpoints: ["127.0.0.1:${backend.port}"] }`,
-        ].join("\n"),
-      );
-      const proc = Bun.spawn([binary, "--config", cfg], { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-      procs.push(proc);
+      const proc = startWithConfig(cfg, [
+        "server:",
+        '  listen_addr: "127.0.0.1:0"',
+        "  health_check_port: -1",
+        "graceful_shutdown_timeout: 1s",
+        "security: { connection_rate_limit: 1000, max_connections_per_ip: 1000 }",
+        "routing:",
+        "  rules:",
+        `    - { server_type: 10, endpoints: ["127.0.0.1:${backend.port}"] }`,
+      ]);
       const [, port] = await new ChildOutput(proc).line(/"listen":"127\.0\.0\.1:(\d+)"/);
       const clients = await Promise.all([1, 2, 3].map(() => GameClient.connect("127.0.0.1", Number(port))));
       for (const [i, c] of clients.entries()) c.send(5, serverIdFor(10), text(`via binary ${i}`));
@@ -122,16 +124,11 @@ describe("dist/game-gateway", () => {
 
     test("WebSocket clients through the binary: on the dedicated listener and on the TCP port (sniffed)", async () => {
       const cfg = join(dir, "gw-ws.yaml");
-      writeFileSync(
-        cfg,
-        [
-          'server: { listen_addr: "127.0.0.1:0", ws_listen_addr: "127.0.0.1:0", health_check_port: -1 }',
-          "graceful_shutdown_timeout: 1s",
-          `routing: { rules: [{ server_type: 10, endpoints: ["127.0.0.1:${backend.port}"] }] }`,
-        ].join("\n"),
-      );
-      const proc = Bun.spawn([binary, "--config", cfg], { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-      procs.push(proc);
+      const proc = startWithConfig(cfg, [
+        'server: { listen_addr: "127.0.0.1:0", ws_listen_addr: "127.0.0.1:0", health_check_port: -1 }',
+        "graceful_shutdown_timeout: 1s",
+        `routing: { rules: [{ server_type: 10, endpoints: ["127.0.0.1:${backend.port}"] }] }`,
+      ]);
       const [, port, wsPort] = await new ChildOutput(proc).line(/"listen":"127\.0\.0\.1:(\d+)".*"ws_listen":"127\.0\.0\.1:(\d+)\/ws"/);
       const frame = encodeClientFrame(3, serverIdFor(10), text("over websocket"));
       for (const url of [`ws://127.0.0.1:${wsPort}/ws`, `ws://127.0.0.1:${port}/`]) {
@@ -150,18 +147,13 @@ describe("dist/game-gateway", () => {
     test("backend.mode: per_session serves a game server written for the reference gateway, unchanged", async () => {
       const reference = startReferenceBackend();
       const cfg = join(dir, "gw-per-session.yaml");
-      writeFileSync(
-        cfg,
-        [
-          'server: { listen_addr: "127.0.0.1:0", health_check_port: -1 }',
-          "graceful_shutdown_timeout: 1s",
-          'backend: { mode: per_session, ping_interval: 20ms }',
-          "session: { sweep_interval: 10ms }",
-          `routing: { rules: [{ server_type: 10, endpoints: ["127.0.0.1:${reference.port}"] }] }`,
-        ].join("\n"),
-      );
-      const proc = Bun.spawn([binary, "--config", cfg], { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-      procs.push(proc);
+      const proc = startWithConfig(cfg, [
+        'server: { listen_addr: "127.0.0.1:0", health_check_port: -1 }',
+        "graceful_shutdown_timeout: 1s",
+        'backend: { mode: per_session, ping_interval: 20ms }',
+        "session: { sweep_interval: 10ms }",
+        `routing: { rules: [{ server_type: 10, endpoints: ["127.0.0.1:${reference.port}"] }] }`,
+      ]);
       try {
         const [, port] = await new ChildOutput(proc).line(/"listen":"127\.0\.0\.1:(\d+)"/);
         const clients = await Promise.all([0, 1, 2].map(() => GameClient.connect("127.0.0.1", Number(port))));
@@ -223,17 +215,12 @@ describe("dist/game-gateway", () => {
 
     test("serves the status page the bundler embedded, byte for byte, at / of the admin port", async () => {
       const cfg = join(dir, "gw-admin.yaml");
-      writeFileSync(
-        cfg,
-        [
-          'server: { listen_addr: "127.0.0.1:0" }',
-          'admin: { listen_addr: "127.0.0.1:0" }',
-          "graceful_shutdown_timeout: 1s",
-          `routing: { rules: [{ server_type: 10, endpoints: ["127.0.0.1:${backend.port}"] }] }`,
-        ].join("\n"),
-      );
-      const proc = Bun.spawn([binary, "--config", cfg], { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-      procs.push(proc);
+      const proc = startWithConfig(cfg, [
+        'server: { listen_addr: "127.0.0.1:0" }',
+        'admin: { listen_addr: "127.0.0.1:0" }',
+        "graceful_shutdown_timeout: 1s",
+        `routing: { rules: [{ server_type: 10, endpoints: ["127.0.0.1:${backend.port}"] }] }`,
+      ]);
       const [, adminPort] = await new ChildOutput(proc).line(/"admin_port":(\d+)/);
       const page = await fetch(`http://127.0.0.1:${adminPort}/`);
       expect(page.status).toBe(200);
@@ -245,17 +232,12 @@ describe("dist/game-gateway", () => {
 
     test("GET /debug/pprof/profile: a pprof CPU profile of the binary under traffic, its stacks source-mapped to the gateway's files", async () => {
       const cfg = join(dir, "gw-profile.yaml");
-      writeFileSync(
-        cfg,
-        [
-          'server: { listen_addr: "127.0.0.1:0" }',
-          'admin: { listen_addr: "127.0.0.1:0", debug_token: "bin-t0ken" }',
-          "graceful_shutdown_timeout: 1s",
-          `routing: { rules: [{ server_type: 10, endpoints: ["127.0.0.1:${backend.port}"] }] }`,
-        ].join("\n"),
-      );
-      const proc = Bun.spawn([binary, "--config", cfg], { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-      procs.push(proc);
+      const proc = startWithConfig(cfg, [
+        'server: { listen_addr: "127.0.0.1:0" }',
+        'admin: { listen_addr: "127.0.0.1:0", debug_token: "bin-t0ken" }',
+        "graceful_shutdown_timeout: 1s",
+        `routing: { rules: [{ server_type: 10, endpoints: ["127.0.0.1:${backend.port}"] }] }`,
+      ]);
       const [, port, adminPort] = await new ChildOutput(proc).line(/"listen":"127\.0\.0\.1:(\d+)".*"admin_port":(\d+)/);
       const url = (q: string) => `http://127.0.0.1:${adminPort}/debug/pprof/profile${q}`;
       const auth = { headers: { authorization: "Bearer bin-t0ken" } };
