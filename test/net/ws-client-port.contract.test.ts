@@ -6,10 +6,9 @@ import { AdmissionControl } from "../../src/net/admission.ts";
 import { BufferPool } from "../../src/net/buffer-pool.ts";
 import type { ClientEvents } from "../../src/net/client-port.ts";
 import { WsListener } from "../../src/net/ws-listener.ts";
-import { clientPortContract, type ClientPortPeer, type ClientPortUnderTest } from "../contracts/client-port.contract.ts";
-import { eventually } from "../support/eventually.ts";
+import { clientPortContract, type ClientPortUnderTest } from "../contracts/client-port.contract.ts";
 import { TEST_WS_OPTIONS } from "../support/ws-options.ts";
-import { WsPeer } from "../support/ws-peer.ts";
+import { WsPeer, wsPortUnderTest } from "../support/ws-peer.ts";
 
 clientPortContract("ws", async (events: ClientEvents, options): Promise<ClientPortUnderTest> => {
   const listener = new WsListener({
@@ -21,21 +20,5 @@ clientPortContract("ws", async (events: ClientEvents, options): Promise<ClientPo
   });
   listener.start("client-port contract");
   const ws = await WsPeer.connect(listener.port, TEST_WS_OPTIONS.path);
-  const peer: ClientPortPeer = {
-    send: (frames, pieces) => ws.send(frames, pieces),
-    received: () => ws.received(),
-    get closed() {
-      return ws.closed;
-    },
-    pauseReading: () => ws.pauseReading(),
-    end: () => ws.end(),
-  };
-  return {
-    peer,
-    async dispose() {
-      ws.terminate();
-      listener.stop();
-      await eventually(() => listener.connections === 0, "the listener's connections to close");
-    },
-  };
+  return wsPortUnderTest(ws, listener);
 });

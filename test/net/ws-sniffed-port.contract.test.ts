@@ -7,10 +7,9 @@ import { BufferPool } from "../../src/net/buffer-pool.ts";
 import { CidrList } from "../../src/net/cidr.ts";
 import type { ClientEvents } from "../../src/net/client-port.ts";
 import { TcpListener } from "../../src/net/tcp-listener.ts";
-import { clientPortContract, type ClientPortPeer, type ClientPortUnderTest } from "../contracts/client-port.contract.ts";
-import { eventually } from "../support/eventually.ts";
+import { clientPortContract, type ClientPortUnderTest } from "../contracts/client-port.contract.ts";
 import { TEST_LISTENER_OPTIONS } from "../support/partial-socket.ts";
-import { WsPeer } from "../support/ws-peer.ts";
+import { WsPeer, wsPortUnderTest } from "../support/ws-peer.ts";
 
 clientPortContract("ws", async (events: ClientEvents, options): Promise<ClientPortUnderTest> => {
   const listener = new TcpListener({
@@ -24,21 +23,5 @@ clientPortContract("ws", async (events: ClientEvents, options): Promise<ClientPo
   listener.start("client-port contract");
   // Any path: the reference accepts a handshake on any.
   const ws = await WsPeer.connect(listener.port, "/any/path");
-  const peer: ClientPortPeer = {
-    send: (frames, pieces) => ws.send(frames, pieces),
-    received: () => ws.received(),
-    get closed() {
-      return ws.closed;
-    },
-    pauseReading: () => ws.pauseReading(),
-    end: () => ws.end(),
-  };
-  return {
-    peer,
-    async dispose() {
-      ws.terminate();
-      listener.stop();
-      await eventually(() => listener.connections === 0, "the listener's connections to close");
-    },
-  };
+  return wsPortUnderTest(ws, listener);
 });

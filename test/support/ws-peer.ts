@@ -5,6 +5,7 @@ import type { Socket } from "bun";
 import websocket from "websocket-driver";
 import { concat } from "./bytes.ts";
 import { eventually } from "./eventually.ts";
+import type { ClientPortUnderTest } from "../contracts/client-port.contract.ts";
 
 export class WsPeer {
   private readonly messages: Uint8Array[] = [];
@@ -108,4 +109,24 @@ export class WsPeer {
   terminate(): void {
     this.socket.terminate();
   }
+}
+
+/** A WsPeer as the ClientPort contract suite drives it; disposing it also stops the listener it reached. */
+export function wsPortUnderTest(ws: WsPeer, listener: { stop(): void; readonly connections: number }): ClientPortUnderTest {
+  return {
+    peer: {
+      send: (frames, pieces) => ws.send(frames, pieces),
+      received: () => ws.received(),
+      get closed() {
+        return ws.closed;
+      },
+      pauseReading: () => ws.pauseReading(),
+      end: () => ws.end(),
+    },
+    async dispose() {
+      ws.terminate();
+      listener.stop();
+      await eventually(() => listener.connections === 0, "the listener's connections to close");
+    },
+  };
 }
