@@ -1,7 +1,7 @@
 // A dashboard built on the reference gateway keeps working: every case it counts is provoked here
 // through real clients, real backends and the real gateway, and the exact series are read back
 // from /metrics. What the series must be is written below from the reference facts
-// (/work/shared/reference/reference-gateway.md, "Metric names"), not from src/admin/metrics.ts.
+// (../shared/reference/reference-gateway.md, "Metric names"), not from src/admin/metrics.ts.
 import { afterEach, describe, expect, test } from "bun:test";
 import YAML from "yaml";
 import { mkdtempSync, writeFileSync } from "node:fs";

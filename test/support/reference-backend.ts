@@ -1,5 +1,5 @@
 // A game server written for the reference Go gateway's TCP mode, from its contract alone
-// (/work/shared/reference/reference-gateway.md, "Its TCP backend contract"), with plain DataView
+// (../shared/reference/reference-gateway.md, "Its TCP backend contract"), with plain DataView
 // reads and writes and none of this project's codecs: one connection per player, Trans only.
 //
 // Gateway -> backend: [i32 Length][i32 Type][u32 ServerID = 0][i64 ObjectID = session]
