@@ -81,7 +81,10 @@ export class RemoteAdmission implements AdmissionGate {
     this.questions.set(id, { ip, askedAt: this.now(), waiter });
     this.idOf.set(waiter, id);
     this.send({ t: "admit", id, worker: this.worker, ip });
-    this.timer ??= setTimeout(this.onTimer, this.timeoutMs);
+    if (this.timer === null) {
+      this.timer = setTimeout(this.onTimer, this.timeoutMs);
+      this.timer.unref?.(); // the listeners keep a worker alive, not this
+    }
     return ADMISSION_PENDING;
   }
 

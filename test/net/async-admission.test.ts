@@ -13,6 +13,7 @@ import type { AdmissionMessage } from "../../src/net/admission-gate.ts";
 import { RemoteAdmission } from "../../src/net/remote-admission.ts";
 import { eventually, rule, str, text, TestScope } from "../support/harness.ts";
 import { proxyV1 } from "../support/proxy-header.ts";
+import { WsPeer } from "../support/ws-peer.ts";
 
 const T = 10;
 const scope = new TestScope();
@@ -127,5 +128,40 @@ describe("TCP listener with a gate that answers later", () => {
     expect(str((await c.next()).body)).toBe("via the balancer");
     expect(broker.heldBy(0, "203.0.113.7")).toBe(1);
     c.close();
+  });
+});
+
+describe("dedicated WebSocket listener with a gate that answers later", () => {
+  test("the upgrade waits for the answer: admitted, it carries the session; refused, it gets 429 and the same record", async () => {
+    const backend = await scope.backend();
+    const { gate, deliver, outbox, broker } = heldGate({ maxPerIp: 1 });
+    const gw = scope.gateway(
+      { server: { ws_listen_addr: "127.0.0.1:0", ws_path: "/ws" }, routing: { rules: [rule(T, [`127.0.0.1:${backend.port}`])] } },
+      { admissionGate: gate },
+    );
+    const connecting = WsPeer.connect(gw.gateway.wsPort, "/ws");
+    await eventually(() => admits(outbox) === 1, "the gate to ask");
+    deliver();
+    const peer = await connecting;
+    await peer.send(encodeClientFrame(1, serverIdFor(T), text("over ws")));
+    await eventually(() => peer.received().length >= 8 + "over ws".length, "the echo");
+    expect(str(peer.received().subarray(8))).toBe("over ws");
+    expect(broker.heldBy(0, "127.0.0.1")).toBe(1);
+
+    const refused = WsPeer.connect(gw.gateway.wsPort, "/ws").then(
+      () => "upgraded",
+      (e: Error) => e.message,
+    );
+    await eventually(() => admits(outbox) === 1, "the second question");
+    deliver();
+    expect(await refused).toContain("429");
+    expect(await gw.gateway.metrics.value("connection_refusals_total", { refusal: "per_ip_limit" })).toBe(1);
+    peer.end();
+    await eventually(() => {
+      deliver();
+      return broker.heldBy(0) === 0;
+    }, "the close to release the broker's count");
+    await gw.gateway.stop();
+    expect(gw.accessLog.lines.filter((l) => l.status === "rejected")).toMatchObject([{ refusal: "per_ip_limit", "network.protocol.name": "ws" }]);
   });
 });
