@@ -11,7 +11,7 @@ import { encodeClientFrame } from "../../src/protocol/client-frame.ts";
 import { AdmissionBroker } from "../../src/net/admission-broker.ts";
 import type { AdmissionMessage } from "../../src/net/admission-gate.ts";
 import { RemoteAdmission } from "../../src/net/remote-admission.ts";
-import { eventually, rule, str, text, TestScope } from "../support/harness.ts";
+import { eventually, rule, str, testConfig, text, TestScope } from "../support/harness.ts";
 import { proxyV1 } from "../support/proxy-header.ts";
 import { WsPeer } from "../support/ws-peer.ts";
 
@@ -111,6 +111,16 @@ describe("TCP listener with a gate that answers later", () => {
     expect(broker.heldBy(0)).toBe(0);
     await gw.gateway.stop();
     expect(gw.accessLog.lines.filter((l) => l.status === "rejected")).toMatchObject([{ refusal: "admission_timeout", "client.address": "127.0.0.1" }]);
+  });
+
+  test("a reload's per-IP limits reach the broker, which holds the machine's limits", async () => {
+    const { gate, deliver, outbox, broker } = heldGate({ maxPerIp: 1 });
+    const gw = scope.gateway({}, { admissionGate: gate });
+    const reload = gw.gateway.reload(testConfig({ security: { max_connections_per_ip: 2, connection_rate_limit: 100_000 } }));
+    expect(reload).toMatchObject({ ok: true });
+    expect(outbox).toMatchObject([{ t: "update", worker: 0, options: { maxPerIp: 2, ratePerSec: 100_000 } }]);
+    deliver();
+    expect([broker.admit(1, "10.0.0.1"), broker.admit(1, "10.0.0.1"), broker.admit(1, "10.0.0.1")]).toEqual([null, null, "per_ip_limit"]);
   });
 
   test("a trusted balancer's PROXY header and first frame in one write: admitted by the player's address", async () => {
