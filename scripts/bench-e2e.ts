@@ -1621,6 +1621,7 @@ async function main(): Promise<void> {
     better: "lower" | "higher";
     digits: number;
   }
+  const num = (v: number | null, digits: number): string => (digits === 0 && v !== null ? fmtInt(v) : fmt(v, digits));
   const FIGURES: Figure[] = [
     { name: "round trips/s", of: (p) => p.roundTripsPerSecond, better: "higher", digits: 0 },
     { name: "proxy CPU µs/rt", of: (p) => p.proxyCpuUsPerRoundTrip, better: "lower", digits: 2 },
@@ -1749,10 +1750,10 @@ async function main(): Promise<void> {
         bestRows.push([
           key,
           f.name,
-          fmt(gv, f.digits),
-          `${best.peer} ${fmt(best.value, f.digits)}`,
+          num(gv, f.digits),
+          `${best.peer} ${num(best.value, f.digits)}`,
           fmt(x),
-          ov === undefined || other === undefined ? "-" : `${other} ${fmt(f.of(ov), f.digits)}`,
+          ov === undefined || other === undefined ? "-" : `${other} ${num(f.of(ov), f.digits)}`,
           `${fmt(g.generatorCores)} / ${fmt(best.pooled.generatorCores)}`,
           g.generatorLimited !== null || best.pooled.generatorLimited !== null ? "GEN" : "",
         ]);
