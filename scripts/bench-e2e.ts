@@ -54,12 +54,12 @@
 //      from this process) alone, then beside --heavy N clients (the load tester, 4 frames of
 //      60,000 bytes in flight each: 240 KB writes in a loop) on the same shared backend
 //      connection; the quiet client's p50/p99 in both phases and their ratio.
-// Each of a-c runs against every target in turn (a: direct, haproxy, gateway; then b; ...; even
-// rounds in reverse order), so load from other processes on the machine hits all targets alike; a and b run --rounds times
-// (2 by default, 1 with --quick) and are pooled (mean rate; total CPU / total round trips).
-// d starts each target afresh.
+// Each of a-c and f runs against every target in turn (a: direct, haproxy, nginx, gateway; then b;
+// ...; even rounds, and every other f run, in reverse order), so load from other processes on the
+// machine hits all targets alike; a and b run --rounds times (2 by default, 1 with --quick) and are
+// pooled (mean rate and latency; total CPU / total round trips). d starts each target afresh.
 //
-// CPU: utime+stime from /proc/PID/stat of the proxy process (HAProxy or the gateway) and of the
+// CPU: utime+stime from /proc/PID/stat of the proxy process (HAProxy, nginx or the gateway) and of the
 // echo server / demo backend, read before the load tester starts and after it exits, divided by
 // the round trips it received: CPU per round trip (connection setup and teardown included).
 // "cores" is the same counter over the steady middle of the run (30%..90% of the duration)
