@@ -3,7 +3,8 @@
 // exit status. Also runnable directly (`bun src/loadtest/main.ts ...`), which is how a parent
 // started from source starts its workers.
 import { makeServerId } from "../protocol/client-frame.ts";
-import { Engine, LOADTEST_MESSAGE_ID } from "./engine.ts";
+import { readFileSync } from "node:fs";
+import { type ClientTls, Engine, LOADTEST_MESSAGE_ID } from "./engine.ts";
 import {
   LOADTEST_USAGE,
   LoadtestUsageError,
@@ -56,6 +57,14 @@ export async function runLoadtest(argv: string[], out?: LoadtestOutput): Promise
   const o = parsed.options;
   if (o.worker) return runWorker(o, io);
 
+  if (o.tlsCa !== "") {
+    try {
+      readFileSync(o.tlsCa, "utf8");
+    } catch (e) {
+      io.stderr(`game-gateway loadtest: --tls-ca ${o.tlsCa}: cannot read it (${(e as Error).message}); expected a PEM file of a CA certificate\n\n${LOADTEST_USAGE}\n`);
+      return EXIT_USAGE;
+    }
+  }
   for (const note of parsed.notes) io.stderr(`game-gateway loadtest: note: ${note}\n`);
   if (o.ws && o.sourceAddresses !== "auto" && o.sourceAddresses > 1) {
     io.stderr("game-gateway loadtest: note: --source-addresses does not apply to --ws (WebSocket clients cannot bind a source address); ignored\n");
@@ -103,6 +112,7 @@ function engineConfig(
     host: o.host,
     port: o.port,
     wsPath: o.ws ? o.wsPath : null,
+    tls: clientTls(o),
     connections,
     connBase,
     durationMs: o.durationMs,
@@ -119,6 +129,13 @@ function engineConfig(
     log: (line: string) => io.stderr(`${line}\n`),
     onProgress,
   };
+}
+
+/** --tls: how the server's certificate is checked (the CA file was read when the options were checked). */
+function clientTls(o: LoadtestOptions): ClientTls | null {
+  if (!o.tls) return null;
+  if (o.tlsInsecure) return { rejectUnauthorized: false };
+  return o.tlsCa === "" ? { rejectUnauthorized: true } : { rejectUnauthorized: true, ca: readFileSync(o.tlsCa, "utf8") };
 }
 
 /** A worker: its share of the load, reported as JSON lines for the parent (see workers.ts). */

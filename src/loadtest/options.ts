@@ -47,6 +47,12 @@ export interface LoadtestOptions {
   readonly ws: boolean;
   /** --ws: the path of the gateway's WebSocket endpoint (server.ws_path). */
   readonly wsPath: string;
+  /** TLS to the listener (server.tls.*): TCP clients over TLS, or wss:// with --ws. */
+  readonly tls: boolean;
+  /** --tls: accept any server certificate (a self-signed one in a test or benchmark). */
+  readonly tlsInsecure: boolean;
+  /** --tls: a PEM file of the CA that signed the server's certificate ("" = the system's CAs). */
+  readonly tlsCa: string;
   // Internal: set by a parent for its worker processes.
   readonly worker: boolean;
   /** Global id of this process's first connection. */
@@ -90,6 +96,10 @@ Usage: game-gateway loadtest [flags]
   --ws                   WebSocket clients: -port is then the gateway's WebSocket listener
                          (server.ws_listen_addr), or its client port, which accepts them too
   --ws-path PATH         the WebSocket endpoint's path (/ws, as server.ws_path)
+  --tls                  TLS to the listener (server.tls.*): TCP clients over TLS, or wss://
+                         with --ws; the certificate is verified against the system's CAs
+  --tls-ca FILE          --tls: verify against this CA's PEM instead (a private CA)
+  --tls-insecure         --tls: accept any certificate (a self-signed one on a test machine)
   -h, --help
 
 Exit status: 0 pass, 1 an error rate above --max-error-rate, 2 usage error.`;
@@ -124,6 +134,9 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   "source-addresses": { kind: "string", key: "sourceAddresses" },
   ws: { kind: "bool", key: "ws" },
   "ws-path": { kind: "string", key: "wsPath" },
+  tls: { kind: "bool", key: "tls" },
+  "tls-insecure": { kind: "bool", key: "tlsInsecure" },
+  "tls-ca": { kind: "string", key: "tlsCa" },
   worker: { kind: "bool", key: "worker" },
   "conn-base": { kind: "int", key: "connBase" },
   "worker-progress": { kind: "bool", key: "workerProgress" },
@@ -152,6 +165,9 @@ export function defaultOptions(): LoadtestOptions {
     sourceAddresses: "auto",
     ws: false,
     wsPath: "/ws",
+    tls: false,
+    tlsInsecure: false,
+    tlsCa: "",
     worker: false,
     connBase: 0,
     workerProgress: false,
@@ -241,6 +257,9 @@ export function parseLoadtestArgs(argv: readonly string[]): ParsedLoadtestArgs {
       `--source-addresses: got ${o.sourceAddresses}, expected 1..${MAX_SOURCE_ADDRESSES} or auto`,
     );
   }
+  check(o.tls || !o.tlsInsecure, "--tls-insecure applies to --tls only: add --tls");
+  check(o.tls || o.tlsCa === "", "--tls-ca applies to --tls only: add --tls");
+  check(!(o.tlsInsecure && o.tlsCa !== ""), "--tls-insecure and --tls-ca contradict each other: verify against the CA, or accept any certificate");
   check(o.connBase >= 0, `--conn-base: got ${o.connBase}, expected 0 or more`);
 
   if (o.messageSize < MIN_BODY_SIZE) {

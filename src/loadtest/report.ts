@@ -40,12 +40,15 @@ function mode(o: LoadtestOptions): string {
 export function describeRun(d: RunDescription): string {
   const o = d.options;
   const parts = [
-    o.ws ? `${o.connections} WebSocket connections to ws://${o.host}:${o.port}${o.wsPath}` : `${o.connections} connections to ${o.host}:${o.port}`,
+    o.ws
+      ? `${o.connections} WebSocket connections to ${o.tls ? "wss" : "ws"}://${o.host}:${o.port}${o.wsPath}`
+      : `${o.connections} ${o.tls ? "TLS " : ""}connections to ${o.host}:${o.port}`,
     `for ${formatDuration(o.durationMs)}`,
     mode(o),
     `${o.messageSize}-byte bodies`,
     `server type ${o.serverType} world ${o.worldId} inst ${o.instId}`,
   ];
+  if (o.tls) parts.push(o.tlsInsecure ? "any server certificate accepted" : o.tlsCa !== "" ? `certificate checked against ${o.tlsCa}` : "certificate checked against the system's CAs");
   if (o.ramp > 0) parts.push(`ramp ${o.ramp} connections/s`);
   if (o.processes > 1) parts.push(`${o.processes} processes`);
   if (d.sourceAddresses > 1) parts.push(`${d.sourceAddresses} source addresses 127.0.0.1-${sourceAddress(d.sourceAddresses - 1)}`);

@@ -56,6 +56,9 @@ export function workerArgs(o: LoadtestOptions, share: number, base: number, sour
     `--verbose=${o.verbose}`,
     `--ws=${o.ws}`,
     `--ws-path=${o.wsPath}`,
+    `--tls=${o.tls}`,
+    `--tls-insecure=${o.tlsInsecure}`,
+    ...(o.tlsCa === "" ? [] : [`--tls-ca=${o.tlsCa}`]),
   ];
 }
 
