@@ -23,6 +23,10 @@
 //            OTEL_EXPORTER_OTLP_ENDPOINT at an OTLP/gRPC receiver in a process of its own
 //            (bench/e2e/otlp-sink.ts). `--targets gateway,gateway-otel --workloads a` measures
 //            the cost of export: CPU per round trip with export on vs off, in one run.
+//   gateway-base  (only when named in --targets, with --base-root DIR) the gateway of another
+//            checkout (DIR/src/cli/main.ts, e.g. `git worktree add DIR 637012f` with node_modules
+//            linked), same config, same demo backend (this tree's): `--targets gateway,gateway-base
+//            --workloads a,b --base-root DIR` compares two versions' CPU per round trip, interleaved.
 // Every target returns each client frame unchanged (same MessageID, ServerID and body), so the
 // load tester's byte-for-byte reply check holds for all three.
 //
@@ -84,13 +88,13 @@ const HOST = "127.0.0.1";
 /** File descriptors asked for every child (15,000 idle clients need ~30,000 in HAProxy). */
 const NOFILE = 65536;
 
-type TargetName = "direct" | "haproxy" | "gateway" | "gateway-otel" | "gateway-grpc";
+type TargetName = "direct" | "haproxy" | "gateway" | "gateway-otel" | "gateway-grpc" | "gateway-base";
 type LoadId = "a" | "b" | "c";
 type WorkloadId = LoadId | "d" | "e";
 /** The default targets; gateway-otel runs only when --targets names it. */
 const TARGETS: readonly TargetName[] = ["direct", "haproxy", "gateway"];
-const ALL_TARGETS: readonly TargetName[] = [...TARGETS, "gateway-otel", "gateway-grpc"];
-const isGateway = (t: TargetName): boolean => t === "gateway" || t === "gateway-otel" || t === "gateway-grpc";
+const ALL_TARGETS: readonly TargetName[] = [...TARGETS, "gateway-otel", "gateway-grpc", "gateway-base"];
+const isGateway = (t: TargetName): boolean => t === "gateway" || t === "gateway-otel" || t === "gateway-grpc" || t === "gateway-base";
 /** The gateway-grpc target's route and load: server type 0, so a reply's ServerID (0 from a gRPC packet) matches what was sent. */
 const GRPC_SERVER_TYPE = 0;
 const DEFAULT_SERVER_TYPE = 10;
@@ -98,7 +102,8 @@ const WORKLOADS: readonly WorkloadId[] = ["a", "b", "c", "d", "e"];
 
 // --- options ---------------------------------------------------------------------------------
 
-const USAGE = `bun scripts/bench-e2e.ts [--quick] [--json FILE] [--targets direct,haproxy,gateway,gateway-otel,gateway-grpc]
+const USAGE = `bun scripts/bench-e2e.ts [--quick] [--json FILE] [--targets direct,haproxy,gateway,gateway-otel,gateway-grpc,gateway-base]
+                         [--base-root DIR]
                          [--workloads a,b,c,d,e] [--profile | --no-profile] [--profile-workload a|b|c]
                          [--profile-dir DIR] [--syscalls | --no-syscalls] [--rounds N] [--c-ramp R] [--idle N] [--heavy N] [--keep-temp]`;
 
@@ -120,6 +125,8 @@ interface Options {
   /** Workload e: heavy clients beside the quiet one. */
   heavy: number;
   keepTemp: boolean;
+  /** Target gateway-base: the checkout whose gateway it runs. */
+  baseRoot: string | null;
 }
 
 function profileWorkload(v: string): LoadId {
@@ -137,12 +144,12 @@ function parseOptions(argv: readonly string[]): Options {
   };
   const known = new Set([
     "--quick", "--json", "--targets", "--workloads", "--profile", "--no-profile", "--profile-workload", "--profile-dir", "--idle", "--keep-temp",
-    "--syscalls", "--no-syscalls", "--rounds", "--c-ramp", "--heavy", "--help", "--h",
+    "--syscalls", "--no-syscalls", "--rounds", "--c-ramp", "--heavy", "--base-root", "--help", "--h",
   ]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!known.has(a)) throw new Error(`unknown argument "${a}"`);
-    if (["--json", "--targets", "--workloads", "--profile-workload", "--profile-dir", "--idle", "--rounds", "--c-ramp", "--heavy"].includes(a)) i++;
+    if (["--json", "--targets", "--workloads", "--profile-workload", "--profile-dir", "--idle", "--rounds", "--c-ramp", "--heavy", "--base-root"].includes(a)) i++;
   }
   if (argv.includes("--help") || argv.includes("--h")) {
     console.log(USAGE);
@@ -165,10 +172,14 @@ function parseOptions(argv: readonly string[]): Options {
   if (!Number.isInteger(heavy) || heavy < 1 || heavy > 100) throw new Error("--heavy must be 1..100");
   const cRamp = Number(value("--c-ramp") ?? 2500);
   if (!Number.isFinite(cRamp) || cRamp < 0) throw new Error("--c-ramp must be 0 (all at once) or more");
+  const baseRoot = value("--base-root") ?? null;
+  const targets = value("--targets") === undefined ? [...TARGETS] : list("--targets", ALL_TARGETS);
+  if (targets.includes("gateway-base") && baseRoot === null) throw new Error("--targets gateway-base needs --base-root DIR");
+  if (baseRoot !== null && !existsSync(join(baseRoot, "src/cli/main.ts"))) throw new Error(`--base-root: ${baseRoot}/src/cli/main.ts does not exist`);
   return {
     quick,
     jsonPath: resolve(value("--json") ?? join(ROOT, `bench/e2e/results-${date}${quick ? "-quick" : ""}.json`)),
-    targets: value("--targets") === undefined ? [...TARGETS] : list("--targets", ALL_TARGETS),
+    targets,
     workloads: list("--workloads", WORKLOADS),
     profile: argv.includes("--profile") || (!quick && !argv.includes("--no-profile")),
     profileWorkload: profileWorkload(value("--profile-workload") ?? "b"),
@@ -179,6 +190,7 @@ function parseOptions(argv: readonly string[]): Options {
     idle,
     heavy,
     keepTemp: argv.includes("--keep-temp"),
+    baseRoot: baseRoot === null ? null : resolve(baseRoot),
   };
 }
 
@@ -530,8 +542,18 @@ log:
 `;
 }
 
-/** With otlp, the gateway exports spans to an OTLP/gRPC sink started beside it (target gateway-otel). */
-async function startGateway(tempDir: string, maxConnections: number, profileDir: string | null = null, otlp = false, grpc = false): Promise<Target> {
+/**
+ * With otlp, the gateway exports spans to an OTLP/gRPC sink started beside it (target gateway-otel);
+ * with baseRoot, the gateway is that checkout's (target gateway-base).
+ */
+async function startGateway(
+  tempDir: string,
+  maxConnections: number,
+  profileDir: string | null = null,
+  otlp = false,
+  grpc = false,
+  baseRoot: string | null = null,
+): Promise<Target> {
   const sink = otlp ? new Child("otlp-sink", [BUN, join(ROOT, "bench/e2e/otlp-sink.ts")], { raiseFds: false }) : null;
   const sinkAddress = sink === null ? null : (await sink.out.waitFor(/otlp sink listening on ([\d.]+:\d+)/, 15_000))[1]!;
   const demo = grpc
@@ -545,8 +567,9 @@ async function startGateway(tempDir: string, maxConnections: number, profileDir:
   writeFileSync(cfg, gatewayConfig(port, adminPort, backendPort, maxConnections, grpc));
   const prof = profileDir === null ? [] : ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${profileDir}`];
   const env = sinkAddress === null ? undefined : { OTEL_EXPORTER_OTLP_ENDPOINT: sinkAddress };
-  const name: TargetName = otlp ? "gateway-otel" : grpc ? "gateway-grpc" : "gateway";
-  const child = new Child(name, [BUN, ...prof, CLI, "--config", cfg], { env });
+  const name: TargetName = otlp ? "gateway-otel" : grpc ? "gateway-grpc" : baseRoot !== null ? "gateway-base" : "gateway";
+  const cli = baseRoot === null ? CLI : join(baseRoot, "src/cli/main.ts");
+  const child = new Child(name, [BUN, ...prof, cli, "--config", cfg], { env });
   try {
     await waitForPort(port, 20_000, () => child.alive);
   } catch (e) {
@@ -1253,7 +1276,7 @@ async function main(): Promise<void> {
           const t =
             name === "direct" ? await startDirect(tempDir)
             : name === "haproxy" ? await startHaproxy(haproxyBin!, tempDir, haproxyMaxconn)
-            : await startGateway(tempDir, maxConnFor(opts.idle), null, name === "gateway-otel", name === "gateway-grpc");
+            : await startGateway(tempDir, maxConnFor(opts.idle), null, name === "gateway-otel", name === "gateway-grpc", name === "gateway-base" ? opts.baseRoot : null);
           up.set(name, t);
           log(`${name} up on ${HOST}:${t.port} (${t.proxy ? `${t.proxy.name} pid ${t.proxy.pid}, ` : ""}${t.backend.name} pid ${t.backend.pid})`);
         } catch (e) {
