@@ -405,7 +405,10 @@ class Child {
   ) {
     // `ulimit -n` then exec: the pid stays the child's, so /proc/PID is the measured process.
     const full = opts.raiseFds === false ? cmd : ["sh", "-c", `ulimit -n ${NOFILE} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`, "sh", ...cmd];
-    const env = opts.env === undefined ? undefined : { ...process.env, ...opts.env };
+    // Always passed: Bun.spawn without env hands the child the environment this process started
+    // with, not process.env as changed since, so NODE_ENV=production (set above) would not reach
+    // it and the gateway would run its development checks, which the release binary does not.
+    const env = { ...process.env, ...opts.env };
     this.proc = Bun.spawn({ cmd: full, cwd: ROOT, env, stdin: opts.stdin ?? "ignore", stdout: "pipe", stderr: "pipe" });
     this.out = new LineTap(this.proc.stdout, opts.keepLines);
     this.err = new LineTap(this.proc.stderr);
@@ -1024,7 +1027,7 @@ async function runNoisyNeighbour(t: Target, heavy: number, seconds: number): Pro
       id: "b", title: "heavy", connections: heavy, rate: 0, inFlight: HEAVY_IN_FLIGHT, messageSize: HEAVY_BODY,
       seconds: seconds + 2, ramp: 0, processes: 1,
     };
-    const gen = Bun.spawn({ cmd: loadtestArgs(t.port, w, w.seconds, t.serverType), cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+    const gen = Bun.spawn({ cmd: loadtestArgs(t.port, w, w.seconds, t.serverType), cwd: ROOT, env: { ...process.env }, stdout: "pipe", stderr: "pipe" });
     await sleep(1000); // the heavy clients are connected and looping
     result.quietBesideHeavy = await quietClient(t.port, seconds);
     const out = await new Response(gen.stdout).text();
