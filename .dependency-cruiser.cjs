@@ -26,6 +26,13 @@ module.exports = {
       to: { pathNot: "^src/telemetry/" },
     },
     {
+      name: "time-has-no-dependencies",
+      severity: "error",
+      comment: "The Clock every layer takes (deadlines, timers) imports nothing.",
+      from: { path: "^src/time/" },
+      to: { pathNot: "^src/time/" },
+    },
+    {
       name: "protocol-imports-only-bytes",
       severity: "error",
       comment: "The wire format depends on nothing but the byte helpers.",

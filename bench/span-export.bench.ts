@@ -35,7 +35,7 @@ const port = { remoteAddress: "127.0.0.1", protocol: "tcp" } as unknown as Clien
 
 async function connections(n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
-    const s = new Session(1, i, port, { serverType: 10, worldId: 1, instId: 0 });
+    const s = new Session(1, i, port, { serverType: 10, worldId: 1, instId: 0 }, Date.now());
     s.traceId = TraceId.random();
     s.spanId = SpanId.random();
     const spans = tracer.sessionStarted(s, Date.now());

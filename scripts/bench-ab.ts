@@ -9,17 +9,32 @@
 // this, base, ...) so both see the same load, and reports per benchmark the median and spread of
 // each side and the median of the per-round ratios (this / base), the steadiest figure on a busy
 // machine: a burst of load slows both processes of a round, not one side of the comparison.
-// The harness's own helpers that the base may not have yet (src/cli/args.ts) are copied from
-// this tree; they are not measured.
+// The harness's own helpers that the base may not have yet (src/cli/args.ts and the modules it
+// imports) are copied from this tree; they are not measured.
 
-import { cpSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { withTwoDashFlags } from "../src/cli/args.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 /** Files the bench harness imports for itself, not for what it measures. */
 const HARNESS_HELPERS = ["src/cli/args.ts"];
+
+/** `files` and every file of this tree they import by a relative path, transitively (repo-relative). */
+function withLocalImports(files: readonly string[]): string[] {
+  const scanner = new Bun.Transpiler({ loader: "ts" });
+  const seen = new Set<string>();
+  const todo = [...files];
+  for (let f = todo.pop(); f !== undefined; f = todo.pop()) {
+    if (seen.has(f)) continue;
+    seen.add(f);
+    for (const imp of scanner.scanImports(readFileSync(join(ROOT, f), "utf8"))) {
+      if (imp.path.startsWith(".")) todo.push(relative(ROOT, resolve(ROOT, dirname(f), imp.path)));
+    }
+  }
+  return [...seen];
+}
 
 const argv = withTwoDashFlags(process.argv.slice(2));
 function option(name: string, fallback?: string): string {
@@ -40,7 +55,7 @@ async function checkout(commit: string): Promise<string> {
   const untar = Bun.spawn(["tar", "-x", "-C", dir], { stdin: archive.stdout, stderr: "inherit" });
   if ((await archive.exited) !== 0 || (await untar.exited) !== 0) throw new Error(`git archive ${commit} failed`);
   cpSync(join(ROOT, "bench"), join(dir, "bench"), { recursive: true });
-  for (const f of HARNESS_HELPERS) cpSync(join(ROOT, f), join(dir, f));
+  for (const f of withLocalImports(HARNESS_HELPERS)) cpSync(join(ROOT, f), join(dir, f));
   symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
   return dir;
 }

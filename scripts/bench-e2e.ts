@@ -34,6 +34,10 @@
 //            OTEL_EXPORTER_OTLP_ENDPOINT at an OTLP/gRPC receiver in a process of its own
 //            (bench/e2e/otlp-sink.ts). `--targets gateway,gateway-otel --workloads a` measures
 //            the cost of export: CPU per round trip with export on vs off, in one run.
+//   gateway-base  (only when named in --targets, with --base-root DIR) the gateway of another
+//            checkout (DIR/src/cli/main.ts, e.g. `git worktree add DIR 637012f` with node_modules
+//            linked), same config, same demo backend (this tree's): `--targets gateway,gateway-base
+//            --workloads a,b --base-root DIR` compares two versions' CPU per round trip, interleaved.
 // Every target returns each client frame unchanged (same MessageID, ServerID and body), so the
 // load tester's byte-for-byte reply check holds for all three.
 //
@@ -103,12 +107,12 @@ const NOFILE = 65536;
 
 type TargetName =
   | "direct" | "haproxy" | "nginx" | "gateway"
-  | "gateway-otel" | "gateway-grpc" | "gateway-ws" | "gateway-ws-sniffed" | "gateway-tls";
+  | "gateway-otel" | "gateway-grpc" | "gateway-ws" | "gateway-ws-sniffed" | "gateway-tls" | "gateway-base";
 type LoadId = "a" | "b" | "c" | "f";
 type WorkloadId = LoadId | "d" | "e";
 /** The default targets; the other gateway variants run only when --targets names them. */
 const TARGETS: readonly TargetName[] = ["direct", "haproxy", "nginx", "gateway"];
-const ALL_TARGETS: readonly TargetName[] = [...TARGETS, "gateway-otel", "gateway-grpc", "gateway-ws", "gateway-ws-sniffed", "gateway-tls"];
+const ALL_TARGETS: readonly TargetName[] = [...TARGETS, "gateway-otel", "gateway-grpc", "gateway-ws", "gateway-ws-sniffed", "gateway-tls", "gateway-base"];
 /** What an operations team would put in front of game servers instead: the gateway is held against the better of them on each figure. */
 const PEERS: readonly TargetName[] = ["haproxy", "nginx"];
 /** The gateway reached over another client transport than plain TCP: run in a, b and f only (not c, d). */
@@ -124,7 +128,8 @@ const WORKLOADS: readonly WorkloadId[] = ["a", "b", "c", "d", "e", "f"];
 // --- options ---------------------------------------------------------------------------------
 
 const USAGE = `bun scripts/bench-e2e.ts [--quick] [--json FILE]
-                         [--targets direct,haproxy,nginx,gateway,gateway-otel,gateway-grpc,gateway-ws,gateway-ws-sniffed,gateway-tls]
+                         [--targets direct,haproxy,nginx,gateway,gateway-otel,gateway-grpc,gateway-ws,gateway-ws-sniffed,gateway-tls,gateway-base]
+                         [--base-root DIR]
                          [--workloads a,b,c,d,e,f] [--profile | --no-profile] [--profile-workload a|b|c]
                          [--profile-dir DIR] [--syscalls | --no-syscalls] [--rounds N] [--c-ramp R] [--idle N] [--heavy N]
                          [--fixed-rates R,R] [--fixed-bodies B,B] [--fixed-clients N] [--keep-temp]`;
@@ -151,6 +156,8 @@ interface Options {
   fixedBodies: number[];
   fixedClients: number;
   keepTemp: boolean;
+  /** Target gateway-base: the checkout whose gateway it runs. */
+  baseRoot: string | null;
 }
 
 function profileWorkload(v: string): "a" | "b" | "c" {
@@ -168,12 +175,12 @@ function parseOptions(argv: readonly string[]): Options {
   };
   const known = new Set([
     "--quick", "--json", "--targets", "--workloads", "--profile", "--no-profile", "--profile-workload", "--profile-dir", "--idle", "--keep-temp",
-    "--syscalls", "--no-syscalls", "--rounds", "--c-ramp", "--heavy", "--fixed-rates", "--fixed-bodies", "--fixed-clients", "--help", "--h",
+    "--syscalls", "--no-syscalls", "--rounds", "--c-ramp", "--heavy", "--fixed-rates", "--fixed-bodies", "--fixed-clients", "--base-root", "--help", "--h",
   ]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!known.has(a)) throw new Error(`unknown argument "${a}"`);
-    if (["--json", "--targets", "--workloads", "--profile-workload", "--profile-dir", "--idle", "--rounds", "--c-ramp", "--heavy", "--fixed-rates", "--fixed-bodies", "--fixed-clients"].includes(a)) i++;
+    if (["--json", "--targets", "--workloads", "--profile-workload", "--profile-dir", "--idle", "--rounds", "--c-ramp", "--heavy", "--fixed-rates", "--fixed-bodies", "--fixed-clients", "--base-root"].includes(a)) i++;
   }
   if (argv.includes("--help") || argv.includes("--h")) {
     console.log(USAGE);
@@ -206,10 +213,14 @@ function parseOptions(argv: readonly string[]): Options {
   const fixedBodies = numbers("--fixed-bodies", "64,1024", 16, 65_535);
   const fixedClients = Number(value("--fixed-clients") ?? 1000);
   if (!Number.isInteger(fixedClients) || fixedClients < 1 || fixedClients > 10_000) throw new Error(`--fixed-clients: got ${fixedClients}, expected 1..10000`);
+  const baseRoot = value("--base-root") ?? null;
+  const targets = value("--targets") === undefined ? [...TARGETS] : list("--targets", ALL_TARGETS);
+  if (targets.includes("gateway-base") && baseRoot === null) throw new Error("--targets gateway-base needs --base-root DIR");
+  if (baseRoot !== null && !existsSync(join(baseRoot, "src/cli/main.ts"))) throw new Error(`--base-root: ${baseRoot}/src/cli/main.ts does not exist`);
   return {
     quick,
     jsonPath: resolve(value("--json") ?? join(ROOT, `bench/e2e/results-${date}${quick ? "-quick" : ""}.json`)),
-    targets: value("--targets") === undefined ? [...TARGETS] : list("--targets", ALL_TARGETS),
+    targets,
     workloads: list("--workloads", WORKLOADS),
     profile: argv.includes("--profile") || (!quick && !argv.includes("--no-profile")),
     profileWorkload: profileWorkload(value("--profile-workload") ?? "b"),
@@ -223,6 +234,7 @@ function parseOptions(argv: readonly string[]): Options {
     fixedBodies,
     fixedClients,
     keepTemp: argv.includes("--keep-temp"),
+    baseRoot: baseRoot === null ? null : resolve(baseRoot),
   };
 }
 
@@ -468,7 +480,10 @@ class Child {
   ) {
     // `ulimit -n` then exec: the pid stays the child's, so /proc/PID is the measured process.
     const full = opts.raiseFds === false ? cmd : ["sh", "-c", `ulimit -n ${NOFILE} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`, "sh", ...cmd];
-    const env = opts.env === undefined ? undefined : { ...process.env, ...opts.env };
+    // Always passed: Bun.spawn without env hands the child the environment this process started
+    // with, not process.env as changed since, so NODE_ENV=production (set above) would not reach
+    // it and the gateway would run its development checks, which the release binary does not.
+    const env = { ...process.env, ...opts.env };
     this.proc = Bun.spawn({ cmd: full, cwd: ROOT, env, stdin: opts.stdin ?? "ignore", stdout: "pipe", stderr: "pipe" });
     this.out = new LineTap(this.proc.stdout, opts.keepLines);
     this.err = new LineTap(this.proc.stderr);
@@ -664,9 +679,10 @@ log:
 
 /**
  * A gateway target by name: gateway-otel exports spans to an OTLP/gRPC sink started beside it,
- * gateway-grpc has a gRPC echo backend, gateway-ws/-ws-sniffed/-tls differ in how clients reach it.
+ * gateway-grpc has a gRPC echo backend, gateway-ws/-ws-sniffed/-tls differ in how clients reach it,
+ * gateway-base runs the gateway of the checkout at baseRoot.
  */
-async function startGateway(tempDir: string, maxConnections: number, profileDir: string | null = null, name: TargetName = "gateway"): Promise<Target> {
+async function startGateway(tempDir: string, maxConnections: number, profileDir: string | null = null, name: TargetName = "gateway", baseRoot: string | null = null): Promise<Target> {
   const otlp = name === "gateway-otel";
   const grpc = name === "gateway-grpc";
   const transport = transportOf(name);
@@ -689,7 +705,8 @@ async function startGateway(tempDir: string, maxConnections: number, profileDir:
   writeFileSync(cfg, gatewayConfig(listeners, backendPort, maxConnections, grpc));
   const prof = profileDir === null ? [] : ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${profileDir}`];
   const env = sinkAddress === null ? undefined : { OTEL_EXPORTER_OTLP_ENDPOINT: sinkAddress };
-  const child = new Child(name, [BUN, ...prof, CLI, "--config", cfg], { env });
+  const cli = baseRoot === null ? CLI : join(baseRoot, "src/cli/main.ts");
+  const child = new Child(name, [BUN, ...prof, cli, "--config", cfg], { env });
   // The sniffed port takes a WebSocket handshake on any path; /ws keeps the two WebSocket targets alike.
   const clientArgs =
     transport === "ws" || transport === "ws-sniffed" ? ["--ws", "--ws-path", "/ws"] : transport === "tls" ? ["--tls", "--tls-insecure"] : [];
@@ -1191,7 +1208,7 @@ async function runNoisyNeighbour(t: Target, heavy: number, seconds: number): Pro
       id: "b", key: "e-heavy", title: "heavy", connections: heavy, rate: 0, inFlight: HEAVY_IN_FLIGHT, messageSize: HEAVY_BODY,
       seconds: seconds + 2, ramp: 0, processes: 1,
     };
-    const gen = Bun.spawn({ cmd: loadtestArgs(t.port, w, w.seconds, t.serverType, t.clientArgs), cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+    const gen = Bun.spawn({ cmd: loadtestArgs(t.port, w, w.seconds, t.serverType, t.clientArgs), cwd: ROOT, env: { ...process.env }, stdout: "pipe", stderr: "pipe" });
     await sleep(1000); // the heavy clients are connected and looping
     result.quietBesideHeavy = await quietClient(t.port, seconds);
     const out = await new Response(gen.stdout).text();
@@ -1453,7 +1470,7 @@ async function main(): Promise<void> {
     name === "direct" ? startDirect(tempDir)
     : name === "haproxy" ? startHaproxy(haproxyBin!, tempDir, haproxyMaxconn)
     : name === "nginx" ? startNginx((nginx as { install: NginxInstall }).install, tempDir, haproxyMaxconn)
-    : startGateway(tempDir, maxConnFor(opts.idle), null, name);
+    : startGateway(tempDir, maxConnFor(opts.idle), null, name, name === "gateway-base" ? opts.baseRoot : null);
 
   try {
     // a-c: every target up at once (idle ones cost nothing), runs interleaved per workload.

@@ -47,6 +47,7 @@ import { fdShortfall, openFileLimit } from "./net/fd-limit.ts";
 import { SharedQueueTally } from "./net/socket-writer.ts";
 import { SpanIdSource } from "./protocol/trace-context.ts";
 import { LatencyDirection } from "./telemetry/counters.ts";
+import { type Clock, systemClock, waitUntil } from "./time/clock.ts";
 
 // The composition root: builds every part from one config and owns their lifetimes. Each part's
 // options come from config/module-options.ts; this file only wires the parts together.
@@ -61,7 +62,10 @@ export interface GatewayOptions {
   readonly accessLogSink?: LogSink;
   /** Opens the listening sockets (default: bind afresh; the dev entry point passes a HotBinder). */
   readonly binder?: Binder;
-  /** Time for session deadlines, admission buckets and drain (default: the system clock). */
+  /**
+   * Time for session deadlines, admission buckets, the drain, backend re-dials and breakers, and
+   * the shutdown's close wait (default: the system clock).
+   */
   readonly clock?: Clock;
   /** Exports each connection's spans (src/tracing, when OTEL_EXPORTER_OTLP_ENDPOINT is set); shut down with the gateway. */
   readonly tracer?: ConnectionTracer | null;
@@ -78,16 +82,6 @@ export interface GatewayOptions {
    */
   readonly admissionGate?: AdmissionGate;
 }
-
-/** Time as the gateway's deadlines see it; tests pass one they advance explicitly. */
-export interface Clock {
-  /** Milliseconds since the epoch; a function-valued field, so it may be called detached. */
-  readonly now: () => number;
-  /** Resolves once now() has advanced by at least ms. */
-  sleep(ms: number): Promise<void>;
-}
-
-const systemClock: Clock = { now: Date.now, sleep: (ms) => Bun.sleep(ms) };
 
 /** What asked for a reload: the admin API, a change of the config file, or SIGHUP. */
 export type ReloadSource = "api" | "file" | "signal";
@@ -115,7 +109,8 @@ export interface ReloadRecord {
 /**
  * How long shutdown waits for clients to close (after reason shutdown was queued to them) and then
  * for backends to take their Disconnects: long enough for a slow reader to take a small tail,
- * short enough that a stuck peer cannot hold the process; real time, not the injected clock.
+ * short enough that a stuck peer cannot hold the process. Counted on the gateway's clock: a test
+ * with a manual clock whose client never closes ticks past it.
  */
 const CLOSE_WAIT_MS = 5_000;
 const RELOADS_KEPT = 20;
@@ -258,12 +253,21 @@ export class Gateway {
       log: this.log,
       throttledLog: throttled,
       telemetry,
+      clock: this.clock,
     });
     const grpc = options.grpc ?? null;
     this.grpcPools =
       grpc === null
         ? null
-        : grpc({ settings: grpcPoolSettingsFromConfig(config), handler: relay, metrics: this.metrics, log: this.log, throttledLog: throttled, telemetry });
+        : grpc({
+            settings: grpcPoolSettingsFromConfig(config),
+            handler: relay,
+            metrics: this.metrics,
+            log: this.log,
+            throttledLog: throttled,
+            telemetry,
+            clock: this.clock,
+          });
     this.backends.routeGrpc({ endpoints: grpcEndpointsFromConfig(config), factory: this.grpcPools });
     this.service = new SessionService({
       ...sessionSettingsFromConfig(config),
@@ -670,8 +674,7 @@ export class Gateway {
     this.sweepTimer = null;
     const remaining = this.allClients;
     this.service.closeAll("shutdown");
-    const deadline = Date.now() + CLOSE_WAIT_MS;
-    while (this.allClients > 0 && Date.now() < deadline) await Bun.sleep(10);
+    await waitUntil(this.clock, () => this.allClients === 0, CLOSE_WAIT_MS);
     await this.backends.close(CLOSE_WAIT_MS);
     this.accessLog?.close();
     this.messageRates.stop();

@@ -1,4 +1,4 @@
-// The admin port's /debug/pprof paths, where the performance guide sends operators:
+// The admin port's /debug/pprof paths, where the performance guide (../shared/reference/performance-guide.md) sends operators:
 //   go tool pprof 'http://host:9090/debug/pprof/profile?seconds=30&token=...'
 // (behind the same admin.debug_token gate as /debug/stats and /debug/heap).
 

@@ -1,6 +1,7 @@
 import { parseHostPort } from "../config/host-port.ts";
 import type { BackendPool, GrpcPoolFactory } from "./backend-pool.ts";
 import { EndpointPool, type PoolDeps } from "./endpoint-pool.ts";
+import { waitUntil } from "../time/clock.ts";
 
 // All endpoint pools of the process, by "host:port". Pools are created for every endpoint the
 // routes name (so connections are warm before the first player arrives) and on first use.
@@ -86,14 +87,16 @@ export class BackendRegistry {
     return [...this.pools.values(), ...this.retired];
   }
 
-  /** Closes every pool after its queued frames are written; resolves when all are closed or after maxWaitMs. */
+  /**
+   * Closes every pool after its queued frames are written; resolves when all are closed or after
+   * maxWaitMs on the pools' clock.
+   */
   async close(maxWaitMs: number): Promise<void> {
     const pools = this.all();
     for (const p of pools) p.close();
     this.pools.clear();
     this.retired.clear();
-    const deadline = Date.now() + maxWaitMs;
-    while (pools.some((p) => !p.finished) && Date.now() < deadline) await Bun.sleep(10);
+    await waitUntil(this.deps.clock, () => pools.every((p) => p.finished), maxWaitMs);
   }
 }
 

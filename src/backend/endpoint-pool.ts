@@ -6,6 +6,7 @@ import type { BufferPool } from "../net/buffer-pool.ts";
 import type { BackendFrameLayout } from "../protocol/layouts.ts";
 import type { CloseReason } from "../net/client-port.ts";
 import type { Session } from "../session/session.ts";
+import type { Clock, ClockTimer } from "../time/clock.ts";
 import { BreakerState, CircuitBreaker, type BreakerSettings } from "./circuit-breaker.ts";
 import { breakerName, breakerTransitionLog } from "./breaker-log.ts";
 import { CloseCause } from "./close-cause.ts";
@@ -66,6 +67,8 @@ export interface PoolDeps {
   readonly log: Logger;
   readonly throttledLog: ThrottledLog;
   readonly telemetry: BackendTelemetry;
+  /** Re-dial and probe timers and the breakers' windows run on it (the gateway's clock). */
+  readonly clock: Clock;
 }
 
 const SHARED_INITIAL_BUFFER = 64 * 1024;
@@ -91,7 +94,7 @@ export class EndpointPool implements BackendConnectionOwner {
   private sessionCount = 0;
   private readonly slots: (BackendConnection | null)[];
   private readonly failures: number[];
-  private readonly redialTimers: (ReturnType<typeof setTimeout> | null)[];
+  private readonly redialTimers: (ClockTimer | null)[];
   /** Per slot: when its connection was first seen carrying no session (-1: it carries some). */
   private readonly emptySince: number[];
   /** Per slot: closed for idleness, dialled again only when sessions need it. */
@@ -102,7 +105,7 @@ export class EndpointPool implements BackendConnectionOwner {
   private openDedicated = 0;
   private closed = false;
   /** While the breaker is open: the one pending probe dial (see PROBE_INTERVAL_MS). */
-  private probeTimer: ReturnType<typeof setTimeout> | null = null;
+  private probeTimer: ClockTimer | null = null;
   /** Dedicated mode's probe: a connection carrying no session, closed once it proves healthy. */
   private prober: BackendConnection | null = null;
   private reach: Reachability = { kind: "unknown" };
@@ -129,10 +132,14 @@ export class EndpointPool implements BackendConnectionOwner {
     deps.metrics.backendRetries.inc({ backend: endpoint }, 0);
     deps.metrics.backendConnectionsActive.inc({ backend: endpoint }, 0);
     const logTransition = breakerTransitionLog(deps.log, endpoint);
-    this.breaker = new CircuitBreaker(deps.settings.breaker, (state) => {
-      deps.metrics.circuitBreakerState.set({ backend: endpoint }, state);
-      logTransition(state);
-    });
+    this.breaker = new CircuitBreaker(
+      deps.settings.breaker,
+      (state) => {
+        deps.metrics.circuitBreakerState.set({ backend: endpoint }, state);
+        logTransition(state);
+      },
+      deps.clock.now,
+    );
   }
 
   /** The endpoint answered since it last failed to (for /ready and the status page). */
@@ -279,11 +286,11 @@ export class EndpointPool implements BackendConnectionOwner {
    */
   close(): void {
     this.closed = true;
-    if (this.probeTimer !== null) clearTimeout(this.probeTimer);
+    if (this.probeTimer !== null) this.deps.clock.clearTimer(this.probeTimer);
     this.probeTimer = null;
     for (let i = 0; i < this.slots.length; i++) {
       const t = this.redialTimers[i];
-      if (t) clearTimeout(t);
+      if (t) this.deps.clock.clearTimer(t);
       this.slots[i]?.shutDown();
     }
     for (const c of this.dedicated) c.shutDown();
@@ -467,13 +474,13 @@ export class EndpointPool implements BackendConnectionOwner {
         delay_ms: Math.round(delay),
       });
     }
-    this.redialTimers[slot] = setTimeout(() => this.dialSlot(slot), delay);
+    this.redialTimers[slot] = this.deps.clock.setTimer(() => this.dialSlot(slot), delay);
   }
 
   private scheduleProbe(): void {
     if (this.probeTimer !== null || this.closed) return;
     const delay = PROBE_INTERVAL_MS / 2 + Math.random() * (PROBE_INTERVAL_MS / 2);
-    this.probeTimer = setTimeout(this.probe, delay);
+    this.probeTimer = this.deps.clock.setTimer(this.probe, delay);
   }
 
   private readonly probe = (): void => {
@@ -492,7 +499,7 @@ export class EndpointPool implements BackendConnectionOwner {
     const slot = this.slots.indexOf(null);
     if (slot < 0) return;
     const t = this.redialTimers[slot];
-    if (t) clearTimeout(t);
+    if (t) this.deps.clock.clearTimer(t);
     this.dialSlot(slot, true);
   };
 
@@ -509,7 +516,7 @@ export class EndpointPool implements BackendConnectionOwner {
     for (let i = 0; i < this.slots.length; i++) {
       if (this.slots[i] !== null || this.parked[i]) continue;
       const t = this.redialTimers[i];
-      if (t) clearTimeout(t);
+      if (t) this.deps.clock.clearTimer(t);
       this.dialSlot(i);
     }
   }

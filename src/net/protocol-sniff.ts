@@ -1,4 +1,4 @@
-// How the reference tells what arrives on its client port (reference-gateway.md, "WebSocket on the
+// How the reference tells what arrives on its client port (../shared/reference/reference-gateway.md, "WebSocket on the
 // client port"): the first 4 bytes "GET ", "POST", "PUT ", "HEAD" or "HTTP" mean HTTP; an HTTP
 // request whose header names both "upgrade" and "websocket" (any case) is a WebSocket handshake,
 // on any path; anything else is a game client. Unlike the reference, nothing waits a fixed time:

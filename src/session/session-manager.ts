@@ -38,7 +38,7 @@ export class SessionManager {
     const ids = this.ids;
     do ids.next();
     while (table.has(ids.lo));
-    const session = new Session(ids.hi, ids.lo, client, route);
+    const session = new Session(ids.hi, ids.lo, client, route, ids.ms);
     table.add(ids.lo, session);
     return session;
   }

@@ -34,8 +34,12 @@ export interface SessionRoute {
 }
 
 export class Session {
-  readonly createdAt = Date.now();
-  lastActive = this.createdAt;
+  /**
+   * Wall-clock ms when it was created: the time its ID carries, passed in by the manager rather than
+   * read here, because a clock read (Date.now, tens of ns) was the constructor's largest cost.
+   */
+  readonly createdAt: number;
+  lastActive: number;
   bytesIn = 0;
   bytesOut = 0;
   messagesIn = 0;
@@ -51,7 +55,7 @@ export class Session {
   nextOnLink: Session | null = null;
   closeReason: CloseReason | null = null;
   /** When its client connected, on the session service's clock: access records time the connection. */
-  connectedAt = this.createdAt;
+  connectedAt: number;
   /**
    * Bytes this session queued on its link in the link's current accounting window (linkWindow):
    * a congested link pauses the sessions above the mean share first.
@@ -84,7 +88,11 @@ export class Session {
     readonly lo: number,
     readonly client: ClientPort<Session>,
     route: SessionRoute,
+    createdAt: number,
   ) {
+    this.createdAt = createdAt;
+    this.lastActive = createdAt;
+    this.connectedAt = createdAt;
     this.serverType = route.serverType;
     this.worldId = route.worldId;
     this.instId = route.instId;

@@ -11,6 +11,7 @@ import { SpanIdSource } from "../../src/protocol/trace-context.ts";
 import { BackendRelay } from "../../src/session/backend-relay.ts";
 import { SessionIdGenerator } from "../../src/session/session-id.ts";
 import { SessionManager } from "../../src/session/session-manager.ts";
+import { systemClock } from "../../src/time/clock.ts";
 import { eventually } from "../support/eventually.ts";
 import { type LinkFactory, backendLinkContract } from "../contracts/backend-link.contract.ts";
 
@@ -52,6 +53,7 @@ function endpointPoolLinks(mode: BackendMode): LinkFactory {
       log,
       throttledLog: throttled,
       telemetry: { latency: metrics.requestLatency, spans: new SpanIdSource(), totalQueued: new SharedQueueTally() },
+      clock: systemClock,
     });
     pool.start();
     return {

@@ -26,7 +26,7 @@ function setup() {
   let next = 1;
   const session = () => {
     const client = new Reader();
-    const s = new Session(0, next++, client as unknown as ClientPort, { serverType: 1, worldId: 0, instId: 0 });
+    const s = new Session(0, next++, client as unknown as ClientPort, { serverType: 1, worldId: 0, instId: 0 }, Date.now());
     pausing.join(s);
     return { s, client };
   };

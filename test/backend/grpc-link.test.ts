@@ -13,6 +13,7 @@ import { BackendRelay } from "../../src/session/backend-relay.ts";
 import { SessionIdGenerator } from "../../src/session/session-id.ts";
 import { SessionManager } from "../../src/session/session-manager.ts";
 import type { Session } from "../../src/session/session.ts";
+import { systemClock } from "../../src/time/clock.ts";
 import { eventually } from "../support/eventually.ts";
 import { GAME_GATEWAY_PROTO } from "../support/grpc-game-server.ts";
 import { type ContractBackend, type LinkFactory, type ReceivedFrame, backendLinkContract, sessionIdOf } from "../contracts/backend-link.contract.ts";
@@ -117,6 +118,7 @@ const grpcLinks: LinkFactory = (port, limits) => {
     throttledLog: throttled,
     telemetry: { latency: metrics.requestLatency, spans: new SpanIdSource(), totalQueued: new SharedQueueTally() },
     clientConstructor: gameGatewayServiceClient(),
+    clock: systemClock,
   });
   pool.start();
   return {

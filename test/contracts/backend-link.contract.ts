@@ -178,7 +178,7 @@ export function backendLinkContract(name: string, factory: LinkFactory, startBac
       const f = fixture;
       const open = () => {
         const client = new ObservedClient();
-        const session = new Session(7, nextLo++, client as ClientPort, { serverType: 10, worldId: 0, instId: 0 });
+        const session = new Session(7, nextLo++, client as ClientPort, { serverType: 10, worldId: 0, instId: 0 }, Date.now());
         client.session = session;
         return { session, client, link: f.bind(session) };
       };

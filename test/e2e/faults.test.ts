@@ -6,6 +6,7 @@ import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { encodeClientFrame } from "../../src/protocol/client-frame.ts";
 import { OpCode, decodeBackendFrame, encodeBackendFrame, encodeMulticastBody } from "../../src/protocol/server-frame.ts";
 import { eventually, rule, str, text, TestScope } from "../support/harness.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 
 const T = 10;
 const scope = new TestScope();
@@ -235,27 +236,40 @@ describe("backend re-dial and recovery", () => {
   }
 
   test("a backend that accepts and then sends garbage is not re-dialled in a loop", async () => {
-    // Before: every TCP connect reset the backoff, so two slots re-dialled every 50-100 ms
-    // (about 27 connections a second, 80 in this window), open breaker or not. Now the backoff
-    // resets only once a connection proves healthy and an open breaker dials one probe a second.
-    // A loaded machine can only make the count smaller, and the bound scales with the real window.
+    // Before: every TCP connect reset the backoff, so two slots re-dialled every 50-100 ms (two
+    // dials a second at the least, open breaker or not). Now the backoff resets only once a
+    // connection proves healthy and an open breaker dials one probe per 0.5-1 s. Re-dials run on
+    // the gateway's clock, so each second is a tick the test takes and the count is exact however
+    // slow the machine: one dial per second, from the second the breaker opened.
     const bad = garbageBackend();
-    const gw = gateway({ routing: { rules: [rule(T, [`127.0.0.1:${bad.port}`])] } });
-    const breakerOpen = () => gw.gateway.metrics.value("circuit_breaker_state", { backend: `127.0.0.1:${bad.port}` });
-    await eventually(async () => (await breakerOpen()) === 1, "the breaker to open");
+    const clock = new ManualClock();
+    const endpoint = `127.0.0.1:${bad.port}`;
+    const gw = gateway(
+      { circuit_breaker: { open_timeout: "10m" }, routing: { rules: [rule(T, [endpoint])] } },
+      { clock },
+    );
+    const breakerOpen = async () => (await gw.gateway.metrics.value("circuit_breaker_state", { backend: endpoint })) === 1;
+    /** Connections the gateway has seen closed: each one has scheduled its re-dial or probe by then. */
+    const closedByGateway = async () => (await gw.gateway.metrics.value("backend_connection_closes_total", { backend: endpoint, cause: "length_negative" })) ?? 0;
+    // Until the breaker opens, failed slots re-dial at their backoff (at most 5 s): each poll lets a second go.
+    await eventually(async () => {
+      clock.tick(1_000);
+      return breakerOpen();
+    }, "the breaker to open");
+    await eventually(async () => (await closedByGateway()) === bad.accepted(), "the gateway to see every connection so far fail");
     const before = bad.accepted();
-    const since = performance.now();
-    await eventually(() => bad.accepted() > before, "a probe while the breaker is open");
-    await Bun.sleep(3000); // the window the dial rate is counted over
-    const dials = bad.accepted() - before;
-    // At most one probe per 0.5 s (jittered 1 s) over however long the window really took, plus one.
-    expect(dials).toBeLessThanOrEqual(Math.ceil(((performance.now() - since) / 1000) * 2) + 1);
-    expect(await breakerOpen()).toBe(1);
+    const SECONDS = 8;
+    for (let second = 1; second <= SECONDS; second++) {
+      clock.tick(1_000);
+      await eventually(async () => bad.accepted() === before + second && (await closedByGateway()) === bad.accepted(), `the probe of second ${second}`);
+    }
+    expect(bad.accepted() - before).toBe(SECONDS);
+    expect(await breakerOpen()).toBe(true);
     // One log line for the state change, not one per attempt.
     const lines = gw.log.find("backend unreachable");
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ cause: "closed_before_healthy", close_cause: "length_negative" });
-  }, 30_000);
+  });
 
   test("a dead backend's cause is logged once; once it is back, service resumes long before open_timeout", async () => {
     const be = await backend();

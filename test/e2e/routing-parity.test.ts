@@ -26,7 +26,7 @@ interface Case {
   readonly expected: number;
 }
 
-// Expectations from the reference's description (reference-gateway.md, "Routing rules") and zlib.
+// Expectations from the reference's description (../shared/reference/reference-gateway.md, "Routing rules") and zlib.
 function cases(): Case[] {
   const out: Case[] = [];
   const hashed = (serverType: number, world: number, inst: number, key: string): void => {

@@ -403,7 +403,8 @@ test("a server that stops reading: send_failed once the bounded write queue is f
     },
   });
   try {
-    // 1,000 frames of 64 KiB in a second: far more than the socket buffers and the 16 MiB queue.
+    // Up to 3,000 frames of 64 KiB: far more than the socket buffers and the 16 MiB queue. Three
+    // seconds, not one: beside stress-ng the sender got too few slots in one second to fill them.
     const { r, j } = await runJson([
       "-host",
       "127.0.0.1",
@@ -412,7 +413,7 @@ test("a server that stops reading: send_failed once the bounded write queue is f
       "-connections",
       "1",
       "-duration",
-      "1s",
+      "3s",
       "-rate",
       "1000",
       "-message-size",

@@ -1,4 +1,4 @@
-// The reference's first-bytes rule (reference-gateway.md, "WebSocket on the client port").
+// The reference's first-bytes rule (../shared/reference/reference-gateway.md, "WebSocket on the client port").
 import { describe, expect, test } from "bun:test";
 import { classifyFirstBytes, httpHeaderEnd, isWebSocketHandshake } from "../../src/net/protocol-sniff.ts";
 import { encodeClientFrame } from "../../src/protocol/client-frame.ts";

@@ -10,7 +10,7 @@ function rule(r: Partial<RouteRule> & Pick<RouteRule, "server_type" | "endpoints
 
 const endpointsOf = (n: number): string[] => Array.from({ length: n }, (_, i) => `10.0.0.${i + 1}:7000`);
 
-// The reference gateway's hash picks, written from its description (reference-gateway.md,
+// The reference gateway's hash picks, written from its description (../shared/reference/reference-gateway.md,
 // "Routing rules") with zlib's crc32: none of the gateway's code computes these expectations.
 function referenceHashIndex(strategy: "consistent_hash" | "realm_based", n: number, world: number, inst: number): number | "round_robin" {
   if (strategy === "consistent_hash") return inst > 0 ? zlibCrc32(String(inst)) % n : "round_robin";

@@ -5,7 +5,7 @@ import { SessionList } from "../../src/session/session-list.ts";
 
 const client = {} as ClientPort;
 const route = { serverType: 10, worldId: 0, instId: 0 };
-const session = (lo: number) => new Session(0, lo, client, route);
+const session = (lo: number) => new Session(0, lo, client, route, Date.now());
 
 function contents(list: SessionList): number[] {
   const out: number[] = [];

@@ -78,7 +78,7 @@ describe("SessionManager", () => {
   test("remove takes only the session it is given, not another with the same ID", () => {
     const m = new SessionManager(new SessionIdGenerator("gw"), 100);
     const live = m.create(port, route)!;
-    const stale = new Session(live.hi, live.lo, port, route); // e.g. one a backend still names
+    const stale = new Session(live.hi, live.lo, port, route, Date.now()); // e.g. one a backend still names
     expect(m.remove(stale)).toBe(false);
     expect(m.get(live.hi, live.lo)).toBe(live);
     expect(m.size).toBe(1);

@@ -8,6 +8,7 @@ import type { BackendFrameSource } from "../../session/backend-side.ts";
 import type { BackendLink, Session } from "../../session/session.ts";
 import { SessionList } from "../../session/session-list.ts";
 import { type BackendTally, bump } from "../../telemetry/counters.ts";
+import type { Clock, ClockTimer } from "../../time/clock.ts";
 import type { BackendPool } from "../backend-pool.ts";
 import type { BackendTelemetry } from "../backend-connection.ts";
 import { newViolationLog } from "../backend-connection.ts";
@@ -81,6 +82,8 @@ export interface GrpcPoolDeps {
   readonly telemetry: BackendTelemetry;
   /** The service's client constructor (grpc-transport.ts). */
   readonly clientConstructor: grpc.ServiceClientConstructor;
+  /** Re-open timers and the breaker's windows run on it (the gateway's clock). */
+  readonly clock: Clock;
 }
 
 type StreamState = "connecting" | "open" | "down" | "given_up" | "closed";
@@ -125,7 +128,7 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
   private writesAtCheck = 0;
   /** When a health check first found packets queued and no write completed since the previous one; -1: not stuck. */
   private writeStuckSince = -1;
-  private reopenTimer: ReturnType<typeof setTimeout> | null = null;
+  private reopenTimer: ClockTimer | null = null;
   private reachableFlag = false;
   private flushScheduled = false;
   private flushedOnClose = false;
@@ -145,10 +148,14 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     deps.metrics.backendRetries.inc({ backend: endpoint }, 0);
     deps.metrics.backendConnectionsActive.inc({ backend: endpoint }, 0);
     const logTransition = breakerTransitionLog(deps.log, endpoint);
-    this.breaker = new CircuitBreaker(s.breaker, (state) => {
-      deps.metrics.circuitBreakerState.set({ backend: endpoint }, state);
-      logTransition(state);
-    });
+    this.breaker = new CircuitBreaker(
+      s.breaker,
+      (state) => {
+        deps.metrics.circuitBreakerState.set({ backend: endpoint }, state);
+        logTransition(state);
+      },
+      deps.clock.now,
+    );
     this.client = new deps.clientConstructor(endpoint, grpc.credentials.createInsecure(), {
       "grpc.keepalive_time_ms": s.heartbeatIntervalMs,
       "grpc.keepalive_timeout_ms": s.connectionTimeoutMs,
@@ -431,7 +438,7 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
     const base = Math.min(retryDelayMs * 2 ** Math.min(this.failures - 1, 30), reconnectIntervalMs);
     const delay = base / 2 + Math.random() * (base / 2); // jitter: a fleet must not re-open in step
     m.backendRetries.inc({ backend: this.endpoint });
-    this.reopenTimer = setTimeout(() => this.open(), delay);
+    this.reopenTimer = this.deps.clock.setTimer(() => this.open(), delay);
     this.updateGauges();
   }
 
@@ -591,7 +598,7 @@ export class GrpcEndpointPool implements BackendPool, BackendLink, BackendFrameS
   }
 
   private clearReopen(): void {
-    if (this.reopenTimer !== null) clearTimeout(this.reopenTimer);
+    if (this.reopenTimer !== null) this.deps.clock.clearTimer(this.reopenTimer);
     this.reopenTimer = null;
   }
 
