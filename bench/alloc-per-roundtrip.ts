@@ -49,7 +49,7 @@ const size = Number(arg("message-size", "1024"));
 const rounds = Number(arg("rounds", "3"));
 const windows = Number(arg("windows", "6"));
 const windowMs = Number(arg("window-ms", "250"));
-const warmupS = Number(arg("warmup", "4"));
+const warmupS = Number(arg("warmup", "3"));
 const jsonOut = arg("json", "");
 
 // ---- read counting ------------------------------------------------------------------------------
@@ -88,6 +88,8 @@ function instrumentGateway(): void {
 
 interface Running {
   port: number;
+  /** Clients connected now (the gateway: live sessions, which exist once a client has sent a frame). */
+  live(): number;
   stop(): Promise<void>;
 }
 
@@ -124,6 +126,7 @@ log: { level: warn, access_log: "off" }
   await Bun.sleep(500); // backend connections open
   return {
     port: gw.port,
+    live: () => gw.sessions.size,
     stop: async () => {
       await gw.stop();
       demo.proc.kill();
@@ -134,13 +137,18 @@ log: { level: warn, access_log: "off" }
 
 /** A bare echo server: the runtime's allocations and nothing else (it writes each chunk back as is). */
 function startDirect(): Running {
+  let open = 0;
   const listener = Bun.listen<undefined>({
     hostname: HOST,
     port: 0,
     socket: {
       binaryType: "uint8array",
       open(socket) {
+        open++;
         socket.setNoDelay(true);
+      },
+      close() {
+        open--;
       },
       data(socket: Socket<undefined>, chunk: Uint8Array) {
         countRead(clientReads, chunk);
@@ -150,6 +158,7 @@ function startDirect(): Running {
   });
   return {
     port: listener.port,
+    live: () => open,
     stop: async () => listener.stop(true),
   };
 }
@@ -258,8 +267,11 @@ interface TargetResult {
 async function runTarget(target: "gateway" | "direct", round: number): Promise<TargetResult> {
   clientReads.reads = clientReads.bytes = backendReads.reads = backendReads.bytes = 0;
   const running = target === "gateway" ? await startGateway() : startDirect();
-  const seconds = warmupS + (windows * (windowMs + 150)) / 1000 + 4;
-  const lt = await loadTester(running.port, seconds);
+  // Long enough for a slow ramp on a busy machine; stopped once the windows are done.
+  const lt = await loadTester(running.port, 300);
+  // Steady state only: every client connected (the ramp allocates per connection), then warm-up.
+  const rampDeadline = performance.now() + 120_000;
+  while (running.live() < clients && performance.now() < rampDeadline) await Bun.sleep(100);
   await Bun.sleep(warmupS * 1000);
   const overhead = heapStatsOverhead();
   const kept: Window[] = [];

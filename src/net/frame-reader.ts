@@ -45,13 +45,13 @@ export class FrameReader<V extends string> {
     return this.pending === null ? 0 : this.pending.capacity;
   }
 
-  feed(chunk: Uint8Array): void {
+  /** Frames chunk[start, end) (the whole chunk by default: a range spares the caller a subarray view). */
+  feed(chunk: Uint8Array, start = 0, end = chunk.length): void {
     if (this.stopped) return;
-    const end = chunk.length;
-    let off = 0;
+    let off = start;
     const ring = this.pending;
     if (ring !== null && ring.length > 0) {
-      off = this.completePending(ring, chunk);
+      off = this.completePending(ring, chunk, start, end);
       if (off < 0 || ring.length > 0) return;
     }
     const layout = this.layout;
@@ -73,13 +73,14 @@ export class FrameReader<V extends string> {
     this.pending?.clear();
   }
 
-  /** Feeds chunk into the pending frame; returns the chunk offset consumed, or -1 once stopped. */
-  private completePending(ring: RingBuffer, chunk: Uint8Array): number {
+  /** Feeds chunk[start, end) into the pending frame; returns the chunk offset consumed up to, or -1 once stopped. */
+  private completePending(ring: RingBuffer, chunk: Uint8Array, start: number, end: number): number {
     const layout = this.layout;
-    let off = 0;
+    let off = start;
     if (ring.length < layout.headerSize) {
-      off = Math.min(layout.headerSize - ring.length, chunk.length);
-      ring.push(chunk, 0, off);
+      const take = Math.min(layout.headerSize - ring.length, end - start);
+      ring.push(chunk, start, take);
+      off += take;
       if (ring.length < layout.headerSize) return off;
     }
     ring.linearize();
@@ -88,7 +89,7 @@ export class FrameReader<V extends string> {
       this.fail(layout.violation(ring.bytes, ring.headOffset));
       return -1;
     }
-    const take = Math.min(n - ring.length, chunk.length - off);
+    const take = Math.min(n - ring.length, end - off);
     ring.push(chunk, off, take);
     off += take;
     if (ring.length < n) return off;
