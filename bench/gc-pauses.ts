@@ -75,6 +75,14 @@ function spawnWatched(cmd: string[], env: Record<string, string>, ready: RegExp 
   return { proc, ready: readyP, output: async () => (await Promise.all([outDone, errDone]), { out, err }), text: () => ({ out, err }) };
 }
 
+/** A port free a moment ago (the gateway binds it from its config file). */
+function freePort(): number {
+  const l = Bun.listen({ hostname: HOST, port: 0, socket: { data() {} } });
+  const port = l.port;
+  l.stop(true);
+  return port;
+}
+
 interface RunRow {
   round: number;
   target: string;
@@ -111,7 +119,7 @@ async function run(round: number, target: string, variant: string): Promise<RunR
   } else {
     backend = spawnWatched([process.execPath, CLI, "demo-backend", "--host", HOST, "--port", "0"], {}, /demo backend listening on [\d.]+:(\d+)/);
     const backendPort = Number((await backend.ready)[1]);
-    port = 20000 + Math.floor(Math.random() * 20000);
+    port = freePort();
     const cfg = join(dir, "gateway.yaml");
     writeFileSync(
       cfg,
