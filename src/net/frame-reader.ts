@@ -45,8 +45,15 @@ export class FrameReader<V extends string> {
     return this.pending === null ? 0 : this.pending.capacity;
   }
 
-  /** Frames chunk[start, end) (the whole chunk by default: a range spares the caller a subarray view). */
-  feed(chunk: Uint8Array, start = 0, end = chunk.length): void {
+  feed(chunk: Uint8Array): void {
+    this.feedRange(chunk, 0, chunk.length);
+  }
+
+  /**
+   * Frames chunk[start, end): a range of a larger buffer, without the subarray view that feed()
+   * would need. (Separate from feed: default parameters cost ReadFullPacket 1.7x.)
+   */
+  feedRange(chunk: Uint8Array, start: number, end: number): void {
     if (this.stopped) return;
     let off = start;
     const ring = this.pending;

@@ -386,10 +386,15 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     this.socket.end();
   }
 
-  /** Frames input (chunk[start, end)), then accounts for what the reader holds across reads. */
-  private feed(chunk: Uint8Array, start = 0, end = chunk.length): void {
+  /** Frames input, then accounts for what the reader holds across reads. */
+  private feed(chunk: Uint8Array): void {
+    this.feedRange(chunk, 0, chunk.length);
+  }
+
+  /** feed() for chunk[start, end) of a larger buffer (input held while paused). */
+  private feedRange(chunk: Uint8Array, start: number, end: number): void {
     const reader = this.reader;
-    reader.feed(chunk, start, end);
+    reader.feedRange(chunk, start, end);
     if (reader.pendingBytes === 0) this.partialSince = 0;
     else if (this.partialSince === 0 || this.frameDone) this.partialSince = this.ctx.now();
     this.frameDone = false;
@@ -561,7 +566,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     if (this.paused || this.closing || held === null || held.length === 0) return;
     const at = held.headOffset; // never wraps: it is only appended to, then emptied whole
     // A game client's frames are read in place; a WebSocket or an undecided sniff takes a view.
-    if (this.ws === null && !this.sniffing) this.feed(held.bytes, at, at + held.length);
+    if (this.ws === null && !this.sniffing) this.feedRange(held.bytes, at, at + held.length);
     else this.input(held.bytes.subarray(at, at + held.length));
     held.clear();
     this.countHeld();

@@ -51,8 +51,8 @@ describe("FrameReader", () => {
       const { pool, sink, reader } = setup(1024);
       const first = concat([junk, all.subarray(0, cut), junk]);
       const second = concat([junk, junk, all.subarray(cut), junk]);
-      reader.feed(first, junk.length, junk.length + cut);
-      reader.feed(second, 2 * junk.length, 2 * junk.length + all.length - cut);
+      reader.feedRange(first, junk.length, junk.length + cut);
+      reader.feedRange(second, 2 * junk.length, 2 * junk.length + all.length - cut);
       expect(sink.errors).toEqual([]);
       expect(sink.frames).toEqual(frames);
       expect(pool.stats().outstanding).toBe(0);
