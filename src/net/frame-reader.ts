@@ -46,12 +46,19 @@ export class FrameReader<V extends string> {
   }
 
   feed(chunk: Uint8Array): void {
+    this.feedRange(chunk, 0, chunk.length);
+  }
+
+  /**
+   * Frames chunk[start, end): a range of a larger buffer, without the subarray view that feed()
+   * would need. (Separate from feed: default parameters cost ReadFullPacket 1.7x.)
+   */
+  feedRange(chunk: Uint8Array, start: number, end: number): void {
     if (this.stopped) return;
-    const end = chunk.length;
-    let off = 0;
+    let off = start;
     const ring = this.pending;
     if (ring !== null && ring.length > 0) {
-      off = this.completePending(ring, chunk);
+      off = this.completePending(ring, chunk, start, end);
       if (off < 0 || ring.length > 0) return;
     }
     const layout = this.layout;
@@ -73,13 +80,14 @@ export class FrameReader<V extends string> {
     this.pending?.clear();
   }
 
-  /** Feeds chunk into the pending frame; returns the chunk offset consumed, or -1 once stopped. */
-  private completePending(ring: RingBuffer, chunk: Uint8Array): number {
+  /** Feeds chunk[start, end) into the pending frame; returns the chunk offset consumed up to, or -1 once stopped. */
+  private completePending(ring: RingBuffer, chunk: Uint8Array, start: number, end: number): number {
     const layout = this.layout;
-    let off = 0;
+    let off = start;
     if (ring.length < layout.headerSize) {
-      off = Math.min(layout.headerSize - ring.length, chunk.length);
-      ring.push(chunk, 0, off);
+      const take = Math.min(layout.headerSize - ring.length, end - start);
+      ring.push(chunk, start, take);
+      off += take;
       if (ring.length < layout.headerSize) return off;
     }
     ring.linearize();
@@ -88,7 +96,7 @@ export class FrameReader<V extends string> {
       this.fail(layout.violation(ring.bytes, ring.headOffset));
       return -1;
     }
-    const take = Math.min(n - ring.length, chunk.length - off);
+    const take = Math.min(n - ring.length, end - off);
     ring.push(chunk, off, take);
     off += take;
     if (ring.length < n) return off;

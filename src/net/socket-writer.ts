@@ -73,6 +73,41 @@ export class QueuedSocketWriter {
 
 function noop(): void {}
 
+/**
+ * The batched writers owed a flush this event-loop turn, flushed together from one setImmediate.
+ * Bun allocates an Immediate object per setImmediate call; one per writer per turn was the only
+ * allocation the gateway's own code made on the message path (bench/alloc-per-roundtrip.ts), and
+ * writers of the same turn (one per backend connection) now share it. Each writer is listed at
+ * most once (its `scheduled` flag), so the list is bounded by the live writers.
+ */
+let due: BatchedSocketWriter[] = [];
+/** The list being flushed; writers scheduled meanwhile go to `due`, flushed next turn as before. */
+let flushing: BatchedSocketWriter[] = [];
+let turnScheduled = false;
+
+function flushDue(): void {
+  turnScheduled = false;
+  const list = due;
+  due = flushing;
+  flushing = list;
+  let i = 0;
+  try {
+    for (; i < list.length; i++) list[i]!.flushScheduled();
+  } finally {
+    // A flush that threw must not strand the writers after it (each stays marked scheduled):
+    // they go to the next turn, and the error propagates as it did from its own setImmediate.
+    for (i++; i < list.length; i++) scheduleFlush(list[i]!);
+    list.length = 0;
+  }
+}
+
+function scheduleFlush(writer: BatchedSocketWriter): void {
+  due.push(writer);
+  if (turnScheduled) return;
+  turnScheduled = true;
+  setImmediate(flushDue);
+}
+
 /** Bytes queued across several writers together, so one bound can cover them all. */
 export class SharedQueueTally {
   queued = 0;
@@ -113,10 +148,6 @@ export class BatchedSocketWriter {
    * only reservations of at least 8 bytes are recorded).
    */
   private readonly stamped: number[] = [];
-  private readonly flushNow = (): void => {
-    this.scheduled = false;
-    this.flush();
-  };
 
   constructor(
     initialCapacity: number,
@@ -252,7 +283,13 @@ export class BatchedSocketWriter {
   private schedule(): void {
     if (this.scheduled || this.sink === null) return;
     this.scheduled = true;
-    setImmediate(this.flushNow);
+    scheduleFlush(this);
+  }
+
+  /** The end-of-turn flush this writer was listed for (see scheduleFlush). */
+  flushScheduled(): void {
+    this.scheduled = false;
+    this.flush();
   }
 
   private makeRoom(n: number): void {

@@ -431,8 +431,13 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
 
   /** Frames input, then accounts for what the reader holds across reads. */
   private feed(chunk: Uint8Array): void {
+    this.feedRange(chunk, 0, chunk.length);
+  }
+
+  /** feed() for chunk[start, end) of a larger buffer (input held while paused). */
+  private feedRange(chunk: Uint8Array, start: number, end: number): void {
     const reader = this.reader;
-    reader.feed(chunk);
+    reader.feedRange(chunk, start, end);
     if (reader.pendingBytes === 0) this.partialSince = 0;
     else if (this.partialSince === 0 || this.frameDone) this.partialSince = this.ctx.now();
     this.frameDone = false;
@@ -561,21 +566,19 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     if (this.partialSince !== 0) this.partialSince = this.ctx.now(); // its clock restarts
     if (this.pausedInput !== null && this.pausedInput.length > 0) {
       // Framed after the caller (a backend connection resuming a batch) has finished its loop.
-      queueMicrotask((this.feedPausedInput ??= () => this.drainPausedInput()));
+      queueMicrotask(this.feedPausedInput!);
     }
   }
 
   private onPausedData(chunk: Uint8Array): void {
     if (this.pausedOverflow) return;
-    const held = (this.pausedInput ??= new RingBuffer(this.ctx.buffers, PAUSED_INPUT_LIMIT));
+    const held = this.pausedInput ?? this.holdPausedInput();
     if (!held.push(chunk, 0, chunk.length)) {
       // The socket was paused at PAUSE_AT, yet input came: Bun reads a paused socket to its end
       // when the peer resets it. The close then follows within this turn and brings its own
       // reason; only a client still open a turn later is closed for the bound.
       this.pausedOverflow = true;
-      setImmediate(() => {
-        if (!this.closing) this.close("pending_input_limit");
-      });
+      this.closeNextTurnIfOpen("pending_input_limit");
       return;
     }
     // Past the per-client mark or the global budget, stop reading for real (a paused client is
@@ -584,11 +587,30 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     if (overBudget || held.length >= PAUSED_INPUT_PAUSE_AT) this.socket.pause();
   }
 
+  /**
+   * The ring for input read while paused, and the function that frames it on resume, made once
+   * per port. They live here, not in onPausedData and resumeReading: a method holding an arrow
+   * function allocates a scope for it on every call until the JIT optimises it, and those two
+   * run per read and per resume under backpressure, seldom often enough to be optimised.
+   */
+  private holdPausedInput(): RingBuffer {
+    this.feedPausedInput = () => this.drainPausedInput();
+    return (this.pausedInput = new RingBuffer(this.ctx.buffers, PAUSED_INPUT_LIMIT));
+  }
+
+  private closeNextTurnIfOpen(reason: CloseReason): void {
+    setImmediate(() => {
+      if (!this.closing) this.close(reason);
+    });
+  }
+
   private drainPausedInput(): void {
     const held = this.pausedInput;
     if (this.paused || this.closing || held === null || held.length === 0) return;
     const at = held.headOffset; // never wraps: it is only appended to, then emptied whole
-    this.input(held.bytes.subarray(at, at + held.length));
+    // A game client's frames are read in place; a WebSocket or an undecided sniff takes a view.
+    if (this.ws === null && !this.sniffing) this.feedRange(held.bytes, at, at + held.length);
+    else this.input(held.bytes.subarray(at, at + held.length));
     held.clear();
     this.countHeld();
   }

@@ -42,6 +42,23 @@ describe("FrameReader", () => {
     expect(reader.pendingBytes).toBe(0);
   });
 
+  test("a range of a larger buffer is framed as if it were the whole chunk, split frames included", () => {
+    const frames = clientFrames(6, (i) => 5 + i * 11);
+    const all = concat(frames);
+    // Bytes around each range that would break framing if read: a header claiming 0xffff-byte bodies.
+    const junk = new Uint8Array(16).fill(0xff);
+    for (let cut = 0; cut <= all.length; cut += 5) {
+      const { pool, sink, reader } = setup(1024);
+      const first = concat([junk, all.subarray(0, cut), junk]);
+      const second = concat([junk, junk, all.subarray(cut), junk]);
+      reader.feedRange(first, junk.length, junk.length + cut);
+      reader.feedRange(second, 2 * junk.length, 2 * junk.length + all.length - cut);
+      expect(sink.errors).toEqual([]);
+      expect(sink.frames).toEqual(frames);
+      expect(pool.stats().outstanding).toBe(0);
+    }
+  });
+
   test("a stream fed one byte at a time", () => {
     const { pool, sink, reader } = setup();
     const frames = clientFrames(20, (i) => (i * 37) % 300);

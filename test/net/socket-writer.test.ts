@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { gcAndSweep, heapStats } from "bun:jsc";
 import { BatchedSocketWriter, type ByteSink } from "../../src/net/socket-writer.ts";
 
 // A socket whose kernel buffer takes `room` more bytes: the partial writes a real socket makes
@@ -95,5 +96,63 @@ describe("BatchedSocketWriter: reserved space is filled before the caller yields
     sink.room = 1 << 20;
     writer.flush();
     expect(writer.queuedBytes).toBe(0);
+  });
+});
+
+/** A sink that takes everything and counts the write calls it got. */
+class CountingSink implements ByteSink {
+  writes = 0;
+  bytes = 0;
+  onWrite: () => void = () => {};
+  write(_data: Uint8Array, _off = 0, len = 0): number {
+    this.writes++;
+    this.bytes += len;
+    this.onWrite();
+    return len;
+  }
+}
+
+const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe("BatchedSocketWriter: one flush per event-loop turn for every writer", () => {
+  test("writers that reserve in the same turn share one Immediate, and each writes once on the next turn", async () => {
+    const sinks = Array.from({ length: 10 }, () => new CountingSink());
+    const writers = sinks.map((sink) => {
+      const w = new BatchedSocketWriter(1024, 1 << 16, 1 << 20, () => {});
+      w.attach(sink);
+      return w;
+    });
+    await nextTurn(); // attach() schedules a flush of its own: let it pass
+    // heapStats counts cells until they are swept, so after a full collection the difference is
+    // what was allocated in between: Bun makes an Immediate object per setImmediate call.
+    gcAndSweep();
+    const before = heapStats().objectTypeCounts.Immediate ?? 0;
+    for (const w of writers) for (let i = 0; i < 3; i++) reserveFilled(w, 100);
+    expect((heapStats().objectTypeCounts.Immediate ?? 0) - before).toBe(1);
+    expect(sinks.map((s) => s.writes)).toEqual(Array(10).fill(0));
+    await nextTurn();
+    expect(sinks.map((s) => s.writes)).toEqual(Array(10).fill(1));
+    expect(sinks.map((s) => s.bytes)).toEqual(Array(10).fill(300));
+  });
+
+  test("a writer scheduled while the turn's flush runs writes on the following turn, as with its own setImmediate", async () => {
+    const first = new CountingSink();
+    const second = new CountingSink();
+    const a = new BatchedSocketWriter(1024, 1 << 16, 1 << 20, () => {});
+    const b = new BatchedSocketWriter(1024, 1 << 16, 1 << 20, () => {});
+    a.attach(first);
+    b.attach(second);
+    await nextTurn();
+    // Writing a's batch makes more output for a and b (a client resumed by relief sends at once).
+    first.onWrite = () => {
+      first.onWrite = () => {};
+      reserveFilled(a, 10);
+      reserveFilled(b, 10);
+    };
+    reserveFilled(a, 10);
+    await nextTurn();
+    expect([first.writes, second.writes]).toEqual([1, 0]);
+    await nextTurn();
+    expect([first.writes, second.writes]).toEqual([2, 1]);
   });
 });

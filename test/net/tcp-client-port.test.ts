@@ -2,6 +2,7 @@
 // that goes out in pieces must still go out whole after its lender reuses the buffer, frames keep
 // their order across lend/send/partial writes, and the port's invariants name a broken rule.
 import { describe, expect, test } from "bun:test";
+import { gcAndSweep, heapStats } from "bun:jsc";
 import { encodeClientFrame } from "../../src/protocol/client-frame.ts";
 import { InvariantError } from "../../src/invariant.ts";
 import { concat } from "../support/bytes.ts";
@@ -75,6 +76,34 @@ describe("TcpClientPort over a socket that takes a few bytes per write", () => {
     expect(socket.bytes()).toEqual(f);
     port.onClosed();
     expect(events.closed).toEqual(["kick"]);
+  });
+});
+
+describe("TcpClientPort input read while paused for backpressure", () => {
+  // Under backpressure this path runs per read: held input must not cost an allocation per read.
+  test("is framed whole on resume, and holding and framing it allocate no closure scope or view", async () => {
+    const { port, events } = portOverPartialSocket(1 << 20);
+    const cycle = async (first: number, n: number): Promise<void> => {
+      port.pauseReading();
+      for (let i = first; i < first + n; i++) port.onData(frame(i, 20, i & 0xff));
+      port.resumeReading();
+      await Promise.resolve(); // the held input is framed from a microtask
+    };
+    await cycle(0, 5); // the first pause makes the port's ring and its pooled buffer, once
+    const chunks = Array.from({ length: 50 }, (_, i) => frame(100 + i, 20, i));
+    // heapStats counts cells until they are swept: after a full collection the difference is what
+    // was allocated in between (dead or alive).
+    gcAndSweep();
+    const before = heapStats().objectTypeCounts;
+    port.pauseReading();
+    for (const c of chunks) port.onData(c);
+    port.resumeReading();
+    await Promise.resolve();
+    const after = heapStats().objectTypeCounts;
+    expect(events.frames.slice(5)).toEqual(chunks);
+    expect((after.JSLexicalEnvironment ?? 0) - (before.JSLexicalEnvironment ?? 0)).toBe(0);
+    // The 50 copies RecordedEvents keeps of the frames, and nothing else.
+    expect((after.Uint8Array ?? 0) - (before.Uint8Array ?? 0)).toBe(50);
   });
 });
 
