@@ -516,9 +516,21 @@ export class Gateway {
     return this.reloadQueued;
   }
 
-  private async loadAndApply(path: string, source: ReloadSource): Promise<ReloadRecord> {
+  /**
+   * Applies a config already read and validated elsewhere (a group's supervisor reads the file once
+   * for all its workers), as a file reload applies what it read.
+   */
+  applyConfig(config: GatewayConfig, source: ReloadSource): Promise<ReloadRecord> {
+    return this.loadAndApply(null, source, async () => ({ config, warnings: [] }));
+  }
+
+  private async loadAndApply(
+    path: string | null,
+    source: ReloadSource,
+    load: () => Promise<{ config: GatewayConfig; warnings: readonly string[] }> = () => loadConfigFileOffThread(path!),
+  ): Promise<ReloadRecord> {
     try {
-      const { config: read, warnings } = await loadConfigFileOffThread(path);
+      const { config: read, warnings } = await load();
       const config = this.pinConfig(read);
       for (const w of warnings) this.log.warn("config warning", { warning: w });
       const changesSeen = this.feedChanges;

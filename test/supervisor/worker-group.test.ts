@@ -1,0 +1,164 @@
+// A group of worker processes (server.workers: 2) run for real: from source and through the built
+// binary. The kernel spreads clients over both workers (SO_REUSEPORT); the session IDs a backend
+// sees name the worker; a worker killed with SIGKILL is restarted while the other's players carry
+// on; SIGHUP reloads every worker with one validation; SIGTERM drains them all and exits 0.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
+import { workerOfSessionId } from "../../src/session/session-id.ts";
+import { startReferenceBackend, type ReferenceBackend } from "../support/reference-backend.ts";
+import { ChildOutput, eventually, str, text } from "../support/harness.ts";
+
+const root = join(import.meta.dir, "../..");
+const binary = join(root, "dist/game-gateway");
+const dir = mkdtempSync(join(tmpdir(), "gw-workers-"));
+
+beforeAll(async () => {
+  const build = Bun.spawnSync([process.execPath, "scripts/build.ts"], { cwd: root, stdout: "pipe", stderr: "pipe" });
+  if (build.exitCode !== 0) throw new Error(`build failed:\n${build.stderr.toString()}`);
+}, 120_000);
+
+const procs: Subprocess[] = [];
+let backend: ReferenceBackend;
+beforeAll(() => {
+  backend = startReferenceBackend();
+});
+afterAll(() => {
+  for (const p of procs) p.kill("SIGKILL");
+  backend.stop();
+});
+
+function configLines(extraRules: string[] = []): string[] {
+  return [
+    "server:",
+    '  listen_addr: "127.0.0.1:0"',
+    "  workers: 2",
+    'admin: { listen_addr: "127.0.0.1:0" }',
+    "graceful_shutdown_timeout: 2s",
+    "backend: { mode: per_session }",
+    "security: { connection_rate_limit: 100000, max_connections_per_ip: 100000 }",
+    "routing:",
+    "  rules:",
+    `    - { server_type: 10, endpoints: ["127.0.0.1:${backend.port}"] }`,
+    ...extraRules,
+  ];
+}
+
+const ways = {
+  source: (cfg: string) => [process.execPath, join(root, "src/cli/main.ts"), "--config", cfg],
+  binary: (cfg: string) => [binary, "--config", cfg],
+};
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A client that has round-tripped once, and the worker its session is on (from the ID the backend saw). */
+async function connectOne(port: number, name: string): Promise<{ client: GameClient; worker: number }> {
+  const client = await GameClient.connect("127.0.0.1", port);
+  client.send(1, serverIdFor(10), text(name));
+  expect(str((await client.next()).body)).toBe(name);
+  return { client, worker: workerOfSessionId(backend.sessions.at(-1)!, 2) };
+}
+
+async function roundTrips(client: GameClient, body: string): Promise<boolean> {
+  client.send(2, serverIdFor(10), text(body));
+  return client.next(3000).then((f) => str(f.body) === body, () => false);
+}
+
+async function serves(port: number, serverType: number): Promise<boolean> {
+  const c = await GameClient.connect("127.0.0.1", port);
+  c.send(1, serverIdFor(serverType), text("probe"));
+  const ok = await c.next(2000).then((f) => str(f.body) === "probe", () => false);
+  c.close();
+  return ok;
+}
+
+for (const [way, command] of Object.entries(ways)) {
+  describe(`a group of 2 workers (${way})`, () => {
+    test("both take clients; a killed worker is restarted, the other's players carry on; SIGHUP reloads all; SIGTERM drains and exits 0", async () => {
+      const cfg = join(dir, `${way}.yaml`);
+      writeFileSync(cfg, configLines().join("\n"));
+      const proc = Bun.spawn(command(cfg), { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+      procs.push(proc);
+      const out = new ChildOutput(proc);
+      const started = await out.logLine("gateway group listening", 30_000);
+      const port = Number(String(started.listen).split(":").at(-1));
+      const pids = started.pids as number[];
+      expect(pids).toHaveLength(2);
+
+      // The kernel spreads connections over the workers roughly, not in turn: connect until both have some.
+      const clients: { client: GameClient; worker: number }[] = [];
+      for (let i = 0; i < 64 && new Set(clients.map((c) => c.worker)).size < 2; i++) clients.push(await connectOne(port, `player ${i}`));
+      expect(new Set(clients.map((c) => c.worker))).toEqual(new Set([0, 1]));
+      expect(new Set(backend.sessions).size).toBe(backend.sessions.length);
+
+      // SIGKILL worker 1: the supervisor restarts it; worker 0's players never notice.
+      const onZero = clients.filter((c) => c.worker === 0);
+      const onOne = clients.filter((c) => c.worker === 1);
+      const from = out.stdout.length;
+      process.kill(pids[1]!, "SIGKILL");
+      const died = await out.logLine("worker died; restarting it", 15_000, from);
+      expect(died).toMatchObject({ worker: 1, signal: "SIGKILL", restarts: 1 });
+      const back = await out.logLine("worker ready", 30_000, from);
+      expect(back.worker).toBe(1);
+      expect(back.pid).not.toBe(pids[1]);
+      for (const [i, c] of onZero.entries()) expect(await roundTrips(c.client, `still here ${i}`)).toBe(true);
+      for (const c of onOne) await c.client.closed;
+      // New clients reach the restarted worker too.
+      const again: { client: GameClient; worker: number }[] = [];
+      for (let i = 0; i < 64 && !again.some((c) => c.worker === 1); i++) again.push(await connectOne(port, `new player ${i}`));
+      expect(again.some((c) => c.worker === 1)).toBe(true);
+
+      // SIGHUP with a valid file: one validation in the supervisor, every worker serves the new route.
+      expect(await serves(port, 15)).toBe(false);
+      const valid = readFileSync(cfg, "utf8") + `\n    - { server_type: 15, endpoints: ["127.0.0.1:${backend.port}"] }\n`;
+      writeFileSync(cfg, valid);
+            proc.kill("SIGHUP");
+      // Each worker logs its own "config reloaded"; the supervisor's names every worker's version.
+      await eventually(() => out.logRecords("config reloaded").some((r) => r.role === "supervisor"), "the supervisor's reload record");
+      const summary = out.logRecords("config reloaded").find((r) => r.role === "supervisor")!;
+      expect(summary.versions).toEqual([2, 2]);
+      for (let i = 0; i < 8; i++) expect(await serves(port, 15)).toBe(true);
+
+      // SIGHUP with an invalid file: refused once, by the supervisor; every worker keeps the old config.
+      writeFileSync(cfg, valid.replace("graceful_shutdown_timeout: 2s", "graceful_shutdown_timeout: soon"));
+      const beforeBad = out.stdout.length;
+      proc.kill("SIGHUP");
+      const refused = await out.logLine("config reload refused; previous config stays in force", 15_000, beforeBad);
+      expect(refused.role).toBe("supervisor");
+      expect(String(refused.error)).toContain("graceful_shutdown_timeout");
+      // (The file watcher may refuse the same file once more, source "file": still the supervisor, never a worker.)
+      await Bun.sleep(300);
+      expect(out.logRecords("config reload refused; previous config stays in force").filter((r) => r.role !== "supervisor")).toEqual([]);
+      for (let i = 0; i < 4; i++) expect(await serves(port, 15)).toBe(true);
+
+      // SIGTERM: every worker drains; the supervisor exits 0 once all have.
+      const workerPids = [pids[0]!, back.pid as number];
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+      for (const pid of workerPids) expect(alive(pid)).toBe(false);
+      expect(out.logRecords("worker died; restarting it")).toHaveLength(1);
+    }, 120_000);
+  });
+}
+
+test("workers do not outlive their supervisor", async () => {
+  const cfg = join(dir, "orphans.yaml");
+  writeFileSync(cfg, configLines().join("\n"));
+  const proc = Bun.spawn(ways.source(cfg), { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  procs.push(proc);
+  const out = new ChildOutput(proc);
+  const started = await out.logLine("gateway group listening", 30_000);
+  const pids = started.pids as number[];
+  proc.kill("SIGKILL");
+  await eventually(() => pids.every((pid) => !alive(pid)), "both workers to exit after the supervisor was killed");
+}, 60_000);
