@@ -1,5 +1,7 @@
-// A small reader of the Prometheus text exposition format: the one every test reading /metrics
-// uses, so label quoting, escapes and +Inf are parsed one way.
+// The Prometheus text reader every test reading /metrics uses: src/admin/prom-text.ts (which the
+// group's /metrics merge uses too), flattened to samples with labels as records.
+
+import { parseFamilies } from "../../src/admin/prom-text.ts";
 
 export interface Sample {
   readonly name: string;
@@ -13,31 +15,12 @@ export interface Exposition {
   readonly types: ReadonlyMap<string, string>;
 }
 
-const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?$/;
-const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
-
-function number(text: string): number {
-  if (text === "+Inf") return Number.POSITIVE_INFINITY;
-  if (text === "-Inf") return Number.NEGATIVE_INFINITY;
-  return Number(text);
-}
-
 export function parseExposition(text: string): Exposition {
   const samples: Sample[] = [];
   const types = new Map<string, string>();
-  for (const raw of text.split("\n")) {
-    const line = raw.trim();
-    if (line === "") continue;
-    if (line.startsWith("#")) {
-      const t = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (\w+)$/.exec(line);
-      if (t) types.set(t[1]!, t[2]!);
-      continue;
-    }
-    const m = SAMPLE.exec(line);
-    if (!m) throw new Error(`not a Prometheus sample line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? "").matchAll(LABEL)) labels[l[1]!] = l[2]!.replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c));
-    samples.push({ name: m[1]!, labels, value: number(m[3]!) });
+  for (const family of parseFamilies(text)) {
+    types.set(family.name, family.type); // no # TYPE line: "untyped", as the format reads it
+    for (const s of family.samples) samples.push({ name: s.name, labels: Object.fromEntries(s.labels), value: s.value });
   }
   return { samples, types };
 }
