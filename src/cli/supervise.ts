@@ -11,6 +11,9 @@ import { Logger } from "../log/logger.ts";
 import { MAX_WORKERS } from "../session/session-id.ts";
 import { selfCommand } from "../supervisor/launch.ts";
 import { Supervisor } from "../supervisor/supervisor.ts";
+import { GroupAdmin } from "../supervisor/group-admin.ts";
+import { adminAddressFromConfig } from "../config/module-options.ts";
+import { ListenError } from "../net/binder.ts";
 
 /** --workers, else server.workers; 0 means one per CPU (at most MAX_WORKERS). */
 export function workerCountFrom(flag: number | null, config: GatewayConfig): number {
@@ -33,6 +36,18 @@ export async function superviseGroup(start: GroupStart): Promise<void> {
   const log = new Logger(config.log.level, undefined, { gateway: config.server.gateway_name, role: "supervisor" });
   for (const w of start.warnings) log.warn("config warning", { warning: w });
   const supervisor = new Supervisor({ count, command: selfCommand(process.argv.slice(2)), env: process.env, log });
+  // The group's one admin port, bound before any worker starts: a port already taken stops the start.
+  const adminAddr = adminAddressFromConfig(config);
+  const admin = adminAddr === null ? null : new GroupAdmin(adminAddr.host, adminAddr.port, supervisor, () => config.admin);
+  try {
+    admin?.start(config.admin.listen_addr !== "" ? "admin.listen_addr" : "server.health_check_port");
+  } catch (e) {
+    if (e instanceof ListenError) {
+      process.stderr.write(`game-gateway: ${e.message}\n`);
+      process.exit(1);
+    }
+    throw e;
+  }
 
   // The single-process handlers (installed before the config was read) give way to the group's.
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.removeAllListeners(sig);
@@ -48,6 +63,7 @@ export async function superviseGroup(start: GroupStart): Promise<void> {
     log.info("draining every worker", { signal, workers: count });
     void supervisor.drain().then((code) => {
       log.info("every worker has exited", { exit_code: code });
+      admin?.stop();
       process.exit(code);
     });
   };
@@ -100,7 +116,9 @@ export async function superviseGroup(start: GroupStart): Promise<void> {
     await supervisor.start();
   } catch (e) {
     supervisor.killAll();
-    process.stderr.write(`game-gateway: ${(e as Error).message}\n`);
+    // The worker has said why on stderr (the one line a failed start prints, e.g. a port in use).
+    log.error("group start failed", { error: (e as Error).message });
+    admin?.stop();
     process.exit(1);
   }
   watcher.start();
@@ -108,6 +126,7 @@ export async function superviseGroup(start: GroupStart): Promise<void> {
   log.info("gateway group listening", {
     workers: count,
     pids: supervisor.info().map((w) => w.pid),
+    admin_port: admin?.boundPort ?? null,
     listen: ports === null ? null : withPort(config.server.listen_addr, ports.tcp),
     ...(config.server.ws_listen_addr === "" || ports === null ? {} : { ws_listen: `${withPort(config.server.ws_listen_addr, ports.ws)}${config.server.ws_path}` }),
     ...(start.why === null ? {} : { config: configPath, why: start.why }),

@@ -11,6 +11,7 @@ import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { workerOfSessionId } from "../../src/session/session-id.ts";
 import { startReferenceBackend, type ReferenceBackend } from "../support/reference-backend.ts";
 import { ChildOutput, eventually, str, text } from "../support/harness.ts";
+import { parseExposition, samplesOf, sumOf } from "../support/prom-text.ts";
 
 const root = join(import.meta.dir, "../..");
 const binary = join(root, "dist/game-gateway");
@@ -74,6 +75,12 @@ async function roundTrips(client: GameClient, body: string): Promise<boolean> {
   return client.next(3000).then((f) => str(f.body) === body, () => false);
 }
 
+async function scrape(adminPort: number) {
+  const res = await fetch(`http://127.0.0.1:${adminPort}/metrics`);
+  expect(res.status).toBe(200);
+  return parseExposition(await res.text());
+}
+
 async function serves(port: number, serverType: number): Promise<boolean> {
   const c = await GameClient.connect("127.0.0.1", port);
   c.send(1, serverIdFor(serverType), text("probe"));
@@ -93,6 +100,7 @@ for (const [way, command] of Object.entries(ways)) {
       const started = await out.logLine("gateway group listening", 30_000);
       const port = Number(String(started.listen).split(":").at(-1));
       const pids = started.pids as number[];
+      const adminPort = started.admin_port as number;
       expect(pids).toHaveLength(2);
 
       // The kernel spreads connections over the workers roughly, not in turn: connect until both have some.
@@ -100,6 +108,23 @@ for (const [way, command] of Object.entries(ways)) {
       for (let i = 0; i < 64 && new Set(clients.map((c) => c.worker)).size < 2; i++) clients.push(await connectOne(port, `player ${i}`));
       expect(new Set(clients.map((c) => c.worker))).toEqual(new Set([0, 1]));
       expect(new Set(backend.sessions).size).toBe(backend.sessions.length);
+
+      // One admin port for the group: /metrics merges both workers' series and parses as Prometheus text.
+      const merged = await scrape(adminPort);
+      expect(sumOf(merged, "game_gateway_connections_total")).toBe(clients.length);
+      expect(sumOf(merged, "game_gateway_connections_active")).toBe(clients.length);
+      expect(sumOf(merged, "game_gateway_messages_processed_total", { direction: "client_to_backend" })).toBe(clients.length);
+      expect(new Set(samplesOf(merged, "process_cpu_seconds_total").map((s) => s.labels.worker))).toEqual(new Set(["0", "1"]));
+      expect(samplesOf(merged, "game_gateway_worker_up").map((s) => s.value)).toEqual([1, 1]);
+      expect(sumOf(merged, "game_gateway_worker_restarts_total")).toBe(0);
+      const ready = await fetch(`http://127.0.0.1:${adminPort}/ready`);
+      expect(ready.status).toBe(200);
+      expect(((await ready.json()) as { workers: unknown[] }).workers).toHaveLength(2);
+      expect((await fetch(`http://127.0.0.1:${adminPort}/health`)).status).toBe(200);
+      const status = (await (await fetch(`http://127.0.0.1:${adminPort}/api/status`)).json()) as { sessions: number; workers: { pid: number; sessions: number }[] };
+      expect(status.workers.map((w) => w.pid)).toEqual(pids);
+      expect(status.sessions).toBe(clients.length);
+      expect(status.workers.map((w) => w.sessions)).toEqual([0, 1].map((i) => clients.filter((c) => c.worker === i).length));
 
       // SIGKILL worker 1: the supervisor restarts it; worker 0's players never notice.
       const onZero = clients.filter((c) => c.worker === 0);
@@ -112,6 +137,7 @@ for (const [way, command] of Object.entries(ways)) {
       expect(back.worker).toBe(1);
       expect(back.pid).not.toBe(pids[1]);
       for (const [i, c] of onZero.entries()) expect(await roundTrips(c.client, `still here ${i}`)).toBe(true);
+      expect(samplesOf(await scrape(adminPort), "game_gateway_worker_restarts_total", { worker: "1" }).map((s) => s.value)).toEqual([1]);
       for (const c of onOne) await c.client.closed;
       // New clients reach the restarted worker too.
       const again: { client: GameClient; worker: number }[] = [];
