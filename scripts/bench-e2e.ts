@@ -512,6 +512,7 @@ server:
   listen_addr: "${HOST}:${port}"
   health_check_port: ${adminPort}
   gateway_name: bench-e2e
+  workers: 1
   use_grpc: ${grpc}
 connection_pool:
   max_connections: ${maxConnections}
