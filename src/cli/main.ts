@@ -238,6 +238,9 @@ async function runGateway(flagPath: string | null, demoFlag: boolean, workersFla
   // Loaded only when some route may name a gRPC backend: a TCP-only gateway never loads @grpc/grpc-js.
   // Routes from Redis or Consul arrive after the start and may name one (a rule's transport: grpc).
   const grpc = config.server.use_grpc || grpcEndpointsFromConfig(config).size > 0 || usesRouteFeed(config) ? await loadGrpcTransport() : null;
+  // A worker's channel to its supervisor is open before its listeners: they may ask it at once.
+  let started: Gateway | null = null;
+  const worker = slot === null ? null : attachWorker(slot.index, () => started, log);
   const gateway = Gateway.start(config, {
     logger: log,
     binder: state.binder,
@@ -245,7 +248,8 @@ async function runGateway(flagPath: string | null, demoFlag: boolean, workersFla
     grpc,
     ...(slot === null ? {} : { worker: slot, pinConfig: (c: GatewayConfig) => pinWorkerConfig(c, pinned) }),
   });
-  if (slot !== null) attachWorker(slot.index, gateway, log);
+  started = gateway;
+  worker?.ready({ adminPort: gateway.adminPort, port: gateway.port, wsPort: gateway.wsPort });
   if (flagPath === null && configPath !== null && slot === null) log.info("config file found at the default location", { path: configPath, why });
   // The browser example: its own ephemeral port on loopback (not the admin server, whose token and posture stay).
   const web = demo === null || !SERVE_DEMO_PAGE ? null : DemoWeb.start({ wsPort: gateway.wsPort, wsPath: config.server.ws_path, serverId: makeServerId({ isZip: false, worldId: 0, serverType: DEMO_WEB_SERVER_TYPE, instId: 0 }) });
@@ -284,10 +288,12 @@ async function runGateway(flagPath: string | null, demoFlag: boolean, workersFla
 }
 
 /** A worker's part of the group: report ready, and act on what the supervisor asks. */
-function attachWorker(index: number, gateway: Gateway, log: Logger): void {
+function attachWorker(index: number, gateway: () => Gateway | null, log: Logger): WorkerSide {
   const side = WorkerSide.attach(index, {
     reload: async (config) => {
-      const r = await gateway.applyConfig(config, "signal");
+      const gw = gateway();
+      if (gw === null) return { ok: false, version: 0, error: "worker still starting" };
+      const r = await gw.applyConfig(config, "signal");
       return { ok: r.ok, version: r.version, ...(r.error === undefined ? {} : { error: r.error }), ...(r.needsRestart === undefined ? {} : { needsRestart: r.needsRestart }) };
     },
     drain: () => beginStop(),
@@ -299,7 +305,7 @@ function attachWorker(index: number, gateway: Gateway, log: Logger): void {
     },
   });
   if (side === null) fail(`worker ${index}: started as a worker but with no IPC channel to a supervisor`);
-  side.ready({ adminPort: gateway.adminPort, port: gateway.port, wsPort: gateway.wsPort });
+  return side;
 }
 
 async function run(cmd: Command): Promise<void> {
