@@ -188,3 +188,32 @@ test("workers do not outlive their supervisor", async () => {
   proc.kill("SIGKILL");
   await eventually(() => pids.every((pid) => !alive(pid)), "both workers to exit after the supervisor was killed");
 }, 60_000);
+
+test("a worker that does not answer in time is left out of /metrics and flagged; /health and /ready name it", async () => {
+  const cfg = join(dir, "stopped.yaml");
+  writeFileSync(cfg, configLines().join("\n"));
+  const proc = Bun.spawn(ways.source(cfg), { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  procs.push(proc);
+  const out = new ChildOutput(proc);
+  const started = await out.logLine("gateway group listening", 30_000);
+  const pids = started.pids as number[];
+  const adminPort = started.admin_port as number;
+  process.kill(pids[0]!, "SIGSTOP");
+  try {
+    const e = await scrape(adminPort);
+    expect(samplesOf(e, "game_gateway_worker_up", { worker: "0" }).map((s) => s.value)).toEqual([0]);
+    expect(samplesOf(e, "game_gateway_worker_up", { worker: "1" }).map((s) => s.value)).toEqual([1]);
+    expect(new Set(samplesOf(e, "process_cpu_seconds_total").map((s) => s.labels.worker))).toEqual(new Set(["1"]));
+    const health = await fetch(`http://127.0.0.1:${adminPort}/health`);
+    expect(health.status).toBe(503);
+    expect(JSON.stringify(await health.json())).toContain("worker 0 did not answer within 2000 ms");
+    const ready = await fetch(`http://127.0.0.1:${adminPort}/ready`);
+    expect(ready.status).toBe(503);
+    expect(((await ready.json()) as { reason: string }).reason).toContain("worker 0 did not answer");
+  } finally {
+    process.kill(pids[0]!, "SIGCONT");
+  }
+  expect((await fetch(`http://127.0.0.1:${adminPort}/ready`)).status).toBe(200);
+  proc.kill("SIGTERM");
+  expect(await proc.exited).toBe(0);
+}, 60_000);
