@@ -7,6 +7,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { existsSync } from "node:fs";
+import { chromium } from "playwright-core";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { workerOfSessionId } from "../../src/session/session-id.ts";
 import { startReferenceBackend, type ReferenceBackend } from "../support/reference-backend.ts";
@@ -217,3 +219,40 @@ test("a worker that does not answer in time is left out of /metrics and flagged;
   proc.kill("SIGTERM");
   expect(await proc.exited).toBe(0);
 }, 60_000);
+
+// The status page at / of the group's admin port: a Workers panel, a row per worker with its pid
+// and sessions, in a real headless Chromium (skipped without one, as test/admin/status-page.test.ts).
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+(existsSync(CHROMIUM) ? test : test.skip)("the status page shows each worker: pid, state, sessions, restarts", async () => {
+  const cfg = join(dir, "page.yaml");
+  writeFileSync(cfg, configLines().join("\n"));
+  const proc = Bun.spawn(ways.source(cfg), { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  procs.push(proc);
+  const out = new ChildOutput(proc);
+  const started = await out.logLine("gateway group listening", 30_000);
+  const pids = started.pids as number[];
+  const port = Number(String(started.listen).split(":").at(-1));
+  const clients: { client: GameClient; worker: number }[] = [];
+  for (let i = 0; i < 64 && new Set(clients.map((c) => c.worker)).size < 2; i++) clients.push(await connectOne(port, `page player ${i}`));
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu"], timeout: 30_000 });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${started.admin_port}/`);
+    await page.locator("#workers-panel").waitFor({ state: "visible", timeout: 15_000 });
+    const rows = page.locator("tr[data-testid=worker-row]");
+    await eventually(async () => (await rows.count()) === 2, "two worker rows");
+    for (const i of [0, 1]) {
+      const row = page.locator(`tr[data-testid=worker-row][data-worker="${i}"]`);
+      expect(await row.getByTestId("worker-pid").getAttribute("data-value")).toBe(String(pids[i]));
+      expect(await row.getByTestId("worker-state").getAttribute("data-value")).toBe("running");
+      expect(await row.getByTestId("worker-restarts").getAttribute("data-value")).toBe("0");
+      expect(Number(await row.getByTestId("worker-sessions").getAttribute("data-value"))).toBe(clients.filter((c) => c.worker === i).length);
+    }
+    expect(Number(await page.getByTestId("sessions").getAttribute("data-value"))).toBe(clients.length);
+  } finally {
+    await browser.close();
+    for (const c of clients) c.client.close();
+    proc.kill("SIGTERM");
+    await proc.exited;
+  }
+}, 90_000);
