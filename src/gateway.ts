@@ -42,6 +42,7 @@ import { SessionService } from "./session/session-service.ts";
 import type { ConnectionTracer } from "./session/connection-tracer.ts";
 import type { Session } from "./session/session.ts";
 import { AdmissionControl } from "./net/admission.ts";
+import type { AdmissionGate } from "./net/admission-gate.ts";
 import { fdShortfall, openFileLimit } from "./net/fd-limit.ts";
 import { SharedQueueTally } from "./net/socket-writer.ts";
 import { SpanIdSource } from "./protocol/trace-context.ts";
@@ -82,6 +83,11 @@ export interface GatewayOptions {
    * what its supervisor decided at start (its admin address, the listeners' bound ports).
    */
   readonly pinConfig?: (config: GatewayConfig) => GatewayConfig;
+  /**
+   * Where the per-IP limits are decided (default: this process's own AdmissionControl). A worker
+   * of a group passes a RemoteAdmission, so the limits hold for the machine (src/net/admission-gate.ts).
+   */
+  readonly admissionGate?: AdmissionGate;
 }
 
 /** Time as the gateway's deadlines see it; tests pass one they advance explicitly. */
@@ -199,7 +205,7 @@ export class Gateway {
   private readonly tracer: ConnectionTracer | null;
   /** Makes the pools of gRPC endpoints; null when the transport was not loaded. */
   private readonly grpcPools: GrpcPoolFactory | null;
-  readonly admission: AdmissionControl;
+  readonly admission: AdmissionGate;
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
   private drainReason: string | null = null;
   private drained: Promise<void> | null = null;
@@ -286,7 +292,7 @@ export class Gateway {
       tracer: this.tracer,
       now: this.clock.now,
     });
-    this.admission = new AdmissionControl(admissionFromConfig(config), this.clock.now);
+    this.admission = options.admissionGate ?? new AdmissionControl(admissionFromConfig(config), this.clock.now);
     this.listener = new TcpListener({
       ...listenerSettingsFromConfig(config),
       events: this.service,

@@ -89,7 +89,7 @@ export function mergeExpositions(parts: readonly WorkerExposition[], options: Me
         families.set(family.name, out);
       }
       const perWorker = isPerWorker(family, out.type, additive, prefixes);
-      for (const sample of family.samples) add(out, sample, perWorker || isQuantile(out.type, sample) ? workerPair : null);
+      for (const sample of family.samples) add(out, sample, perWorker || isQuantile(out.type, sample) ? workerPair : null, workerLabel);
     }
   }
   const blocks: string[] = [];
@@ -108,14 +108,19 @@ function isQuantile(type: MetricType, sample: ParsedSample): boolean {
   return type === "summary" && sample.name.endsWith("_sum") === false && sample.name.endsWith("_count") === false;
 }
 
-/** Adds one sample: summed into the point with the same name and labels, or (with `workerPair`) a point of its own. */
-function add(family: FamilyOut, sample: ParsedSample, workerPair: string | null): void {
+/**
+ * Adds one sample: summed into the point with the same name and labels, or (with `workerPair`) a
+ * point of its own. A sample that already has the worker label (a series a worker labelled
+ * itself) keeps its own: a second label of that name would make the exposition invalid.
+ */
+function add(family: FamilyOut, sample: ParsedSample, workerPair: string | null, workerLabel: string): void {
   let seriesLabels = "";
   let le: string | null = null;
   let rest = "";
   // Label pairs in name order, so two workers that wrote a set in different orders meet in one line.
   const pairs = sample.labels.length > 1 && !inNameOrder(sample.labels) ? [...sample.labels].sort(byName) : sample.labels;
   for (const [name, value] of pairs) {
+    if (name === workerLabel) workerPair = null;
     const pair = `${name}="${escapeLabelValue(value)}"`;
     if ((name === "le" && family.type === "histogram") || (name === "quantile" && family.type === "summary")) {
       if (name === "le") le = value;

@@ -9,17 +9,13 @@
 // front is O(n) per delete in JavaScriptCore). A forgotten address starts again with a full
 // bucket; a full bucket is never stored, since it is the same as no state at all.
 
+import type { AdmissionGate, AdmissionOptions, AdmissionRefusal, AdmissionWaiter } from "./admission-gate.ts";
 import { type TokenBucket, takeToken } from "./token-bucket.ts";
 
-export type AdmissionRefusal = "per_ip_limit" | "rate_limited";
+export type { AdmissionOptions, AdmissionRefusal } from "./admission-gate.ts";
 
-export interface AdmissionOptions {
-  readonly maxPerIp: number;
-  readonly ratePerSec: number;
-  readonly maxTrackedIps: number;
-}
-
-export class AdmissionControl {
+/** One process's own limits; as an AdmissionGate it always answers at once. */
+export class AdmissionControl implements AdmissionGate {
   private readonly live = new Map<string, number>();
   private young = new Map<string, TokenBucket>();
   private old = new Map<string, TokenBucket>();
@@ -61,6 +57,16 @@ export class AdmissionControl {
     this.live.set(ip, live + 1);
     return null;
   }
+
+  readonly answersAtOnce = true;
+
+  /** AdmissionGate: decided here and now, never pending. */
+  request(ip: string, _waiter: AdmissionWaiter): AdmissionRefusal | null {
+    return this.admit(ip);
+  }
+
+  /** AdmissionGate: nothing is ever pending here. */
+  cancel(_waiter: AdmissionWaiter): void {}
 
   /** A connection admitted for ip has closed. */
   release(ip: string): void {

@@ -4,7 +4,7 @@ import { ClientFrameLayout } from "../protocol/layouts.ts";
 import type { ClientViolation } from "../protocol/violations.ts";
 import type { ClientEvents, ClientPort, CloseReason } from "./client-port.ts";
 import { invariant } from "../invariant.ts";
-import type { AdmissionControl } from "./admission.ts";
+import { ADMISSION_PENDING, type AdmissionGate, type AdmissionWaiter, type GateRefusal } from "./admission-gate.ts";
 import { type Binder, directBinder, type ListenOptions } from "./binder.ts";
 import type { TlsMaterial } from "./tls-material.ts";
 import type { CidrList } from "./cidr.ts";
@@ -13,7 +13,6 @@ import type { BufferPool } from "./buffer-pool.ts";
 import { FrameReader } from "./frame-reader.ts";
 import { RingBuffer } from "./ring-buffer.ts";
 import { type ByteSink, QueuedSocketWriter } from "./socket-writer.ts";
-import type { AdmissionRefusal } from "./admission.ts";
 import type { ClientProtocol } from "./client-port.ts";
 import {
   classifyFirstBytes,
@@ -71,7 +70,8 @@ export interface TcpListenerOptions {
 
 /** Why a connection was refused before it could carry a session (connection_rejected_total{reason}). */
 export type ConnectionRefusal =
-  | AdmissionRefusal
+  /** per_ip_limit, rate_limited; in a worker also admission_pending_limit, admission_timeout (admission-gate.ts). */
+  | GateRefusal
   | "max_connections"
   /** The peer reset before accept: no address to admit it by. */
   | "no_peer_address"
@@ -106,7 +106,7 @@ export interface TcpListenerParts<S> extends TcpListenerSettings {
   readonly events: ClientEvents<S>;
   readonly buffers: BufferPool;
   readonly metrics: GatewayCounters;
-  readonly admission: AdmissionControl;
+  readonly admission: AdmissionGate;
   /**
    * Milliseconds since the epoch for the PROXY header and partial-frame deadlines (default
    * Date.now); tests pass a clock they advance themselves and call sweep().
@@ -130,7 +130,7 @@ export interface ListenerContext<S = unknown> {
   readonly service: ClientEvents<S>;
   readonly buffers: BufferPool;
   readonly options: TcpListenerOptions;
-  readonly admission: AdmissionControl;
+  readonly admission: AdmissionGate;
   readonly metrics: GatewayCounters;
   readonly proxy: ProxyProtocolOptions;
   readonly state: ListenerState;
@@ -169,7 +169,7 @@ const DEFAULT_WS_MAX_PAYLOAD = 1024 * 1024;
 const TEXT_MESSAGE_CODE = 1003;
 const TEXT_MESSAGE_TEXT = "text messages are not accepted: send the framed stream as binary messages";
 
-export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStreamOwner {
+export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStreamOwner, AdmissionWaiter {
   /** The client's address: the socket peer, or the one a trusted PROXY header carries. */
   remoteAddress: string;
   session: S | null = null;
@@ -177,6 +177,14 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
   private reason: CloseReason | null = null;
   /** Counted by admission control (released on close). */
   private admitted = false;
+  /**
+   * Input held while the admission gate has not answered yet (a worker asks its supervisor);
+   * null when no answer is awaited. Bounded like paused input: the socket is paused at
+   * PAUSED_INPUT_PAUSE_AT, and the client closed past PAUSED_INPUT_LIMIT.
+   */
+  private admissionHeld: Uint8Array | null = null;
+  /** The socket was paused for the held input's bound: resumed once admitted. */
+  private admissionPausedSocket = false;
   /** A frame lent by lend(), written from the lender's buffer at the next flush. */
   private lent: Uint8Array | null = null;
   private lentOff = 0;
@@ -243,7 +251,8 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     if (!this.trustedPeer) {
       // Limits apply to the socket address at once, PROXY protocol or not; the first bytes are
       // still watched for a header, which only a trusted peer may send.
-      if (this.admit() && proxy.mode !== "off") this.proxyBytes = NO_BYTES;
+      this.admit(NO_BYTES);
+      if (!this.closing && proxy.mode !== "off") this.proxyBytes = NO_BYTES;
       return;
     }
     // A trusted balancer's connection is admitted by the player's address in its header.
@@ -254,15 +263,49 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     this.proxyBytes = NO_BYTES;
   }
 
-  /** Applies per-IP limits to remoteAddress; refuses the connection when over them. */
-  private admit(): boolean {
-    const refusal = this.ctx.admission.admit(this.remoteAddress);
-    if (refusal === null) {
+  /**
+   * Applies per-IP limits to remoteAddress: true when admitted now; refuses the connection when
+   * over them. When the gate answers later, `early` (input already read past any PROXY header)
+   * is held with what arrives meanwhile, and handed on by admissionDecided.
+   */
+  private admit(early: Uint8Array): boolean {
+    const answer = this.ctx.admission.request(this.remoteAddress, this);
+    if (answer === null) {
       this.admitted = true;
       return true;
     }
-    this.refuse(refusal);
+    if (answer === ADMISSION_PENDING) this.admissionHeld = early.length === 0 ? NO_BYTES : Uint8Array.from(early);
+    else this.refuse(answer);
     return false;
+  }
+
+  /** AdmissionWaiter: the gate's late answer. The connection then goes on as if admitted at once, or is refused as then. */
+  admissionDecided(refusal: GateRefusal | null): void {
+    const held = this.admissionHeld;
+    this.admissionHeld = null;
+    if (refusal !== null) {
+      if (!this.closing) this.refuse(refusal);
+      return;
+    }
+    this.admitted = true; // released on close, whatever comes next
+    if (this.closing || held === null) return;
+    if (this.admissionPausedSocket) {
+      this.admissionPausedSocket = false;
+      this.socket.resume();
+    }
+    if (held.length > 0) this.route(held);
+  }
+
+  /** Input that arrives while the admission gate has not answered. */
+  private holdForAdmission(chunk: Uint8Array): void {
+    const held = this.admissionHeld!;
+    if (held.length + chunk.length > PAUSED_INPUT_LIMIT) return this.close("pending_input_limit");
+    const joined = held.length === 0 ? chunk.slice() : joinBytes(held, chunk);
+    this.admissionHeld = joined;
+    if (joined.length >= PAUSED_INPUT_PAUSE_AT && !this.admissionPausedSocket) {
+      this.admissionPausedSocket = true;
+      this.socket.pause();
+    }
   }
 
   private refuse(reason: ConnectionRefusal): void {
@@ -297,13 +340,13 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
       case "absent":
         if (this.trustedPeer && this.ctx.proxy.mode === "required") return this.refuse("proxy_missing");
         this.headerDecided();
-        if (this.admitted || this.admit()) this.input(bytes);
+        if (this.admitted || this.admit(bytes)) this.input(bytes);
         return;
       case "header":
         if (!this.trustedPeer) return this.refuse("proxy_untrusted");
         this.headerDecided();
         if (parsed.address !== null) this.remoteAddress = parsed.address;
-        if (this.admit() && parsed.length < bytes.length) this.input(bytes.subarray(parsed.length));
+        if (this.admit(bytes.subarray(parsed.length)) && parsed.length < bytes.length) this.input(bytes.subarray(parsed.length));
         return;
     }
   }
@@ -569,6 +612,12 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     // Read at the event, not the sweep's last reading: a stamp up to one sweep old made deadlines
     // fire up to one sweep interval early. One clock read per chunk (about 20 ns), not per frame.
     this.lastInputAt = this.ctx.now();
+    if (this.admissionHeld !== null) this.holdForAdmission(chunk);
+    else this.route(chunk);
+  }
+
+  /** Input past admission: to the PROXY header, held while paused, or framed. */
+  private route(chunk: Uint8Array): void {
     if (this.proxyBytes !== null) this.onProxyData(chunk);
     else if (this.paused) this.onPausedData(chunk);
     else this.input(chunk);
@@ -602,6 +651,11 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     if (process.env.NODE_ENV !== "production") this.checkNothingLent();
     if (this.admitted) this.ctx.admission.release(this.remoteAddress);
     this.admitted = false;
+    if (this.admissionHeld !== null) {
+      // Closed before the gate answered: it releases whatever that answer grants.
+      this.admissionHeld = null;
+      this.ctx.admission.cancel(this);
+    }
     this.headerDecided();
     this.lent = null;
     this.reader.stop();
@@ -644,7 +698,7 @@ export class TcpListener<S = unknown> {
   private readonly events: ClientEvents<S>;
   private readonly buffers: BufferPool;
   private readonly metrics: GatewayCounters;
-  private readonly admission: AdmissionControl;
+  private readonly admission: AdmissionGate;
   private readonly now: () => number;
   private readonly otherConnections: () => number;
 

@@ -3,7 +3,7 @@ import { invariant } from "../invariant.ts";
 import { ClientFrameLayout } from "../protocol/layouts.ts";
 import type { ClientViolation } from "../protocol/violations.ts";
 import type { GatewayCounters } from "../telemetry/counters.ts";
-import type { AdmissionControl } from "./admission.ts";
+import { ADMISSION_PENDING, type AdmissionGate, type AdmissionWaiter, type GateRefusal } from "./admission-gate.ts";
 import { listenError } from "./binder.ts";
 import type { TlsMaterial } from "./tls-material.ts";
 import type { BufferPool } from "./buffer-pool.ts";
@@ -55,7 +55,7 @@ export interface WsListenerParts<S> {
   readonly events: ClientEvents<S>;
   readonly buffers: BufferPool;
   readonly metrics: GatewayCounters;
-  readonly admission: AdmissionControl;
+  readonly admission: AdmissionGate;
   /** Milliseconds since the epoch for the close and partial-frame deadlines (default Date.now). */
   readonly now?: () => number;
   /** Connections already open on other client listeners (TCP), counted against maxConnections. */
@@ -67,7 +67,7 @@ interface WsContext<S> {
   readonly events: ClientEvents<S>;
   readonly buffers: BufferPool;
   readonly options: WsListenerOptions;
-  readonly admission: AdmissionControl;
+  readonly admission: AdmissionGate;
   /** Read at each event a deadline counts from: a stamp from the last sweep would make it fire early. */
   readonly now: () => number;
   readonly portClosed: (port: WsClientPort<S>) => void;
@@ -331,12 +331,22 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
   }
 }
 
+/** The waiter handed to a gate that never keeps anyone waiting. */
+const NEVER_WAITS: AdmissionWaiter = { admissionDecided: () => {} };
+
+/** 429 for the per-IP limits (as before); 503 when the supervisor could not be asked. */
+function refusalStatus(refusal: GateRefusal): number {
+  return refusal === "per_ip_limit" || refusal === "rate_limited" ? 429 : 503;
+}
+
 /** S: what the layer above binds to each connection (a Session); the listener never looks at it. */
 export class WsListener<S = unknown> {
   private server: Server<WsClientPort<S>> | null = null;
   /** The setting that chose the address, for a rotation's ListenError. */
   private key = "server.ws_listen_addr";
   private readonly ports = new Set<WsClientPort<S>>();
+  /** Upgrade requests waiting for the admission gate's answer. */
+  private waitingUpgrades = 0;
   private ctx: WsContext<S>;
   private readonly now: () => number;
   private readonly otherConnections: () => number;
@@ -435,7 +445,7 @@ export class WsListener<S = unknown> {
     }
   }
 
-  private upgrade(req: Request, server: Server<WsClientPort<S>>): Response | undefined {
+  private upgrade(req: Request, server: Server<WsClientPort<S>>): Response | undefined | Promise<Response | undefined> {
     const ctx = this.ctx;
     if (new URL(req.url).pathname !== ctx.options.path) return new Response("not found\n", { status: 404 });
     if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
@@ -443,13 +453,38 @@ export class WsListener<S = unknown> {
     }
     const address = server.requestIP(req)?.address ?? "";
     if (address === "") return this.refuse("unknown", "no_peer_address", 400);
-    if (this.ports.size + this.otherConnections() >= ctx.options.maxConnections) return this.refuse(address, "max_connections", 503);
-    const refusal = ctx.admission.admit(address);
-    if (refusal !== null) return this.refuse(address, refusal, 429);
+    if (this.ports.size + this.waitingUpgrades + this.otherConnections() >= ctx.options.maxConnections) return this.refuse(address, "max_connections", 503);
+    if (!ctx.admission.answersAtOnce) return this.upgradeWhenAdmitted(req, server, address);
+    const refusal = ctx.admission.request(address, NEVER_WAITS);
+    if (refusal === ADMISSION_PENDING) throw new Error("an admission gate that answers at once returned pending");
+    if (refusal !== null) return this.refuse(address, refusal, refusalStatus(refusal));
+    return this.upgradeAdmitted(req, server, address);
+  }
+
+  private upgradeAdmitted(req: Request, server: Server<WsClientPort<S>>, address: string): Response | undefined {
+    const ctx = this.ctx;
     const port = new WsClientPort<S>(address, ctx);
     if (server.upgrade(req, { data: port })) return undefined;
     ctx.admission.release(address);
     return new Response("WebSocket upgrade failed\n", { status: 400 });
+  }
+
+  /**
+   * A worker's gate asks the supervisor: the request waits for the answer (Bun upgrades from an
+   * async fetch). Counted against max_connections meanwhile, as an open connection would be.
+   */
+  private upgradeWhenAdmitted(req: Request, server: Server<WsClientPort<S>>, address: string): Promise<Response | undefined> {
+    this.waitingUpgrades++;
+    return new Promise((resolve) => {
+      const waiter: AdmissionWaiter = {
+        admissionDecided: (refusal) => {
+          this.waitingUpgrades--;
+          resolve(refusal === null ? this.upgradeAdmitted(req, server, address) : this.refuse(address, refusal, refusalStatus(refusal)));
+        },
+      };
+      const answer = this.ctx.admission.request(address, waiter);
+      if (answer !== ADMISSION_PENDING) waiter.admissionDecided(answer);
+    });
   }
 
   private refuse(address: string, refusal: string, status: number): Response {

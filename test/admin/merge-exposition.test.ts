@@ -263,6 +263,12 @@ describe("mergeExpositions: the text itself", () => {
     expect(samplesOf(e, "only_b_total")[0]!.value).toBe(9);
   });
 
+  test("a series that already names a worker keeps its own label, not a second one", () => {
+    const text = (w: number) => `# TYPE up gauge\nup{worker="${w + 10}"} 1\n`;
+    const out = mergeExpositions([part(0, text(0)), part(1, text(1))]);
+    expect(out).toBe('# TYPE up gauge\nup{worker="10"} 1\nup{worker="11"} 1\n');
+  });
+
   test("no workers, no text", () => {
     expect(mergeExpositions([])).toBe("");
   });

@@ -76,8 +76,8 @@ export interface TestGateway {
   stop(): Promise<void>;
 }
 
-/** What a test may set beyond the config: an injected clock; a span tracer; defaultMetrics (process_*, off unless asked for). */
-export type TestGatewayOptions = Pick<GatewayOptions, "clock" | "defaultMetrics" | "tracer" | "grpc">;
+/** What a test may set beyond the config: an injected clock; a span tracer; defaultMetrics (process_*, off unless asked for); the per-IP admission gate. */
+export type TestGatewayOptions = Pick<GatewayOptions, "clock" | "defaultMetrics" | "tracer" | "grpc" | "admissionGate">;
 
 export function startGateway(overrides: Overrides = {}, options: TestGatewayOptions = {}): TestGateway {
   const config = testConfig(overrides);
