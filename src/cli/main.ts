@@ -30,6 +30,7 @@ import { versionLine } from "./build-info.ts";
 import { superviseGroup, workerCountFrom } from "./supervise.ts";
 import { pinnedPortsFromEnv, pinWorkerConfig, workerSlotFromEnv } from "../supervisor/launch.ts";
 import { WorkerSide } from "../supervisor/worker-side.ts";
+import { RemoteAdmission } from "../net/remote-admission.ts";
 
 /** Where the reference gateway reads its config when given no -config: relative to the working directory. */
 const DEFAULT_CONFIG_PATH = "config/config.yaml";
@@ -246,10 +247,10 @@ async function runGateway(flagPath: string | null, demoFlag: boolean, workersFla
     binder: state.binder,
     tracer,
     grpc,
-    ...(slot === null ? {} : { worker: slot, pinConfig: (c: GatewayConfig) => pinWorkerConfig(c, pinned) }),
+    ...(slot === null || worker === null ? {} : { worker: slot, pinConfig: (c: GatewayConfig) => pinWorkerConfig(c, pinned), admissionGate: worker.admission }),
   });
   started = gateway;
-  worker?.ready({ adminPort: gateway.adminPort, port: gateway.port, wsPort: gateway.wsPort });
+  worker?.side.ready({ adminPort: gateway.adminPort, port: gateway.port, wsPort: gateway.wsPort });
   if (flagPath === null && configPath !== null && slot === null) log.info("config file found at the default location", { path: configPath, why });
   // The browser example: its own ephemeral port on loopback (not the admin server, whose token and posture stay).
   const web = demo === null || !SERVE_DEMO_PAGE ? null : DemoWeb.start({ wsPort: gateway.wsPort, wsPath: config.server.ws_path, serverId: makeServerId({ isZip: false, worldId: 0, serverType: DEMO_WEB_SERVER_TYPE, instId: 0 }) });
@@ -287,9 +288,14 @@ async function runGateway(flagPath: string | null, demoFlag: boolean, workersFla
   if (replacing) log.info("code reloaded; listening sockets kept, live sessions stay on the code they started with");
 }
 
-/** A worker's part of the group: report ready, and act on what the supervisor asks. */
-function attachWorker(index: number, gateway: () => Gateway | null, log: Logger): WorkerSide {
+/**
+ * A worker's part of the group: act on what the supervisor asks, and ask it the per-IP limits (its
+ * AdmissionBroker holds the machine's one count: a limit of 10 is 10 for the machine, not per worker).
+ */
+function attachWorker(index: number, gateway: () => Gateway | null, log: Logger): { side: WorkerSide; admission: RemoteAdmission } {
+  let admission: RemoteAdmission | null = null;
   const side = WorkerSide.attach(index, {
+    other: (m) => void admission?.receive(m),
     reload: async (config) => {
       const gw = gateway();
       if (gw === null) return { ok: false, version: 0, error: "worker still starting" };
@@ -305,7 +311,8 @@ function attachWorker(index: number, gateway: () => Gateway | null, log: Logger)
     },
   });
   if (side === null) fail(`worker ${index}: started as a worker but with no IPC channel to a supervisor`);
-  return side;
+  admission = new RemoteAdmission((m) => side.send(m), { worker: index });
+  return { side, admission };
 }
 
 async function run(cmd: Command): Promise<void> {

@@ -12,7 +12,8 @@ import { MAX_WORKERS } from "../session/session-id.ts";
 import { selfCommand } from "../supervisor/launch.ts";
 import { Supervisor } from "../supervisor/supervisor.ts";
 import { GroupAdmin } from "../supervisor/group-admin.ts";
-import { adminAddressFromConfig } from "../config/module-options.ts";
+import { adminAddressFromConfig, admissionFromConfig } from "../config/module-options.ts";
+import { AdmissionBroker } from "../net/admission-broker.ts";
 import { ListenError } from "../net/binder.ts";
 
 /** --workers, else server.workers; 0 means one per CPU (at most MAX_WORKERS). */
@@ -35,7 +36,20 @@ export async function superviseGroup(start: GroupStart): Promise<void> {
   let config = start.config;
   const log = new Logger(config.log.level, undefined, { gateway: config.server.gateway_name, role: "supervisor" });
   for (const w of start.warnings) log.warn("config warning", { warning: w });
-  const supervisor = new Supervisor({ count, command: selfCommand(process.argv.slice(2)), env: process.env, log });
+  // The machine's one count of connections per client address: every worker asks it (src/net/remote-admission.ts).
+  const admission = new AdmissionBroker(admissionFromConfig(config));
+  const supervisor: Supervisor = new Supervisor({
+    count,
+    command: selfCommand(process.argv.slice(2)),
+    env: process.env,
+    log,
+    onOtherMessage: (worker, m) => {
+      const reply = admission.receive(m, worker);
+      if (reply !== null) supervisor.workers[worker]?.send(reply);
+    },
+    // What a dead worker held is free again: its connections died with it.
+    onWorkerGone: (worker) => admission.dropWorker(worker),
+  });
   // The group's one admin port, bound before any worker starts: a port already taken stops the start.
   const adminAddr = adminAddressFromConfig(config);
   const admin = adminAddr === null ? null : new GroupAdmin(adminAddr.host, adminAddr.port, supervisor, () => config.admin);
@@ -101,6 +115,7 @@ export async function superviseGroup(start: GroupStart): Promise<void> {
     const needsRestart = [...new Set(answers.flatMap((a) => a?.needsRestart ?? []))];
     if (next.server.workers !== config.server.workers) needsRestart.push("server.workers");
     config = next;
+    admission.update(admissionFromConfig(next));
     log.setLevel(next.log.level);
     if (failed.length === 0) log.info("config reloaded", { source, workers: count, versions: answers.map((a) => a?.version ?? null) });
     else log.error("config reload refused by some workers; they keep their previous config", { source, failed });

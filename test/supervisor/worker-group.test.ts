@@ -256,3 +256,53 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
     await proc.exited;
   }
 }, 90_000);
+
+// Per-IP limits hold for the machine: the kernel spreads one address's connections over both
+// workers, and the supervisor's one count admits max_connections_per_ip of them in all.
+for (const [way, command] of Object.entries(ways)) {
+  test(`max_connections_per_ip 3 over 2 workers admits exactly 3 of 8 connections from one address; a dead worker's share is freed (${way})`, async () => {
+    const cfg = join(dir, `per-ip-${way}.yaml`);
+    writeFileSync(cfg, configLines().join("\n").replace("max_connections_per_ip: 100000", "max_connections_per_ip: 3"));
+    const proc = Bun.spawn(command(cfg), { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+    procs.push(proc);
+    const out = new ChildOutput(proc);
+    const started = await out.logLine("gateway group listening", 30_000);
+    const port = Number(String(started.listen).split(":").at(-1));
+    const pids = started.pids as number[];
+    const adminPort = started.admin_port as number;
+
+    /** Connects n clients at once; the ones that round-trip were admitted, each with the worker its session is on. */
+    const attempt = async (n: number, tag: string): Promise<{ client: GameClient; worker: number }[]> => {
+      // A refused connection is reset at once: sometimes before the client's connect has even returned.
+      const tries = await Promise.allSettled(Array.from({ length: n }, () => GameClient.connect("127.0.0.1", port)));
+      const clients = tries.flatMap((t) => (t.status === "fulfilled" ? [t.value] : []));
+      const ok = await Promise.all(clients.map((c, i) => roundTrips(c, `${tag} ${i}`)));
+      for (const [i, c] of clients.entries()) if (!ok[i]) c.close();
+      return clients.flatMap((client, i) => (ok[i] ? [{ client, worker: workerOfSessionId(backend.sessionOf(`${tag} ${i}`)!, 2) }] : []));
+    };
+
+    const first = await attempt(8, "first");
+    expect(first).toHaveLength(3);
+    const e = await scrape(adminPort);
+    expect(sumOf(e, "game_gateway_connection_rejected_total", { reason: "ip_rate_limit" })).toBe(5);
+    expect(sumOf(e, "game_gateway_connection_refusals_total", { refusal: "per_ip_limit" })).toBe(5);
+
+    // A worker killed with its players: the supervisor frees what it held, so as many new ones get in.
+    const victim = first[0]!.worker;
+    const lost = first.filter((c) => c.worker === victim).length;
+    const from = out.stdout.length;
+    process.kill(pids[victim]!, "SIGKILL");
+    await out.logLine("worker died; restarting it", 15_000, from);
+    for (const c of first.filter((c) => c.worker === victim)) await c.client.closed;
+    // Back to two listeners first: a SYN the kernel hashed to the killed worker's socket as it closed is reset.
+    await out.logLine("worker ready", 30_000, from);
+    const second = await attempt(8, "second");
+    expect(second).toHaveLength(lost);
+
+    // Players who leave free their places too.
+    for (const c of [...first, ...second]) c.client.close();
+    await eventually(async () => (await attempt(1, "probe")).length === 1, "a place freed by players who left");
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+  }, 90_000);
+}

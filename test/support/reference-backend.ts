@@ -36,6 +36,8 @@ export interface ReferenceBackend {
   readonly violations: string[];
   /** The session ID (ObjectID) of each connection's first frame, in arrival order. */
   readonly sessions: readonly bigint[];
+  /** The session ID of the connection whose first body was `firstBody`. */
+  sessionOf(firstBody: string): bigint | undefined;
   /** Closes the connection whose first body was `firstBody` (as a backend crashing one player's handler). */
   closeConnectionOf(firstBody: string): boolean;
   stop(): void;
@@ -47,6 +49,7 @@ export function startReferenceBackend(port = 0, traceHeader = false): ReferenceB
   const conns = new Map<Socket<Conn>, Conn>();
   const violations: string[] = [];
   const sessions: bigint[] = [];
+  const sessionByFirstBody = new Map<string, bigint>();
   let accepted = 0;
 
   function reject(s: Socket<Conn>, why: string): void {
@@ -83,7 +86,10 @@ export function startReferenceBackend(port = 0, traceHeader = false): ReferenceB
       sessions.push(sessionId);
     } else if (c.session !== sessionId) return "a second session on one connection";
     const body = f.subarray(SERVER_HEADER + gateIn, SERVER_HEADER + length);
-    if (c.firstBody === null) c.firstBody = new TextDecoder().decode(body);
+    if (c.firstBody === null) {
+      c.firstBody = new TextDecoder().decode(body);
+      sessionByFirstBody.set(c.firstBody, sessionId);
+    }
 
     const reply = new Uint8Array(SERVER_HEADER + GATE_HEADER + body.length);
     const out = new DataView(reply.buffer);
@@ -146,6 +152,7 @@ export function startReferenceBackend(port = 0, traceHeader = false): ReferenceB
     },
     violations,
     sessions,
+    sessionOf: (firstBody) => sessionByFirstBody.get(firstBody),
     closeConnectionOf(firstBody) {
       for (const [s, c] of conns) {
         if (c.firstBody !== firstBody) continue;
