@@ -133,7 +133,11 @@ export class GroupAdmin {
     const base = bodies.find((b) => b !== null) ?? {};
     const sum = (get: (b: Record<string, unknown>) => unknown): number => bodies.reduce((t, b) => t + (b === null ? 0 : num(get(b))), 0);
     const msgs = (b: Record<string, unknown>) => (b.messages ?? {}) as Record<string, unknown>;
-    const notReady = answers.filter((a, i) => bodies[i]?.ready !== true).map((a, i) => (bodies[i] === null ? whyNot(a) : `worker ${a.worker.index}: ${String(bodies[i]!.not_ready_reason)}`));
+    const notReady = answers.flatMap((a, i) => {
+      const b = bodies[i];
+      if (b?.ready === true) return [];
+      return [b === null || b === undefined ? whyNot(a) : `worker ${a.worker.index}: ${String(b.not_ready_reason)}`];
+    });
     return {
       ...base,
       ready: notReady.length === 0,

@@ -212,6 +212,9 @@ test("a worker that does not answer in time is left out of /metrics and flagged;
     const ready = await fetch(`http://127.0.0.1:${adminPort}/ready`);
     expect(ready.status).toBe(503);
     expect(((await ready.json()) as { reason: string }).reason).toContain("worker 0 did not answer");
+    const status = (await (await fetch(`http://127.0.0.1:${adminPort}/api/status`)).json()) as { ready: boolean; not_ready_reason: string; workers: { answered: boolean }[] };
+    expect(status).toMatchObject({ ready: false, not_ready_reason: "worker 0 did not answer within 2000 ms" });
+    expect(status.workers.map((w) => w.answered)).toEqual([false, true]);
   } finally {
     process.kill(pids[0]!, "SIGCONT");
   }
