@@ -114,6 +114,21 @@ module.exports = {
       to: { path: "^src/discovery/" },
     },
     {
+      name: "only-the-entry-point-runs-the-supervisor",
+      severity: "error",
+      comment:
+        "The group of worker processes (src/supervisor) is composed by the entry point alone; no part of a gateway knows whether it is one worker of a group (it is told its WorkerSlot).",
+      from: { path: "^src/", pathNot: "^src/(cli|supervisor)/" },
+      to: { path: "^src/supervisor/" },
+    },
+    {
+      name: "supervisor-knows-no-data-path",
+      severity: "error",
+      comment: "The supervisor starts processes and speaks to them; it carries no client or backend traffic, so it loads none of the data path's modules (types aside).",
+      from: { path: "^src/supervisor/" },
+      to: { path: "^src/(net/(?!binder)|session/(?!session-id)|backend|routing|protocol)", dependencyTypesNot: ["type-only"] },
+    },
+    {
       name: "no-unresolvable",
       severity: "error",
       comment: "An import the checker cannot resolve is an import it cannot check.",

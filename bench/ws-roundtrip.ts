@@ -115,7 +115,7 @@ if (TLS) {
 const cfg = join(tmp, "gateway.yaml");
 writeFileSync(
   cfg,
-  `server: { listen_addr: "${HOST}:${tcpPort}", ws_listen_addr: "${HOST}:${wsPort}", health_check_port: -1, gateway_name: ws-bench${tlsYaml} }
+  `server: { listen_addr: "${HOST}:${tcpPort}", ws_listen_addr: "${HOST}:${wsPort}", health_check_port: -1, workers: 1, gateway_name: ws-bench${tlsYaml} }
 security: { max_connections_per_ip: 1000000, connection_rate_limit: 1000000 }
 routing: { rules: [ { server_type: 10, service_name: echo, strategy: round_robin, endpoints: ["${HOST}:${backendPort}"] } ] }
 log: { level: warn, access_log: "off" }

@@ -659,6 +659,7 @@ server:
   listen_addr: "${HOST}:${l.port}"
   health_check_port: ${l.adminPort}
   gateway_name: bench-e2e
+  workers: 1
   use_grpc: ${grpc}
 ${l.wsPort === null ? "" : `  ws_listen_addr: "${HOST}:${l.wsPort}"\n  ws_path: /ws\n`}${l.tls === null ? "" : `  tls:\n    cert_file: "${l.tls.cert}"\n    key_file: "${l.tls.key}"\n`}connection_pool:
   max_connections: ${maxConnections}

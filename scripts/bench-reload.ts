@@ -38,6 +38,7 @@ const HEAD = [
   "server:",
   '  listen_addr: "127.0.0.1:0"',
   "  health_check_port: -1",
+  "  workers: 1",
   "security: { max_connections_per_ip: 100000, connection_rate_limit: 100000 }",
   "log: { level: info, access_log: off }",
   "routing:",

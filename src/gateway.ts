@@ -36,7 +36,7 @@ import { WsListener } from "./net/ws-listener.ts";
 import { loadTlsMaterial, sameTlsMaterial, TlsFileError, type TlsMaterial } from "./net/tls-material.ts";
 import { Router } from "./routing/router.ts";
 import { BackendRelay } from "./session/backend-relay.ts";
-import { SessionIdGenerator, nodeHash } from "./session/session-id.ts";
+import { SessionIdGenerator, nodeHash, SINGLE_PROCESS, type WorkerSlot } from "./session/session-id.ts";
 import { SessionManager } from "./session/session-manager.ts";
 import { SessionService } from "./session/session-service.ts";
 import type { ConnectionTracer } from "./session/connection-tracer.ts";
@@ -76,6 +76,17 @@ export interface GatewayOptions {
    * (server.use_grpc, a rule's transport): loaded by the caller, asynchronously, before start.
    */
   readonly grpc?: GrpcTransport | null;
+  /**
+   * This gateway is worker `index` of a group of `count` (src/supervisor): its session IDs carry
+   * the index, and its client listeners bind with SO_REUSEPORT beside the other workers'.
+   * Default: a single process.
+   */
+  readonly worker?: WorkerSlot;
+  /**
+   * Applied to every config a file reload reads, before it is compared and applied: a worker pins
+   * what its supervisor decided at start (its admin address, the listeners' bound ports).
+   */
+  readonly pinConfig?: (config: GatewayConfig) => GatewayConfig;
   /**
    * Where the per-IP limits are decided (default: this process's own AdmissionControl). A worker
    * of a group passes a RemoteAdmission, so the limits hold for the machine (src/net/admission-gate.ts).
@@ -205,12 +216,16 @@ export class Gateway {
   /** Counts changed Redis and Consul values, so a file reload compiled meanwhile is rebuilt with them. */
   private feedChanges = 0;
   private readonly throttled: ThrottledLog;
+  readonly worker: WorkerSlot;
+  private readonly pinConfig: (config: GatewayConfig) => GatewayConfig;
 
   private constructor(config: GatewayConfig, options: GatewayOptions) {
     // Before anything starts (timers, sockets): a gateway that cannot serve its routes is not built.
     checkGrpcLoaded(grpcEndpointsFromConfig(config), (options.grpc ?? null) !== null);
     this.current = config;
     this.clock = options.clock ?? systemClock;
+    this.worker = options.worker ?? SINGLE_PROCESS;
+    this.pinConfig = options.pinConfig ?? ((c) => c);
     this.tracer = options.tracer ?? null;
     this.log = options.logger ?? new Logger(config.log.level, undefined, { gateway: config.server.gateway_name });
     const throttled = new ThrottledLog(this.log);
@@ -230,7 +245,7 @@ export class Gateway {
     this.metrics.configVersion.set(this.version);
     this.buffers = new BufferPool(bufferPoolFromConfig());
     this.sessions = new SessionManager(
-      new SessionIdGenerator(config.server.gateway_name),
+      new SessionIdGenerator(config.server.gateway_name, Date.now, this.worker),
       maxSessionsFromConfig(config),
     );
     this.accessLog =
@@ -325,8 +340,9 @@ export class Gateway {
     const gw = new Gateway(config, options);
     const binder = options.binder ?? directBinder;
     try {
-      gw.listener.start("server.listen_addr", binder, gw.tls);
-      gw.wsListener?.start("server.ws_listen_addr", binder !== directBinder, gw.tls);
+      const shared = gw.worker.count > 1;
+      gw.listener.start("server.listen_addr", binder, gw.tls, shared);
+      gw.wsListener?.start("server.ws_listen_addr", shared || binder !== directBinder, gw.tls);
       gw.admin?.start(config.admin.listen_addr !== "" ? "admin.listen_addr" : "server.health_check_port", binder);
     } catch (e) {
       gw.listener.stop();
@@ -510,9 +526,22 @@ export class Gateway {
     return this.reloadQueued;
   }
 
-  private async loadAndApply(path: string, source: ReloadSource): Promise<ReloadRecord> {
+  /**
+   * Applies a config already read and validated elsewhere (a group's supervisor reads the file once
+   * for all its workers), as a file reload applies what it read.
+   */
+  applyConfig(config: GatewayConfig, source: ReloadSource): Promise<ReloadRecord> {
+    return this.loadAndApply(null, source, async () => ({ config, warnings: [] }));
+  }
+
+  private async loadAndApply(
+    path: string | null,
+    source: ReloadSource,
+    load: () => Promise<{ config: GatewayConfig; warnings: readonly string[] }> = () => loadConfigFileOffThread(path!),
+  ): Promise<ReloadRecord> {
     try {
-      const { config, warnings } = await loadConfigFileOffThread(path);
+      const { config: read, warnings } = await load();
+      const config = this.pinConfig(read);
       for (const w of warnings) this.log.warn("config warning", { warning: w });
       const changesSeen = this.feedChanges;
       const record = this.reload(config, source, await Router.compileInSlices(this.rulesWith(config.routing.rules), this.feed?.realms));

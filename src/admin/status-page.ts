@@ -16,6 +16,8 @@
 //     reachable endpoints; the text says "n / total")
 //   tr[data-testid=reload-row] (newest first) with cells
 //     [data-testid=reload-time|reload-ok|reload-version|reload-source|reload-detail]
+//   tr[data-testid=worker-row][data-worker=<index>] (only with server.workers > 1) with cells
+//     [data-testid=worker-state|worker-pid|worker-uptime|worker-connections|worker-sessions|worker-restarts]
 //
 // The page and its script are real files (status-page/), imported as text so the bundler embeds
 // them in the compiled binary; the script is type-checked against the DOM by

@@ -1,6 +1,7 @@
 // Command-line parsing for the gateway executable. Accepts the reference gateway's Go-style
 // single-dash flags (-config FILE) beside the usual --config FILE / --config=FILE.
 import { DEFAULT_HEALTH_URL } from "./healthcheck.ts";
+import { MAX_WORKERS } from "../session/session-id.ts";
 
 export type Command =
   | {
@@ -9,6 +10,8 @@ export type Command =
       readonly configPath: string | null;
       /** --demo: start the embedded demo backend and route the demo server types to it (also when there is no config at all). */
       readonly demo: boolean;
+      /** --workers N: overrides server.workers (0 = one per CPU, 1 = a single process); null: the config decides. */
+      readonly workers: number | null;
     }
   | { readonly kind: "check-config"; readonly configPath: string }
   | { readonly kind: "demo-backend"; readonly host: string; readonly port: number }
@@ -27,6 +30,9 @@ Usage:
                                       directory if it exists (as the reference), else an embedded demo backend
   game-gateway --config FILE --demo   FILE's settings (ports, limits), but the embedded demo backend's
                                       routes instead of FILE's; FILE is read once, not watched
+  game-gateway --config FILE --workers N
+                                      N worker processes sharing the client ports under one supervisor and
+                                      one admin port (0 = one per CPU, 1 = one process); else server.workers
   game-gateway --check-config FILE    validate FILE and exit (0 valid, 1 invalid)
   game-gateway demo-backend [--host H] [--port N]
                                       run the demo game backend alone (default 127.0.0.1:9000)
@@ -99,6 +105,7 @@ export function parseArgs(argv: readonly string[]): Command {
 
   let configPath: string | null = null;
   let demo = false;
+  let workers: number | null = null;
   for (i = 0; i < list.length; i++) {
     const t = list[i]!;
     switch (t.flag) {
@@ -118,9 +125,15 @@ export function parseArgs(argv: readonly string[]): Command {
         if (t.value !== null) throw new UsageError(`--demo takes no value (got "${t.raw}")`);
         demo = true;
         break;
+      case "workers": {
+        const v = valueOf("workers", t.value);
+        workers = Number(v);
+        if (!/^\d+$/.test(v) || workers > MAX_WORKERS) throw new UsageError(`--workers: got "${v}", expected 0 (one per CPU) or 1..${MAX_WORKERS}`);
+        break;
+      }
       default:
         throw new UsageError(`unknown argument "${t.raw}"`);
     }
   }
-  return { kind: "run", configPath, demo };
+  return { kind: "run", configPath, demo, workers };
 }

@@ -27,6 +27,10 @@ import { usesRouteFeed } from "../discovery/route-feed.ts";
 import { healthcheck } from "./healthcheck.ts";
 import { USAGE, UsageError, parseArgs, type Command } from "./args.ts";
 import { versionLine } from "./build-info.ts";
+import { superviseGroup, workerCountFrom } from "./supervise.ts";
+import { pinnedPortsFromEnv, pinWorkerConfig, workerSlotFromEnv } from "../supervisor/launch.ts";
+import { WorkerSide } from "../supervisor/worker-side.ts";
+import { RemoteAdmission } from "../net/remote-admission.ts";
 
 /** Where the reference gateway reads its config when given no -config: relative to the working directory. */
 const DEFAULT_CONFIG_PATH = "config/config.yaml";
@@ -140,19 +144,8 @@ function installSignals(): void {
   if (state.signalsInstalled) return;
   state.signalsInstalled = true;
   const stop = (signal: string): void => {
-    if (state.stopping) {
-      process.stderr.write(`game-gateway: second ${signal}, exiting now\n`);
-      state.app?.flush();
-      for (const app of state.retired) app.flush();
-      process.exit(1);
-    }
-    state.stopping = true;
-    const apps = [...(state.app === null ? [] : [state.app]), ...state.retired];
-    if (apps.length === 0) process.exit(0);
-    Promise.all(apps.map((a) => a.stop())).then(
-      () => process.exit(0),
-      (e) => fail(`shutdown failed: ${e}`),
-    );
+    if (state.stopping) exitNow(`second ${signal}`);
+    beginStop();
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
@@ -161,6 +154,26 @@ function installSignals(): void {
     if (reload === null) process.stderr.write("game-gateway: SIGHUP: no config file to reload\n");
     else reload();
   });
+}
+
+/** What a first SIGINT/SIGTERM does (and a worker's supervisor asking it to drain): every app stops, then the process exits 0. */
+function beginStop(): void {
+  if (state.stopping) return;
+  state.stopping = true;
+  const apps = [...(state.app === null ? [] : [state.app]), ...state.retired];
+  if (apps.length === 0) process.exit(0);
+  Promise.all(apps.map((a) => a.stop())).then(
+    () => process.exit(0),
+    (e) => fail(`shutdown failed: ${e}`),
+  );
+}
+
+/** What a second stop signal does: write out what is batched and exit 1 without stopping. */
+function exitNow(why: string): never {
+  process.stderr.write(`game-gateway: ${why}, exiting now\n`);
+  state.app?.flush();
+  for (const app of state.retired) app.flush();
+  process.exit(1);
 }
 
 /** Makes `app` the one signals act on; the app of a previous hot evaluation keeps only its sessions. */
@@ -186,18 +199,37 @@ async function locateConfig(flagPath: string | null): Promise<{ path: string | n
   return { path: null, why: `no --config and no ${DEFAULT_CONFIG_PATH} in ${process.cwd()}` };
 }
 
-async function runGateway(flagPath: string | null, demoFlag: boolean): Promise<void> {
+/** This process's place in a group of workers (its supervisor set the variable), or null: it is not a worker. */
+function workerSlotOrExit() {
+  try {
+    return workerSlotFromEnv(process.env);
+  } catch (e) {
+    fail((e as Error).message);
+  }
+}
+
+async function runGateway(flagPath: string | null, demoFlag: boolean, workersFlag: number | null): Promise<void> {
   // Before anything is announced: whoever reads the start line may signal at once.
   installSignals();
+  const slot = workerSlotOrExit();
   const { path: configPath, why } = await locateConfig(flagPath);
   const demoMode = demoFlag || configPath === null;
   // In demo mode the file gives ports and limits; the embedded backend's routes replace its own.
-  const { config: fileConfig, warnings } = configPath === null ? { config: defaultConfig(), warnings: [] } : await loadOrExit(configPath, !demoMode);
+  const loaded = configPath === null ? { config: defaultConfig(), warnings: [] } : await loadOrExit(configPath, !demoMode);
+  // Workers share the client ports under a supervisor; the demo and the dev loop (--hot) stay one process.
+  const workers = workerCountFrom(workersFlag, loaded.config);
+  if (slot === null && configPath !== null && !demoMode && !HOT && workers > 1) {
+    return superviseGroup({ configPath, config: loaded.config, warnings: loaded.warnings, count: workers, why: flagPath === null ? why : null });
+  }
+  const pinned = slot === null ? null : pinnedPortsFromEnv(process.env);
+  const fileConfig = slot === null ? loaded.config : pinWorkerConfig(loaded.config, pinned);
+  // A worker's supervisor logged the file's warnings once for the group.
+  const warnings = slot === null ? loaded.warnings : [];
   const demo = demoMode
     ? await DemoBackend.start({ host: "127.0.0.1", port: 0, name: "embedded-demo", binder: state.binder, listenKey: "embedded demo backend" })
     : null;
   const config = demo === null ? fileConfig : withDemoRoutes(fileConfig, demo.port, configPath === null, SERVE_DEMO_PAGE);
-  const log = new Logger(config.log.level, undefined, { gateway: config.server.gateway_name });
+  const log = new Logger(config.log.level, undefined, slot === null ? { gateway: config.server.gateway_name } : { gateway: config.server.gateway_name, worker: slot.index });
   // The same record a reload writes: a stdout JSON pipeline must see the startup warnings too.
   for (const w of warnings) log.warn("config warning", { warning: w });
   const tracer = await tracerFromEnv(process.env, pkg.version, log).catch((e) => {
@@ -207,8 +239,19 @@ async function runGateway(flagPath: string | null, demoFlag: boolean): Promise<v
   // Loaded only when some route may name a gRPC backend: a TCP-only gateway never loads @grpc/grpc-js.
   // Routes from Redis or Consul arrive after the start and may name one (a rule's transport: grpc).
   const grpc = config.server.use_grpc || grpcEndpointsFromConfig(config).size > 0 || usesRouteFeed(config) ? await loadGrpcTransport() : null;
-  const gateway = Gateway.start(config, { logger: log, binder: state.binder, tracer, grpc });
-  if (flagPath === null && configPath !== null) log.info("config file found at the default location", { path: configPath, why });
+  // A worker's channel to its supervisor is open before its listeners: they may ask it at once.
+  let started: Gateway | null = null;
+  const worker = slot === null ? null : attachWorker(slot.index, () => started, log);
+  const gateway = Gateway.start(config, {
+    logger: log,
+    binder: state.binder,
+    tracer,
+    grpc,
+    ...(slot === null || worker === null ? {} : { worker: slot, pinConfig: (c: GatewayConfig) => pinWorkerConfig(c, pinned), admissionGate: worker.admission }),
+  });
+  started = gateway;
+  worker?.side.ready({ adminPort: gateway.adminPort, port: gateway.port, wsPort: gateway.wsPort });
+  if (flagPath === null && configPath !== null && slot === null) log.info("config file found at the default location", { path: configPath, why });
   // The browser example: its own ephemeral port on loopback (not the admin server, whose token and posture stay).
   const web = demo === null || !SERVE_DEMO_PAGE ? null : DemoWeb.start({ wsPort: gateway.wsPort, wsPath: config.server.ws_path, serverId: makeServerId({ isZip: false, worldId: 0, serverType: DEMO_WEB_SERVER_TYPE, instId: 0 }) });
   if (demo !== null) {
@@ -219,8 +262,9 @@ async function runGateway(flagPath: string | null, demoFlag: boolean): Promise<v
     );
   }
   // Hot config reload: on SIGHUP and whenever the file changes; an invalid file changes nothing.
-  // In demo mode the demo's routes replace the file's, so the file is not reloaded.
-  const path = demo === null ? configPath : null;
+  // In demo mode the demo's routes replace the file's, so the file is not reloaded. A worker's
+  // supervisor watches the file and hands every worker the same validated config.
+  const path = demo === null && slot === null ? configPath : null;
   const watcher = path === null ? null : new ConfigWatcher(path, () => void gateway.reloadFromFile(path, "file"));
   watcher?.start();
   const replacing = state.app !== null;
@@ -242,6 +286,33 @@ async function runGateway(flagPath: string | null, demoFlag: boolean): Promise<v
     },
   });
   if (replacing) log.info("code reloaded; listening sockets kept, live sessions stay on the code they started with");
+}
+
+/**
+ * A worker's part of the group: act on what the supervisor asks, and ask it the per-IP limits (its
+ * AdmissionBroker holds the machine's one count: a limit of 10 is 10 for the machine, not per worker).
+ */
+function attachWorker(index: number, gateway: () => Gateway | null, log: Logger): { side: WorkerSide; admission: RemoteAdmission } {
+  let admission: RemoteAdmission | null = null;
+  const side = WorkerSide.attach(index, {
+    other: (m) => void admission?.receive(m),
+    reload: async (config) => {
+      const gw = gateway();
+      if (gw === null) return { ok: false, version: 0, error: "worker still starting" };
+      const r = await gw.applyConfig(config, "signal");
+      return { ok: r.ok, version: r.version, ...(r.error === undefined ? {} : { error: r.error }), ...(r.needsRestart === undefined ? {} : { needsRestart: r.needsRestart }) };
+    },
+    drain: () => beginStop(),
+    exitNow: () => exitNow("supervisor asked"),
+    orphaned: () => {
+      // The supervisor is gone (killed, crashed): a worker must not serve on without it.
+      log.error("supervisor gone; worker exiting", { worker: index });
+      exitNow("supervisor gone");
+    },
+  });
+  if (side === null) fail(`worker ${index}: started as a worker but with no IPC channel to a supervisor`);
+  admission = new RemoteAdmission((m) => side.send(m), { worker: index });
+  return { side, admission };
 }
 
 async function run(cmd: Command): Promise<void> {
@@ -274,7 +345,7 @@ async function run(cmd: Command): Promise<void> {
       return;
     }
     case "run":
-      return runGateway(cmd.configPath, cmd.demo);
+      return runGateway(cmd.configPath, cmd.demo, cmd.workers);
   }
 }
 

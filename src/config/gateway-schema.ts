@@ -8,6 +8,7 @@ import type { AccessLogTarget, LogLevel, RateLimitAction, RouteRule, WhenBreaker
 import { CidrBlock } from "../net/cidr.ts";
 import type { ProxyProtocolMode } from "../net/proxy-protocol.ts";
 import { MAX_CLIENT_BODY } from "../protocol/client-frame.ts";
+import { MAX_WORKERS } from "../session/session-id.ts";
 
 /** Gate header (9) + multicast count (u16) + 65,535 session IDs (i64) + the largest client body. */
 export const DEFAULT_MAX_FRAME_SIZE = 9 + 2 + 8 * 65535 + MAX_CLIENT_BODY;
@@ -82,6 +83,9 @@ export const GATEWAY_SCHEMA = {
     partial_frame_timeout: duration("10s", "positive"),
     pending_input_limit: size("64MiB", 1),
     drain_delay: duration("0s", 0),
+    // Ours: worker processes sharing the client listeners (SO_REUSEPORT) under a supervisor; 0 (or
+    // unset) = one per CPU, 1 = one process and no supervisor (src/supervisor).
+    workers: int(0, 0, MAX_WORKERS, `0 (one per CPU) or 1..${MAX_WORKERS} worker processes`).zeroMeansDefault(),
     // The reference's connection_pool.read_timeout / write_timeout as client socket deadlines; 0s: off.
     client_read_timeout: duration("0s", 0),
     client_write_timeout: duration("0s", 0),

@@ -703,6 +703,8 @@ export class TcpListener<S = unknown> {
   /** The setting that chose the address, for a rotation's ListenError. */
   private key = "server.listen_addr";
   private binder: Binder = directBinder;
+  /** Bind with SO_REUSEPORT even without TLS: one of a group of workers sharing the address. */
+  private shared = false;
   private open = 0;
   /** Every live port, for the deadline sweep. */
   private readonly ports = new Set<TcpClientPort<S>>();
@@ -777,11 +779,13 @@ export class TcpListener<S = unknown> {
   /**
    * Binds the listening socket, serving TLS when `tls` is given; throws ListenError naming `key`
    * when the address cannot be had. With TLS it binds with SO_REUSEPORT, so rotateTls can bind
-   * the same address beside it.
+   * the same address beside it; `shared` (a worker of a group, src/supervisor) binds with it
+   * always, so every worker listens on the one address and the kernel spreads connections.
    */
-  start(key: string, binder: Binder = directBinder, tls: TlsMaterial | null = null): void {
+  start(key: string, binder: Binder = directBinder, tls: TlsMaterial | null = null, shared = false): void {
     this.key = key;
     this.binder = binder;
+    this.shared = shared;
     this.listener = binder.listen<TcpClientPort<S>>(key, this.listenOptions(this.options.port, tls));
   }
 
@@ -800,7 +804,8 @@ export class TcpListener<S = unknown> {
 
   private listenOptions(port: number, tls: TlsMaterial | null): ListenOptions<TcpClientPort<S>> {
     const where = { hostname: this.options.host, port, socket: this.handlers };
-    return tls === null ? where : { ...where, tls, reusePort: true };
+    if (tls !== null) return { ...where, tls, reusePort: true };
+    return this.shared ? { ...where, reusePort: true } : where;
   }
 
   /** One handler set for every listener this binds, so a rotation's sockets behave as the old ones. */

@@ -1,6 +1,8 @@
 // Session IDs: positive int64, unique across a fleet, never repeated by one process.
 //   bit 63      0 (so the ID is always positive as an i64)
-//   bits 52-62  11-bit hash of the gateway name (the fleet part)
+//   bits 52-62  11-bit node: a hash of the gateway name (the fleet part); in a group of worker
+//               processes (server.workers) its low bits are the worker's index instead, so the
+//               workers of one gateway can never hand out the same ID
 //   bits 12-51  40 bits of milliseconds since 2024-01-01 (good until 2058)
 //   bits 0-11   per-millisecond sequence
 // The generator keeps a logical clock: when 4,096 IDs are taken in one millisecond it borrows the
@@ -16,6 +18,51 @@ const SEQ_BITS = 12;
 const SEQ_MAX = (1 << SEQ_BITS) - 1;
 const NODE_BITS = 11;
 const TIME_LOW_BITS = 20; // time bits that land in the low u32 (32 - SEQ_BITS)
+/** The most worker processes one gateway may run: their index takes at most 6 of the 11 node bits. */
+export const MAX_WORKERS = 64;
+
+/** Which worker of a group a generator belongs to; { index: 0, count: 1 } is a single process. */
+export interface WorkerSlot {
+  readonly index: number;
+  readonly count: number;
+}
+
+export const SINGLE_PROCESS: WorkerSlot = { index: 0, count: 1 };
+
+/** How many low node bits carry the worker index in a group of `count`: 0 for a single process. */
+export function workerBits(count: number): number {
+  if (!Number.isInteger(count) || count < 1 || count > MAX_WORKERS) throw new RangeError(`worker count ${count}: expected 1..${MAX_WORKERS}`);
+  return Math.ceil(Math.log2(count));
+}
+
+/** The node field of a worker's IDs: the name's hash with its low bits replaced by the worker index. */
+export function nodeFor(gatewayName: string, slot: WorkerSlot): number {
+  const bits = workerBits(slot.count);
+  if (!Number.isInteger(slot.index) || slot.index < 0 || slot.index >= slot.count) throw new RangeError(`worker index ${slot.index}: expected 0..${slot.count - 1}`);
+  const mask = (1 << bits) - 1;
+  return (nodeHash(gatewayName) & ~mask) | slot.index;
+}
+
+/** An ID's fields, for logs, tools and tests. */
+export interface DecodedSessionId {
+  readonly node: number;
+  /** Unix milliseconds (the logical clock: at or after the real time of issue). */
+  readonly unixMs: number;
+  readonly seq: number;
+}
+
+export function decodeSessionId(id: bigint): DecodedSessionId {
+  return {
+    node: Number((id >> BigInt(64 - 1 - NODE_BITS)) & BigInt((1 << NODE_BITS) - 1)),
+    unixMs: EPOCH_MS + Number((id >> BigInt(SEQ_BITS)) & ((1n << 40n) - 1n)),
+    seq: Number(id & BigInt(SEQ_MAX)),
+  };
+}
+
+/** The index of the worker that issued `id`, in a group of `count` workers. */
+export function workerOfSessionId(id: bigint, count: number): number {
+  return decodeSessionId(id).node & ((1 << workerBits(count)) - 1);
+}
 
 /** FNV-1a of the name, folded to 11 bits. */
 export function nodeHash(gatewayName: string): number {
@@ -46,8 +93,9 @@ export class SessionIdGenerator {
   constructor(
     gatewayName: string,
     private readonly now: () => number = Date.now,
+    slot: WorkerSlot = SINGLE_PROCESS,
   ) {
-    this.node = nodeHash(gatewayName);
+    this.node = nodeFor(gatewayName, slot);
   }
 
   /**

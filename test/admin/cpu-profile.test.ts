@@ -140,7 +140,8 @@ describe("/debug/pprof/profile", () => {
     writeFileSync(
       cfg,
       [
-        'server: { listen_addr: "127.0.0.1:0" }',
+        // One process, so the one .cpuprofile in dir is the gateway's (a group writes one per process).
+        'server: { listen_addr: "127.0.0.1:0", workers: 1 }',
         `admin: { listen_addr: "127.0.0.1:0", debug_token: "${TOKEN}" }`,
         "graceful_shutdown_timeout: 1s",
         `routing: { rules: [{ server_type: ${T}, endpoints: ["127.0.0.1:${be.port}"] }] }`,

@@ -39,6 +39,7 @@ describe("defaults", () => {
           partial_frame_timeout: 10_000,
           pending_input_limit: 64 * 1024 * 1024,
           drain_delay: 0,
+          workers: 0,
           client_read_timeout: 0,
           client_write_timeout: 0,
           ws_listen_addr: "",

@@ -52,6 +52,9 @@ async function startGatewayProcess(name: string): Promise<FleetGateway> {
       `  listen_addr: "127.0.0.1:${port}"`,
       `  gateway_name: "${name}"`,
       "  drain_delay: 1s", // long enough for HAProxy's checks to see /ready fail first
+      // One process per gateway: the fleet is the subject here (the node bits below are the name's
+      // whole hash); a group of workers puts its index in their low bits (test/supervisor).
+      "  workers: 1",
       "admin:",
       `  listen_addr: "127.0.0.1:${adminPort}"`,
       "security:",

@@ -34,6 +34,10 @@ export interface ReferenceBackend {
   readonly open: number;
   /** Why it closed connections (contract violations), one entry per connection it closed. */
   readonly violations: string[];
+  /** The session ID (ObjectID) of each connection's first frame, in arrival order. */
+  readonly sessions: readonly bigint[];
+  /** The session ID of the connection whose first body was `firstBody`. */
+  sessionOf(firstBody: string): bigint | undefined;
   /** Closes the connection whose first body was `firstBody` (as a backend crashing one player's handler). */
   closeConnectionOf(firstBody: string): boolean;
   stop(): void;
@@ -44,6 +48,8 @@ export function startReferenceBackend(port = 0, traceHeader = false): ReferenceB
   const gateIn = traceHeader ? GATE_HEADER + 24 : GATE_HEADER;
   const conns = new Map<Socket<Conn>, Conn>();
   const violations: string[] = [];
+  const sessions: bigint[] = [];
+  const sessionByFirstBody = new Map<string, bigint>();
   let accepted = 0;
 
   function reject(s: Socket<Conn>, why: string): void {
@@ -75,10 +81,15 @@ export function startReferenceBackend(port = 0, traceHeader = false): ReferenceB
     if (opcode !== TRANS) return `opcode ${opcode}`;
     if (serverId !== 0) return `server id ${serverId}`;
     if (objectId !== sessionId || sessionId <= 0n) return `session ${sessionId}, object ${objectId}`;
-    if (c.session === 0n) c.session = sessionId;
-    else if (c.session !== sessionId) return "a second session on one connection";
+    if (c.session === 0n) {
+      c.session = sessionId;
+      sessions.push(sessionId);
+    } else if (c.session !== sessionId) return "a second session on one connection";
     const body = f.subarray(SERVER_HEADER + gateIn, SERVER_HEADER + length);
-    if (c.firstBody === null) c.firstBody = new TextDecoder().decode(body);
+    if (c.firstBody === null) {
+      c.firstBody = new TextDecoder().decode(body);
+      sessionByFirstBody.set(c.firstBody, sessionId);
+    }
 
     const reply = new Uint8Array(SERVER_HEADER + GATE_HEADER + body.length);
     const out = new DataView(reply.buffer);
@@ -140,6 +151,8 @@ export function startReferenceBackend(port = 0, traceHeader = false): ReferenceB
       return conns.size;
     },
     violations,
+    sessions,
+    sessionOf: (firstBody) => sessionByFirstBody.get(firstBody),
     closeConnectionOf(firstBody) {
       for (const [s, c] of conns) {
         if (c.firstBody !== firstBody) continue;

@@ -160,6 +160,32 @@
     body.replaceChildren.apply(body, rows);
   }
 
+  // Only a group's supervisor (server.workers > 1) reports workers; a single process hides the panel.
+  /** @param {unknown} list */
+  function renderWorkers(list) {
+    var panel = $("workers-panel"), body = $("workers");
+    if (!panel || !body) return;
+    if (!Array.isArray(list)) { panel.hidden = true; return; }
+    panel.hidden = false;
+    var rows = [];
+    for (var i = 0; i < list.length; i++) {
+      var w = list[i] || {};
+      var tr = el("tr", { "data-testid": "worker-row", "data-worker": str(w.worker) });
+      tr.appendChild(el("td", { "class": "mono" }, str(w.worker)));
+      var state = el("td", { "data-testid": "worker-state", "data-value": str(w.state) });
+      var good = w.state === "running" && w.ready === true;
+      state.appendChild(el("span", { "class": "pill " + (good ? "ok" : w.state === "running" ? "warn" : "bad") }, w.state === "running" && w.ready !== true ? "not ready" : str(w.state)));
+      tr.appendChild(state);
+      tr.appendChild(el("td", { "class": "num", "data-testid": "worker-pid", "data-value": str(w.pid) }, str(w.pid)));
+      tr.appendChild(el("td", { "class": "num", "data-testid": "worker-uptime", "data-value": str(w.uptime_s) }, duration(w.uptime_s)));
+      tr.appendChild(el("td", { "class": "num", "data-testid": "worker-connections", "data-value": str(w.connections) }, count(w.connections)));
+      tr.appendChild(el("td", { "class": "num", "data-testid": "worker-sessions", "data-value": str(w.sessions) }, count(w.sessions)));
+      tr.appendChild(el("td", { "class": "num", "data-testid": "worker-restarts", "data-value": str(w.restarts) }, count(w.restarts)));
+      rows.push(tr);
+    }
+    body.replaceChildren.apply(body, rows);
+  }
+
   /** @param {unknown} list */
   function renderReloads(list) {
     var body = $("reloads");
@@ -223,6 +249,7 @@
     renderBackends(s.backends);
     renderRoutes(s.routes);
     renderReloads(s.reloads);
+    renderWorkers(s.workers);
   }
 
   /** @param {string} message */

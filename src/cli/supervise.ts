@@ -1,0 +1,154 @@
+// The supervisor's process (server.workers > 1): starts the group, fans the signals out to it, and
+// reloads it as one: the file is read and validated here, once, and every worker is handed the
+// same result. The workers are this program again (src/supervisor/launch.ts).
+
+import { availableParallelism } from "node:os";
+import { ConfigError } from "../config/load.ts";
+import { loadConfigFileOffThread } from "../config/load-off-thread.ts";
+import { ConfigWatcher } from "../config/watcher.ts";
+import type { GatewayConfig } from "../config/types.ts";
+import { Logger } from "../log/logger.ts";
+import { MAX_WORKERS } from "../session/session-id.ts";
+import { selfCommand } from "../supervisor/launch.ts";
+import { Supervisor } from "../supervisor/supervisor.ts";
+import { GroupAdmin } from "../supervisor/group-admin.ts";
+import { adminAddressFromConfig, admissionFromConfig } from "../config/module-options.ts";
+import { AdmissionBroker } from "../net/admission-broker.ts";
+import { ListenError } from "../net/binder.ts";
+
+/** --workers, else server.workers; 0 means one per CPU (at most MAX_WORKERS). */
+export function workerCountFrom(flag: number | null, config: GatewayConfig): number {
+  const n = flag ?? config.server.workers;
+  return n === 0 ? Math.min(MAX_WORKERS, Math.max(1, availableParallelism())) : n;
+}
+
+export interface GroupStart {
+  readonly configPath: string;
+  readonly config: GatewayConfig;
+  readonly warnings: readonly string[];
+  readonly count: number;
+  /** Why this config file (when found at the default location), for the start line; null: --config. */
+  readonly why: string | null;
+}
+
+export async function superviseGroup(start: GroupStart): Promise<void> {
+  const { configPath, count } = start;
+  let config = start.config;
+  const log = new Logger(config.log.level, undefined, { gateway: config.server.gateway_name, role: "supervisor" });
+  for (const w of start.warnings) log.warn("config warning", { warning: w });
+  // The machine's one count of connections per client address: every worker asks it (src/net/remote-admission.ts).
+  const admission = new AdmissionBroker(admissionFromConfig(config));
+  const supervisor: Supervisor = new Supervisor({
+    count,
+    command: selfCommand(process.argv.slice(2)),
+    env: process.env,
+    log,
+    onOtherMessage: (worker, m) => {
+      const reply = admission.receive(m, worker);
+      if (reply !== null) supervisor.workers[worker]?.send(reply);
+    },
+    // What a dead worker held is free again: its connections died with it.
+    onWorkerGone: (worker) => admission.dropWorker(worker),
+  });
+  // The group's one admin port, bound before any worker starts: a port already taken stops the start.
+  const adminAddr = adminAddressFromConfig(config);
+  const admin = adminAddr === null ? null : new GroupAdmin(adminAddr.host, adminAddr.port, supervisor, () => config.admin);
+  try {
+    admin?.start(config.admin.listen_addr !== "" ? "admin.listen_addr" : "server.health_check_port");
+  } catch (e) {
+    if (e instanceof ListenError) {
+      process.stderr.write(`game-gateway: ${e.message}\n`);
+      process.exit(1);
+    }
+    throw e;
+  }
+
+  // The single-process handlers (installed before the config was read) give way to the group's.
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.removeAllListeners(sig);
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      log.warn("second stop signal: workers exit now", { signal });
+      supervisor.exitNow();
+      return;
+    }
+    stopping = true;
+    watcher.stop();
+    log.info("draining every worker", { signal, workers: count });
+    void supervisor.drain().then((code) => {
+      log.info("every worker has exited", { exit_code: code });
+      admin?.stop();
+      process.exit(code);
+    });
+  };
+
+  // One reload at a time; asks meanwhile are served by one more run after it (the file's latest content wins).
+  let reloading: Promise<void> | null = null;
+  let again = false;
+  const reload = (source: "signal" | "file"): void => {
+    if (stopping) return;
+    if (reloading !== null) {
+      again = true;
+      return;
+    }
+    reloading = reloadGroup(source).finally(() => {
+      reloading = null;
+      if (again) {
+        again = false;
+        reload(source);
+      }
+    });
+  };
+  const reloadGroup = async (source: "signal" | "file"): Promise<void> => {
+    let next: GatewayConfig;
+    try {
+      const read = await loadConfigFileOffThread(configPath);
+      for (const w of read.warnings) log.warn("config warning", { warning: w });
+      next = read.config;
+    } catch (e) {
+      const error = e instanceof ConfigError ? e.message : String(e);
+      log.error("config reload refused; previous config stays in force", { path: configPath, source, error, workers: count });
+      return;
+    }
+    const answers = await supervisor.reload(next);
+    const failed = answers.flatMap((a, i) => (a === null ? [{ worker: i, error: "no answer" }] : a.ok ? [] : [{ worker: i, error: a.error ?? "" }]));
+    const needsRestart = [...new Set(answers.flatMap((a) => a?.needsRestart ?? []))];
+    if (next.server.workers !== config.server.workers) needsRestart.push("server.workers");
+    config = next;
+    admission.update(admissionFromConfig(next));
+    log.setLevel(next.log.level);
+    if (failed.length === 0) log.info("config reloaded", { source, workers: count, versions: answers.map((a) => a?.version ?? null) });
+    else log.error("config reload refused by some workers; they keep their previous config", { source, failed });
+    if (needsRestart.length > 0) log.warn("config keys changed that need a restart; old values kept", { keys: needsRestart });
+  };
+
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGHUP", () => reload("signal"));
+  const watcher = new ConfigWatcher(configPath, () => reload("file"));
+
+  try {
+    await supervisor.start();
+  } catch (e) {
+    supervisor.killAll();
+    // The worker has said why on stderr (the one line a failed start prints, e.g. a port in use).
+    log.error("group start failed", { error: (e as Error).message });
+    admin?.stop();
+    process.exit(1);
+  }
+  watcher.start();
+  const ports = supervisor.boundPorts;
+  log.info("gateway group listening", {
+    workers: count,
+    pids: supervisor.info().map((w) => w.pid),
+    admin_port: admin?.boundPort ?? null,
+    listen: ports === null ? null : withPort(config.server.listen_addr, ports.tcp),
+    ...(config.server.ws_listen_addr === "" || ports === null ? {} : { ws_listen: `${withPort(config.server.ws_listen_addr, ports.ws)}${config.server.ws_path}` }),
+    ...(start.why === null ? {} : { config: configPath, why: start.why }),
+  });
+}
+
+/** "host:port" with the bound port (the config may say 0). */
+function withPort(addr: string, port: number): string {
+  return `${addr.slice(0, addr.lastIndexOf(":"))}:${port}`;
+}
