@@ -91,6 +91,7 @@ function clientFrame(frameSize: number): Uint8Array {
 const client = {
   protocol: "tcp",
   remoteAddress: "127.0.0.1",
+  traceParent: null,
   session: null,
   closing: false,
   send: () => true,

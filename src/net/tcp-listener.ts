@@ -26,6 +26,8 @@ import {
 } from "./protocol-sniff.ts";
 import { closeCodeFor } from "./ws-close-code.ts";
 import { WebSocketStream, type WebSocketStreamOwner } from "./ws-stream.ts";
+import { parseTraceparent, type TraceParent } from "../protocol/trace-context.ts";
+import { ALLOW_EVERY_UPGRADE, forwardedClientAddress, readHeaderFields, refusalResponse, type UpgradePolicy } from "./upgrade-request.ts";
 
 // The raw-TCP client listener. Each accepted socket becomes a TcpClientPort: an optional PROXY
 // protocol header, admission by client IP, framed input through a FrameReader, output through a
@@ -81,7 +83,9 @@ export type ConnectionRefusal =
   /** A trusted peer did not complete its PROXY header within proxy_header_timeout. */
   | "proxy_timeout"
   /** max_pending_proxy_headers trusted connections were already waiting for theirs. */
-  | "proxy_pending_limit";
+  | "proxy_pending_limit"
+  /** A WebSocket upgrade whose Origin is not in security.allowed_origins (answered 403). */
+  | "origin_not_allowed";
 
 export interface ProxyProtocolOptions {
   /** off: never parsed; optional: trusted peers may send one; required: trusted peers must. */
@@ -98,6 +102,8 @@ export interface ProxyProtocolOptions {
 export interface TcpListenerSettings {
   readonly options: TcpListenerOptions;
   readonly proxy: ProxyProtocolOptions;
+  /** What a sniffed WebSocket upgrade is checked against (default: every origin, no proxy believed). */
+  readonly upgrade?: UpgradePolicy;
 }
 
 /** A listener's settings and collaborators. S: see TcpListener. */
@@ -116,12 +122,15 @@ export interface TcpListenerParts<S> extends TcpListenerSettings {
   readonly otherConnections?: () => number;
 }
 
+/** Pooled bytes all client listeners' held input takes, against server.pending_input_limit. */
+export interface HeldInputTally {
+  heldInput: number;
+}
+
 /** What the listener's connections share, kept across reloads. */
-export interface ListenerState {
+export interface ListenerState extends HeldInputTally {
   /** Trusted connections still waiting for their PROXY header. */
   awaitingHeader: number;
-  /** Pooled bytes held by all clients' partial frames and paused input. */
-  heldInput: number;
 }
 
 /** What a listener's ports share (exported for unit tests of TcpClientPort). S: see TcpListener. */
@@ -133,6 +142,8 @@ export interface ListenerContext<S = unknown> {
   readonly admission: AdmissionControl;
   readonly metrics: GatewayCounters;
   readonly proxy: ProxyProtocolOptions;
+  /** Origins allowed on a sniffed WebSocket upgrade, and whose X-Forwarded-For is believed. */
+  readonly upgrade: UpgradePolicy;
   readonly state: ListenerState;
   /**
    * The listener's clock (milliseconds), read at the event every deadline counts from (the PROXY
@@ -219,6 +230,13 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
   private sink: ByteSink;
   /** A text message closes with its own code; 0: the reason's code. */
   private wsCloseCode = 0;
+  /**
+   * A trusted proxy's connection, not yet admitted: a WebSocket handshake may name the client in
+   * X-Forwarded-For, so admission waits for the first bytes (first_message_timeout bounds the wait).
+   */
+  private admissionWaits = false;
+  /** The W3C trace context the WebSocket upgrade carried (traceparent), or null. */
+  traceParent: TraceParent | null = null;
 
   constructor(
     private readonly socket: ClientSocket,
@@ -241,6 +259,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     const proxy = this.ctx.proxy;
     this.trustedPeer = proxy.mode !== "off" && proxy.trusted.contains(this.remoteAddress);
     if (!this.trustedPeer) {
+      if (this.waitForForwardedAddress()) return;
       // Limits apply to the socket address at once, PROXY protocol or not; the first bytes are
       // still watched for a header, which only a trusted peer may send.
       if (this.admit() && proxy.mode !== "off") this.proxyBytes = NO_BYTES;
@@ -252,6 +271,17 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     state.awaitingHeader++;
     this.headerDeadline = this.ctx.now() + proxy.headerTimeoutMs;
     this.proxyBytes = NO_BYTES;
+  }
+
+  /**
+   * From a trusted proxy (security.trusted_proxies), with sniffing on, the connection may be a
+   * WebSocket handshake whose X-Forwarded-For names the client: admission then waits for the first
+   * bytes, so the proxy's own address never takes the per-IP limits for its players. True if so.
+   */
+  private waitForForwardedAddress(): boolean {
+    if (!this.sniffing || !this.ctx.upgrade.trustedProxies.contains(this.remoteAddress)) return false;
+    this.admissionWaits = true;
+    return true;
   }
 
   /** Applies per-IP limits to remoteAddress; refuses the connection when over them. */
@@ -297,13 +327,13 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
       case "absent":
         if (this.trustedPeer && this.ctx.proxy.mode === "required") return this.refuse("proxy_missing");
         this.headerDecided();
-        if (this.admitted || this.admit()) this.input(bytes);
+        if (this.admitted || this.waitForForwardedAddress() || this.admit()) this.input(bytes);
         return;
       case "header":
         if (!this.trustedPeer) return this.refuse("proxy_untrusted");
         this.headerDecided();
         if (parsed.address !== null) this.remoteAddress = parsed.address;
-        if (this.admit() && parsed.length < bytes.length) this.input(bytes.subarray(parsed.length));
+        if ((this.waitForForwardedAddress() || this.admit()) && parsed.length < bytes.length) this.input(bytes.subarray(parsed.length));
         return;
     }
   }
@@ -322,6 +352,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     if (kind === "game") {
       this.sniffing = false;
       this.sniffed = null;
+      if (this.admissionWaits && !this.admitWaiting()) return;
       return this.feed(held);
     }
     const end = kind === "http" ? httpHeaderEnd(held) : -1;
@@ -338,11 +369,61 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     this.sniffing = false;
     this.sniffed = null;
     if (!isWebSocketHandshake(held.subarray(0, end))) return this.answerHttp(UPGRADE_REQUIRED_RESPONSE);
+    if (!this.acceptUpgrade(held.subarray(0, end))) return;
     const o = this.ctx.options;
     const ws = new WebSocketStream(this.socket, this.ctx.buffers, o.writeQueueLimit, o.wsMaxPayloadLength ?? DEFAULT_WS_MAX_PAYLOAD, this);
     this.ws = ws;
     this.sink = ws;
     ws.handshake(held.subarray(0, end), held.subarray(end));
+  }
+
+  /** A connection whose admission waited for its first bytes is admitted now, by remoteAddress. */
+  private admitWaiting(): boolean {
+    this.admissionWaits = false;
+    return this.admit();
+  }
+
+  /**
+   * The upgrade request's own checks, as the dedicated listener makes them (upgrade-request.ts):
+   * the client's address behind a trusted proxy, its Origin, admission, and the trace it
+   * continues. False when refused (answered with an HTTP status and closed).
+   */
+  private acceptUpgrade(header: Uint8Array): boolean {
+    const fields = readHeaderFields(header);
+    const policy = this.ctx.upgrade;
+    if (this.admissionWaits) {
+      const peer = this.remoteAddress;
+      const forwarded = forwardedClientAddress(peer, fields.get("x-forwarded-for"), policy.trustedProxies);
+      if (forwarded.malformed) this.ctx.service.onForwardedForMalformed(peer, fields.get("x-forwarded-for") ?? "");
+      this.remoteAddress = forwarded.address;
+    }
+    if (!policy.origins.allows(fields.get("origin"))) {
+      this.admissionWaits = false;
+      this.refuseUpgrade("origin_not_allowed", 403);
+      return false;
+    }
+    if (this.admissionWaits) {
+      this.admissionWaits = false;
+      const refusal = this.ctx.admission.admit(this.remoteAddress);
+      if (refusal !== null) {
+        this.refuseUpgrade(refusal, 429);
+        return false;
+      }
+      this.admitted = true;
+    }
+    this.traceParent = parseTraceparent(fields.get("traceparent"));
+    return true;
+  }
+
+  /** A refused upgrade: counted and logged as any refusal, and answered with `status` before the close. */
+  private refuseUpgrade(refusal: ConnectionRefusal, status: number): void {
+    this.ctx.service.onConnectionRefused(this.remoteAddress, "ws", refusal);
+    this.closing = true;
+    this.reason = "rejected";
+    this.reader.stop();
+    const response = refusalResponse(status, refusal);
+    this.socket.write(response, 0, response.length);
+    this.socket.end();
   }
 
   /** Plain HTTP on the client port: answered, then closed, as the reference does. */
@@ -639,6 +720,7 @@ export class TcpListener<S = unknown> {
   private ctx: ListenerContext<S>;
   private options: TcpListenerOptions;
   private proxy: ProxyProtocolOptions;
+  private upgrade: UpgradePolicy;
   private readonly events: ClientEvents<S>;
   private readonly buffers: BufferPool;
   private readonly metrics: GatewayCounters;
@@ -649,6 +731,7 @@ export class TcpListener<S = unknown> {
   constructor(parts: TcpListenerParts<S>) {
     this.options = parts.options;
     this.proxy = parts.proxy;
+    this.upgrade = parts.upgrade ?? ALLOW_EVERY_UPGRADE;
     this.events = parts.events;
     this.buffers = parts.buffers;
     this.metrics = parts.metrics;
@@ -659,9 +742,10 @@ export class TcpListener<S = unknown> {
   }
 
   /** New limits for connections accepted from now on; live connections keep theirs. Host and port cannot change. */
-  update(options: Omit<TcpListenerOptions, "host" | "port">, proxy: ProxyProtocolOptions): void {
+  update(options: Omit<TcpListenerOptions, "host" | "port">, proxy: ProxyProtocolOptions, upgrade: UpgradePolicy = this.upgrade): void {
     this.options = { ...options, host: this.options.host, port: this.options.port };
     this.proxy = proxy;
+    this.upgrade = upgrade;
     this.ctx = this.context(this.options);
   }
 
@@ -674,6 +758,7 @@ export class TcpListener<S = unknown> {
       admission: this.admission,
       metrics: this.metrics,
       proxy: this.proxy,
+      upgrade: this.upgrade,
       state: this.state,
       now: this.now,
       portClosed: this.portClosed,
@@ -696,6 +781,11 @@ export class TcpListener<S = unknown> {
 
   get connections(): number {
     return this.open;
+  }
+
+  /** The held-input budget's tally (server.pending_input_limit), shared with the WebSocket listener. */
+  get heldInputTally(): HeldInputTally {
+    return this.state;
   }
 
   /**

@@ -12,6 +12,9 @@ import { FrameReader } from "./frame-reader.ts";
 import { RingBuffer } from "./ring-buffer.ts";
 import { type ByteSink, QueuedSocketWriter } from "./socket-writer.ts";
 import { closeCodeFor } from "./ws-close-code.ts";
+import type { HeldInputTally } from "./tcp-listener.ts";
+import { parseTraceparent, type TraceParent } from "../protocol/trace-context.ts";
+import { ALLOW_EVERY_UPGRADE, forwardedClientAddress, type UpgradePolicy } from "./upgrade-request.ts";
 
 // The dedicated WebSocket client listener (server.ws_listen_addr): Bun's native WebSocket server.
 // Binary messages carry the same framed byte stream as TCP (a frame may span messages, a message
@@ -44,6 +47,8 @@ export interface WsListenerOptions {
   readonly maxConnections: number;
   /** A frame started but not complete after this long closes the client (server.partial_frame_timeout). */
   readonly partialFrameTimeoutMs: number;
+  /** Pooled bytes all clients' held input may take, shared with the TCP listener (server.pending_input_limit). */
+  readonly pendingInputLimit: number;
   /** Nothing received for this long closes the client (server.client_read_timeout; 0: off). */
   readonly readTimeoutMs?: number;
   /** Queued output Bun takes none of for this long closes the client (server.client_write_timeout; 0: off). */
@@ -60,6 +65,10 @@ export interface WsListenerParts<S> {
   readonly now?: () => number;
   /** Connections already open on other client listeners (TCP), counted against maxConnections. */
   readonly otherConnections?: () => number;
+  /** Origins allowed to upgrade and proxies whose X-Forwarded-For is believed (default: all origins, no proxy). */
+  readonly upgrade?: UpgradePolicy;
+  /** The held-input tally shared with the TCP listener (TcpListener.heldInputTally); default: this listener's own. */
+  readonly heldInput?: HeldInputTally;
 }
 
 interface WsContext<S> {
@@ -68,6 +77,9 @@ interface WsContext<S> {
   readonly buffers: BufferPool;
   readonly options: WsListenerOptions;
   readonly admission: AdmissionControl;
+  readonly upgrade: UpgradePolicy;
+  /** Bytes held by every client's partial frames and paused input, against options.pendingInputLimit. */
+  readonly held: HeldInputTally;
   /** Read at each event a deadline counts from: a stamp from the last sweep would make it fire early. */
   readonly now: () => number;
   readonly portClosed: (port: WsClientPort<S>) => void;
@@ -88,6 +100,8 @@ const TEXT_MESSAGE_TEXT = "text messages are not accepted: send the framed strea
 
 /** Input held while paused for backend backpressure, past which the client is closed. */
 const PAUSED_INPUT_SLACK = 64 * 1024;
+/** The reason Bun gives when its idle timeout closes a WebSocket (code 1006, no close frame). */
+const BUN_IDLE_CLOSE_REASON = "WebSocket timed out from inactivity";
 
 export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
   readonly protocol = "ws" as const;
@@ -120,11 +134,15 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
   private lastInputAt: number;
   /** When (listener clock) output started waiting or last moved; 0: nothing waits. */
   private outputWaitingSince = 0;
+  /** Held input counted in the shared budget (ctx.held). */
+  private heldCounted = 0;
 
   constructor(
-    /** The client's address, as the upgrade request's peer. */
+    /** The client's address: the upgrade request's peer, or the client a trusted proxy forwarded for. */
     readonly remoteAddress: string,
     private readonly ctx: WsContext<S>,
+    /** The upgrade's traceparent, when it carried a valid one. */
+    readonly traceParent: TraceParent | null = null,
   ) {
     this.reader = new FrameReader(ctx.layout, this, ctx.buffers);
     this.lastInputAt = ctx.now();
@@ -253,6 +271,7 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
     const at = held.headOffset; // only appended to, then emptied whole: never wraps
     this.feed(held.bytes.subarray(at, at + held.length));
     held.clear();
+    this.countHeld();
   }
 
   // ---- socket events -----------------------------------------------------------------------------
@@ -270,7 +289,10 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
     if (!this.paused) return this.feed(message);
     // Bun delivers what it had already read after pause(): keep it, within a bound.
     const held = (this.pausedInput ??= new RingBuffer(this.ctx.buffers, this.ctx.options.maxPayloadLength + PAUSED_INPUT_SLACK));
-    if (!held.push(message, 0, message.length)) this.close("pending_input_limit");
+    if (!held.push(message, 0, message.length)) return this.close("pending_input_limit");
+    // Counted in the shared budget; a paused client is not closed for it (as on TCP): it is not
+    // the one holding the backend up, and Bun has stopped reading it.
+    this.countHeld();
   }
 
   private feed(chunk: Uint8Array): void {
@@ -279,6 +301,19 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
     // A frame completed in this message: what is pending now is a newer frame, timed afresh.
     else if (this.partialSince === 0 || this.frameDone) this.partialSince = this.ctx.now();
     this.frameDone = false;
+    // At the bound, the client whose partial frame would pass it is the one closed, as on TCP.
+    if (this.countHeld()) this.close("pending_input_limit");
+  }
+
+  /** Brings this port's share of the held-input budget up to date; true when it grew past the budget. */
+  private countHeld(): boolean {
+    const held = this.reader.heldBytes + (this.pausedInput === null ? 0 : this.pausedInput.capacity);
+    const grew = held - this.heldCounted;
+    if (grew === 0) return false;
+    const tally = this.ctx.held;
+    tally.heldInput += grew;
+    this.heldCounted = held;
+    return grew > 0 && tally.heldInput > this.ctx.options.pendingInputLimit;
   }
 
   onDrain(): void {
@@ -287,7 +322,7 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
     this.flush();
   }
 
-  onClosed(code: number): void {
+  onClosed(code: number, reason = ""): void {
     if (this.closed) return;
     this.closed = true;
     this.closing = true;
@@ -295,11 +330,14 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
     this.lent = null;
     this.reader.stop();
     this.pausedInput?.clear();
+    this.countHeld();
     this.writer?.release();
     this.ctx.admission.release(this.remoteAddress);
     this.ctx.portClosed(this);
-    // 1006: the connection dropped without a close frame.
-    this.ctx.events.onClientClosed(this, this.reason ?? (code === 1006 ? "client_error" : "client_closed"));
+    // Bun's idle timeout (server.ws_idle_timeout; with pings, a client that did not answer one)
+    // closes with 1006 and its own reason; any other 1006 dropped without a close frame.
+    this.reason ??= code === 1006 ? (reason === BUN_IDLE_CLOSE_REASON ? "idle_timeout" : "client_error") : "client_closed";
+    this.ctx.events.onClientClosed(this, this.reason);
   }
 
   /** The sweep's deadlines: a close waiting on output, and a frame started but not finished. */
@@ -341,7 +379,12 @@ export class WsListener<S = unknown> {
   private readonly now: () => number;
   private readonly otherConnections: () => number;
 
+  private upgradePolicy: UpgradePolicy;
+  private readonly held: HeldInputTally;
+
   constructor(private readonly parts: WsListenerParts<S>) {
+    this.upgradePolicy = parts.upgrade ?? ALLOW_EVERY_UPGRADE;
+    this.held = parts.heldInput ?? { heldInput: 0 };
     this.now = parts.now ?? Date.now;
     this.otherConnections = parts.otherConnections ?? (() => 0);
     this.ctx = this.context(parts.options);
@@ -354,13 +397,16 @@ export class WsListener<S = unknown> {
       buffers: this.parts.buffers,
       options,
       admission: this.parts.admission,
+      upgrade: this.upgradePolicy,
+      held: this.held,
       now: this.now,
       portClosed: (port) => void this.ports.delete(port),
     };
   }
 
   /** New limits for connections upgraded from now on (Bun's socket options stay as bound). */
-  update(options: Omit<WsListenerOptions, "host" | "port" | "path" | "maxPayloadLength" | "idleTimeoutSec" | "sendPings">): void {
+  update(options: Omit<WsListenerOptions, "host" | "port" | "path" | "maxPayloadLength" | "idleTimeoutSec" | "sendPings">, upgrade: UpgradePolicy = this.upgradePolicy): void {
+    this.upgradePolicy = upgrade;
     this.ctx = this.context({ ...this.ctx.options, ...options });
   }
 
@@ -427,7 +473,7 @@ export class WsListener<S = unknown> {
           },
           message: (ws, message) => ws.data.onMessage(message),
           drain: (ws) => ws.data.onDrain(),
-          close: (ws, code) => ws.data.onClosed(code),
+          close: (ws, code, reason) => ws.data.onClosed(code, reason),
         },
       });
     } catch (e) {
@@ -441,12 +487,18 @@ export class WsListener<S = unknown> {
     if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return new Response("this endpoint speaks WebSocket only\n", { status: 426, headers: { upgrade: "websocket" } });
     }
-    const address = server.requestIP(req)?.address ?? "";
-    if (address === "") return this.refuse("unknown", "no_peer_address", 400);
+    const peer = server.requestIP(req)?.address ?? "";
+    if (peer === "") return this.refuse("unknown", "no_peer_address", 400);
+    // Behind a trusted proxy the client is who its X-Forwarded-For says (upgrade-request.ts).
+    const forwardedFor = req.headers.get("x-forwarded-for");
+    const forwarded = forwardedClientAddress(peer, forwardedFor, ctx.upgrade.trustedProxies);
+    if (forwarded.malformed) this.parts.events.onForwardedForMalformed(peer, forwardedFor ?? "");
+    const address = forwarded.address;
+    if (!ctx.upgrade.origins.allows(req.headers.get("origin"))) return this.refuse(address, "origin_not_allowed", 403);
     if (this.ports.size + this.otherConnections() >= ctx.options.maxConnections) return this.refuse(address, "max_connections", 503);
     const refusal = ctx.admission.admit(address);
     if (refusal !== null) return this.refuse(address, refusal, 429);
-    const port = new WsClientPort<S>(address, ctx);
+    const port = new WsClientPort<S>(address, ctx, parseTraceparent(req.headers.get("traceparent")));
     if (server.upgrade(req, { data: port })) return undefined;
     ctx.admission.release(address);
     return new Response("WebSocket upgrade failed\n", { status: 400 });
