@@ -171,6 +171,8 @@ export function listenerLimitsFromConfig(c: GatewayConfig): Omit<TcpListenerOpti
     writeTimeoutMs: clientWriteTimeout(c),
     sniffWebSocket: c.server.sniff_websocket,
     wsMaxPayloadLength: c.server.ws_max_payload_length,
+    wsIdleTimeoutMs: c.server.ws_idle_timeout,
+    wsSendPings: c.server.ws_send_pings,
   };
 }
 

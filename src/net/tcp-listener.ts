@@ -69,6 +69,13 @@ export interface TcpListenerOptions {
   readonly sniffWebSocket?: boolean;
   /** Largest WebSocket message a sniffed WebSocket client may send (server.ws_max_payload_length). */
   readonly wsMaxPayloadLength?: number;
+  /**
+   * A sniffed WebSocket client that sends nothing (not even a pong) for this long is closed as
+   * idle_timeout, as Bun closes one on the dedicated listener (server.ws_idle_timeout; 0: off).
+   */
+  readonly wsIdleTimeoutMs?: number;
+  /** Ping a sniffed WebSocket client once it has been quiet for half of wsIdleTimeoutMs (server.ws_send_pings). */
+  readonly wsSendPings?: boolean;
 }
 
 /** Why a connection was refused before it could carry a session (connection_rejected_total{reason}). */
@@ -235,6 +242,8 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
    * X-Forwarded-For, so admission waits for the first bytes (first_message_timeout bounds the wait).
    */
   private admissionWaits = false;
+  /** When (listener clock) the last ping went to a quiet WebSocket client; a ping per quiet spell. */
+  private pingedAt = 0;
   /** The W3C trace context the WebSocket upgrade carried (traceparent), or null. */
   traceParent: TraceParent | null = null;
 
@@ -505,8 +514,30 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     // from, so its silence is the gateway's doing, not the client's.
     const { readTimeoutMs = 0, writeTimeoutMs = 0 } = this.ctx.options;
     if (readTimeoutMs > 0 && !this.paused && now - this.lastInputAt >= readTimeoutMs) return this.close("read_timeout");
+    if (this.ws !== null && !this.paused && this.webSocketIdle(now)) return;
     if (this.queuedBytes === 0) this.outputWaitingSince = 0;
     else if (writeTimeoutMs > 0 && this.outputWaitingSince !== 0 && now - this.outputWaitingSince >= writeTimeoutMs) this.abort("write_timeout");
+  }
+
+  /**
+   * The dedicated listener's idle rule, which Bun applies there: a WebSocket client quiet for
+   * half of ws_idle_timeout is pinged (a live one answers, and a pong is input), and one quiet for
+   * all of it is closed. True when closed. Measured on the sweep, so up to one
+   * session.sweep_interval late (Bun's own check is in ~4 s steps).
+   */
+  private webSocketIdle(now: number): boolean {
+    const { wsIdleTimeoutMs = 0, wsSendPings = false } = this.ctx.options;
+    if (wsIdleTimeoutMs <= 0) return false;
+    const quiet = now - this.lastInputAt;
+    if (quiet >= wsIdleTimeoutMs) {
+      this.close("idle_timeout");
+      return true;
+    }
+    if (wsSendPings && quiet * 2 >= wsIdleTimeoutMs && this.pingedAt <= this.lastInputAt) {
+      this.pingedAt = now;
+      this.ws!.ping();
+    }
+    return false;
   }
 
   get queuedBytes(): number {
