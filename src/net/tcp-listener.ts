@@ -12,7 +12,8 @@ import { MAX_PROXY_HEADER, type ProxyProtocolMode, parseProxyHeader } from "./pr
 import type { BufferPool } from "./buffer-pool.ts";
 import { FrameReader } from "./frame-reader.ts";
 import { RingBuffer } from "./ring-buffer.ts";
-import { type ByteSink, QueuedSocketWriter } from "./socket-writer.ts";
+import type { ByteSink } from "./socket-writer.ts";
+import { ClientOutput, type ClientOutputOwner } from "./client-output.ts";
 import type { AdmissionRefusal } from "./admission.ts";
 import type { ClientProtocol } from "./client-port.ts";
 import {
@@ -187,7 +188,7 @@ const DEFAULT_WS_MAX_PAYLOAD = 1024 * 1024;
 const TEXT_MESSAGE_CODE = 1003;
 const TEXT_MESSAGE_TEXT = "text messages are not accepted: send the framed stream as binary messages";
 
-export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStreamOwner {
+export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStreamOwner, ClientOutputOwner {
   /** The client's address: the socket peer, or the one a trusted PROXY header carries. */
   remoteAddress: string;
   session: S | null = null;
@@ -195,10 +196,6 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
   private reason: CloseReason | null = null;
   /** Counted by admission control (released on close). */
   private admitted = false;
-  /** A frame lent by lend(), written from the lender's buffer at the next flush. */
-  private lent: Uint8Array | null = null;
-  private lentOff = 0;
-  private lentLen = 0;
   /** Bytes held while waiting for a PROXY header to complete; null once decided. */
   private proxyBytes: Uint8Array | null = null;
   /** The socket peer is in trusted_proxies (decided at accept). */
@@ -222,19 +219,14 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
   /** Input arrived past pausedInput's bound (see onPausedData); later input is not kept. */
   private pausedOverflow = false;
   private readonly reader: FrameReader<ClientViolation>;
-  /**
-   * Created when a write first has to wait (most replies go out whole, straight from the backend
-   * chunk), and kept from then on: an idle client that never queued holds no writer or ring.
-   */
-  private writer: QueuedSocketWriter | null = null;
+  /** send / lend / flush: to the socket, or through the WebSocket stream once a handshake came. */
+  private readonly output: ClientOutput;
   /** The first bytes are still to tell a game client from HTTP (see protocol-sniff.ts). */
   private sniffing: boolean;
   /** Bytes held while they cannot decide yet (fewer than 4, or an HTTP header not yet complete). */
   private sniffed: Uint8Array | null = null;
   /** Set once a WebSocket handshake arrived: frames in and out go through it. */
   private ws: WebSocketStream | null = null;
-  /** Where output goes: the socket, or the WebSocket stream that frames it. */
-  private sink: ByteSink;
   /** A text message closes with its own code; 0: the reason's code. */
   private wsCloseCode = 0;
   /**
@@ -255,7 +247,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     this.reader = new FrameReader(ctx.layout, this, ctx.buffers);
     this.lastInputAt = ctx.now();
     this.sniffing = ctx.options.sniffWebSocket ?? true;
-    this.sink = socket;
+    this.output = new ClientOutput(socket, ctx.buffers, ctx.options.writeQueueLimit, this);
   }
 
   get protocol(): ClientProtocol {
@@ -382,7 +374,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     const o = this.ctx.options;
     const ws = new WebSocketStream(this.socket, this.ctx.buffers, o.writeQueueLimit, o.wsMaxPayloadLength ?? DEFAULT_WS_MAX_PAYLOAD, this);
     this.ws = ws;
-    this.sink = ws;
+    this.output.redirect(ws);
     ws.handshake(held.subarray(0, end), held.subarray(end));
   }
 
@@ -541,59 +533,30 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
   }
 
   get queuedBytes(): number {
-    return this.writer === null ? 0 : this.writer.queuedBytes;
+    return this.output.queuedBytes;
   }
 
   send(b: Uint8Array, off: number, len: number): boolean {
-    if (this.lent !== null && !this.spillLent()) return false;
-    return this.enqueue(b, off, len);
+    return this.output.send(b, off, len);
   }
 
   lend(b: Uint8Array, off: number, len: number): boolean {
-    // The common case, one frame per flush, is written straight from the caller's buffer.
-    if (this.lent === null && this.queuedBytes === 0) {
-      this.lent = b;
-      this.lentOff = off;
-      this.lentLen = len;
-      return true;
-    }
-    return this.send(b, off, len);
+    return this.output.lend(b, off, len);
   }
 
   flush(): void {
-    if (this.writeOut() && this.closing) this.endSocket();
+    if (this.output.writeOut() && this.closing) this.endSocket();
   }
 
-  /** Writes the lent frame, then the queue; true once nothing waits. */
-  private writeOut(): boolean {
-    const lent = this.lent;
-    if (lent !== null) {
-      // A lent frame goes out first: send() spills it to the queue before queuing another.
-      if (process.env.NODE_ENV !== "production") invariant(this.queuedBytes === 0, "nothing is queued behind a lent frame");
-      this.lent = null;
-      const n = this.sink.write(lent, this.lentOff, this.lentLen);
-      if (n >= 0 && n < this.lentLen && !this.enqueue(lent, this.lentOff + n, this.lentLen - n)) return false;
-    }
-    return this.writer === null || this.writer.flush();
+  // ---- ClientOutputOwner -----------------------------------------------------------------------
+
+  onOutputWaiting(): void {
+    this.outputWaitingSince = this.ctx.now();
   }
 
-  /** Copies the lent frame into the queue (another frame is coming after it). */
-  private spillLent(): boolean {
-    const lent = this.lent!;
-    this.lent = null;
-    return this.enqueue(lent, this.lentOff, this.lentLen);
-  }
-
-  private enqueue(b: Uint8Array, off: number, len: number): boolean {
-    // Queued bytes go out after the lent frame, which is written from the lender's buffer: anything
-    // queued first would overtake it.
-    if (process.env.NODE_ENV !== "production") invariant(this.lent === null, "a lent frame is copied out before more is queued");
-    const writer = (this.writer ??= new QueuedSocketWriter(this.sink, this.ctx.buffers, this.ctx.options.writeQueueLimit));
-    if (writer.queuedBytes === 0) this.outputWaitingSince = this.ctx.now();
-    if (writer.enqueue(b, off, len)) return true;
+  onOutputOverflow(): void {
     // The client is not reading: drop it rather than let its queue grow.
     this.abort("slow_reader");
-    return false;
   }
 
   /** Closes at once, dropping queued output: the client is not taking it, so waiting to deliver it is pointless. */
@@ -609,7 +572,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     this.closing = true;
     this.reason = reason;
     this.reader.stop();
-    if (this.writeOut()) {
+    if (this.output.writeOut()) {
       this.endSocket();
     } else {
       // Deliver what is queued first (a Kick promises that); drain ends it, the timeout bounds it.
@@ -706,7 +669,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
   private checkNothingLent(): void {
     // Guarded here too, so the release build keeps no trace of the check (its callers are guarded).
     if (process.env.NODE_ENV !== "production") {
-      invariant(this.lent === null, "a lent frame is flushed before the lender yields to the event loop");
+      invariant(!this.output.holdsLent, "a lent frame is flushed before the lender yields to the event loop");
     }
   }
 
@@ -715,11 +678,10 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     if (this.admitted) this.ctx.admission.release(this.remoteAddress);
     this.admitted = false;
     this.headerDecided();
-    this.lent = null;
     this.reader.stop();
     this.pausedInput?.clear();
     this.countHeld();
-    this.writer?.release();
+    this.output.discard();
     this.ws?.release();
     this.sniffed = null;
     this.closing = true;

@@ -1,5 +1,4 @@
 import type { Server } from "bun";
-import { invariant } from "../invariant.ts";
 import { ClientFrameLayout } from "../protocol/layouts.ts";
 import type { ClientViolation } from "../protocol/violations.ts";
 import type { GatewayCounters } from "../telemetry/counters.ts";
@@ -10,7 +9,8 @@ import type { BufferPool } from "./buffer-pool.ts";
 import type { ClientEvents, ClientPort, CloseReason } from "./client-port.ts";
 import { FrameReader } from "./frame-reader.ts";
 import { RingBuffer } from "./ring-buffer.ts";
-import { type ByteSink, QueuedSocketWriter } from "./socket-writer.ts";
+import type { ByteSink } from "./socket-writer.ts";
+import { ClientOutput, type ClientOutputOwner } from "./client-output.ts";
 import { closeCodeFor } from "./ws-close-code.ts";
 import type { HeldInputTally } from "./tcp-listener.ts";
 import { parseTraceparent, type TraceParent } from "../protocol/trace-context.ts";
@@ -103,7 +103,7 @@ const PAUSED_INPUT_SLACK = 64 * 1024;
 /** The reason Bun gives when its idle timeout closes a WebSocket (code 1006, no close frame). */
 const BUN_IDLE_CLOSE_REASON = "WebSocket timed out from inactivity";
 
-export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
+export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink, ClientOutputOwner {
   readonly protocol = "ws" as const;
   session: S | null = null;
   closing = false;
@@ -111,12 +111,9 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
   private ws: WebSocketSink | null = null;
   /** Bun took a message but reported backpressure: nothing more is sent until its drain. */
   private backedUp = false;
-  private lent: Uint8Array | null = null;
-  private lentOff = 0;
-  private lentLen = 0;
   private readonly reader: FrameReader<ClientViolation>;
-  /** Created when output first has to wait. */
-  private writer: QueuedSocketWriter | null = null;
+  /** send / lend / flush, one binary message per write (this port is the output's sink). */
+  private readonly output: ClientOutput;
   private paused = false;
   private pausedInput: RingBuffer | null = null;
   private feedPausedInput: (() => void) | null = null;
@@ -145,6 +142,7 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
     readonly traceParent: TraceParent | null = null,
   ) {
     this.reader = new FrameReader(ctx.layout, this, ctx.buffers);
+    this.output = new ClientOutput(this, ctx.buffers, ctx.options.writeQueueLimit, this);
     this.lastInputAt = ctx.now();
   }
 
@@ -156,54 +154,35 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
   // ---- ClientPort: output ------------------------------------------------------------------------
 
   send(b: Uint8Array, off: number, len: number): boolean {
-    if (this.lent !== null && !this.spillLent()) return false;
-    return this.enqueue(b, off, len);
+    return this.output.send(b, off, len);
   }
 
   lend(b: Uint8Array, off: number, len: number): boolean {
-    if (this.lent === null && this.queuedBytes === 0) {
-      this.lent = b;
-      this.lentOff = off;
-      this.lentLen = len;
-      return true;
-    }
-    return this.send(b, off, len);
+    return this.output.lend(b, off, len);
   }
 
   get queuedBytes(): number {
-    return this.writer === null ? 0 : this.writer.queuedBytes;
+    return this.output.queuedBytes;
   }
 
   flush(): void {
-    if (this.writeOut() && this.closing) this.closeSocket();
+    if (this.output.writeOut() && this.closing) this.closeSocket();
   }
 
-  /** Sends the lent frame, then the queue; true once nothing waits. */
-  private writeOut(): boolean {
-    const lent = this.lent;
-    if (lent !== null) {
-      this.lent = null;
-      // Bun copies the message before send() returns, so the lender's buffer is free after it.
-      if (this.write(lent, this.lentOff, this.lentLen) === 0 && !this.enqueue(lent, this.lentOff, this.lentLen)) return false;
-    }
-    return this.writer === null || this.writer.flush();
+  // ---- ClientOutputOwner -------------------------------------------------------------------------
+
+  onOutputWaiting(): void {
+    // Output waits on Bun's backpressure (-1 from send), which write() times from.
   }
 
-  private spillLent(): boolean {
-    const lent = this.lent!;
-    this.lent = null;
-    return this.enqueue(lent, this.lentOff, this.lentLen);
-  }
-
-  private enqueue(b: Uint8Array, off: number, len: number): boolean {
-    if (process.env.NODE_ENV !== "production") invariant(this.lent === null, "a lent frame is copied out before more is queued");
-    const writer = (this.writer ??= new QueuedSocketWriter(this, this.ctx.buffers, this.ctx.options.writeQueueLimit));
-    if (writer.enqueue(b, off, len)) return true;
+  onOutputOverflow(): void {
     this.abort("slow_reader");
-    return false;
   }
 
-  /** ByteSink for the queue: one binary message per call; 0 while Bun is backed up. */
+  /**
+   * ByteSink for the output: one binary message per call; 0 while Bun is backed up. Bun copies
+   * the message before send() returns, so a lent frame's buffer is free after it.
+   */
   write(data: Uint8Array, byteOffset = 0, byteLength = data.length - byteOffset): number {
     const ws = this.ws;
     if (ws === null || this.closed) return -1;
@@ -229,7 +208,7 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
     this.closing = true;
     this.reason = reason;
     this.reader.stop();
-    if (this.writeOut()) this.closeSocket();
+    if (this.output.writeOut()) this.closeSocket();
     else this.closeDeadline = this.ctx.now() + this.ctx.options.closeTimeoutMs;
   }
 
@@ -238,7 +217,7 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
     this.closing = true;
     this.reason ??= reason;
     this.reader.stop();
-    this.writer?.release();
+    this.output.discard();
     // A close frame would queue behind the output the client is not reading: cut the connection.
     this.ws?.terminate();
   }
@@ -327,11 +306,10 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
     this.closed = true;
     this.closing = true;
     this.ws = null;
-    this.lent = null;
     this.reader.stop();
     this.pausedInput?.clear();
     this.countHeld();
-    this.writer?.release();
+    this.output.discard();
     this.ctx.admission.release(this.remoteAddress);
     this.ctx.portClosed(this);
     // Bun's idle timeout (server.ws_idle_timeout; with pings, a client that did not answer one)
