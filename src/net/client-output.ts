@@ -75,7 +75,8 @@ export class ClientOutput {
   writeOut(): boolean {
     const lent = this.lent;
     if (lent !== null) {
-      if (process.env.NODE_ENV !== "production") invariant(this.queuedBytes === 0, "nothing is queued behind a lent frame");
+      // Nothing is queued behind it: lend() keeps a frame only when nothing is, and enqueue()
+      // checks (in development) that a lent frame was spilled before anything is queued.
       this.lent = null;
       const n = this.sink.write(lent, this.lentOff, this.lentLen);
       if (n >= 0 && n < this.lentLen && !this.enqueue(lent, this.lentOff + n, this.lentLen - n)) return false;
