@@ -73,14 +73,44 @@ export class ClientOutput {
    * reports the connection gone (a negative count) takes nothing more.
    */
   writeOut(): boolean {
+    const lent = this.takeLent();
+    if (lent !== null && !this.lentWritten(lent, this.sink.write(lent, this.lentOff, this.lentLen))) return false;
+    return this.flushQueue();
+  }
+
+  /**
+   * For a port that writes the lent frame itself, so that the write (the one per-message call into
+   * the transport) is a call site of its own class rather than one shared by every transport:
+   * the lent frame, now no longer lent (its range: lentOff, lentLen), or null. Then lentWritten().
+   */
+  takeLent(): Uint8Array | null {
     const lent = this.lent;
-    if (lent !== null) {
-      // Nothing is queued behind it: lend() keeps a frame only when nothing is, and enqueue()
-      // checks (in development) that a lent frame was spilled before anything is queued.
-      this.lent = null;
-      const n = this.sink.write(lent, this.lentOff, this.lentLen);
-      if (n >= 0 && n < this.lentLen && !this.enqueue(lent, this.lentOff + n, this.lentLen - n)) return false;
-    }
+    this.lent = null;
+    return lent;
+  }
+
+  /** Start and length of the frame takeLent() returned. */
+  get lentOffset(): number {
+    return this.lentOff;
+  }
+
+  get lentLength(): number {
+    return this.lentLen;
+  }
+
+  /**
+   * `n` bytes of the frame takeLent() returned were written: the rest is queued (copied), unless
+   * n is negative (the connection is gone). False when that passed the queue's bound.
+   */
+  lentWritten(lent: Uint8Array, n: number): boolean {
+    // Nothing is queued behind it: lend() keeps a frame only when nothing is, and enqueue()
+    // checks (in development) that a lent frame was spilled before anything is queued.
+    const len = this.lentLen;
+    return n < 0 || n >= len || this.enqueue(lent, this.lentOff + n, len - n);
+  }
+
+  /** Writes what is queued; true once nothing waits. */
+  flushQueue(): boolean {
     return this.writer === null || this.writer.flush();
   }
 

@@ -166,7 +166,15 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink, Clien
   }
 
   flush(): void {
-    if (this.output.writeOut() && this.closing) this.closeSocket();
+    if (this.writeOut() && this.closing) this.closeSocket();
+  }
+
+  /** The output's writeOut, with the lent frame's send in this class (see ClientOutput.takeLent). */
+  private writeOut(): boolean {
+    const out = this.output;
+    const lent = out.takeLent();
+    if (lent !== null && !out.lentWritten(lent, this.write(lent, out.lentOffset, out.lentLength))) return false;
+    return out.flushQueue();
   }
 
   // ---- ClientOutputOwner -------------------------------------------------------------------------
@@ -208,7 +216,7 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink, Clien
     this.closing = true;
     this.reason = reason;
     this.reader.stop();
-    if (this.output.writeOut()) this.closeSocket();
+    if (this.writeOut()) this.closeSocket();
     else this.closeDeadline = this.ctx.now() + this.ctx.options.closeTimeoutMs;
   }
 
