@@ -12,7 +12,10 @@ import { type ByteSink, QueuedSocketWriter } from "./socket-writer.ts";
 
 /** What the port that owns the output does when the output needs it. */
 export interface ClientOutputOwner {
-  /** Bytes were queued while nothing was: output is waiting from now (the write deadline's start). */
+  /**
+   * Bytes were queued while nothing was: output is waiting from now (the write deadline's start).
+   * Called only for an owner that asked for it (timesQueue).
+   */
   onOutputWaiting(): void;
   /** The queue would pass its bound: the client is not reading. The owner drops it (slow_reader). */
   onOutputOverflow(): void;
@@ -33,6 +36,11 @@ export class ClientOutput {
     /** Bytes the queue may hold (server.client_write_queue_limit). */
     private readonly limit: number,
     private readonly owner: ClientOutputOwner,
+    /**
+     * Tell the owner when queued output starts waiting. An owner that times its output otherwise
+     * (Bun's backpressure) passes false, and the spill path makes no call into it.
+     */
+    private readonly timesQueue: boolean,
   ) {}
 
   get queuedBytes(): number {
@@ -132,7 +140,7 @@ export class ClientOutput {
     // queued first would overtake it.
     if (process.env.NODE_ENV !== "production") invariant(this.lent === null, "a lent frame is copied out before more is queued");
     const writer = (this.writer ??= new QueuedSocketWriter(this.sink, this.buffers, this.limit));
-    if (writer.queuedBytes === 0) this.owner.onOutputWaiting();
+    if (this.timesQueue && writer.queuedBytes === 0) this.owner.onOutputWaiting();
     if (writer.enqueue(b, off, len)) return true;
     this.owner.onOutputOverflow();
     return false;

@@ -247,7 +247,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     this.reader = new FrameReader(ctx.layout, this, ctx.buffers);
     this.lastInputAt = ctx.now();
     this.sniffing = ctx.options.sniffWebSocket ?? true;
-    this.output = new ClientOutput(socket, ctx.buffers, ctx.options.writeQueueLimit, this);
+    this.output = new ClientOutput(socket, ctx.buffers, ctx.options.writeQueueLimit, this, true);
   }
 
   get protocol(): ClientProtocol {

@@ -142,7 +142,8 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink, Clien
     readonly traceParent: TraceParent | null = null,
   ) {
     this.reader = new FrameReader(ctx.layout, this, ctx.buffers);
-    this.output = new ClientOutput(this, ctx.buffers, ctx.options.writeQueueLimit, this);
+    // Output is timed from Bun's backpressure (write()), not from queuing.
+    this.output = new ClientOutput(this, ctx.buffers, ctx.options.writeQueueLimit, this, false);
     this.lastInputAt = ctx.now();
   }
 
@@ -180,7 +181,7 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink, Clien
   // ---- ClientOutputOwner -------------------------------------------------------------------------
 
   onOutputWaiting(): void {
-    // Output waits on Bun's backpressure (-1 from send), which write() times from.
+    // Not asked for (timesQueue false): output waits on Bun's backpressure, which write() times.
   }
 
   onOutputOverflow(): void {
