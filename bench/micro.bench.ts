@@ -40,6 +40,12 @@ import { SKIPPED } from "./guide-figures.ts";
 import { AdmissionControl } from "../src/net/admission.ts";
 import { type TokenBucket, takeToken } from "../src/net/token-bucket.ts";
 import { withTwoDashFlags } from "../src/cli/args.ts";
+import { CidrList } from "../src/net/cidr.ts";
+import type { ClientEvents } from "../src/net/client-port.ts";
+import { type ClientSocket, type ListenerContext, TcpClientPort, type TcpListenerOptions } from "../src/net/tcp-listener.ts";
+import { type WebSocketSink, WsClientPort } from "../src/net/ws-listener.ts";
+import { ALLOW_EVERY_UPGRADE } from "../src/net/upgrade-request.ts";
+import { GatewayCounters } from "../src/telemetry/counters.ts";
 
 /** Every benchmark body, for warmUp(). */
 const warmers: (() => void)[] = [];
@@ -92,6 +98,7 @@ function clientFrame(frameSize: number): Uint8Array {
 const client = {
   protocol: "tcp",
   remoteAddress: "127.0.0.1",
+  traceParent: null,
   session: null,
   closing: false,
   send: () => true,
@@ -278,6 +285,108 @@ group("client framing", () => {
     reader.feed(firstHalf);
     reader.feed(secondHalf);
   });
+});
+
+// ---- client port output ----------------------------------------------------------------------
+
+group("client port output (1 KiB frames, a socket that takes everything)", () => {
+  // What a backend chunk's reply costs on the client side: lend() (no copy when nothing waits)
+  // then flush(); and two frames for one client in one chunk, where the second lend spills the
+  // first into the pooled queue. Over TcpClientPort (raw TCP) and WsClientPort (Bun's WebSocket).
+  const frame = clientFrame(1024);
+  const events: ClientEvents = {
+    onClientOpen() {},
+    onClientFrame: () => true,
+    onClientViolation() {},
+    onConnectionRefused() {},
+    onForwardedForMalformed() {},
+    onClientClosed() {},
+  };
+  const buffers = new BufferPool();
+  let written = 0;
+  const socket: ClientSocket = {
+    remoteAddress: "127.0.0.1",
+    write(_b: Uint8Array, _off?: number, len?: number) {
+      written += len ?? 0;
+      return len ?? 0;
+    },
+    end() {},
+    terminate() {},
+    timeout() {},
+    pause() {},
+    resume() {},
+  };
+  const options: TcpListenerOptions = {
+    host: "127.0.0.1",
+    port: 0,
+    maxMessageSize: MAX_CLIENT_BODY,
+    writeQueueLimit: 1 << 20,
+    closeTimeoutMs: 5_000,
+    maxConnections: 1_000,
+    partialFrameTimeoutMs: 10_000,
+    pendingInputLimit: 1 << 26,
+    sniffWebSocket: false,
+  };
+  const ctx: ListenerContext = {
+    layout: new ClientFrameLayout(MAX_CLIENT_BODY),
+    service: events,
+    buffers,
+    options,
+    admission: new AdmissionControl({ maxPerIp: 1_000, ratePerSec: 1e9, maxTrackedIps: 1_000 }),
+    metrics: new GatewayCounters(),
+    proxy: { mode: "off", trusted: new CidrList([]), headerTimeoutMs: 1_000, maxPendingHeaders: 10 },
+    upgrade: ALLOW_EVERY_UPGRADE,
+    state: { awaitingHeader: 0, heldInput: 0 },
+    now: Date.now,
+    portClosed: () => {},
+  };
+  const tcp = new TcpClientPort(socket, ctx);
+  tcp.start();
+  const sink: WebSocketSink = {
+    send(data: Uint8Array) {
+      written += data.length;
+      return data.length;
+    },
+    close() {},
+    terminate() {},
+    pause() {},
+    resume() {},
+  };
+  const wsContext = {
+    layout: ctx.layout,
+    events,
+    buffers,
+    options: { ...options, path: "/ws", maxPayloadLength: 1 << 20, idleTimeoutSec: 0, sendPings: false },
+    admission: ctx.admission,
+    upgrade: ALLOW_EVERY_UPGRADE,
+    held: { heldInput: 0 },
+    now: Date.now,
+    portClosed: () => {},
+  };
+  const ws = new WsClientPort("127.0.0.1", wsContext as ConstructorParameters<typeof WsClientPort>[1]);
+  ws.attach(sink);
+
+  for (const [name, port] of [
+    ["TcpClientPort", tcp],
+    ["WsClientPort", ws],
+  ] as const) {
+    const before = written;
+    port.lend(frame, 0, frame.length);
+    port.flush();
+    port.lend(frame, 0, frame.length);
+    port.lend(frame, 0, frame.length);
+    port.flush();
+    if (written - before !== 3 * frame.length || port.queuedBytes !== 0) throw new Error(`${name} fixture did not write its frames`);
+    measure(`${name}_LendFlush`, () => {
+      port.lend(frame, 0, frame.length);
+      port.flush();
+    });
+    measure(`${name}_LendTwoFlush`, () => {
+      port.lend(frame, 0, frame.length);
+      port.lend(frame, 0, frame.length);
+      port.flush();
+    });
+  }
 });
 
 // ---- ring buffer -----------------------------------------------------------------------------

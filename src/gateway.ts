@@ -16,6 +16,7 @@ import {
   tlsFilesFromConfig,
   wsListenerFromConfig,
   wsListenerLimitsFromConfig,
+  upgradePolicyFromConfig,
   listenerLimitsFromConfig,
   backendFrameLayoutFromConfig,
   grpcEndpointsFromConfig,
@@ -320,6 +321,9 @@ export class Gateway {
             admission: this.admission,
             now: this.clock.now,
             otherConnections: () => this.listener.connections,
+            upgrade: upgradePolicyFromConfig(config),
+            // One pending_input_limit budget for every client, as one max_connections.
+            heldInput: this.listener.heldInputTally,
           });
     this.metrics.trackQueues({
       backendQueues: () => this.backends.all().map((p) => ({ endpoint: p.endpoint, queuedBytes: p.queuedBytes })),
@@ -480,8 +484,8 @@ export class Gateway {
     this.service.reconfigure(router, sessionSettingsFromConfig(effective));
     this.admission.update(admissionFromConfig(effective));
     this.sessions.maxSessions = maxSessionsFromConfig(effective);
-    this.listener.update(listenerLimitsFromConfig(effective), proxyProtocolFromConfig(effective));
-    this.wsListener?.update(wsListenerLimitsFromConfig(effective));
+    this.listener.update(listenerLimitsFromConfig(effective), proxyProtocolFromConfig(effective), upgradePolicyFromConfig(effective));
+    this.wsListener?.update(wsListenerLimitsFromConfig(effective), upgradePolicyFromConfig(effective));
     const record: ReloadRecord = {
       at: new Date().toISOString(),
       ok: true,

@@ -6,6 +6,7 @@ import { isDialableEndpoint } from "./host-port.ts";
 import { bool, custom, duration, hostPort, int, issue, oneOf, size, str, type ReadContext, type Section } from "./schema.ts";
 import type { AccessLogTarget, LogLevel, RateLimitAction, RouteRule, WhenBreakerOpen } from "./types.ts";
 import { CidrBlock } from "../net/cidr.ts";
+import { originEntryProblem } from "../net/upgrade-request.ts";
 import type { ProxyProtocolMode } from "../net/proxy-protocol.ts";
 import { MAX_CLIENT_BODY } from "../protocol/client-frame.ts";
 import { MAX_WORKERS } from "../session/session-id.ts";
@@ -56,6 +57,19 @@ function readCidrList(value: unknown, path: string, ctx: ReadContext): readonly 
     if (typeof v !== "string" || CidrBlock.parse(v) === undefined) {
       ok = false;
       issue(ctx, `${path}[${i}]`, v, 'a CIDR block like "10.0.0.0/8" or an address like "192.168.1.10"');
+    }
+  });
+  return ok ? (value as string[]) : undefined;
+}
+
+function readOriginList(value: unknown, path: string, ctx: ReadContext): readonly string[] | undefined {
+  if (!Array.isArray(value)) return issue(ctx, path, value, 'a list of origins like ["https://play.example.com", "https://*.example.com"] ([]: every origin)');
+  let ok = true;
+  value.forEach((v, i) => {
+    const problem = typeof v === "string" ? originEntryProblem(v) : "an origin string";
+    if (problem !== null) {
+      ok = false;
+      issue(ctx, `${path}[${i}]`, v, problem);
     }
   });
   return ok ? (value as string[]) : undefined;
@@ -158,7 +172,10 @@ export const GATEWAY_SCHEMA = {
     message_rate_burst: int(0, 0),
     message_rate_action: oneOf<RateLimitAction>("drop", ["drop", "close"]),
     proxy_protocol: oneOf<ProxyProtocolMode>("off", ["off", "optional", "required"]),
+    // Also the peers whose X-Forwarded-For names the client on a WebSocket upgrade (both ways in).
     trusted_proxies: custom<readonly string[]>([], readCidrList),
+    // Ours: Origins a browser page may open a WebSocket from; [] = every origin, as the reference.
+    allowed_origins: custom<readonly string[]>([], readOriginList),
     proxy_header_timeout: duration("3s", "positive"),
     max_pending_proxy_headers: int(100, 1),
   },

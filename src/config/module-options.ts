@@ -10,6 +10,7 @@ import { type BufferPoolOptions, DEFAULT_CLASSES } from "../net/buffer-pool.ts";
 import { CidrBlock, CidrList } from "../net/cidr.ts";
 import type { TlsFiles } from "../net/tls-material.ts";
 import type { WsListenerOptions } from "../net/ws-listener.ts";
+import { OriginAllowList, type UpgradePolicy } from "../net/upgrade-request.ts";
 import type { ProxyProtocolOptions, TcpListenerOptions, TcpListenerSettings } from "../net/tcp-listener.ts";
 import type { SessionSettings } from "../session/session-service.ts";
 import { BackendFrameLayout } from "../protocol/layouts.ts";
@@ -139,14 +140,22 @@ export function admissionFromConfig(c: GatewayConfig): AdmissionOptions {
   return { maxPerIp: s.max_connections_per_ip, ratePerSec: s.connection_rate_limit, maxTrackedIps: s.max_tracked_ips };
 }
 
+function trustedProxiesFromConfig(c: GatewayConfig): CidrList {
+  return new CidrList(c.security.trusted_proxies.map((t) => CidrBlock.parse(t)!)); // validated by the loader
+}
+
 export function proxyProtocolFromConfig(c: GatewayConfig): ProxyProtocolOptions {
-  const blocks = c.security.trusted_proxies.map((t) => CidrBlock.parse(t)!); // validated by the loader
   return {
     mode: c.security.proxy_protocol,
-    trusted: new CidrList(blocks),
+    trusted: trustedProxiesFromConfig(c),
     headerTimeoutMs: c.security.proxy_header_timeout,
     maxPendingHeaders: c.security.max_pending_proxy_headers,
   };
+}
+
+/** What a WebSocket upgrade is checked against, on both ways in: allowed origins, proxies believed for X-Forwarded-For. */
+export function upgradePolicyFromConfig(c: GatewayConfig): UpgradePolicy {
+  return { origins: new OriginAllowList(c.security.allowed_origins), trustedProxies: trustedProxiesFromConfig(c) };
 }
 
 /** The client listener's limits: what a reload may change (host and port cannot). */
@@ -162,6 +171,8 @@ export function listenerLimitsFromConfig(c: GatewayConfig): Omit<TcpListenerOpti
     writeTimeoutMs: clientWriteTimeout(c),
     sniffWebSocket: c.server.sniff_websocket,
     wsMaxPayloadLength: c.server.ws_max_payload_length,
+    wsIdleTimeoutMs: c.server.ws_idle_timeout,
+    wsSendPings: c.server.ws_send_pings,
   };
 }
 
@@ -178,7 +189,7 @@ export function listenerFromConfig(c: GatewayConfig): TcpListenerOptions {
 
 /** Everything the config decides for the client listener: its address and limits, and the PROXY protocol. */
 export function listenerSettingsFromConfig(c: GatewayConfig): TcpListenerSettings {
-  return { options: listenerFromConfig(c), proxy: proxyProtocolFromConfig(c) };
+  return { options: listenerFromConfig(c), proxy: proxyProtocolFromConfig(c), upgrade: upgradePolicyFromConfig(c) };
 }
 
 /** The dedicated WebSocket listener's limits: what a reload may change. */
@@ -190,6 +201,7 @@ export function wsListenerLimitsFromConfig(c: GatewayConfig) {
     closeTimeoutMs: tcp.closeTimeoutMs,
     maxConnections: tcp.maxConnections,
     partialFrameTimeoutMs: tcp.partialFrameTimeoutMs,
+    pendingInputLimit: tcp.pendingInputLimit,
     readTimeoutMs: tcp.readTimeoutMs ?? 0,
     writeTimeoutMs: tcp.writeTimeoutMs ?? 0,
   };

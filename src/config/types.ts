@@ -183,8 +183,10 @@ export interface SecurityConfig {
   readonly message_rate_action: RateLimitAction;
   /** PROXY protocol v1/v2 on the client listener: off, optional or required for trusted peers. */
   readonly proxy_protocol: ProxyProtocolMode;
-  /** CIDR blocks of load balancers allowed to send a PROXY header. */
+  /** CIDR blocks of load balancers allowed to send a PROXY header, and whose X-Forwarded-For is believed on a WebSocket upgrade. */
   readonly trusted_proxies: readonly string[];
+  /** Origins allowed to open a WebSocket ([] = all; "scheme://host[:port]", "scheme://*.domain", "*"). */
+  readonly allowed_origins: readonly string[];
   /** A trusted peer that has not sent its whole PROXY header by then is refused (proxy_timeout). */
   readonly proxy_header_timeout: Millis;
   /** Trusted connections that may wait for their header at once; more are refused (proxy_pending_limit). */

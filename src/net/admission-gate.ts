@@ -25,6 +25,11 @@ export type AdmissionPending = typeof ADMISSION_PENDING;
 export type GateRefusal = AdmissionRefusal | "admission_pending_limit" | "admission_timeout";
 
 /** Told the decision a gate could not give at once; exactly once, unless cancelled first. */
+/** The HTTP status a refused WebSocket upgrade gets: 429 for the per-IP limits; 503 when the supervisor could not be asked. */
+export function refusalHttpStatus(refusal: GateRefusal): number {
+  return refusal === "per_ip_limit" || refusal === "rate_limited" ? 429 : 503;
+}
+
 export interface AdmissionWaiter {
   admissionDecided(refusal: GateRefusal | null): void;
 }

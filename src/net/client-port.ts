@@ -1,3 +1,4 @@
+import type { TraceParent } from "../protocol/trace-context.ts";
 import type { ClientViolation } from "../protocol/violations.ts";
 
 // The contract between a client transport and the layer above it: the plug-in point for every
@@ -43,6 +44,11 @@ export interface ClientPort<S = unknown> {
   readonly protocol: ClientProtocol;
   /** Peer address as text, e.g. "127.0.0.1" (the PROXY protocol may replace it later). */
   readonly remoteAddress: string;
+  /**
+   * The W3C trace context the client's WebSocket upgrade carried (traceparent): the session's
+   * trace continues it. null for raw TCP, or when there was none or it was invalid.
+   */
+  readonly traceParent: TraceParent | null;
   /** What the layer above bound to this connection (the session, from the first frame); null until then. */
   session: S | null;
   /**
@@ -83,6 +89,11 @@ export interface ClientEvents<S = unknown> {
   onClientViolation(port: ClientPort<S>, reason: ClientViolation): void;
   /** A connection refused before it could carry a session, by client address and refusal label. */
   onConnectionRefused(client: string, protocol: ClientProtocol, refusal: string): void;
+  /**
+   * A trusted proxy's X-Forwarded-For was not a list of addresses: the proxy's own address
+   * (`peer`) stands for the client. `value` is the header as received.
+   */
+  onForwardedForMalformed(peer: string, value: string): void;
   /** The port's connection is gone (once per onClientOpen), with why. */
   onClientClosed(port: ClientPort<S>, reason: CloseReason): void;
 }

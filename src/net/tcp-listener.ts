@@ -4,7 +4,7 @@ import { ClientFrameLayout } from "../protocol/layouts.ts";
 import type { ClientViolation } from "../protocol/violations.ts";
 import type { ClientEvents, ClientPort, CloseReason } from "./client-port.ts";
 import { invariant } from "../invariant.ts";
-import { ADMISSION_PENDING, type AdmissionGate, type AdmissionWaiter, type GateRefusal } from "./admission-gate.ts";
+import { ADMISSION_PENDING, type AdmissionGate, type AdmissionWaiter, type GateRefusal, refusalHttpStatus } from "./admission-gate.ts";
 import { type Binder, directBinder, type ListenOptions } from "./binder.ts";
 import type { TlsMaterial } from "./tls-material.ts";
 import type { CidrList } from "./cidr.ts";
@@ -12,7 +12,8 @@ import { MAX_PROXY_HEADER, type ProxyProtocolMode, parseProxyHeader } from "./pr
 import type { BufferPool } from "./buffer-pool.ts";
 import { FrameReader } from "./frame-reader.ts";
 import { RingBuffer } from "./ring-buffer.ts";
-import { type ByteSink, QueuedSocketWriter } from "./socket-writer.ts";
+import type { ByteSink } from "./socket-writer.ts";
+import { ClientOutput, type ClientOutputOwner } from "./client-output.ts";
 import type { ClientProtocol } from "./client-port.ts";
 import {
   classifyFirstBytes,
@@ -25,6 +26,8 @@ import {
 } from "./protocol-sniff.ts";
 import { closeCodeFor } from "./ws-close-code.ts";
 import { WebSocketStream, type WebSocketStreamOwner } from "./ws-stream.ts";
+import { parseTraceparent, type TraceParent } from "../protocol/trace-context.ts";
+import { ALLOW_EVERY_UPGRADE, forwardedClientAddress, readHeaderFields, refusalResponse, type UpgradePolicy } from "./upgrade-request.ts";
 
 // The raw-TCP client listener. Each accepted socket becomes a TcpClientPort: an optional PROXY
 // protocol header, admission by client IP, framed input through a FrameReader, output through a
@@ -66,6 +69,13 @@ export interface TcpListenerOptions {
   readonly sniffWebSocket?: boolean;
   /** Largest WebSocket message a sniffed WebSocket client may send (server.ws_max_payload_length). */
   readonly wsMaxPayloadLength?: number;
+  /**
+   * A sniffed WebSocket client that sends nothing (not even a pong) for this long is closed as
+   * idle_timeout, as Bun closes one on the dedicated listener (server.ws_idle_timeout; 0: off).
+   */
+  readonly wsIdleTimeoutMs?: number;
+  /** Ping a sniffed WebSocket client once it has been quiet for half of wsIdleTimeoutMs (server.ws_send_pings). */
+  readonly wsSendPings?: boolean;
 }
 
 /** Why a connection was refused before it could carry a session (connection_rejected_total{reason}). */
@@ -81,7 +91,9 @@ export type ConnectionRefusal =
   /** A trusted peer did not complete its PROXY header within proxy_header_timeout. */
   | "proxy_timeout"
   /** max_pending_proxy_headers trusted connections were already waiting for theirs. */
-  | "proxy_pending_limit";
+  | "proxy_pending_limit"
+  /** A WebSocket upgrade whose Origin is not in security.allowed_origins (answered 403). */
+  | "origin_not_allowed";
 
 export interface ProxyProtocolOptions {
   /** off: never parsed; optional: trusted peers may send one; required: trusted peers must. */
@@ -98,6 +110,8 @@ export interface ProxyProtocolOptions {
 export interface TcpListenerSettings {
   readonly options: TcpListenerOptions;
   readonly proxy: ProxyProtocolOptions;
+  /** What a sniffed WebSocket upgrade is checked against (default: every origin, no proxy believed). */
+  readonly upgrade?: UpgradePolicy;
 }
 
 /** A listener's settings and collaborators. S: see TcpListener. */
@@ -116,12 +130,15 @@ export interface TcpListenerParts<S> extends TcpListenerSettings {
   readonly otherConnections?: () => number;
 }
 
+/** Pooled bytes all client listeners' held input takes, against server.pending_input_limit. */
+export interface HeldInputTally {
+  heldInput: number;
+}
+
 /** What the listener's connections share, kept across reloads. */
-export interface ListenerState {
+export interface ListenerState extends HeldInputTally {
   /** Trusted connections still waiting for their PROXY header. */
   awaitingHeader: number;
-  /** Pooled bytes held by all clients' partial frames and paused input. */
-  heldInput: number;
 }
 
 /** What a listener's ports share (exported for unit tests of TcpClientPort). S: see TcpListener. */
@@ -133,6 +150,8 @@ export interface ListenerContext<S = unknown> {
   readonly admission: AdmissionGate;
   readonly metrics: GatewayCounters;
   readonly proxy: ProxyProtocolOptions;
+  /** Origins allowed on a sniffed WebSocket upgrade, and whose X-Forwarded-For is believed. */
+  readonly upgrade: UpgradePolicy;
   readonly state: ListenerState;
   /**
    * The listener's clock (milliseconds), read at the event every deadline counts from (the PROXY
@@ -169,7 +188,7 @@ const DEFAULT_WS_MAX_PAYLOAD = 1024 * 1024;
 const TEXT_MESSAGE_CODE = 1003;
 const TEXT_MESSAGE_TEXT = "text messages are not accepted: send the framed stream as binary messages";
 
-export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStreamOwner, AdmissionWaiter {
+export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStreamOwner, ClientOutputOwner, AdmissionWaiter {
   /** The client's address: the socket peer, or the one a trusted PROXY header carries. */
   remoteAddress: string;
   session: S | null = null;
@@ -185,10 +204,8 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
   private admissionHeld: Uint8Array | null = null;
   /** The socket was paused for the held input's bound: resumed once admitted. */
   private admissionPausedSocket = false;
-  /** A frame lent by lend(), written from the lender's buffer at the next flush. */
-  private lent: Uint8Array | null = null;
-  private lentOff = 0;
-  private lentLen = 0;
+  /** A WebSocket upgrade from a trusted proxy waits for admission by its X-Forwarded-For address. */
+  private upgradeAwaitsAdmission = false;
   /** Bytes held while waiting for a PROXY header to complete; null once decided. */
   private proxyBytes: Uint8Array | null = null;
   /** The socket peer is in trusted_proxies (decided at accept). */
@@ -212,21 +229,25 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
   /** Input arrived past pausedInput's bound (see onPausedData); later input is not kept. */
   private pausedOverflow = false;
   private readonly reader: FrameReader<ClientViolation>;
-  /**
-   * Created when a write first has to wait (most replies go out whole, straight from the backend
-   * chunk), and kept from then on: an idle client that never queued holds no writer or ring.
-   */
-  private writer: QueuedSocketWriter | null = null;
+  /** send / lend / flush: to the socket, or through the WebSocket stream once a handshake came. */
+  private readonly output: ClientOutput;
   /** The first bytes are still to tell a game client from HTTP (see protocol-sniff.ts). */
   private sniffing: boolean;
   /** Bytes held while they cannot decide yet (fewer than 4, or an HTTP header not yet complete). */
   private sniffed: Uint8Array | null = null;
   /** Set once a WebSocket handshake arrived: frames in and out go through it. */
   private ws: WebSocketStream | null = null;
-  /** Where output goes: the socket, or the WebSocket stream that frames it. */
-  private sink: ByteSink;
   /** A text message closes with its own code; 0: the reason's code. */
   private wsCloseCode = 0;
+  /**
+   * A trusted proxy's connection, not yet admitted: a WebSocket handshake may name the client in
+   * X-Forwarded-For, so admission waits for the first bytes (first_message_timeout bounds the wait).
+   */
+  private admissionWaits = false;
+  /** When (listener clock) the last ping went to a quiet WebSocket client; a ping per quiet spell. */
+  private pingedAt = 0;
+  /** The W3C trace context the WebSocket upgrade carried (traceparent), or null. */
+  traceParent: TraceParent | null = null;
 
   constructor(
     private readonly socket: ClientSocket,
@@ -236,7 +257,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     this.reader = new FrameReader(ctx.layout, this, ctx.buffers);
     this.lastInputAt = ctx.now();
     this.sniffing = ctx.options.sniffWebSocket ?? true;
-    this.sink = socket;
+    this.output = new ClientOutput(socket, ctx.buffers, ctx.options.writeQueueLimit, this, true);
   }
 
   get protocol(): ClientProtocol {
@@ -249,6 +270,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     const proxy = this.ctx.proxy;
     this.trustedPeer = proxy.mode !== "off" && proxy.trusted.contains(this.remoteAddress);
     if (!this.trustedPeer) {
+      if (this.waitForForwardedAddress()) return;
       // Limits apply to the socket address at once, PROXY protocol or not; the first bytes are
       // still watched for a header, which only a trusted peer may send.
       this.admit(NO_BYTES);
@@ -261,6 +283,17 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     state.awaitingHeader++;
     this.headerDeadline = this.ctx.now() + proxy.headerTimeoutMs;
     this.proxyBytes = NO_BYTES;
+  }
+
+  /**
+   * From a trusted proxy (security.trusted_proxies), with sniffing on, the connection may be a
+   * WebSocket handshake whose X-Forwarded-For names the client: admission then waits for the first
+   * bytes, so the proxy's own address never takes the per-IP limits for its players. True if so.
+   */
+  private waitForForwardedAddress(): boolean {
+    if (!this.sniffing || !this.ctx.upgrade.trustedProxies.contains(this.remoteAddress)) return false;
+    this.admissionWaits = true;
+    return true;
   }
 
   /**
@@ -283,8 +316,12 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
   admissionDecided(refusal: GateRefusal | null): void {
     const held = this.admissionHeld;
     this.admissionHeld = null;
+    const upgrade = this.upgradeAwaitsAdmission;
+    this.upgradeAwaitsAdmission = false;
     if (refusal !== null) {
-      if (!this.closing) this.refuse(refusal);
+      if (this.closing) return;
+      if (upgrade) this.refuseUpgrade(refusal, refusalHttpStatus(refusal));
+      else this.refuse(refusal);
       return;
     }
     this.admitted = true; // released on close, whatever comes next
@@ -340,13 +377,13 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
       case "absent":
         if (this.trustedPeer && this.ctx.proxy.mode === "required") return this.refuse("proxy_missing");
         this.headerDecided();
-        if (this.admitted || this.admit(bytes)) this.input(bytes);
+        if (this.admitted || this.waitForForwardedAddress() || this.admit(bytes)) this.input(bytes);
         return;
       case "header":
         if (!this.trustedPeer) return this.refuse("proxy_untrusted");
         this.headerDecided();
         if (parsed.address !== null) this.remoteAddress = parsed.address;
-        if (this.admit(bytes.subarray(parsed.length)) && parsed.length < bytes.length) this.input(bytes.subarray(parsed.length));
+        if ((this.waitForForwardedAddress() || this.admit(bytes.subarray(parsed.length))) && parsed.length < bytes.length) this.input(bytes.subarray(parsed.length));
         return;
     }
   }
@@ -365,6 +402,11 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     if (kind === "game") {
       this.sniffing = false;
       this.sniffed = null;
+      if (this.admissionWaits) {
+        // A game client behind a trusted proxy: admitted by the peer's address, as any game client.
+        this.admissionWaits = false;
+        if (!this.admit(held)) return; // refused, or held until the gate answers
+      }
       return this.feed(held);
     }
     const end = kind === "http" ? httpHeaderEnd(held) : -1;
@@ -381,11 +423,63 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     this.sniffing = false;
     this.sniffed = null;
     if (!isWebSocketHandshake(held.subarray(0, end))) return this.answerHttp(UPGRADE_REQUIRED_RESPONSE);
+    if (!this.acceptUpgrade(held, end)) return;
     const o = this.ctx.options;
     const ws = new WebSocketStream(this.socket, this.ctx.buffers, o.writeQueueLimit, o.wsMaxPayloadLength ?? DEFAULT_WS_MAX_PAYLOAD, this);
     this.ws = ws;
-    this.sink = ws;
+    this.output.redirect(ws);
     ws.handshake(held.subarray(0, end), held.subarray(end));
+  }
+
+  /**
+   * The upgrade request's own checks, as the dedicated listener makes them (upgrade-request.ts):
+   * the client's address behind a trusted proxy, its Origin, admission, and the trace it
+   * continues. False when refused (answered with an HTTP status and closed), or when the gate
+   * answers later: the request (held[0, end), and what follows) is then held and read again once
+   * admitted, with sniffing on once more.
+   */
+  private acceptUpgrade(held: Uint8Array, end: number): boolean {
+    const fields = readHeaderFields(held.subarray(0, end));
+    const policy = this.ctx.upgrade;
+    if (this.admissionWaits) {
+      const peer = this.remoteAddress;
+      const forwarded = forwardedClientAddress(peer, fields.get("x-forwarded-for"), policy.trustedProxies);
+      if (forwarded.malformed) this.ctx.service.onForwardedForMalformed(peer, fields.get("x-forwarded-for") ?? "");
+      this.remoteAddress = forwarded.address;
+    }
+    if (!policy.origins.allows(fields.get("origin"))) {
+      this.admissionWaits = false;
+      this.refuseUpgrade("origin_not_allowed", 403);
+      return false;
+    }
+    if (this.admissionWaits) {
+      this.admissionWaits = false;
+      const answer = this.ctx.admission.request(this.remoteAddress, this);
+      if (answer === ADMISSION_PENDING) {
+        this.upgradeAwaitsAdmission = true;
+        this.sniffing = true;
+        this.admissionHeld = Uint8Array.from(held);
+        return false;
+      }
+      if (answer !== null) {
+        this.refuseUpgrade(answer, refusalHttpStatus(answer));
+        return false;
+      }
+      this.admitted = true;
+    }
+    this.traceParent = parseTraceparent(fields.get("traceparent"));
+    return true;
+  }
+
+  /** A refused upgrade: counted and logged as any refusal, and answered with `status` before the close. */
+  private refuseUpgrade(refusal: ConnectionRefusal, status: number): void {
+    this.ctx.service.onConnectionRefused(this.remoteAddress, "ws", refusal);
+    this.closing = true;
+    this.reason = "rejected";
+    this.reader.stop();
+    const response = refusalResponse(status, refusal);
+    this.socket.write(response, 0, response.length);
+    this.socket.end();
   }
 
   /** Plain HTTP on the client port: answered, then closed, as the reference does. */
@@ -472,64 +566,57 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     // from, so its silence is the gateway's doing, not the client's.
     const { readTimeoutMs = 0, writeTimeoutMs = 0 } = this.ctx.options;
     if (readTimeoutMs > 0 && !this.paused && now - this.lastInputAt >= readTimeoutMs) return this.close("read_timeout");
+    if (this.ws !== null && !this.paused && this.webSocketIdle(now)) return;
     if (this.queuedBytes === 0) this.outputWaitingSince = 0;
     else if (writeTimeoutMs > 0 && this.outputWaitingSince !== 0 && now - this.outputWaitingSince >= writeTimeoutMs) this.abort("write_timeout");
   }
 
+  /**
+   * The dedicated listener's idle rule, which Bun applies there: a WebSocket client quiet for
+   * half of ws_idle_timeout is pinged (a live one answers, and a pong is input), and one quiet for
+   * all of it is closed. True when closed. Measured on the sweep, so up to one
+   * session.sweep_interval late (Bun's own check is in ~4 s steps).
+   */
+  private webSocketIdle(now: number): boolean {
+    const { wsIdleTimeoutMs = 0, wsSendPings = false } = this.ctx.options;
+    if (wsIdleTimeoutMs <= 0) return false;
+    const quiet = now - this.lastInputAt;
+    if (quiet >= wsIdleTimeoutMs) {
+      this.close("idle_timeout");
+      return true;
+    }
+    if (wsSendPings && quiet * 2 >= wsIdleTimeoutMs && this.pingedAt <= this.lastInputAt) {
+      this.pingedAt = now;
+      this.ws!.ping();
+    }
+    return false;
+  }
+
   get queuedBytes(): number {
-    return this.writer === null ? 0 : this.writer.queuedBytes;
+    return this.output.queuedBytes;
   }
 
   send(b: Uint8Array, off: number, len: number): boolean {
-    if (this.lent !== null && !this.spillLent()) return false;
-    return this.enqueue(b, off, len);
+    return this.output.send(b, off, len);
   }
 
   lend(b: Uint8Array, off: number, len: number): boolean {
-    // The common case, one frame per flush, is written straight from the caller's buffer.
-    if (this.lent === null && this.queuedBytes === 0) {
-      this.lent = b;
-      this.lentOff = off;
-      this.lentLen = len;
-      return true;
-    }
-    return this.send(b, off, len);
+    return this.output.lend(b, off, len);
   }
 
   flush(): void {
-    if (this.writeOut() && this.closing) this.endSocket();
+    if (this.output.writeOut() && this.closing) this.endSocket();
   }
 
-  /** Writes the lent frame, then the queue; true once nothing waits. */
-  private writeOut(): boolean {
-    const lent = this.lent;
-    if (lent !== null) {
-      // A lent frame goes out first: send() spills it to the queue before queuing another.
-      if (process.env.NODE_ENV !== "production") invariant(this.queuedBytes === 0, "nothing is queued behind a lent frame");
-      this.lent = null;
-      const n = this.sink.write(lent, this.lentOff, this.lentLen);
-      if (n >= 0 && n < this.lentLen && !this.enqueue(lent, this.lentOff + n, this.lentLen - n)) return false;
-    }
-    return this.writer === null || this.writer.flush();
+  // ---- ClientOutputOwner -----------------------------------------------------------------------
+
+  onOutputWaiting(): void {
+    this.outputWaitingSince = this.ctx.now();
   }
 
-  /** Copies the lent frame into the queue (another frame is coming after it). */
-  private spillLent(): boolean {
-    const lent = this.lent!;
-    this.lent = null;
-    return this.enqueue(lent, this.lentOff, this.lentLen);
-  }
-
-  private enqueue(b: Uint8Array, off: number, len: number): boolean {
-    // Queued bytes go out after the lent frame, which is written from the lender's buffer: anything
-    // queued first would overtake it.
-    if (process.env.NODE_ENV !== "production") invariant(this.lent === null, "a lent frame is copied out before more is queued");
-    const writer = (this.writer ??= new QueuedSocketWriter(this.sink, this.ctx.buffers, this.ctx.options.writeQueueLimit));
-    if (writer.queuedBytes === 0) this.outputWaitingSince = this.ctx.now();
-    if (writer.enqueue(b, off, len)) return true;
+  onOutputOverflow(): void {
     // The client is not reading: drop it rather than let its queue grow.
     this.abort("slow_reader");
-    return false;
   }
 
   /** Closes at once, dropping queued output: the client is not taking it, so waiting to deliver it is pointless. */
@@ -545,7 +632,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     this.closing = true;
     this.reason = reason;
     this.reader.stop();
-    if (this.writeOut()) {
+    if (this.output.writeOut()) {
       this.endSocket();
     } else {
       // Deliver what is queued first (a Kick promises that); drain ends it, the timeout bounds it.
@@ -665,7 +752,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
   private checkNothingLent(): void {
     // Guarded here too, so the release build keeps no trace of the check (its callers are guarded).
     if (process.env.NODE_ENV !== "production") {
-      invariant(this.lent === null, "a lent frame is flushed before the lender yields to the event loop");
+      invariant(!this.output.holdsLent, "a lent frame is flushed before the lender yields to the event loop");
     }
   }
 
@@ -679,11 +766,10 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
       this.ctx.admission.cancel(this);
     }
     this.headerDecided();
-    this.lent = null;
     this.reader.stop();
     this.pausedInput?.clear();
     this.countHeld();
-    this.writer?.release();
+    this.output.discard();
     this.ws?.release();
     this.sniffed = null;
     this.closing = true;
@@ -717,6 +803,7 @@ export class TcpListener<S = unknown> {
   private ctx: ListenerContext<S>;
   private options: TcpListenerOptions;
   private proxy: ProxyProtocolOptions;
+  private upgrade: UpgradePolicy;
   private readonly events: ClientEvents<S>;
   private readonly buffers: BufferPool;
   private readonly metrics: GatewayCounters;
@@ -727,6 +814,7 @@ export class TcpListener<S = unknown> {
   constructor(parts: TcpListenerParts<S>) {
     this.options = parts.options;
     this.proxy = parts.proxy;
+    this.upgrade = parts.upgrade ?? ALLOW_EVERY_UPGRADE;
     this.events = parts.events;
     this.buffers = parts.buffers;
     this.metrics = parts.metrics;
@@ -737,9 +825,10 @@ export class TcpListener<S = unknown> {
   }
 
   /** New limits for connections accepted from now on; live connections keep theirs. Host and port cannot change. */
-  update(options: Omit<TcpListenerOptions, "host" | "port">, proxy: ProxyProtocolOptions): void {
+  update(options: Omit<TcpListenerOptions, "host" | "port">, proxy: ProxyProtocolOptions, upgrade: UpgradePolicy = this.upgrade): void {
     this.options = { ...options, host: this.options.host, port: this.options.port };
     this.proxy = proxy;
+    this.upgrade = upgrade;
     this.ctx = this.context(this.options);
   }
 
@@ -752,6 +841,7 @@ export class TcpListener<S = unknown> {
       admission: this.admission,
       metrics: this.metrics,
       proxy: this.proxy,
+      upgrade: this.upgrade,
       state: this.state,
       now: this.now,
       portClosed: this.portClosed,
@@ -774,6 +864,11 @@ export class TcpListener<S = unknown> {
 
   get connections(): number {
     return this.open;
+  }
+
+  /** The held-input budget's tally (server.pending_input_limit), shared with the WebSocket listener. */
+  get heldInputTally(): HeldInputTally {
+    return this.state;
   }
 
   /**

@@ -1,17 +1,20 @@
 import type { Server } from "bun";
-import { invariant } from "../invariant.ts";
 import { ClientFrameLayout } from "../protocol/layouts.ts";
 import type { ClientViolation } from "../protocol/violations.ts";
 import type { GatewayCounters } from "../telemetry/counters.ts";
-import { ADMISSION_PENDING, type AdmissionGate, type AdmissionWaiter, type GateRefusal } from "./admission-gate.ts";
+import { ADMISSION_PENDING, type AdmissionGate, type AdmissionWaiter, refusalHttpStatus } from "./admission-gate.ts";
 import { listenError } from "./binder.ts";
 import type { TlsMaterial } from "./tls-material.ts";
 import type { BufferPool } from "./buffer-pool.ts";
 import type { ClientEvents, ClientPort, CloseReason } from "./client-port.ts";
 import { FrameReader } from "./frame-reader.ts";
 import { RingBuffer } from "./ring-buffer.ts";
-import { type ByteSink, QueuedSocketWriter } from "./socket-writer.ts";
+import type { ByteSink } from "./socket-writer.ts";
+import { ClientOutput, type ClientOutputOwner } from "./client-output.ts";
 import { closeCodeFor } from "./ws-close-code.ts";
+import type { HeldInputTally } from "./tcp-listener.ts";
+import { parseTraceparent, type TraceParent } from "../protocol/trace-context.ts";
+import { ALLOW_EVERY_UPGRADE, forwardedClientAddress, type UpgradePolicy } from "./upgrade-request.ts";
 
 // The dedicated WebSocket client listener (server.ws_listen_addr): Bun's native WebSocket server.
 // Binary messages carry the same framed byte stream as TCP (a frame may span messages, a message
@@ -44,6 +47,8 @@ export interface WsListenerOptions {
   readonly maxConnections: number;
   /** A frame started but not complete after this long closes the client (server.partial_frame_timeout). */
   readonly partialFrameTimeoutMs: number;
+  /** Pooled bytes all clients' held input may take, shared with the TCP listener (server.pending_input_limit). */
+  readonly pendingInputLimit: number;
   /** Nothing received for this long closes the client (server.client_read_timeout; 0: off). */
   readonly readTimeoutMs?: number;
   /** Queued output Bun takes none of for this long closes the client (server.client_write_timeout; 0: off). */
@@ -60,6 +65,10 @@ export interface WsListenerParts<S> {
   readonly now?: () => number;
   /** Connections already open on other client listeners (TCP), counted against maxConnections. */
   readonly otherConnections?: () => number;
+  /** Origins allowed to upgrade and proxies whose X-Forwarded-For is believed (default: all origins, no proxy). */
+  readonly upgrade?: UpgradePolicy;
+  /** The held-input tally shared with the TCP listener (TcpListener.heldInputTally); default: this listener's own. */
+  readonly heldInput?: HeldInputTally;
 }
 
 interface WsContext<S> {
@@ -68,6 +77,9 @@ interface WsContext<S> {
   readonly buffers: BufferPool;
   readonly options: WsListenerOptions;
   readonly admission: AdmissionGate;
+  readonly upgrade: UpgradePolicy;
+  /** Bytes held by every client's partial frames and paused input, against options.pendingInputLimit. */
+  readonly held: HeldInputTally;
   /** Read at each event a deadline counts from: a stamp from the last sweep would make it fire early. */
   readonly now: () => number;
   readonly portClosed: (port: WsClientPort<S>) => void;
@@ -88,8 +100,10 @@ const TEXT_MESSAGE_TEXT = "text messages are not accepted: send the framed strea
 
 /** Input held while paused for backend backpressure, past which the client is closed. */
 const PAUSED_INPUT_SLACK = 64 * 1024;
+/** The reason Bun gives when its idle timeout closes a WebSocket (code 1006, no close frame). */
+const BUN_IDLE_CLOSE_REASON = "WebSocket timed out from inactivity";
 
-export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
+export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink, ClientOutputOwner {
   readonly protocol = "ws" as const;
   session: S | null = null;
   closing = false;
@@ -97,12 +111,9 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
   private ws: WebSocketSink | null = null;
   /** Bun took a message but reported backpressure: nothing more is sent until its drain. */
   private backedUp = false;
-  private lent: Uint8Array | null = null;
-  private lentOff = 0;
-  private lentLen = 0;
   private readonly reader: FrameReader<ClientViolation>;
-  /** Created when output first has to wait. */
-  private writer: QueuedSocketWriter | null = null;
+  /** send / lend / flush, one binary message per write (this port is the output's sink). */
+  private readonly output: ClientOutput;
   private paused = false;
   private pausedInput: RingBuffer | null = null;
   private feedPausedInput: (() => void) | null = null;
@@ -120,13 +131,19 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
   private lastInputAt: number;
   /** When (listener clock) output started waiting or last moved; 0: nothing waits. */
   private outputWaitingSince = 0;
+  /** Held input counted in the shared budget (ctx.held). */
+  private heldCounted = 0;
 
   constructor(
-    /** The client's address, as the upgrade request's peer. */
+    /** The client's address: the upgrade request's peer, or the client a trusted proxy forwarded for. */
     readonly remoteAddress: string,
     private readonly ctx: WsContext<S>,
+    /** The upgrade's traceparent, when it carried a valid one. */
+    readonly traceParent: TraceParent | null = null,
   ) {
     this.reader = new FrameReader(ctx.layout, this, ctx.buffers);
+    // Output is timed from Bun's backpressure (write()), not from queuing.
+    this.output = new ClientOutput(this, ctx.buffers, ctx.options.writeQueueLimit, this, false);
     this.lastInputAt = ctx.now();
   }
 
@@ -138,54 +155,43 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
   // ---- ClientPort: output ------------------------------------------------------------------------
 
   send(b: Uint8Array, off: number, len: number): boolean {
-    if (this.lent !== null && !this.spillLent()) return false;
-    return this.enqueue(b, off, len);
+    return this.output.send(b, off, len);
   }
 
   lend(b: Uint8Array, off: number, len: number): boolean {
-    if (this.lent === null && this.queuedBytes === 0) {
-      this.lent = b;
-      this.lentOff = off;
-      this.lentLen = len;
-      return true;
-    }
-    return this.send(b, off, len);
+    return this.output.lend(b, off, len);
   }
 
   get queuedBytes(): number {
-    return this.writer === null ? 0 : this.writer.queuedBytes;
+    return this.output.queuedBytes;
   }
 
   flush(): void {
     if (this.writeOut() && this.closing) this.closeSocket();
   }
 
-  /** Sends the lent frame, then the queue; true once nothing waits. */
+  /** The output's writeOut, with the lent frame's send in this class (see ClientOutput.takeLent). */
   private writeOut(): boolean {
-    const lent = this.lent;
-    if (lent !== null) {
-      this.lent = null;
-      // Bun copies the message before send() returns, so the lender's buffer is free after it.
-      if (this.write(lent, this.lentOff, this.lentLen) === 0 && !this.enqueue(lent, this.lentOff, this.lentLen)) return false;
-    }
-    return this.writer === null || this.writer.flush();
+    const out = this.output;
+    const lent = out.takeLent();
+    if (lent !== null && !out.lentWritten(lent, this.write(lent, out.lentOffset, out.lentLength))) return false;
+    return out.flushQueue();
   }
 
-  private spillLent(): boolean {
-    const lent = this.lent!;
-    this.lent = null;
-    return this.enqueue(lent, this.lentOff, this.lentLen);
+  // ---- ClientOutputOwner -------------------------------------------------------------------------
+
+  onOutputWaiting(): void {
+    // Not asked for (timesQueue false): output waits on Bun's backpressure, which write() times.
   }
 
-  private enqueue(b: Uint8Array, off: number, len: number): boolean {
-    if (process.env.NODE_ENV !== "production") invariant(this.lent === null, "a lent frame is copied out before more is queued");
-    const writer = (this.writer ??= new QueuedSocketWriter(this, this.ctx.buffers, this.ctx.options.writeQueueLimit));
-    if (writer.enqueue(b, off, len)) return true;
+  onOutputOverflow(): void {
     this.abort("slow_reader");
-    return false;
   }
 
-  /** ByteSink for the queue: one binary message per call; 0 while Bun is backed up. */
+  /**
+   * ByteSink for the output: one binary message per call; 0 while Bun is backed up. Bun copies
+   * the message before send() returns, so a lent frame's buffer is free after it.
+   */
   write(data: Uint8Array, byteOffset = 0, byteLength = data.length - byteOffset): number {
     const ws = this.ws;
     if (ws === null || this.closed) return -1;
@@ -220,7 +226,7 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
     this.closing = true;
     this.reason ??= reason;
     this.reader.stop();
-    this.writer?.release();
+    this.output.discard();
     // A close frame would queue behind the output the client is not reading: cut the connection.
     this.ws?.terminate();
   }
@@ -253,6 +259,7 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
     const at = held.headOffset; // only appended to, then emptied whole: never wraps
     this.feed(held.bytes.subarray(at, at + held.length));
     held.clear();
+    this.countHeld();
   }
 
   // ---- socket events -----------------------------------------------------------------------------
@@ -270,7 +277,10 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
     if (!this.paused) return this.feed(message);
     // Bun delivers what it had already read after pause(): keep it, within a bound.
     const held = (this.pausedInput ??= new RingBuffer(this.ctx.buffers, this.ctx.options.maxPayloadLength + PAUSED_INPUT_SLACK));
-    if (!held.push(message, 0, message.length)) this.close("pending_input_limit");
+    if (!held.push(message, 0, message.length)) return this.close("pending_input_limit");
+    // Counted in the shared budget; a paused client is not closed for it (as on TCP): it is not
+    // the one holding the backend up, and Bun has stopped reading it.
+    this.countHeld();
   }
 
   private feed(chunk: Uint8Array): void {
@@ -279,6 +289,19 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
     // A frame completed in this message: what is pending now is a newer frame, timed afresh.
     else if (this.partialSince === 0 || this.frameDone) this.partialSince = this.ctx.now();
     this.frameDone = false;
+    // At the bound, the client whose partial frame would pass it is the one closed, as on TCP.
+    if (this.countHeld()) this.close("pending_input_limit");
+  }
+
+  /** Brings this port's share of the held-input budget up to date; true when it grew past the budget. */
+  private countHeld(): boolean {
+    const held = this.reader.heldBytes + (this.pausedInput === null ? 0 : this.pausedInput.capacity);
+    const grew = held - this.heldCounted;
+    if (grew === 0) return false;
+    const tally = this.ctx.held;
+    tally.heldInput += grew;
+    this.heldCounted = held;
+    return grew > 0 && tally.heldInput > this.ctx.options.pendingInputLimit;
   }
 
   onDrain(): void {
@@ -287,19 +310,21 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
     this.flush();
   }
 
-  onClosed(code: number): void {
+  onClosed(code: number, reason = ""): void {
     if (this.closed) return;
     this.closed = true;
     this.closing = true;
     this.ws = null;
-    this.lent = null;
     this.reader.stop();
     this.pausedInput?.clear();
-    this.writer?.release();
+    this.countHeld();
+    this.output.discard();
     this.ctx.admission.release(this.remoteAddress);
     this.ctx.portClosed(this);
-    // 1006: the connection dropped without a close frame.
-    this.ctx.events.onClientClosed(this, this.reason ?? (code === 1006 ? "client_error" : "client_closed"));
+    // Bun's idle timeout (server.ws_idle_timeout; with pings, a client that did not answer one)
+    // closes with 1006 and its own reason; any other 1006 dropped without a close frame.
+    this.reason ??= code === 1006 ? (reason === BUN_IDLE_CLOSE_REASON ? "idle_timeout" : "client_error") : "client_closed";
+    this.ctx.events.onClientClosed(this, this.reason);
   }
 
   /** The sweep's deadlines: a close waiting on output, and a frame started but not finished. */
@@ -334,11 +359,6 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink {
 /** The waiter handed to a gate that never keeps anyone waiting. */
 const NEVER_WAITS: AdmissionWaiter = { admissionDecided: () => {} };
 
-/** 429 for the per-IP limits (as before); 503 when the supervisor could not be asked. */
-function refusalStatus(refusal: GateRefusal): number {
-  return refusal === "per_ip_limit" || refusal === "rate_limited" ? 429 : 503;
-}
-
 /** S: what the layer above binds to each connection (a Session); the listener never looks at it. */
 export class WsListener<S = unknown> {
   private server: Server<WsClientPort<S>> | null = null;
@@ -351,7 +371,12 @@ export class WsListener<S = unknown> {
   private readonly now: () => number;
   private readonly otherConnections: () => number;
 
+  private upgradePolicy: UpgradePolicy;
+  private readonly held: HeldInputTally;
+
   constructor(private readonly parts: WsListenerParts<S>) {
+    this.upgradePolicy = parts.upgrade ?? ALLOW_EVERY_UPGRADE;
+    this.held = parts.heldInput ?? { heldInput: 0 };
     this.now = parts.now ?? Date.now;
     this.otherConnections = parts.otherConnections ?? (() => 0);
     this.ctx = this.context(parts.options);
@@ -364,13 +389,16 @@ export class WsListener<S = unknown> {
       buffers: this.parts.buffers,
       options,
       admission: this.parts.admission,
+      upgrade: this.upgradePolicy,
+      held: this.held,
       now: this.now,
       portClosed: (port) => void this.ports.delete(port),
     };
   }
 
   /** New limits for connections upgraded from now on (Bun's socket options stay as bound). */
-  update(options: Omit<WsListenerOptions, "host" | "port" | "path" | "maxPayloadLength" | "idleTimeoutSec" | "sendPings">): void {
+  update(options: Omit<WsListenerOptions, "host" | "port" | "path" | "maxPayloadLength" | "idleTimeoutSec" | "sendPings">, upgrade: UpgradePolicy = this.upgradePolicy): void {
+    this.upgradePolicy = upgrade;
     this.ctx = this.context({ ...this.ctx.options, ...options });
   }
 
@@ -437,7 +465,7 @@ export class WsListener<S = unknown> {
           },
           message: (ws, message) => ws.data.onMessage(message),
           drain: (ws) => ws.data.onDrain(),
-          close: (ws, code) => ws.data.onClosed(code),
+          close: (ws, code, reason) => ws.data.onClosed(code, reason),
         },
       });
     } catch (e) {
@@ -451,19 +479,25 @@ export class WsListener<S = unknown> {
     if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return new Response("this endpoint speaks WebSocket only\n", { status: 426, headers: { upgrade: "websocket" } });
     }
-    const address = server.requestIP(req)?.address ?? "";
-    if (address === "") return this.refuse("unknown", "no_peer_address", 400);
+    const peer = server.requestIP(req)?.address ?? "";
+    if (peer === "") return this.refuse("unknown", "no_peer_address", 400);
+    // Behind a trusted proxy the client is who its X-Forwarded-For says (upgrade-request.ts).
+    const forwardedFor = req.headers.get("x-forwarded-for");
+    const forwarded = forwardedClientAddress(peer, forwardedFor, ctx.upgrade.trustedProxies);
+    if (forwarded.malformed) this.parts.events.onForwardedForMalformed(peer, forwardedFor ?? "");
+    const address = forwarded.address;
+    if (!ctx.upgrade.origins.allows(req.headers.get("origin"))) return this.refuse(address, "origin_not_allowed", 403);
     if (this.ports.size + this.waitingUpgrades + this.otherConnections() >= ctx.options.maxConnections) return this.refuse(address, "max_connections", 503);
     if (!ctx.admission.answersAtOnce) return this.upgradeWhenAdmitted(req, server, address);
     const refusal = ctx.admission.request(address, NEVER_WAITS);
     if (refusal === ADMISSION_PENDING) throw new Error("an admission gate that answers at once returned pending");
-    if (refusal !== null) return this.refuse(address, refusal, refusalStatus(refusal));
+    if (refusal !== null) return this.refuse(address, refusal, refusalHttpStatus(refusal));
     return this.upgradeAdmitted(req, server, address);
   }
 
   private upgradeAdmitted(req: Request, server: Server<WsClientPort<S>>, address: string): Response | undefined {
     const ctx = this.ctx;
-    const port = new WsClientPort<S>(address, ctx);
+    const port = new WsClientPort<S>(address, ctx, parseTraceparent(req.headers.get("traceparent")));
     if (server.upgrade(req, { data: port })) return undefined;
     ctx.admission.release(address);
     return new Response("WebSocket upgrade failed\n", { status: 400 });
@@ -479,7 +513,7 @@ export class WsListener<S = unknown> {
       const waiter: AdmissionWaiter = {
         admissionDecided: (refusal) => {
           this.waitingUpgrades--;
-          resolve(refusal === null ? this.upgradeAdmitted(req, server, address) : this.refuse(address, refusal, refusalStatus(refusal)));
+          resolve(refusal === null ? this.upgradeAdmitted(req, server, address) : this.refuse(address, refusal, refusalHttpStatus(refusal)));
         },
       };
       const answer = this.ctx.admission.request(address, waiter);

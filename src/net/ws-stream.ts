@@ -102,6 +102,11 @@ export class WebSocketStream implements ByteSink {
     return this.raw.queuedBytes > 0;
   }
 
+  /** Queues a ping (the client's pong comes back as input, which is what the idle check watches). */
+  ping(): void {
+    this.driver.ping();
+  }
+
   /** Queues a close frame with this code and text. */
   close(code: number, reason: string): void {
     this.driver.close(reason, code);

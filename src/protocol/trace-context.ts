@@ -33,6 +33,12 @@ export class TraceId {
     return new TraceId(w[0]!, w[1]!, w[2]!, w[3]!);
   }
 
+  /** 32 hex digits (a W3C traceparent's trace-id); undefined when not, or when all zeros (W3C: invalid). */
+  static fromHex(hex: string): TraceId | undefined {
+    if (!/^[0-9a-f]{32}$/.test(hex) || /^0+$/.test(hex)) return undefined;
+    return TraceId.fromBytes(Buffer.from(hex, "hex"));
+  }
+
   /** The ID in its wire byte order (16 bytes from the start of b). */
   static fromBytes(b: Uint8Array): TraceId {
     const dv = new DataView(b.buffer, b.byteOffset, TRACE_ID_SIZE);
@@ -79,6 +85,13 @@ export class SpanId implements SpanIdWriter {
     return new SpanId(w[0]!, w[1]!);
   }
 
+  /** 16 hex digits (a W3C traceparent's parent-id); undefined when not, or when all zeros (W3C: invalid). */
+  static fromHex(hex: string): SpanId | undefined {
+    if (!/^[0-9a-f]{16}$/.test(hex) || /^0+$/.test(hex)) return undefined;
+    const dv = new DataView(Buffer.from(hex, "hex").buffer);
+    return new SpanId(dv.getUint32(0, true), dv.getUint32(4, true));
+  }
+
   write(dv: DataView, off: number): void {
     dv.setUint32(off, this.w0, true);
     dv.setUint32(off + 4, this.w1, true);
@@ -122,3 +135,31 @@ export class SpanIdSource implements SpanIdWriter {
   }
 }
 
+
+/**
+ * A W3C trace context a client brought (the traceparent header of a WebSocket upgrade): the trace
+ * its session joins, and the caller's span, the parent of the session's root span.
+ */
+export interface TraceParent {
+  readonly traceId: TraceId;
+  readonly parentSpanId: SpanId;
+  /** The caller's sampled flag (trace-flags bit 0). */
+  readonly sampled: boolean;
+}
+
+/**
+ * A traceparent header value (https://www.w3.org/TR/trace-context/#traceparent-header), or null
+ * when it is not a valid one: version "00" exactly as the spec lays it out; a later version is
+ * read by its first four fields, as the spec asks of a version-00 parser. Invalid means ignored.
+ */
+export function parseTraceparent(value: string | null | undefined): TraceParent | null {
+  if (value == null) return null;
+  const m = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/.exec(value.trim());
+  if (m === null) return null;
+  const [, version, trace, parent, flags, rest] = m;
+  if (version === "ff" || (version === "00" && rest !== undefined)) return null;
+  const traceId = TraceId.fromHex(trace!);
+  const parentSpanId = SpanId.fromHex(parent!);
+  if (traceId === undefined || parentSpanId === undefined) return null;
+  return { traceId, parentSpanId, sampled: (parseInt(flags!, 16) & 1) === 1 };
+}

@@ -1,3 +1,4 @@
+import type { TraceParent } from "../protocol/trace-context.ts";
 import type { BackendTransport } from "./backend-side.ts";
 import type { CloseReason } from "./client-port.ts";
 import type { Session, SessionSpans } from "./session.ts";
@@ -23,7 +24,8 @@ export interface SpanExportStats {
 export interface ConnectionTracer {
   /**
    * A session was created on the connection's first frame and is about to be routed. Its trace
-   * ID and span ID are set (session.traceId, session.spanId). openedAt: when the connection was
+   * ID and span ID are set (session.traceId, session.spanId; session.traceParent, when the client
+   * brought a traceparent, is the parent of its root span). openedAt: when the connection was
    * accepted (ms since the epoch). Returns the spans to keep on the session.
    */
   sessionStarted(session: Session, openedAt: number): SessionSpans;
@@ -37,10 +39,10 @@ export interface ConnectionTracer {
   /**
    * An admitted connection ended without becoming a session (no first frame in time, a first
    * frame with no route or broken, or the client left first): its connection spans, opened at
-   * openedAt and ended now. Connections refused at accept get none (a flood of them must not
+   * openedAt and ended now, under `parent` when the client brought a traceparent. Connections refused at accept get none (a flood of them must not
    * cost span encoding).
    */
-  connectionEnded(client: string, openedAt: number, reason: CloseReason): void;
+  connectionEnded(client: string, openedAt: number, reason: CloseReason, parent: TraceParent | null): void;
   stats(): SpanExportStats;
   /** Exports what is queued and stops; bounded in time, an exporter that is down cannot hold it. */
   shutdown(): Promise<void>;

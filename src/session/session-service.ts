@@ -214,6 +214,15 @@ export class SessionService implements ClientEvents {
     });
   }
 
+  /** A trusted proxy sent an X-Forwarded-For that names no address: counted and logged (throttled). */
+  onForwardedForMalformed(peer: string, value: string): void {
+    bump(this.metrics.clientViolations, "forwarded_for_malformed");
+    this.throttled.warn("forwarded-for-malformed", "X-Forwarded-For from a trusted proxy is not a list of addresses; the proxy's address stands for the client", {
+      client: peer,
+      x_forwarded_for: value.slice(0, 200),
+    });
+  }
+
   /** The client's socket is gone: tear the session down and tell its backend. */
   onClientClosed(port: ClientPort, reason: CloseReason): void {
     const openedAt = this.awaitingFirst.get(port);
@@ -223,7 +232,7 @@ export class SessionService implements ClientEvents {
     const s = port.session;
     if (s === null) {
       // Never a session (no first frame, or refused by it): its two connection spans only.
-      if (openedAt !== undefined) this.tracer?.connectionEnded(port.remoteAddress, openedAt, reason);
+      if (openedAt !== undefined) this.tracer?.connectionEnded(port.remoteAddress, openedAt, reason, port.traceParent);
       // Refused connections got their record from onConnectionRefused.
       if (reason !== "rejected") this.recordUnbound(port, reason, openedAt);
       this.unrouted.delete(port);
@@ -335,7 +344,10 @@ export class SessionService implements ClientEvents {
     port.session = s;
     s.connectedAt = openedAt;
     if (this.tracing) {
-      s.traceId = TraceId.random();
+      // A traceparent on the WebSocket upgrade: the session joins the caller's trace.
+      const parent = port.traceParent;
+      s.traceParent = parent;
+      s.traceId = parent === null ? TraceId.random() : parent.traceId;
       s.spanId = SpanId.random();
       if (this.tracer !== null) s.spans = this.tracer.sessionStarted(s, openedAt);
     }

@@ -1,6 +1,6 @@
 import type { ClientPort, CloseReason } from "../net/client-port.ts";
 import type { TokenBucket } from "../net/token-bucket.ts";
-import type { SpanId, TraceId } from "../protocol/trace-context.ts";
+import type { SpanId, TraceId, TraceParent } from "../protocol/trace-context.ts";
 import { type SessionId, sessionIdFromParts } from "./session-id.ts";
 
 // One player's session: a client port bound for life to one backend endpoint.
@@ -79,6 +79,8 @@ export class Session {
    * which is also the ID of its exported gateway.forward_connection span.
    */
   spanId: SpanId | null = null;
+  /** The trace context the client's WebSocket upgrade carried: its trace ID is traceId, its span the root span's parent. */
+  traceParent: TraceParent | null = null;
   /** The session's exported spans while span export is on (src/tracing), else null. */
   spans: SessionSpans | null = null;
   private idCache: SessionId | null = null;

@@ -1,4 +1,4 @@
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
+import { type Context, ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, type Tracer, trace } from "@opentelemetry/api";
 import { type ExportResult, ExportResultCode } from "@opentelemetry/core";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-grpc";
 import { detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
@@ -19,6 +19,7 @@ import type { BackendTransport } from "../session/backend-side.ts";
 import type { ConnectionTracer, SessionSpans, SpanExportStats } from "../session/connection-tracer.ts";
 import type { Session } from "../session/session.ts";
 import type { OtlpSettings } from "./otlp-settings.ts";
+import type { TraceParent } from "../protocol/trace-context.ts";
 
 // The reference's four spans per connection, exported over OTLP/gRPC with the OpenTelemetry SDK.
 // Loaded only when OTEL_EXPORTER_OTLP_ENDPOINT is set (src/tracing/load-tracer.ts).
@@ -50,6 +51,21 @@ const FAULTS: ReadonlySet<CloseReason> = new Set<CloseReason>([
   "rate_limited",
   "first_message_timeout",
 ]);
+
+/**
+ * The context a connection's root span starts in: the client's traceparent as a remote parent
+ * (the SDK then takes its trace ID), else none (a new trace). Every connection is sampled, as the
+ * reference samples them, whatever the caller's flag.
+ */
+function rootContext(parent: TraceParent | null): Context {
+  if (parent === null) return ROOT_CONTEXT;
+  return trace.setSpanContext(ROOT_CONTEXT, {
+    traceId: parent.traceId.toHex(),
+    spanId: parent.parentSpanId.toHex(),
+    traceFlags: parent.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
+    isRemote: true,
+  });
+}
 
 /** How long shutdown waits for the last export before it gives up on it. */
 const SHUTDOWN_WAIT_MS = 3_000;
@@ -227,12 +243,17 @@ export class OtlpConnectionTracer implements ConnectionTracer {
     const p = handle as PendingSpans;
     const now = Date.now();
     const fault = FAULTS.has(reason);
-    this.ids.traceId = s.traceId === null ? "" : s.traceId.toHex();
-    const connection = this.tracer.startSpan("gateway.handle_connection", {
-      kind: SpanKind.SERVER,
-      startTime: p.openedAt,
-      attributes: { "client.address": s.client.remoteAddress, "session.id": s.id.toString(), "gateway.close_reason": reason },
-    });
+    // With a traceparent the trace ID comes from the parent context, and the pinned one must stay unused.
+    this.ids.traceId = s.traceId === null || s.traceParent !== null ? "" : s.traceId.toHex();
+    const connection = this.tracer.startSpan(
+      "gateway.handle_connection",
+      {
+        kind: SpanKind.SERVER,
+        startTime: p.openedAt,
+        attributes: { "client.address": s.client.remoteAddress, "session.id": s.id.toString(), "gateway.close_reason": reason },
+      },
+      rootContext(s.traceParent),
+    );
     this.ids.traceId = ""; // a session without a trace ID must not lend its slot to the next span
     const tcp = this.tracer.startSpan(
       "gateway.handle_tcp_connection",
@@ -277,13 +298,13 @@ export class OtlpConnectionTracer implements ConnectionTracer {
     connection.end(now);
   }
 
-  connectionEnded(client: string, openedAt: number, reason: CloseReason): void {
+  connectionEnded(client: string, openedAt: number, reason: CloseReason, parent: TraceParent | null): void {
     const fault = FAULTS.has(reason);
-    const connection = this.tracer.startSpan("gateway.handle_connection", {
-      kind: SpanKind.SERVER,
-      startTime: openedAt,
-      attributes: { "client.address": client, "gateway.close_reason": reason },
-    });
+    const connection = this.tracer.startSpan(
+      "gateway.handle_connection",
+      { kind: SpanKind.SERVER, startTime: openedAt, attributes: { "client.address": client, "gateway.close_reason": reason } },
+      rootContext(parent),
+    );
     const tcp = this.tracer.startSpan(
       "gateway.handle_tcp_connection",
       { startTime: openedAt, attributes: { "network.transport": "tcp" } },

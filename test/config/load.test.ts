@@ -89,6 +89,7 @@ describe("defaults", () => {
           message_rate_action: "drop",
           proxy_protocol: "off",
           trusted_proxies: [],
+      allowed_origins: [],
           proxy_header_timeout: 3000,
           max_pending_proxy_headers: 100,
         },

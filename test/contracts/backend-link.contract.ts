@@ -131,6 +131,7 @@ export function sessionIdOf(s: Session): bigint {
 export class ObservedClient {
   readonly protocol: ClientProtocol = "tcp";
   readonly remoteAddress = "127.0.0.1:40000";
+  readonly traceParent = null;
   session: Session | null = null;
   flushPending = false;
   closing = false;

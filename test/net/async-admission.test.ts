@@ -175,3 +175,47 @@ describe("dedicated WebSocket listener with a gate that answers later", () => {
     expect(gw.accessLog.lines.filter((l) => l.status === "rejected")).toMatchObject([{ refusal: "per_ip_limit", "network.protocol.name": "ws" }]);
   });
 });
+
+describe("TCP port behind a trusted proxy, with a gate that answers later", () => {
+  test("a sniffed upgrade is admitted by its X-Forwarded-For address once the gate answers; refused, it gets 429", async () => {
+    const backend = await scope.backend();
+    const { gate, deliver, outbox, broker } = heldGate({ maxPerIp: 1 });
+    const gw = scope.gateway(
+      { security: { trusted_proxies: ["127.0.0.1/32"] }, routing: { rules: [rule(T, [`127.0.0.1:${backend.port}`])] } },
+      { admissionGate: gate },
+    );
+    const connecting = WsPeer.connect(gw.gateway.port, "/game", "127.0.0.1", { "X-Forwarded-For": "203.0.113.7" });
+    await eventually(() => admits(outbox) === 1, "the gate to ask");
+    // Asked for the player behind the proxy, never for the proxy's own address.
+    expect(outbox[0]).toMatchObject({ t: "admit", ip: "203.0.113.7" });
+    deliver();
+    const peer = await connecting;
+    await peer.send(encodeClientFrame(1, serverIdFor(T), text("through the proxy")));
+    await eventually(() => peer.received().length >= 8 + "through the proxy".length, "the echo");
+    expect(str(peer.received().subarray(8))).toBe("through the proxy");
+    expect(broker.heldBy(0, "203.0.113.7")).toBe(1);
+
+    const refused = WsPeer.connect(gw.gateway.port, "/game", "127.0.0.1", { "X-Forwarded-For": "203.0.113.7" }).then(
+      () => "upgraded",
+      (e: Error) => e.message,
+    );
+    await eventually(() => admits(outbox) === 1, "the second question");
+    deliver();
+    expect(await refused).toContain("429");
+    expect(await gw.gateway.metrics.value("connection_refusals_total", { refusal: "per_ip_limit" })).toBe(1);
+
+    // A game client from the proxy's address is admitted by that address, after the gate answers.
+    const c = await gw.connect();
+    c.send(1, serverIdFor(T), text("plain game client"));
+    await eventually(() => admits(outbox) === 1, "the game client's question");
+    expect(outbox[0]).toMatchObject({ t: "admit", ip: "127.0.0.1" });
+    deliver();
+    expect(str((await c.next()).body)).toBe("plain game client");
+    peer.end();
+    c.close();
+    await eventually(() => {
+      deliver();
+      return broker.heldBy(0) === 0;
+    }, "both closes to release the broker's counts");
+  });
+});

@@ -7,6 +7,7 @@ import { AdmissionControl } from "../../src/net/admission.ts";
 import { CidrList } from "../../src/net/cidr.ts";
 import { type ClientSocket, type ListenerContext, TcpClientPort, type TcpListenerOptions } from "../../src/net/tcp-listener.ts";
 import { GatewayMetrics } from "../../src/admin/metrics.ts";
+import { ALLOW_EVERY_UPGRADE } from "../../src/net/upgrade-request.ts";
 import { ClientFrameLayout } from "../../src/protocol/layouts.ts";
 import { concat } from "./bytes.ts";
 import { RecordedEvents } from "./recorded-events.ts";
@@ -90,6 +91,7 @@ export function portOverPartialSocket<S = unknown>(
     admission: new AdmissionControl({ maxPerIp: 1000, ratePerSec: 1e6, maxTrackedIps: 1000 }),
     metrics: new GatewayMetrics(),
     proxy: { mode: "off", trusted: new CidrList([]), headerTimeoutMs: 1000, maxPendingHeaders: 10 },
+    upgrade: ALLOW_EVERY_UPGRADE,
     state: { awaitingHeader: 0, heldInput: 0 },
     now: Date.now,
     portClosed: () => {},

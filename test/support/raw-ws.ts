@@ -39,17 +39,23 @@ export interface ServerAnswer {
   readonly binary: Uint8Array[];
   /** The close frame's code, or null when none came (yet). */
   readonly closeCode: number | null;
+  /** The close frame's reason text ("" when none came). */
+  readonly closeReason: string;
+  /** Ping frames received. */
+  readonly pings: number;
 }
 
 /** Reads what a server sent: its HTTP answer, then its (unmasked) frames, as far as they are complete. */
 export function readServerAnswer(bytes: Uint8Array): ServerAnswer {
   const text = new TextDecoder("latin1").decode(bytes);
   const end = text.indexOf("\r\n\r\n");
-  if (end < 0) return { statusLine: "", headers: new Map(), binary: [], closeCode: null };
+  if (end < 0) return { statusLine: "", headers: new Map(), binary: [], closeCode: null, closeReason: "", pings: 0 };
   const [statusLine, ...lines] = text.slice(0, end).split("\r\n");
   const headers = new Map(lines.map((l) => [l.slice(0, l.indexOf(":")).trim().toLowerCase(), l.slice(l.indexOf(":") + 1).trim()] as const));
   const binary: Uint8Array[] = [];
   let closeCode: number | null = null;
+  let closeReason = "";
+  let pings = 0;
   let off = end + 4;
   while (off + 2 <= bytes.length) {
     const opcode = bytes[off]! & 0x0f;
@@ -63,8 +69,12 @@ export function readServerAnswer(bytes: Uint8Array): ServerAnswer {
     if (at + length > bytes.length) break;
     const payload = bytes.subarray(at, at + length);
     if (opcode === 2) binary.push(payload);
-    if (opcode === 8 && length >= 2) closeCode = (payload[0]! << 8) | payload[1]!;
+    if (opcode === 8 && length >= 2) {
+      closeCode = (payload[0]! << 8) | payload[1]!;
+      closeReason = new TextDecoder().decode(payload.subarray(2));
+    }
+    if (opcode === 9) pings++;
     off = at + length;
   }
-  return { statusLine: statusLine ?? "", headers, binary, closeCode };
+  return { statusLine: statusLine ?? "", headers, binary, closeCode, closeReason, pings };
 }

@@ -10,6 +10,8 @@ export class RecordedEvents<S = unknown> implements ClientEvents<S> {
   readonly violations: ClientViolation[] = [];
   readonly closed: CloseReason[] = [];
   readonly refused: string[] = [];
+  /** X-Forwarded-For values reported as malformed. */
+  readonly malformedForwardedFor: string[] = [];
   /** Every port opened, in order. */
   readonly ports: ClientPort<S>[] = [];
   onClientOpen(port: ClientPort<S>): void {
@@ -25,6 +27,9 @@ export class RecordedEvents<S = unknown> implements ClientEvents<S> {
   }
   onConnectionRefused(_client: string, _protocol: ClientProtocol, refusal: string): void {
     this.refused.push(refusal);
+  }
+  onForwardedForMalformed(_peer: string, value: string): void {
+    this.malformedForwardedFor.push(value);
   }
   onClientClosed(_port: ClientPort<S>, reason: CloseReason): void {
     this.closed.push(reason);

@@ -13,4 +13,5 @@ export const TEST_WS_OPTIONS: WsListenerOptions = {
   closeTimeoutMs: 5000,
   maxConnections: 1000,
   partialFrameTimeoutMs: 10_000,
+  pendingInputLimit: 64 * 1024 * 1024,
 };

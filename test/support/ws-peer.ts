@@ -20,9 +20,13 @@ export class WsPeer {
     private readonly driver: ReturnType<typeof websocket.client>,
   ) {}
 
-  /** Connects and completes the handshake; rejects when the server answers with anything but 101. */
-  static async connect(port: number, path = "/ws", host = "127.0.0.1"): Promise<WsPeer> {
+  /**
+   * Connects and completes the handshake, with `headers` added to the upgrade request (Origin,
+   * X-Forwarded-For, traceparent); rejects when the server answers with anything but 101.
+   */
+  static async connect(port: number, path = "/ws", host = "127.0.0.1", headers: Record<string, string> = {}): Promise<WsPeer> {
     const driver = websocket.client(`ws://${host}:${port}${path}`);
+    for (const [name, value] of Object.entries(headers)) driver.setHeader(name, value);
     let peer: WsPeer | null = null;
     // What the socket has not taken yet, written on its drain (frames must reach the wire whole).
     const unsent: Uint8Array[] = [];

@@ -1,0 +1,125 @@
+// WebSocket clients held to TCP's bounds and to one idle rule on both ways in: server pings and
+// ws_idle_timeout on a handshake sniffed on the TCP port as Bun applies them on the dedicated
+// listener (same close reason, same metric), and the dedicated listener's held input counted in
+// server.pending_input_limit, one budget with TCP's. Real gateway, demo backend, loopback sockets;
+// the WebSocket bytes of the silent client are RFC 6455 by hand (test/support/raw-ws.ts), the
+// live one is websocket-driver's client, which answers pings as any client library does.
+import { afterEach, describe, expect, test } from "bun:test";
+import { serverIdFor } from "../../src/client/game-client.ts";
+import { encodeClientFrame } from "../../src/protocol/client-frame.ts";
+import { concat } from "../support/bytes.ts";
+import { eventually, rule, text, TestScope, type TestGateway } from "../support/harness.ts";
+import { clientFrame, handshakeRequest, readServerAnswer } from "../support/raw-ws.ts";
+import { WsPeer } from "../support/ws-peer.ts";
+
+const GAME = 200;
+const SERVER_ID = serverIdFor(GAME);
+const scope = new TestScope();
+afterEach(scope.release);
+
+const closes = (gw: TestGateway, reason: string) => gw.gateway.metrics.value("client_closes_total", { reason });
+
+/** A WebSocket client by hand that completes its handshake, sends one frame, and then never answers a ping. */
+async function silentClient(port: number, path: string) {
+  const chunks: Uint8Array[] = [];
+  const state = { closed: false };
+  const socket = await Bun.connect({
+    hostname: "127.0.0.1",
+    port,
+    socket: { data: (_s, chunk) => void chunks.push(chunk.slice()), close: () => void (state.closed = true), error: () => {} },
+  });
+  socket.write(concat([new TextEncoder().encode(handshakeRequest(path)), clientFrame(encodeClientFrame(1, SERVER_ID, text("hello")))]));
+  const answer = () => readServerAnswer(concat(chunks));
+  await eventually(() => answer().binary.length === 1, "the handshake and the echo");
+  scope.defer(() => void socket.terminate());
+  return { answer, state };
+}
+
+describe("idle WebSocket clients: pings and server.ws_idle_timeout", () => {
+  test("on the TCP port (sniffed): a quiet client is pinged; one that answers stays, one that does not is closed as idle_timeout", async () => {
+    const backend = await scope.backend();
+    const gw = scope.gateway({
+      server: { ws_idle_timeout: "600ms" },
+      session: { sweep_interval: "50ms" },
+      routing: { rules: [rule(GAME, [`127.0.0.1:${backend.port}`])] },
+    });
+    const live = await WsPeer.connect(gw.gateway.port, "/game");
+    await live.send(encodeClientFrame(1, SERVER_ID, text("hello")));
+    await eventually(() => live.received().length > 0, "the live client's echo");
+    const silent = await silentClient(gw.gateway.port, "/game");
+    await eventually(() => silent.state.closed, "the silent client closed");
+    const answer = silent.answer();
+    expect(answer.pings).toBeGreaterThanOrEqual(1);
+    expect([answer.closeCode, answer.closeReason]).toEqual([1000, "idle_timeout"]);
+    expect(await closes(gw, "idle_timeout")).toBe(1);
+    // The live client was pinged as often and answered each time: still open, two idle timeouts on.
+    await Bun.sleep(1_200);
+    expect(live.closed).toBe(false);
+    const before = live.received().length;
+    await live.send(encodeClientFrame(2, SERVER_ID, text("still here")));
+    await eventually(() => live.received().length > before, "the live client's second echo");
+    live.end();
+  });
+
+  test("ws_send_pings false: no pings, so a quiet client is closed even though it would have answered", async () => {
+    const backend = await scope.backend();
+    const gw = scope.gateway({
+      server: { ws_idle_timeout: "600ms", ws_send_pings: false },
+      session: { sweep_interval: "50ms" },
+      routing: { rules: [rule(GAME, [`127.0.0.1:${backend.port}`])] },
+    });
+    const quiet = await WsPeer.connect(gw.gateway.port, "/game");
+    await eventually(() => quiet.closed, "the quiet client closed");
+    expect(quiet.closeEvent).toEqual({ code: 1000, reason: "idle_timeout" });
+    expect(await closes(gw, "idle_timeout")).toBe(1);
+  });
+
+  test("on the dedicated listener Bun's idle close is counted with the same reason, idle_timeout", async () => {
+    const backend = await scope.backend();
+    // Bun rounds 1-7 s up to 8 s: the shortest it has.
+    const gw = scope.gateway({ server: { ws_listen_addr: "127.0.0.1:0", ws_idle_timeout: "1s" }, routing: { rules: [rule(GAME, [`127.0.0.1:${backend.port}`])] } });
+    const silent = await silentClient(gw.gateway.wsPort, "/ws");
+    await eventually(() => silent.state.closed, "Bun to close the silent client", 30_000);
+    expect(silent.answer().pings).toBeGreaterThanOrEqual(1);
+    expect(await closes(gw, "idle_timeout")).toBe(1);
+    expect(await closes(gw, "client_error")).toBe(0);
+  }, 40_000);
+});
+
+describe("server.pending_input_limit covers the dedicated WebSocket listener", () => {
+  test("held partial frames of TCP and WebSocket clients share one budget: the WebSocket client that would pass it is closed with 1009", async () => {
+    const backend = await scope.backend();
+    const gw = scope.gateway({
+      // Room for three 64 KiB-class buffers, not four.
+      server: { ws_listen_addr: "127.0.0.1:0", pending_input_limit: "200KiB", first_message_timeout: "1m" },
+      routing: { rules: [rule(GAME, [`127.0.0.1:${backend.port}`])] },
+    });
+    const half = encodeClientFrame(1, SERVER_ID, new Uint8Array(65_000)).subarray(0, 60_000);
+    const tcp = [];
+    for (let i = 0; i < 2; i++) {
+      const c = await gw.connect();
+      c.sendRaw(half);
+      tcp.push(c);
+    }
+    await eventually(() => gw.gateway.buffers.stats().outstanding === 2, "two TCP clients' partial frames held");
+    const held = await WsPeer.connect(gw.gateway.wsPort);
+    await held.send(half);
+    await eventually(() => gw.gateway.buffers.stats().outstanding === 3, "the first WebSocket client's partial frame held");
+    const over = await WsPeer.connect(gw.gateway.wsPort);
+    await over.send(half);
+    await eventually(() => over.closed, "the client past the budget closed");
+    expect(over.closeEvent).toEqual({ code: 1009, reason: "pending_input_limit" });
+    expect(await closes(gw, "pending_input_limit")).toBe(1);
+    expect(held.closed).toBe(false);
+    expect(gw.gateway.buffers.stats().outstandingBytes).toBeLessThanOrEqual(200 * 1024);
+    // Closing gives the budget back.
+    held.end();
+    for (const c of tcp) c.close();
+    await eventually(() => gw.gateway.buffers.stats().outstanding === 0, "every buffer back");
+    const again = await WsPeer.connect(gw.gateway.wsPort);
+    await again.send(half);
+    await eventually(() => gw.gateway.buffers.stats().outstanding === 1, "a new client's partial frame held");
+    expect(again.closed).toBe(false);
+    again.end();
+  });
+});
