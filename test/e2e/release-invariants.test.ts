@@ -9,7 +9,7 @@ const root = join(import.meta.dir, "../..");
 const RULES = [
   "a lent frame is flushed before the lender yields to the event loop",
   "a lent frame is copied out before more is queued",
-  "nothing is queued behind a lent frame",
+  "output is redirected before any was written",
   "reserved space is filled before the caller yields",
 ];
 
