@@ -6,12 +6,13 @@
 //   /ready        200 when every worker is ready; 503 with each one's reason otherwise
 //   /metrics      the workers' expositions merged (src/admin/merge-exposition.ts) and the supervisor's
 //                 own series (worker_restarts_total, workers, worker_up: a worker that did not answer
-//                 is left out of the sums and shows worker_up 0)
+//                 shows worker_up 0, its gauges are left out and its counters carried; see counter-carry.ts)
 //   /api/status   the numbers of the status page, summed, with one row per worker
 //   /             the status page
 //   /debug/*      passed to one worker (?worker=N, default 0); its token check applies
 
 import { AdminHttpServer } from "../admin/admin-http.ts";
+import { CounterCarry } from "../admin/counter-carry.ts";
 import { GroupMetrics } from "../admin/group-metrics.ts";
 import { mergeExpositions, type WorkerExposition } from "../admin/merge-exposition.ts";
 import { STATUS_PAGE_HTML } from "../admin/status-page.ts";
@@ -64,11 +65,15 @@ function parsed(a: Answer): Record<string, unknown> | null {
   }
 }
 
+/** Which process a worker is: a restart is a new life. */
+const lifeOf = (w: WorkerInfo): string => `${w.pid}@${w.startedAt}`;
+
 const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) ? v : 0);
 
 export class GroupAdmin {
   private server: AdminHttpServer | null = null;
   private readonly metrics: GroupMetrics;
+  private readonly carry = new CounterCarry();
 
   constructor(
     private readonly host: string,
@@ -106,6 +111,8 @@ export class GroupAdmin {
       "/metrics": async () => {
         const answers = await this.askAll("/metrics");
         const parts: WorkerExposition[] = answers.filter((a) => a.status === 200).map((a) => ({ worker: a.worker.index, text: a.body }));
+        // Counters never fall: a silent worker's last values and a restarted one's previous lives are carried.
+        parts.push(...this.carry.carry(answers.map((a) => ({ worker: a.worker.index, life: lifeOf(a.worker), text: a.status === 200 ? a.body : null }))));
         const own = await this.metrics.text(answers.map((a) => ({ index: a.worker.index, up: a.status === 200 })));
         const merged = mergeExpositions(parts);
         const body = merged === "" || merged.endsWith("\n") ? merged + own : `${merged}\n${own}`;
