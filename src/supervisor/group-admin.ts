@@ -7,7 +7,7 @@
 //   /metrics      the workers' expositions merged (src/admin/merge-exposition.ts) and the supervisor's
 //                 own series (worker_restarts_total, workers, worker_up: a worker that did not answer
 //                 shows worker_up 0, its gauges are left out and its counters carried; see counter-carry.ts)
-//   /api/status   the numbers of the status page, summed, with one row per worker
+//   /api/status   the numbers of the status page, every worker's merged (group-status.ts), with one row per worker
 //   /             the status page
 //   /debug/*      passed to one worker (?worker=N, default 0); its token check applies
 
@@ -16,6 +16,7 @@ import { CounterCarry } from "../admin/counter-carry.ts";
 import { GroupMetrics } from "../admin/group-metrics.ts";
 import { mergeExpositions, type WorkerExposition } from "../admin/merge-exposition.ts";
 import { STATUS_PAGE_HTML } from "../admin/status-page.ts";
+import { mergeWorkerStatus } from "./group-status.ts";
 import type { Binder } from "../net/binder.ts";
 import type { Supervisor, WorkerInfo } from "./supervisor.ts";
 
@@ -67,8 +68,6 @@ function parsed(a: Answer): Record<string, unknown> | null {
 
 /** Which process a worker is: a restart is a new life. */
 const lifeOf = (w: WorkerInfo): string => `${w.pid}@${w.startedAt}`;
-
-const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) ? v : 0);
 
 export class GroupAdmin {
   private server: AdminHttpServer | null = null;
@@ -134,31 +133,19 @@ export class GroupAdmin {
     this.server.start(key, binder);
   }
 
-  /** The status page's numbers for the group: the first answering worker's shape, the counts summed, a row per worker. */
+  /** The status page's numbers for the group: every worker's figures merged (group-status.ts), a row per worker. */
   private status(answers: readonly Answer[]): Record<string, unknown> {
     const bodies = answers.map(parsed);
-    const base = bodies.find((b) => b !== null) ?? {};
-    const sum = (get: (b: Record<string, unknown>) => unknown): number => bodies.reduce((t, b) => t + (b === null ? 0 : num(get(b))), 0);
-    const msgs = (b: Record<string, unknown>) => (b.messages ?? {}) as Record<string, unknown>;
     const notReady = answers.flatMap((a, i) => {
       const b = bodies[i];
       if (b?.ready === true) return [];
       return [b === null || b === undefined ? whyNot(a) : `worker ${a.worker.index}: ${String(b.not_ready_reason)}`];
     });
     return {
-      ...base,
+      ...mergeWorkerStatus(bodies),
       ready: notReady.length === 0,
       not_ready_reason: notReady.length === 0 ? null : notReady.join("; "),
       uptime_s: Math.round(process.uptime()),
-      connections: sum((b) => b.connections),
-      pending_first_frame: sum((b) => b.pending_first_frame),
-      sessions: sum((b) => b.sessions),
-      messages: {
-        in: sum((b) => msgs(b).in),
-        out: sum((b) => msgs(b).out),
-        in_per_s: sum((b) => msgs(b).in_per_s),
-        out_per_s: sum((b) => msgs(b).out_per_s),
-      },
       workers: answers.map((a, i) => ({
         worker: a.worker.index,
         pid: a.worker.pid,
@@ -169,6 +156,8 @@ export class GroupAdmin {
         ready: bodies[i]?.ready === true,
         connections: bodies[i]?.connections ?? null,
         sessions: bodies[i]?.sessions ?? null,
+        config_version: bodies[i]?.config_version ?? null,
+        latency: bodies[i]?.latency ?? null,
       })),
     };
   }

@@ -133,3 +133,36 @@ test("merged counters never go backwards: a worker killed and restarted, then a 
   g.proc.kill("SIGTERM");
   expect(await g.proc.exited).toBe(0);
 }, 90_000);
+
+test("/api/status merges every worker's figures: backend rows summed by endpoint, latency the slowest worker's with counts summed", async () => {
+  const g = await startGroup("status");
+  const clients = await clientsOnBoth(g, 2);
+  const n = clients.length;
+  type Latency = { p50_ms: number | null; p99_ms: number | null; count: number };
+  type Status = {
+    connections: number;
+    messages: { in: number };
+    backends: { endpoint: string; connections_open: number; sessions: number; breaker: string; reachable: boolean }[];
+    routes: { server_type: number; endpoints: number; reachable: number }[];
+    latency: { upstream: Latency; downstream: Latency };
+    buffers: { outstanding: number } | null;
+    workers: { connections: number; latency: { upstream: Latency } }[];
+  };
+  const status = async (): Promise<Status> => (await (await fetch(`http://127.0.0.1:${g.adminPort}/api/status`)).json()) as Status;
+  // The backend holds one connection per session (per_session), whichever worker dialled it.
+  await eventually(async () => (await status()).backends[0]?.connections_open === n, `${n} backend connections across both workers`);
+  const s = await status();
+  expect(s.connections).toBe(n);
+  expect(s.backends).toHaveLength(1);
+  expect(s.backends[0]).toMatchObject({ endpoint: `127.0.0.1:${backend.port}`, connections_open: n, sessions: n, breaker: "closed", reachable: true });
+  expect(s.routes).toEqual([expect.objectContaining({ server_type: 10, endpoints: 1, reachable: 1 })]);
+  // Each worker timed its own messages; the group's count is all of them, its quantiles the slowest worker's.
+  expect(s.workers.map((w) => w.latency.upstream.count).every((c) => c > 0)).toBe(true);
+  expect(s.latency.upstream.count).toBe(s.workers.reduce((t, w) => t + w.latency.upstream.count, 0));
+  expect(s.latency.upstream.count).toBe(s.messages.in);
+  expect(s.latency.upstream.p99_ms).toBe(Math.max(...s.workers.map((w) => w.latency.upstream.p99_ms ?? 0)));
+  expect(s.buffers).not.toBeNull();
+  for (const c of clients) c.client.close();
+  g.proc.kill("SIGTERM");
+  expect(await g.proc.exited).toBe(0);
+}, 90_000);
