@@ -6,7 +6,8 @@
 //   /ready        200 when every worker is ready; 503 with each one's reason otherwise
 //   /metrics      the workers' expositions merged (src/admin/merge-exposition.ts) and the supervisor's
 //                 own series (worker_restarts_total, workers, worker_up: a worker that did not answer
-//                 shows worker_up 0, its gauges are left out and its counters carried; see counter-carry.ts)
+//                 shows worker_up 0, its gauges are left out and its counters carried; see counter-carry.ts),
+//                 and the supervisor's own process families labelled worker="supervisor"
 //   /api/status   the numbers of the status page, every worker's merged (group-status.ts), with one row per worker
 //   /             the status page
 //   /debug/*      passed to one worker (?worker=N, default 0); its token check applies
@@ -112,6 +113,8 @@ export class GroupAdmin {
         const parts: WorkerExposition[] = answers.filter((a) => a.status === 200).map((a) => ({ worker: a.worker.index, text: a.body }));
         // Counters never fall: a silent worker's last values and a restarted one's previous lives are carried.
         parts.push(...this.carry.carry(answers.map((a) => ({ worker: a.worker.index, life: lifeOf(a.worker), text: a.status === 200 ? a.body : null }))));
+        // The supervisor's own process (process_*, nodejs_*): one more series per family, worker="supervisor".
+        parts.push({ worker: "supervisor", text: await this.metrics.processText() });
         const own = await this.metrics.text(answers.map((a) => ({ index: a.worker.index, up: a.status === 200 })));
         const merged = mergeExpositions(parts);
         const body = merged === "" || merged.endsWith("\n") ? merged + own : `${merged}\n${own}`;

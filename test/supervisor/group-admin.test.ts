@@ -166,3 +166,20 @@ test("/api/status merges every worker's figures: backend rows summed by endpoint
   g.proc.kill("SIGTERM");
   expect(await g.proc.exited).toBe(0);
 }, 90_000);
+
+test("the supervisor's own process is in the group's /metrics, labelled worker=\"supervisor\" beside each worker's", async () => {
+  const g = await startGroup("own-process");
+  const text = await (await fetch(`http://127.0.0.1:${g.adminPort}/metrics`)).text();
+  const e = parseExposition(text); // also: one HELP and TYPE per family, or it would not parse as one
+  for (const family of ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_start_time_seconds", "nodejs_eventloop_lag_seconds", "game_gateway_process_resident_memory_bytes"]) {
+    expect([family, new Set(samplesOf(e, family).map((s) => s.labels.worker))]).toEqual([family, new Set(["0", "1", "supervisor"])]);
+  }
+  expect(samplesOf(e, "process_resident_memory_bytes", { worker: "supervisor" })[0]!.value).toBeGreaterThan(0);
+  // Its start time is the supervisor's (the oldest of the three processes), not a worker's.
+  const started = (w: string) => samplesOf(e, "process_start_time_seconds", { worker: w })[0]!.value;
+  expect(started("supervisor")).toBeLessThanOrEqual(Math.min(started("0"), started("1")));
+  // Nothing of the supervisor's is summed into the gateway's own counters.
+  expect(samplesOf(e, "game_gateway_connections_total").every((s) => s.labels.worker === undefined)).toBe(true);
+  g.proc.kill("SIGTERM");
+  expect(await g.proc.exited).toBe(0);
+}, 60_000);
