@@ -252,6 +252,9 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
       expect(Number(await row.getByTestId("worker-sessions").getAttribute("data-value"))).toBe(clients.filter((c) => c.worker === i).length);
     }
     expect(Number(await page.getByTestId("sessions").getAttribute("data-value"))).toBe(clients.length);
+    // The latency quantiles are the slowest worker's, and the page says so.
+    expect(await page.getByTestId("latency-merged").getAttribute("data-value")).toContain("slowest worker");
+    expect(Number(await page.locator("tr[data-testid=backend-row]").getByTestId("backend-sessions").getAttribute("data-value"))).toBe(clients.length);
   } finally {
     await browser.close();
     for (const c of clients) c.client.close();
