@@ -1,8 +1,13 @@
-import { Counter, Gauge, Registry } from "prom-client";
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { registerGoProcessExtras } from "./process-metrics.ts";
 
 // The supervisor's own series, appended to the workers' merged exposition on the group's /metrics
 // (src/supervisor/group-admin.ts): how many workers there are, which answered this scrape, and how
 // often each was restarted. Read from the supervisor when scraped.
+// The supervisor's own process families (process_*, nodejs_* and their game_gateway_ copies, as a
+// worker exports them) are a separate registry: merged beside the workers' as the part of
+// worker="supervisor" (group-admin.ts), so the process that does every scrape merge and every
+// per-IP admission of the machine has its event-loop lag and memory in view.
 
 const P = "game_gateway_";
 
@@ -17,7 +22,13 @@ export class GroupMetrics {
   /** Per worker: 1 when its /metrics answered within the scrape's bound, 0 when it is left out of this one. */
   private readonly up: Gauge<"worker">;
 
+  /** The supervisor process's own families, labelled worker="supervisor" by the merge. */
+  readonly processRegistry = new Registry();
+
   constructor(source: GroupMetricsSource) {
+    collectDefaultMetrics({ register: this.processRegistry });
+    registerGoProcessExtras(this.processRegistry);
+    collectDefaultMetrics({ register: this.processRegistry, prefix: P });
     const registers = [this.registry];
     new Counter({
       name: `${P}worker_restarts_total`,
@@ -50,6 +61,11 @@ export class GroupMetrics {
     this.up.reset();
     for (const w of answered) this.up.set({ worker: String(w.index) }, w.up ? 1 : 0);
     return this.registry.metrics();
+  }
+
+  /** The supervisor process's own families (to merge as the part of worker="supervisor"). */
+  processText(): Promise<string> {
+    return this.processRegistry.metrics();
   }
 
   get contentType(): string {

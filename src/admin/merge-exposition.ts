@@ -15,8 +15,8 @@
 import { type MetricType, type ParsedFamily, type ParsedSample, escapeLabelValue, formatValue, parseFamilies } from "./prom-text.ts";
 
 export interface WorkerExposition {
-  /** The worker's index: the value of its `worker` label. */
-  readonly worker: number;
+  /** The worker's index, or "supervisor" for the supervisor's own process families: the value of its `worker` label. */
+  readonly worker: number | "supervisor";
   /** Its /metrics text (Prometheus text format 0.0.4). */
   readonly text: string;
 }

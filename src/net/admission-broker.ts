@@ -30,8 +30,8 @@ export class AdmissionBroker {
     switch (message.t) {
       case "admit": {
         if (typeof message.id !== "number") return null;
-        const refusal = this.admit(from ?? message.worker, String(message.ip));
-        return { t: "admission", id: message.id, refusal };
+        const ip = String(message.ip);
+        return { t: "admission", id: message.id, ip, refusal: this.admit(from ?? message.worker, ip) };
       }
       case "release":
         this.release(from ?? message.worker, String(message.ip));

@@ -60,8 +60,12 @@ export interface AdmissionGate {
 export type AdmissionMessage =
   /** Worker to supervisor: may this connection from ip be admitted? Answered by an `admission` with the same id. */
   | { readonly t: "admit"; readonly id: number; readonly worker: number; readonly ip: string }
-  /** Supervisor to worker: the answer (refusal null: admitted, and counted as the worker's until released). */
-  | { readonly t: "admission"; readonly id: number; readonly refusal: AdmissionRefusal | null }
+  /**
+   * Supervisor to worker: the answer (refusal null: admitted, and counted as the worker's until
+   * released). It names the address again so a worker that no longer remembers the question (it
+   * timed out and was let go) can still give an admission back.
+   */
+  | { readonly t: "admission"; readonly id: number; readonly ip: string; readonly refusal: AdmissionRefusal | null }
   /** Worker to supervisor: a connection it was admitted for has closed. */
   | { readonly t: "release"; readonly worker: number; readonly ip: string }
   /** Worker to supervisor: the limits of a reloaded config (the supervisor may also update its broker directly). */

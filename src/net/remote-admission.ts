@@ -8,7 +8,11 @@
 // and a limit that cannot be checked is not waived. Both are counted (connection_refusals_total,
 // through the listener's refusal) and logged through the refusal log's throttle.
 // An answer that arrives for a connection no longer waiting (it closed, or timed out) and admits
-// it is released at once, so the broker never counts a connection this worker does not hold.
+// it is released at once, so the broker never counts a connection this worker does not hold. That
+// holds even after the question itself was let go (abandoned and unanswered for twice the timeout,
+// e.g. a supervisor stopped for seconds): the answer names its address, and an admitting answer
+// for an id this worker no longer knows is released (ids are unique per worker and answered once).
+// So the questions kept stay bounded (maxPending) and no slot is lost however late the answer is.
 
 import type { AdmissionOptions } from "./admission.ts";
 import {
@@ -108,7 +112,15 @@ export class RemoteAdmission implements AdmissionGate {
   receive(message: unknown): boolean {
     if (!isAdmissionMessage(message) || message.t !== "admission") return false;
     const q = this.questions.get(message.id);
-    if (q === undefined) return true; // answered already, or forgotten after the bound: nothing held
+    if (q === undefined) {
+      // Let go after it timed out (the broker answers each question once): the broker counts an
+      // admission this worker never used, so give it back.
+      if (message.refusal === null && typeof message.ip === "string" && message.id < this.nextId) {
+        this.counts.abandonedAnswers++;
+        this.release(message.ip);
+      }
+      return true;
+    }
     this.questions.delete(message.id);
     const waiter = q.waiter;
     if (waiter === null) {
@@ -134,8 +146,9 @@ export class RemoteAdmission implements AdmissionGate {
       }
       const waiter = q.waiter;
       if (waiter === null) {
-        // Abandoned and still unanswered after a timeout (twice, counting from the ask): let it go
-        // if the bound needs the room; its answer, if it ever comes, is then ignored.
+        // Abandoned and still unanswered after a timeout (twice, counting from the ask), or the
+        // bound needs the room: let it go. Its answer, if it ever comes, names the address, so an
+        // admission is still given back (receive).
         if (now - q.askedAt >= 2 * this.timeoutMs || this.questions.size >= this.maxPending) this.questions.delete(id);
         continue;
       }

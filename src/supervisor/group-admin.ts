@@ -6,15 +6,18 @@
 //   /ready        200 when every worker is ready; 503 with each one's reason otherwise
 //   /metrics      the workers' expositions merged (src/admin/merge-exposition.ts) and the supervisor's
 //                 own series (worker_restarts_total, workers, worker_up: a worker that did not answer
-//                 is left out of the sums and shows worker_up 0)
-//   /api/status   the numbers of the status page, summed, with one row per worker
+//                 shows worker_up 0, its gauges are left out and its counters carried; see counter-carry.ts),
+//                 and the supervisor's own process families labelled worker="supervisor"
+//   /api/status   the numbers of the status page, every worker's merged (group-status.ts), with one row per worker
 //   /             the status page
 //   /debug/*      passed to one worker (?worker=N, default 0); its token check applies
 
 import { AdminHttpServer } from "../admin/admin-http.ts";
+import { CounterCarry } from "../admin/counter-carry.ts";
 import { GroupMetrics } from "../admin/group-metrics.ts";
 import { mergeExpositions, type WorkerExposition } from "../admin/merge-exposition.ts";
 import { STATUS_PAGE_HTML } from "../admin/status-page.ts";
+import { mergeWorkerStatus } from "./group-status.ts";
 import type { Binder } from "../net/binder.ts";
 import type { Supervisor, WorkerInfo } from "./supervisor.ts";
 
@@ -64,11 +67,13 @@ function parsed(a: Answer): Record<string, unknown> | null {
   }
 }
 
-const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) ? v : 0);
+/** Which process a worker is: a restart is a new life. */
+const lifeOf = (w: WorkerInfo): string => `${w.pid}@${w.startedAt}`;
 
 export class GroupAdmin {
   private server: AdminHttpServer | null = null;
   private readonly metrics: GroupMetrics;
+  private readonly carry = new CounterCarry();
 
   constructor(
     private readonly host: string,
@@ -106,6 +111,10 @@ export class GroupAdmin {
       "/metrics": async () => {
         const answers = await this.askAll("/metrics");
         const parts: WorkerExposition[] = answers.filter((a) => a.status === 200).map((a) => ({ worker: a.worker.index, text: a.body }));
+        // Counters never fall: a silent worker's last values and a restarted one's previous lives are carried.
+        parts.push(...this.carry.carry(answers.map((a) => ({ worker: a.worker.index, life: lifeOf(a.worker), text: a.status === 200 ? a.body : null }))));
+        // The supervisor's own process (process_*, nodejs_*): one more series per family, worker="supervisor".
+        parts.push({ worker: "supervisor", text: await this.metrics.processText() });
         const own = await this.metrics.text(answers.map((a) => ({ index: a.worker.index, up: a.status === 200 })));
         const merged = mergeExpositions(parts);
         const body = merged === "" || merged.endsWith("\n") ? merged + own : `${merged}\n${own}`;
@@ -127,31 +136,19 @@ export class GroupAdmin {
     this.server.start(key, binder);
   }
 
-  /** The status page's numbers for the group: the first answering worker's shape, the counts summed, a row per worker. */
+  /** The status page's numbers for the group: every worker's figures merged (group-status.ts), a row per worker. */
   private status(answers: readonly Answer[]): Record<string, unknown> {
     const bodies = answers.map(parsed);
-    const base = bodies.find((b) => b !== null) ?? {};
-    const sum = (get: (b: Record<string, unknown>) => unknown): number => bodies.reduce((t, b) => t + (b === null ? 0 : num(get(b))), 0);
-    const msgs = (b: Record<string, unknown>) => (b.messages ?? {}) as Record<string, unknown>;
     const notReady = answers.flatMap((a, i) => {
       const b = bodies[i];
       if (b?.ready === true) return [];
       return [b === null || b === undefined ? whyNot(a) : `worker ${a.worker.index}: ${String(b.not_ready_reason)}`];
     });
     return {
-      ...base,
+      ...mergeWorkerStatus(bodies),
       ready: notReady.length === 0,
       not_ready_reason: notReady.length === 0 ? null : notReady.join("; "),
       uptime_s: Math.round(process.uptime()),
-      connections: sum((b) => b.connections),
-      pending_first_frame: sum((b) => b.pending_first_frame),
-      sessions: sum((b) => b.sessions),
-      messages: {
-        in: sum((b) => msgs(b).in),
-        out: sum((b) => msgs(b).out),
-        in_per_s: sum((b) => msgs(b).in_per_s),
-        out_per_s: sum((b) => msgs(b).out_per_s),
-      },
       workers: answers.map((a, i) => ({
         worker: a.worker.index,
         pid: a.worker.pid,
@@ -162,6 +159,8 @@ export class GroupAdmin {
         ready: bodies[i]?.ready === true,
         connections: bodies[i]?.connections ?? null,
         sessions: bodies[i]?.sessions ?? null,
+        config_version: bodies[i]?.config_version ?? null,
+        latency: bodies[i]?.latency ?? null,
       })),
     };
   }

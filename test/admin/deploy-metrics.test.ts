@@ -8,6 +8,7 @@ import { join } from "node:path";
 import YAML from "yaml";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { DemoBackend } from "../../src/demo/demo-backend.ts";
+import { GroupMetrics } from "../../src/admin/group-metrics.ts";
 import { Gateway } from "../../src/gateway.ts";
 import { Logger } from "../../src/log/logger.ts";
 import { CapturedLog, rule, testConfig } from "../support/harness.ts";
@@ -197,7 +198,10 @@ beforeAll(async () => {
   await client.next();
   const res = await fetch(`http://127.0.0.1:${gateway.adminPort}/metrics`);
   expect(res.status).toBe(200);
-  exposition = parseExposition(await res.text());
+  // With server.workers > 1 the group's admin port adds the supervisor's own series (the real
+  // GroupMetrics, as group-admin.ts appends it): the workers' alerts query those.
+  const group = new GroupMetrics({ workerRestarts: () => [{ index: 0, restarts: 0 }, { index: 1, restarts: 2 }] });
+  exposition = parseExposition(`${await res.text()}\n${await group.text([{ index: 0, up: true }, { index: 1, up: false }])}`);
 });
 
 afterAll(async () => {
@@ -338,7 +342,7 @@ describe("deploy/prometheus-alerts.yaml", () => {
   const exprs = alertExprs();
 
   test("every expression is valid PromQL", () => {
-    expect(exprs.length).toBe(5);
+    expect(exprs.length).toBe(7);
     expect(unparsable(exprs)).toEqual([]);
   });
 
@@ -353,6 +357,8 @@ describe("deploy/prometheus-alerts.yaml", () => {
       "game_gateway_rate_limit_rejected_total",
       "game_gateway_request_latency_seconds",
       "game_gateway_routing_errors_total",
+      "game_gateway_worker_restarts_total",
+      "game_gateway_worker_up",
     ]);
     expect(missingNames(exprs, exposition)).toEqual([]);
     expect(unknownLabels(exprs, exposition)).toEqual([]);
@@ -377,6 +383,13 @@ describe("deploy/prometheus-alerts.yaml", () => {
       expect(typeof r!.labels?.severity).toBe("string");
     }
     expect(byName.get("GameGatewayHighRequestLatency")!.expr).toContain("histogram_quantile(0.95,");
+  });
+
+  test("a group's workers: one down for 5 minutes, or restarted more than 3 times in 10 minutes, alerts", () => {
+    const byName = new Map(alertRules().map((r) => [r.alert, r]));
+    expect(byName.get("GameGatewayWorkerDown")).toMatchObject({ expr: "game_gateway_worker_up == 0\n", for: "5m", labels: { severity: "critical" } });
+    expect(byName.get("GameGatewayWorkerRestarting")).toMatchObject({ expr: "increase(game_gateway_worker_restarts_total[10m]) > 3\n", labels: { severity: "warning" } });
+    expect(unknownLabels([{ where: "by worker", expr: 'game_gateway_worker_up{worker="1"}' }], exposition)).toEqual([]);
   });
 
   test("the promtool unit tests' input series are real metrics too", () => {

@@ -5,6 +5,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
 import { AdmissionBroker } from "../../src/net/admission-broker.ts";
+import { ADMISSION_PENDING, type GateRefusal } from "../../src/net/admission-gate.ts";
+import { RemoteAdmission } from "../../src/net/remote-admission.ts";
 import { eventually } from "../support/eventually.ts";
 
 const FIXTURE = new URL("./fixtures/admission-worker.ts", import.meta.url).pathname;
@@ -108,5 +110,67 @@ describe("RemoteAdmission over IPC, two workers, one broker", () => {
     const afterKill = b.next("tried");
     b.proc.send({ t: "try", ip: "198.51.100.7", n: 4 });
     expect((await afterKill).results).toEqual([null, null, null, "per_ip_limit"]);
+  });
+});
+
+describe("RemoteAdmission over IPC, the broker's process stalled past the timeout", () => {
+  const BROKER = new URL("./fixtures/admission-broker.ts", import.meta.url).pathname;
+  const TIMEOUT_MS = 150;
+
+  test("a question refused by timeout and answered 'admitted' long after: the slot comes back, exactly max_connections_per_ip admitted again", async () => {
+    const fromBroker: Record<string, unknown>[] = [];
+    let gate: RemoteAdmission | null = null;
+    const proc = Bun.spawn({
+      cmd: [process.execPath, BROKER],
+      env: { ...process.env, MAX_PER_IP: "3" },
+      stdout: "inherit",
+      stderr: "inherit",
+      ipc(message) {
+        if (gate?.receive(message)) return;
+        fromBroker.push(message as Record<string, unknown>);
+      },
+    });
+    children.push(proc);
+    const nextFromBroker = async (t: string): Promise<Record<string, unknown>> => {
+      await eventually(() => fromBroker.some((m) => m.t === t), `the broker's ${t}`);
+      return fromBroker.splice(fromBroker.findIndex((m) => m.t === t), 1)[0]!;
+    };
+    await nextFromBroker("ready");
+    // This process is the worker: its real RemoteAdmission, asking the child's broker.
+    gate = new RemoteAdmission((m) => void proc.send(m), { worker: 0, timeoutMs: TIMEOUT_MS });
+    const ip = "198.51.100.9";
+    const attempt = (n: number): Promise<(GateRefusal | null)[]> =>
+      new Promise((resolve) => {
+        const results: (GateRefusal | null)[] = [];
+        const waiter = {
+          admissionDecided(r: GateRefusal | null) {
+            results.push(r);
+            if (results.length === n) resolve(results);
+          },
+        };
+        for (let i = 0; i < n; i++) expect(gate!.request(ip, waiter)).toBe(ADMISSION_PENDING);
+      });
+
+    // The supervisor stalls; one connection waits, is refused by the timeout, and the worker moves on
+    // for longer than it keeps an abandoned question (twice the timeout).
+    proc.kill("SIGSTOP");
+    try {
+      expect(await attempt(1)).toEqual(["admission_timeout"]);
+      await Bun.sleep(TIMEOUT_MS * 4);
+      expect(gate.pending).toBe(0);
+    } finally {
+      proc.kill("SIGCONT");
+    }
+    // The broker now answers the old question ("admitted": it counts it as worker 0's); the pong
+    // comes after that answer and after anything the worker sent back in between.
+    proc.send({ t: "ping" });
+    await nextFromBroker("pong");
+    proc.send({ t: "ping" });
+    expect((await nextFromBroker("pong")).held).toBe(0);
+
+    const results = await attempt(10);
+    expect(results.filter((r) => r === null)).toHaveLength(3);
+    expect(results.filter((r) => r === "per_ip_limit")).toHaveLength(7);
+    gate.close();
   });
 });

@@ -80,4 +80,20 @@ describe("RemoteAdmission", () => {
     expect(sent.filter((m) => m.t === "release")).toHaveLength(0);
     gate.close();
   });
+
+  test("an admitting answer after the question was let go (twice the timeout) is still released; a refusing one releases nothing", async () => {
+    const sent: AdmissionMessage[] = [];
+    const gate = new RemoteAdmission((m) => sent.push(m), { worker: 2, timeoutMs: 20 });
+    const r = recorder();
+    gate.request("10.0.0.1", r.waiter);
+    gate.request("10.0.0.2", r.waiter);
+    await eventually(() => gate.pending === 0, "both questions let go");
+    expect(r.decisions).toEqual(["admission_timeout", "admission_timeout"]);
+    gate.receive({ t: "admission", id: 1, ip: "10.0.0.1", refusal: null });
+    gate.receive({ t: "admission", id: 2, ip: "10.0.0.2", refusal: "per_ip_limit" });
+    gate.receive({ t: "admission", id: 99, ip: "10.0.0.3", refusal: null }); // never asked: not this worker's
+    expect(sent.filter((m) => m.t === "release")).toEqual([{ t: "release", worker: 2, ip: "10.0.0.1" }]);
+    expect(gate.counts.abandonedAnswers).toBe(1);
+    gate.close();
+  });
 });

@@ -116,7 +116,7 @@ for (const [way, command] of Object.entries(ways)) {
       expect(sumOf(merged, "game_gateway_connections_total")).toBe(clients.length);
       expect(sumOf(merged, "game_gateway_connections_active")).toBe(clients.length);
       expect(sumOf(merged, "game_gateway_messages_processed_total", { direction: "client_to_backend" })).toBe(clients.length);
-      expect(new Set(samplesOf(merged, "process_cpu_seconds_total").map((s) => s.labels.worker))).toEqual(new Set(["0", "1"]));
+      expect(new Set(samplesOf(merged, "process_cpu_seconds_total").map((s) => s.labels.worker))).toEqual(new Set(["0", "1", "supervisor"]));
       expect(samplesOf(merged, "game_gateway_worker_up").map((s) => s.value)).toEqual([1, 1]);
       expect(sumOf(merged, "game_gateway_worker_restarts_total")).toBe(0);
       const ready = await fetch(`http://127.0.0.1:${adminPort}/ready`);
@@ -205,7 +205,7 @@ test("a worker that does not answer in time is left out of /metrics and flagged;
     const e = await scrape(adminPort);
     expect(samplesOf(e, "game_gateway_worker_up", { worker: "0" }).map((s) => s.value)).toEqual([0]);
     expect(samplesOf(e, "game_gateway_worker_up", { worker: "1" }).map((s) => s.value)).toEqual([1]);
-    expect(new Set(samplesOf(e, "process_cpu_seconds_total").map((s) => s.labels.worker))).toEqual(new Set(["1"]));
+    expect(new Set(samplesOf(e, "process_cpu_seconds_total").map((s) => s.labels.worker))).toEqual(new Set(["1", "supervisor"]));
     const health = await fetch(`http://127.0.0.1:${adminPort}/health`);
     expect(health.status).toBe(503);
     expect(JSON.stringify(await health.json())).toContain("worker 0 did not answer within 2000 ms");
@@ -252,6 +252,9 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
       expect(Number(await row.getByTestId("worker-sessions").getAttribute("data-value"))).toBe(clients.filter((c) => c.worker === i).length);
     }
     expect(Number(await page.getByTestId("sessions").getAttribute("data-value"))).toBe(clients.length);
+    // The latency quantiles are the slowest worker's, and the page says so.
+    expect(await page.getByTestId("latency-merged").getAttribute("data-value")).toContain("slowest worker");
+    expect(Number(await page.locator("tr[data-testid=backend-row]").getByTestId("backend-sessions").getAttribute("data-value"))).toBe(clients.length);
   } finally {
     await browser.close();
     for (const c of clients) c.client.close();

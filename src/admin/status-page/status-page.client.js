@@ -239,6 +239,8 @@
     if (rIn !== null) { pushHistory("in", rIn); pushHistory("out", rOut); }
 
     var lat = s.latency || {};
+    // A group (server.workers > 1) says how it merged the workers' figures: quantiles do not add up.
+    put($("latency-merged"), lat.merged ? "; " + str(lat.merged) : "", lat.merged || null);
     ["upstream", "downstream"].forEach(function (dir) {
       var l = lat[dir] || {};
       ["p50", "p90", "p99"].forEach(function (q) {
