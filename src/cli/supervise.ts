@@ -12,7 +12,9 @@ import { MAX_WORKERS } from "../session/session-id.ts";
 import { selfCommand } from "../supervisor/launch.ts";
 import { Supervisor } from "../supervisor/supervisor.ts";
 import { GroupAdmin } from "../supervisor/group-admin.ts";
-import { adminAddressFromConfig, admissionFromConfig } from "../config/module-options.ts";
+import { adminAddressFromConfig, admissionFromConfig, tlsFilesFromConfig } from "../config/module-options.ts";
+import { parseHostPort } from "../config/host-port.ts";
+import { probeExclusiveBind } from "../supervisor/port-probe.ts";
 import { AdmissionBroker } from "../net/admission-broker.ts";
 import { ListenError } from "../net/binder.ts";
 
@@ -40,6 +42,7 @@ export async function superviseGroup(start: GroupStart): Promise<void> {
   const admission = new AdmissionBroker(admissionFromConfig(config));
   const supervisor: Supervisor = new Supervisor({
     count,
+    config,
     command: selfCommand(process.argv.slice(2)),
     env: process.env,
     log,
@@ -55,9 +58,11 @@ export async function superviseGroup(start: GroupStart): Promise<void> {
   const admin = adminAddr === null ? null : new GroupAdmin(adminAddr.host, adminAddr.port, supervisor, () => config.admin);
   try {
     admin?.start(config.admin.listen_addr !== "" ? "admin.listen_addr" : "server.health_check_port");
+    probeClientPorts(config);
   } catch (e) {
     if (e instanceof ListenError) {
       process.stderr.write(`game-gateway: ${e.message}\n`);
+      admin?.stop();
       process.exit(1);
     }
     throw e;
@@ -99,26 +104,39 @@ export async function superviseGroup(start: GroupStart): Promise<void> {
       }
     });
   };
+  // What the last reload read (or the start): a reload that would read the same again is a no-op,
+  // so the watcher's event and the SIGHUP that follows an edit validate and apply it once.
+  let lastRead: string | null = null;
+  const startRead = readText(configPath).then((t) => fingerprint(t, config));
   const reloadGroup = async (source: "signal" | "file"): Promise<void> => {
+    lastRead ??= await startRead;
+    const text = await readText(configPath);
     let next: GatewayConfig;
     try {
       const read = await loadConfigFileOffThread(configPath);
-      for (const w of read.warnings) log.warn("config warning", { warning: w });
       next = read.config;
+      const seen = await fingerprint(text, next);
+      if (seen === lastRead) return log.debug("config file unchanged since the last reload; nothing to do", { source });
+      lastRead = seen;
+      for (const w of read.warnings) log.warn("config warning", { warning: w });
     } catch (e) {
+      const seen = `refused\0${text}`;
+      if (seen === lastRead) return log.debug("config file unchanged since the refused reload; nothing to do", { source });
+      lastRead = seen;
       const error = e instanceof ConfigError ? e.message : String(e);
       log.error("config reload refused; previous config stays in force", { path: configPath, source, error, workers: count });
       return;
     }
-    const answers = await supervisor.reload(next);
-    const failed = answers.flatMap((a, i) => (a === null ? [{ worker: i, error: "no answer" }] : a.ok ? [] : [{ worker: i, error: a.error ?? "" }]));
-    const needsRestart = [...new Set(answers.flatMap((a) => a?.needsRestart ?? []))];
-    if (next.server.workers !== config.server.workers) needsRestart.push("server.workers");
+    const { version, needsRestart, answers } = await supervisor.reload(next, source);
+    const failed = answers.flatMap((a, i) => (a === null ? [{ worker: i, error: "no answer" }] : a === "pending" || a.ok ? [] : [{ worker: i, error: a.error ?? "" }]));
+    const pending = answers.flatMap((a, i) => (a === "pending" ? [i] : []));
     config = next;
     admission.update(admissionFromConfig(next));
     log.setLevel(next.log.level);
-    if (failed.length === 0) log.info("config reloaded", { source, workers: count, versions: answers.map((a) => a?.version ?? null) });
-    else log.error("config reload refused by some workers; they keep their previous config", { source, failed });
+    const versions = answers.map((a) => (a === null ? null : a === "pending" ? "pending" : a.version));
+    const fields = { source, workers: count, version, versions, ...(pending.length === 0 ? {} : { starting_on_it: pending }) };
+    if (failed.length === 0) log.info("config reloaded", fields);
+    else log.error("config reload refused by some workers; they keep their previous config", { ...fields, failed });
     if (needsRestart.length > 0) log.warn("config keys changed that need a restart; old values kept", { keys: needsRestart });
   };
 
@@ -146,6 +164,33 @@ export async function superviseGroup(start: GroupStart): Promise<void> {
     ...(config.server.ws_listen_addr === "" || ports === null ? {} : { ws_listen: `${withPort(config.server.ws_listen_addr, ports.ws)}${config.server.ws_path}` }),
     ...(start.why === null ? {} : { config: configPath, why: start.why }),
   });
+}
+
+/** The file's text, or "" when it cannot be read (the load that follows says why). */
+async function readText(path: string): Promise<string> {
+  return Bun.file(path).text().catch(() => "");
+}
+
+/**
+ * What a reload reads: the config file's text, and the TLS files' size and time (a SIGHUP with the
+ * same config file rotates certificates that changed on disk: that is a change).
+ */
+async function fingerprint(text: string, config: GatewayConfig): Promise<string> {
+  const files = Object.values(tlsFilesFromConfig(config)).filter((f) => f !== "");
+  const stats = await Promise.all(files.map(async (f) => {
+    const file = Bun.file(f);
+    return `${f}:${file.size}:${file.lastModified}`;
+  }));
+  return `applied\0${text}\0${stats.join("\0")}`;
+}
+
+/** Fails, naming the key, when a client port is already served (by another group too): see port-probe.ts. */
+function probeClientPorts(config: GatewayConfig): void {
+  const tcp = parseHostPort(config.server.listen_addr)!; // validated by the loader
+  probeExclusiveBind("server.listen_addr", tcp.host, tcp.port);
+  if (config.server.ws_listen_addr === "") return;
+  const ws = parseHostPort(config.server.ws_listen_addr)!;
+  probeExclusiveBind("server.ws_listen_addr", ws.host, ws.port);
 }
 
 /** "host:port" with the bound port (the config may say 0). */
