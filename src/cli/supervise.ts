@@ -89,24 +89,28 @@ export async function superviseGroup(start: GroupStart): Promise<void> {
 
   // One reload at a time; asks meanwhile are served by one more run after it (the file's latest content wins).
   let reloading: Promise<void> | null = null;
-  let again = false;
+  // The queued run's source: a signal's wins (the operator asked), else the watcher's.
+  let again: "signal" | "file" | null = null;
   const reload = (source: "signal" | "file"): void => {
     if (stopping) return;
     if (reloading !== null) {
-      again = true;
+      again = again === "signal" ? "signal" : source;
       return;
     }
     reloading = reloadGroup(source).finally(() => {
       reloading = null;
-      if (again) {
-        again = false;
-        reload(source);
-      }
+      const queued = again;
+      again = null;
+      if (queued !== null) reload(queued);
     });
   };
-  // What the last reload read (or the start): a reload that would read the same again is a no-op,
-  // so the watcher's event and the SIGHUP that follows an edit validate and apply it once.
+  // What the last reload read (or the start), and what asked for it. The watcher and a SIGHUP both
+  // follow an edit: when one of the two asks was the watcher's and both read the same, the second is
+  // a no-op, so the edit is validated and applied (or refused) once. A SIGHUP after a SIGHUP, or after
+  // the start, always reloads: the operator asked (the route feeds and TLS files are re-read).
   let lastRead: string | null = null;
+  let lastSource: "start" | "signal" | "file" = "start";
+  const isRepeat = (seen: string, source: "signal" | "file"): boolean => seen === lastRead && (source === "file" || lastSource === "file");
   const startRead = readText(configPath).then((t) => fingerprint(t, config));
   const reloadGroup = async (source: "signal" | "file"): Promise<void> => {
     lastRead ??= await startRead;
@@ -116,13 +120,15 @@ export async function superviseGroup(start: GroupStart): Promise<void> {
       const read = await loadConfigFileOffThread(configPath);
       next = read.config;
       const seen = await fingerprint(text, next);
-      if (seen === lastRead) return log.debug("config file unchanged since the last reload; nothing to do", { source });
+      if (isRepeat(seen, source)) return log.debug("config file unchanged since the last reload; nothing to do", { source });
       lastRead = seen;
+      lastSource = source;
       for (const w of read.warnings) log.warn("config warning", { warning: w });
     } catch (e) {
       const seen = `refused\0${text}`;
-      if (seen === lastRead) return log.debug("config file unchanged since the refused reload; nothing to do", { source });
+      if (isRepeat(seen, source)) return log.debug("config file unchanged since the refused reload; nothing to do", { source });
       lastRead = seen;
+      lastSource = source;
       const error = e instanceof ConfigError ? e.message : String(e);
       log.error("config reload refused; previous config stays in force", { path: configPath, source, error, workers: count });
       return;

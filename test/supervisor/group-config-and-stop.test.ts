@@ -15,12 +15,15 @@ import { parseExposition, samplesOf } from "../support/prom-text.ts";
 const root = join(import.meta.dir, "../..");
 const dir = mkdtempSync(join(tmpdir(), "gw-group-config-"));
 const procs: Subprocess[] = [];
+/** Every worker pid seen: a test that fails with a worker stopped (SIGSTOP) must not leave it behind. */
+const workerPids: number[] = [];
 let backend: ReferenceBackend;
 beforeAll(() => {
   backend = startReferenceBackend();
 });
 afterAll(() => {
   for (const p of procs) p.kill("SIGKILL");
+  for (const pid of workerPids) if (alive(pid)) process.kill(pid, "SIGKILL");
   backend.stop();
 });
 
@@ -50,6 +53,7 @@ async function startGroup(name: string, contents: string) {
   procs.push(proc);
   const out = new ChildOutput(proc);
   const started = await out.logLine("gateway group listening", 30_000);
+  workerPids.push(...(started.pids as number[]));
   return { cfg, proc, out, pids: started.pids as number[], port: Number(String(started.listen).split(":").at(-1)), adminPort: started.admin_port as number };
 }
 
