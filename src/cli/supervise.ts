@@ -133,7 +133,10 @@ export async function superviseGroup(start: GroupStart): Promise<void> {
       log.error("config reload refused; previous config stays in force", { path: configPath, source, error, workers: count });
       return;
     }
-    const { version, needsRestart, answers } = await supervisor.reload(next, source);
+    const reloaded = await supervisor.reload(next, source);
+    const { version, answers } = reloaded;
+    // The supervisor's (keys it kept at their old values) and any a worker found itself (TLS turned on or off).
+    const needsRestart = [...new Set([...reloaded.needsRestart, ...answers.flatMap((a) => (a === null || a === "pending" ? [] : (a.needsRestart ?? [])))])];
     const failed = answers.flatMap((a, i) => (a === null ? [{ worker: i, error: "no answer" }] : a === "pending" || a.ok ? [] : [{ worker: i, error: a.error ?? "" }]));
     const pending = answers.flatMap((a, i) => (a === "pending" ? [i] : []));
     config = next;

@@ -107,11 +107,6 @@ export class Supervisor {
     this.liveness = setInterval(() => this.checkLiveness(), LIVENESS_INTERVAL_MS);
   }
 
-  /** The config in force for the group and its version. */
-  get configInForce(): { readonly config: GatewayConfig; readonly version: number } {
-    return this.current;
-  }
-
   /** Kills a running worker that left UNANSWERED_PINGS_BEFORE_KILL pings unanswered (onExit restarts it), and pings the others. */
   private checkLiveness(): void {
     const id = ++this.pingIds;
@@ -124,7 +119,6 @@ export class Supervisor {
           unanswered_pings: w.pingsUnanswered,
           interval_ms: LIVENESS_INTERVAL_MS,
         });
-        w.hangKills++;
         w.kill("SIGKILL");
         continue;
       }
@@ -169,7 +163,8 @@ export class Supervisor {
     // A reload went out while it was starting on the config before: it catches up now.
     if (w.startVersion < this.current.version) {
       const { config, version, source } = this.current;
-      void w.reload(++this.reloadIds, { t: "supervisor.reload", id: this.reloadIds, config, version, source }, RELOAD_TIMEOUT_MS);
+      const id = ++this.reloadIds;
+      void w.reload(id, { t: "supervisor.reload", id, config, version, source }, RELOAD_TIMEOUT_MS);
     }
     const s = this.starting;
     if (s === null) return;

@@ -37,8 +37,6 @@ export class WorkerHandle {
   startVersion = 0;
   /** Liveness pings sent since its last answer (src/supervisor/supervisor.ts checkLiveness). */
   pingsUnanswered = 0;
-  /** Times it was killed for not answering pings (each is also one of `restarts`). */
-  hangKills = 0;
   /** Reloads sent and not answered yet: at most one per reload in progress (the supervisor runs one at a time). */
   private readonly replies = new Map<number, (r: WorkerReloaded | null) => void>();
 
