@@ -1,3 +1,4 @@
+import { keepOldValues, restartOnlyChanges } from "./config/restart-only.ts";
 import { AccessLog, DEFAULT_ACCESS_LOG } from "./admin/access-log.ts";
 import { AdminServer } from "./admin/admin-server.ts";
 import { GatewayMetrics, type ConfigType } from "./admin/metrics.ts";
@@ -93,6 +94,11 @@ export interface GatewayOptions {
    * of a group passes a RemoteAdmission, so the limits hold for the machine (src/net/admission-gate.ts).
    */
   readonly admissionGate?: AdmissionGate;
+  /**
+   * The config_version to start at (default 1): a worker of a group starts at its supervisor's,
+   * so a worker restarted after reloads reports the group's version, not 1.
+   */
+  readonly initialVersion?: number;
 }
 
 /** What asked for a reload: the admin API, a change of the config file, or SIGHUP. */
@@ -132,51 +138,6 @@ const DRAIN_PROGRESS_MAX_MS = 5_000;
 const DRAIN_HINT = "signal again to exit now";
 /** How often a gateway retired by a code reload checks whether its last client has left. */
 const RETIRE_POLL_MS = 1_000;
-
-/**
- * Config keys a running gateway cannot change (sockets, identity, backend connection settings):
- * a reload that changes one logs it and keeps the old value.
- */
-const RESTART_ONLY: readonly string[] = [
-  "server.listen_addr",
-  "server.ws_listen_addr",
-  "server.ws_path",
-  "server.ws_max_payload_length",
-  "server.ws_idle_timeout",
-  "server.ws_send_pings",
-  "server.health_check_port",
-  "admin.listen_addr",
-  "server.gateway_name",
-  "backend",
-  "circuit_breaker",
-  "connection_pool.dial_timeout",
-  "connection_pool.retry_delay",
-  "connection_pool.read_timeout",
-  // The idle life of a backend connection is a pool setting, fixed when the pools are built.
-  "connection_pool.idle_timeout",
-  "connection_pool.max_retries",
-  "session.sweep_interval",
-  // The gRPC streams' settings are fixed when the transport is built.
-  "grpc",
-  "tracing",
-  "log.access_log",
-  // The Redis and Consul sources are built once, at start.
-  "redis",
-  "consul",
-  "routing.refresh_interval",
-  "routing.realm_refresh_interval",
-  "routing.use_realm_mapping",
-];
-
-function at(config: unknown, path: string): unknown {
-  return path.split(".").reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], config);
-}
-
-function withOld(next: GatewayConfig, old: GatewayConfig, path: string): GatewayConfig {
-  const [section, key] = path.split(".") as [keyof GatewayConfig, string | undefined];
-  if (key === undefined) return { ...next, [section]: old[section] };
-  return { ...next, [section]: { ...(next[section] as object), [key]: at(old, path) } };
-}
 
 export class Gateway {
   readonly metrics: GatewayMetrics;
@@ -227,6 +188,7 @@ export class Gateway {
     this.clock = options.clock ?? systemClock;
     this.worker = options.worker ?? SINGLE_PROCESS;
     this.pinConfig = options.pinConfig ?? ((c) => c);
+    this.version = options.initialVersion ?? 1;
     this.tracer = options.tracer ?? null;
     this.log = options.logger ?? new Logger(config.log.level, undefined, { gateway: config.server.gateway_name });
     const throttled = new ThrottledLog(this.log);
@@ -256,7 +218,8 @@ export class Gateway {
             options.accessLogSink ?? { write: (s) => process.stdout.write(s) },
             () => this.metrics.accessLogDropped.inc(),
             DEFAULT_ACCESS_LOG,
-            { gateway: config.server.gateway_name },
+            // A worker's records name it, as its application log lines do (docs/architecture.md, "Workers").
+            options.worker === undefined ? { gateway: config.server.gateway_name } : { gateway: config.server.gateway_name, worker: options.worker.index },
           );
     const relay = new BackendRelay({ sessions: this.sessions, metrics: this.metrics, throttledLog: throttled, logger: this.log });
     const telemetry = { latency: this.metrics.requestLatency, spans: new SpanIdSource(), totalQueued: new SharedQueueTally() };
@@ -463,20 +426,25 @@ export class Gateway {
    * effect for what happens next; live sessions keep their endpoint (a removed endpoint's pool
    * serves them until they end). Keys that need a restart keep their old values and are reported.
    */
-  reload(next: GatewayConfig, source: ReloadSource = "api", router = new Router(this.rulesWith(next.routing.rules), this.feed?.realms)): ReloadRecord {
+  reload(
+    next: GatewayConfig,
+    source: ReloadSource = "api",
+    router = new Router(this.rulesWith(next.routing.rules), this.feed?.realms),
+    version = this.version + 1,
+  ): ReloadRecord {
     const old = this.current;
-    const needsRestart = RESTART_ONLY.filter((p) => JSON.stringify(at(next, p)) !== JSON.stringify(at(old, p)));
+    const needsRestart = restartOnlyChanges(next, old);
     // Re-read even when the paths are the same: rotation usually rewrites the files in place.
     // Throws TlsFileError, changing nothing, when a file is bad. Turning TLS on or off needs a restart.
     const tls = loadTlsMaterial(tlsFilesFromConfig(next));
     if ((tls === null) !== (this.tls === null)) needsRestart.push("server.tls");
-    const effective = needsRestart.reduce((c, p) => withOld(c, old, p), next);
+    const effective = keepOldValues(next, old, needsRestart);
     // First: throws, changing nothing, when the new routes name gRPC backends and the transport was not loaded.
     // The routes in force: the file's with Redis' and Consul's, all under the same transport decision.
     this.backends.routeGrpc({ endpoints: grpcEndpointsOf(this.rulesWith(effective.routing.rules), effective.server.use_grpc), factory: this.grpcPools });
     if (tls !== null && this.tls !== null && !sameTlsMaterial(tls, this.tls)) this.rotateTls(tls, effective.server.tls.cert_file);
     this.current = effective;
-    this.version++;
+    this.version = version;
     this.log.setLevel(effective.log.level);
     // routing.rules is never restart-only, so `router` (compiled from next) is effective's router.
     this.routerBuilds++;
@@ -534,21 +502,22 @@ export class Gateway {
    * Applies a config already read and validated elsewhere (a group's supervisor reads the file once
    * for all its workers), as a file reload applies what it read.
    */
-  applyConfig(config: GatewayConfig, source: ReloadSource): Promise<ReloadRecord> {
-    return this.loadAndApply(null, source, async () => ({ config, warnings: [] }));
+  applyConfig(config: GatewayConfig, source: ReloadSource, version?: number): Promise<ReloadRecord> {
+    return this.loadAndApply(null, source, async () => ({ config, warnings: [] }), version);
   }
 
   private async loadAndApply(
     path: string | null,
     source: ReloadSource,
     load: () => Promise<{ config: GatewayConfig; warnings: readonly string[] }> = () => loadConfigFileOffThread(path!),
+    version?: number,
   ): Promise<ReloadRecord> {
     try {
       const { config: read, warnings } = await load();
       const config = this.pinConfig(read);
       for (const w of warnings) this.log.warn("config warning", { warning: w });
       const changesSeen = this.feedChanges;
-      const record = this.reload(config, source, await Router.compileInSlices(this.rulesWith(config.routing.rules), this.feed?.realms));
+      const record = this.reload(config, source, await Router.compileInSlices(this.rulesWith(config.routing.rules), this.feed?.realms), version);
       // A Redis or Consul change that arrived while this compiled is not in it (its own build was superseded).
       if (this.feedChanges !== changesSeen) void this.rebuildRouter("reload");
       return record;

@@ -212,10 +212,18 @@ async function runGateway(flagPath: string | null, demoFlag: boolean, workersFla
   // Before anything is announced: whoever reads the start line may signal at once.
   installSignals();
   const slot = workerSlotOrExit();
-  const { path: configPath, why } = await locateConfig(flagPath);
-  const demoMode = demoFlag || configPath === null;
+  // A worker's channel to its supervisor is open before its listeners: they may ask it at once.
+  let started: Gateway | null = null;
+  // A worker runs the config its supervisor holds (validated, with the values a reload could not
+  // change), never the file as it is now: its siblings run that one, and the file may be invalid.
+  let logger: Logger | null = null;
+  const worker = slot === null ? null : attachWorker(slot.index, () => started, () => logger);
+  const handed = worker === null ? null : await worker.side.start;
+  const { path: configPath, why } = handed === null ? await locateConfig(flagPath) : { path: flagPath, why: "" };
+  const demoMode = handed === null && (demoFlag || configPath === null);
   // In demo mode the file gives ports and limits; the embedded backend's routes replace its own.
-  const loaded = configPath === null ? { config: defaultConfig(), warnings: [] } : await loadOrExit(configPath, !demoMode);
+  const loaded =
+    handed !== null ? { config: handed.config, warnings: [] } : configPath === null ? { config: defaultConfig(), warnings: [] } : await loadOrExit(configPath, !demoMode);
   // Workers share the client ports under a supervisor; the demo and the dev loop (--hot) stay one process.
   const workers = workerCountFrom(workersFlag, loaded.config);
   if (slot === null && configPath !== null && !demoMode && !HOT && workers > 1) {
@@ -230,6 +238,7 @@ async function runGateway(flagPath: string | null, demoFlag: boolean, workersFla
     : null;
   const config = demo === null ? fileConfig : withDemoRoutes(fileConfig, demo.port, configPath === null, SERVE_DEMO_PAGE);
   const log = new Logger(config.log.level, undefined, slot === null ? { gateway: config.server.gateway_name } : { gateway: config.server.gateway_name, worker: slot.index });
+  logger = log;
   // The same record a reload writes: a stdout JSON pipeline must see the startup warnings too.
   for (const w of warnings) log.warn("config warning", { warning: w });
   const tracer = await tracerFromEnv(process.env, pkg.version, log).catch((e) => {
@@ -239,15 +248,14 @@ async function runGateway(flagPath: string | null, demoFlag: boolean, workersFla
   // Loaded only when some route may name a gRPC backend: a TCP-only gateway never loads @grpc/grpc-js.
   // Routes from Redis or Consul arrive after the start and may name one (a rule's transport: grpc).
   const grpc = config.server.use_grpc || grpcEndpointsFromConfig(config).size > 0 || usesRouteFeed(config) ? await loadGrpcTransport() : null;
-  // A worker's channel to its supervisor is open before its listeners: they may ask it at once.
-  let started: Gateway | null = null;
-  const worker = slot === null ? null : attachWorker(slot.index, () => started, log);
   const gateway = Gateway.start(config, {
     logger: log,
     binder: state.binder,
     tracer,
     grpc,
-    ...(slot === null || worker === null ? {} : { worker: slot, pinConfig: (c: GatewayConfig) => pinWorkerConfig(c, pinned), admissionGate: worker.admission }),
+    ...(slot === null || worker === null
+      ? {}
+      : { worker: slot, pinConfig: (c: GatewayConfig) => pinWorkerConfig(c, pinned), admissionGate: worker.admission, initialVersion: handed?.version ?? 1 }),
   });
   started = gateway;
   worker?.side.ready({ adminPort: gateway.adminPort, port: gateway.port, wsPort: gateway.wsPort });
@@ -258,7 +266,8 @@ async function runGateway(flagPath: string | null, demoFlag: boolean, workersFla
     console.log(
       `game-gateway ${pkg.version}: ${configPath === null ? `${why}: starting the demo backend, which answers` : "--demo: an embedded demo backend answers"} server types ${DEMO_SERVER_TYPES.join(", ")}.\n` +
         `Clients can connect to tcp://127.0.0.1:${gateway.port}  (admin: http://127.0.0.1:${gateway.adminPort}/metrics)\n` +
-        (web === null ? "(no browser game under --hot)" : `WebSocket clients to ws://127.0.0.1:${gateway.wsPort}${config.server.ws_path}\nPlay the chat room in a browser: ${web.url}`),
+        (web === null ? "(no browser game under --hot)" : `WebSocket clients to ws://127.0.0.1:${gateway.wsPort}${config.server.ws_path}\nPlay the chat room in a browser: ${web.url}`) +
+        (workersFlag !== null && workers > 1 ? `\n(--workers ${workers} asked for, but demo mode always runs one process; give a --config to run a group)` : ""),
     );
   }
   // Hot config reload: on SIGHUP and whenever the file changes; an invalid file changes nothing.
@@ -292,21 +301,24 @@ async function runGateway(flagPath: string | null, demoFlag: boolean, workersFla
  * A worker's part of the group: act on what the supervisor asks, and ask it the per-IP limits (its
  * AdmissionBroker holds the machine's one count: a limit of 10 is 10 for the machine, not per worker).
  */
-function attachWorker(index: number, gateway: () => Gateway | null, log: Logger): { side: WorkerSide; admission: RemoteAdmission } {
+function attachWorker(index: number, gateway: () => Gateway | null, log: () => Logger | null): { side: WorkerSide; admission: RemoteAdmission } {
   let admission: RemoteAdmission | null = null;
   const side = WorkerSide.attach(index, {
     other: (m) => void admission?.receive(m),
-    reload: async (config) => {
+    reload: async (config, version, source) => {
       const gw = gateway();
       if (gw === null) return { ok: false, version: 0, error: "worker still starting" };
-      const r = await gw.applyConfig(config, "signal");
+      const r = await gw.applyConfig(config, source, version);
       return { ok: r.ok, version: r.version, ...(r.error === undefined ? {} : { error: r.error }), ...(r.needsRestart === undefined ? {} : { needsRestart: r.needsRestart }) };
     },
     drain: () => beginStop(),
     exitNow: () => exitNow("supervisor asked"),
     orphaned: () => {
       // The supervisor is gone (killed, crashed): a worker must not serve on without it.
-      log.error("supervisor gone; worker exiting", { worker: index });
+      // Its logger already names the worker (a second `worker` key would be a duplicate JSON key).
+      const l = log();
+      if (l === null) process.stderr.write(`game-gateway: worker ${index}: supervisor gone; worker exiting\n`);
+      else l.error("supervisor gone; worker exiting");
       exitNow("supervisor gone");
     },
   });

@@ -28,13 +28,46 @@ export interface WorkerReloaded {
   readonly needsRestart?: readonly string[];
 }
 
-export type WorkerMessage = WorkerReady | WorkerReloaded;
+/** The worker's channel is open: it waits for its Start before it reads anything or binds. */
+export interface WorkerHello {
+  readonly t: "worker.hello";
+  readonly index: number;
+}
+
+/** The answer to a Ping: the worker's event loop runs. */
+export interface WorkerPong {
+  readonly t: "worker.pong";
+  readonly id: number;
+}
+
+export type WorkerMessage = WorkerReady | WorkerReloaded | WorkerHello | WorkerPong;
+
+/**
+ * What a (re)started worker runs: the config the group has in force (validated by the supervisor,
+ * with the old value of every key a reload could not change), never the file as it is on disk now,
+ * and the group's config_version.
+ */
+export interface Start {
+  readonly t: "supervisor.start";
+  readonly config: GatewayConfig;
+  readonly version: number;
+}
+
+/** The supervisor's liveness check: a worker that stops answering these is killed and restarted. */
+export interface Ping {
+  readonly t: "supervisor.ping";
+  readonly id: number;
+}
 
 /** Apply this config, which the supervisor has read and validated once for the whole group. */
 export interface Reload {
   readonly t: "supervisor.reload";
   readonly id: number;
   readonly config: GatewayConfig;
+  /** The group's config_version once applied. */
+  readonly version: number;
+  /** What asked the supervisor for the reload (the worker's reload record says the same). */
+  readonly source: "file" | "signal";
 }
 
 /** Drain (server.drain_delay, then graceful_shutdown_timeout) and exit 0: as a first SIGTERM. */
@@ -47,7 +80,7 @@ export interface ExitNow {
   readonly t: "supervisor.exit-now";
 }
 
-export type SupervisorMessage = Reload | Drain | ExitNow;
+export type SupervisorMessage = Start | Reload | Drain | ExitNow | Ping;
 
 function tagOf(m: unknown): unknown {
   return typeof m === "object" && m !== null ? (m as { t?: unknown }).t : undefined;
@@ -55,10 +88,10 @@ function tagOf(m: unknown): unknown {
 
 export function isWorkerMessage(m: unknown): m is WorkerMessage {
   const t = tagOf(m);
-  return t === "worker.ready" || t === "worker.reloaded";
+  return t === "worker.ready" || t === "worker.reloaded" || t === "worker.hello" || t === "worker.pong";
 }
 
 export function isSupervisorMessage(m: unknown): m is SupervisorMessage {
   const t = tagOf(m);
-  return t === "supervisor.reload" || t === "supervisor.drain" || t === "supervisor.exit-now";
+  return t === "supervisor.start" || t === "supervisor.reload" || t === "supervisor.drain" || t === "supervisor.exit-now" || t === "supervisor.ping";
 }

@@ -17,6 +17,8 @@ export interface WorkerSpawnSpec {
 }
 
 export interface WorkerEvents {
+  /** The worker's channel is open and it waits for the config to start on. */
+  onHello(w: WorkerHandle): void;
   onReady(w: WorkerHandle, m: WorkerReady): void;
   onExit(w: WorkerHandle, code: number | null, signal: string | null): void;
   /** A message that is not the supervisor's own (the admission protocol's), for whoever routes them. */
@@ -31,6 +33,10 @@ export class WorkerHandle {
   /** Unexpected deaths that were followed by a restart. */
   restarts = 0;
   ready: WorkerReady | null = null;
+  /** The group's config_version this process was started on (its Start message). */
+  startVersion = 0;
+  /** Liveness pings sent since its last answer (src/supervisor/supervisor.ts checkLiveness). */
+  pingsUnanswered = 0;
   /** Reloads sent and not answered yet: at most one per reload in progress (the supervisor runs one at a time). */
   private readonly replies = new Map<number, (r: WorkerReloaded | null) => void>();
 
@@ -51,6 +57,7 @@ export class WorkerHandle {
     this.state = "starting";
     this.ready = null;
     this.startedAt = Date.now();
+    this.pingsUnanswered = 0;
     const env: Record<string, string | undefined> = { ...spec.env, [WORKER_ENV]: `${this.index}/${spec.count}` };
     if (spec.ports !== null) env[WORKER_PORTS_ENV] = portsToEnv(spec.ports);
     const proc = Bun.spawn([...spec.command], {
@@ -78,6 +85,12 @@ export class WorkerHandle {
 
   private handle(m: WorkerMessage): void {
     switch (m.t) {
+      case "worker.hello":
+        this.events.onHello(this);
+        return;
+      case "worker.pong":
+        this.pingsUnanswered = 0;
+        return;
       case "worker.ready":
         this.ready = m;
         this.state = "running";

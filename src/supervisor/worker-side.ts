@@ -3,11 +3,11 @@
 // a new supervisor would start a new group beside orphans still holding the port).
 
 import type { GatewayConfig } from "../config/types.ts";
-import { isSupervisorMessage, type WorkerReady, type WorkerReloaded } from "./messages.ts";
+import { isSupervisorMessage, type Reload, type Start, type WorkerReady, type WorkerReloaded } from "./messages.ts";
 
 export interface WorkerSideHandlers {
   /** Apply a config the supervisor validated; resolves with the outcome it reports back. */
-  reload(config: GatewayConfig): Promise<Omit<WorkerReloaded, "t" | "id" | "index">>;
+  reload(config: GatewayConfig, version: number, source: Reload["source"]): Promise<Omit<WorkerReloaded, "t" | "id" | "index">>;
   /** Drain and exit 0, as on a first SIGTERM (a second ask changes nothing). */
   drain(): void;
   /** Exit now, as on a second SIGTERM. */
@@ -27,10 +27,16 @@ function parentChannel(): Send | null {
 }
 
 export class WorkerSide {
+  /** The config and version to start on, once the supervisor has answered this worker's hello. */
+  readonly start: Promise<Start>;
+  private started: ((m: Start) => void) | null = null;
+
   private constructor(
     private readonly index: number,
     private readonly sendRaw: Send,
-  ) {}
+  ) {
+    this.start = new Promise((resolve) => (this.started = resolve));
+  }
 
   /** Listens to the supervisor; null when there is no IPC channel (started by hand with the worker variable set). */
   static attach(index: number, handlers: WorkerSideHandlers): WorkerSide | null {
@@ -40,8 +46,14 @@ export class WorkerSide {
     process.on("message", (m: unknown) => {
       if (!isSupervisorMessage(m)) return handlers.other?.(m);
       switch (m.t) {
+        case "supervisor.start":
+          side.started?.(m);
+          side.started = null;
+          return;
+        case "supervisor.ping":
+          return side.send({ t: "worker.pong", id: m.id });
         case "supervisor.reload":
-          void handlers.reload(m.config).then((r) => side.send({ t: "worker.reloaded", id: m.id, index, ...r }));
+          void handlers.reload(m.config, m.version, m.source).then((r) => side.send({ t: "worker.reloaded", id: m.id, index, ...r }));
           return;
         case "supervisor.drain":
           return handlers.drain();
@@ -50,6 +62,7 @@ export class WorkerSide {
       }
     });
     process.on("disconnect", () => handlers.orphaned());
+    side.send({ t: "worker.hello", index });
     return side;
   }
 

@@ -185,4 +185,13 @@ describe("flags: -flag, --flag and --flag=value alike", () => {
     child.proc.kill("SIGTERM");
     expect(await child.proc.exited).toBe(0);
   });
+
+  test("--workers 2 in demo mode: the banner says demo mode runs one process", async () => {
+    const cfg = configFile(["server:", '  listen_addr: "127.0.0.1:0"', "  health_check_port: -1"]);
+    const child = spawnMain(["-config", cfg, "-demo", "--workers", "2"]);
+    await child.line(/Clients can connect to tcp:\/\/127\.0\.0\.1:(\d+)/);
+    await child.line(/--workers 2 asked for, but demo mode always runs one process/);
+    child.proc.kill("SIGTERM");
+    expect(await child.proc.exited).toBe(0);
+  });
 });

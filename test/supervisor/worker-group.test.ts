@@ -191,7 +191,7 @@ test("workers do not outlive their supervisor", async () => {
   await eventually(() => pids.every((pid) => !alive(pid)), "both workers to exit after the supervisor was killed");
 }, 60_000);
 
-test("a worker that does not answer in time is left out of /metrics and flagged; /health and /ready name it", async () => {
+test("a worker that does not answer in time is left out of /metrics and flagged; /health and /ready name it; after 3 unanswered pings it is killed and restarted", async () => {
   const cfg = join(dir, "stopped.yaml");
   writeFileSync(cfg, configLines().join("\n"));
   const proc = Bun.spawn(ways.source(cfg), { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
@@ -200,25 +200,36 @@ test("a worker that does not answer in time is left out of /metrics and flagged;
   const started = await out.logLine("gateway group listening", 30_000);
   const pids = started.pids as number[];
   const adminPort = started.admin_port as number;
+  const from = out.stdout.length;
   process.kill(pids[0]!, "SIGSTOP");
-  try {
-    const e = await scrape(adminPort);
-    expect(samplesOf(e, "game_gateway_worker_up", { worker: "0" }).map((s) => s.value)).toEqual([0]);
-    expect(samplesOf(e, "game_gateway_worker_up", { worker: "1" }).map((s) => s.value)).toEqual([1]);
-    expect(new Set(samplesOf(e, "process_cpu_seconds_total").map((s) => s.labels.worker))).toEqual(new Set(["1", "supervisor"]));
-    const health = await fetch(`http://127.0.0.1:${adminPort}/health`);
-    expect(health.status).toBe(503);
-    expect(JSON.stringify(await health.json())).toContain("worker 0 did not answer within 2000 ms");
-    const ready = await fetch(`http://127.0.0.1:${adminPort}/ready`);
-    expect(ready.status).toBe(503);
-    expect(((await ready.json()) as { reason: string }).reason).toContain("worker 0 did not answer");
-    const status = (await (await fetch(`http://127.0.0.1:${adminPort}/api/status`)).json()) as { ready: boolean; not_ready_reason: string; workers: { answered: boolean }[] };
-    expect(status).toMatchObject({ ready: false, not_ready_reason: "worker 0 did not answer within 2000 ms" });
-    expect(status.workers.map((w) => w.answered)).toEqual([false, true]);
-  } finally {
-    process.kill(pids[0]!, "SIGCONT");
-  }
+  // All at once: each waits out the 2 s answer deadline, and the watchdog kills the worker about 6 s after the stop.
+  const [e, health, ready, status] = await Promise.all([
+    scrape(adminPort),
+    fetch(`http://127.0.0.1:${adminPort}/health`),
+    fetch(`http://127.0.0.1:${adminPort}/ready`),
+    fetch(`http://127.0.0.1:${adminPort}/api/status`),
+  ]);
+  expect(samplesOf(e, "game_gateway_worker_up", { worker: "0" }).map((s) => s.value)).toEqual([0]);
+  expect(samplesOf(e, "game_gateway_worker_up", { worker: "1" }).map((s) => s.value)).toEqual([1]);
+  expect(new Set(samplesOf(e, "process_cpu_seconds_total").map((s) => s.labels.worker))).toEqual(new Set(["1", "supervisor"]));
+  expect(health.status).toBe(503);
+  expect(JSON.stringify(await health.json())).toContain("worker 0 did not answer within 2000 ms");
+  expect(ready.status).toBe(503);
+  expect(((await ready.json()) as { reason: string }).reason).toContain("worker 0 did not answer");
+  const body = (await status.json()) as { ready: boolean; not_ready_reason: string; workers: { answered: boolean }[] };
+  expect(body).toMatchObject({ ready: false, not_ready_reason: "worker 0 did not answer within 2000 ms" });
+  expect(body.workers.map((w) => w.answered)).toEqual([false, true]);
+
+  // The watchdog: a worker that leaves its liveness pings unanswered is killed (SIGKILL works on a
+  // stopped process) and restarted, and counted as a restart.
+  const killed = await out.logLine("worker unresponsive; killing it", 15_000, from);
+  expect(killed).toMatchObject({ worker: 0, pid: pids[0], unanswered_pings: 3 });
+  expect(await out.logLine("worker died; restarting it", 15_000, from)).toMatchObject({ worker: 0, signal: "SIGKILL" });
+  const back = await out.logLine("worker ready", 30_000, from);
+  expect(back.worker).toBe(0);
+  expect(alive(pids[0]!)).toBe(false);
   expect((await fetch(`http://127.0.0.1:${adminPort}/ready`)).status).toBe(200);
+  expect(samplesOf(await scrape(adminPort), "game_gateway_worker_restarts_total", { worker: "0" }).map((s) => s.value)).toEqual([1]);
   proc.kill("SIGTERM");
   expect(await proc.exited).toBe(0);
 }, 60_000);
