@@ -10,6 +10,7 @@ import { concat } from "../support/bytes.ts";
 import { eventually, rule, startGateway, str, text, type TestGateway } from "../support/harness.ts";
 import { clientFrame, handshakeRequest, readServerAnswer } from "../support/raw-ws.ts";
 import { WsPeer } from "../support/ws-peer.ts";
+import type { AdmissionGate } from "../../src/net/admission-gate.ts";
 
 const GAME = 200;
 const SERVER_ID = serverIdFor(GAME);
@@ -135,7 +136,37 @@ describe("dedicated WebSocket listener", () => {
   });
 });
 
-/** Writes a raw HTTP request and collects the answer until the server closes or 2 s pass. */
+describe("an unexpected error on the dedicated listener", () => {
+  test("the client gets a plain 500 with no details; the log one WARN line, no stack, throttled", async () => {
+    // A gate that throws stands for any fault behind fetch (nothing there is meant to throw).
+    const gate: AdmissionGate = {
+      answersAtOnce: true,
+      request: () => {
+        throw new Error("gate failed reading /secret/state");
+      },
+      cancel: () => {},
+      release: () => {},
+      update: () => {},
+    };
+    const gw = startGateway({ server: { ws_listen_addr: "127.0.0.1:0" } }, { admissionGate: gate });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const answer = await rawHttp(gw.gateway.wsPort, handshakeRequest("/ws"));
+        expect(answer).toStartWith("HTTP/1.1 500 ");
+        expect(answer).toEndWith("\r\n\r\ninternal error\n");
+        for (const leak of ["secret", "src/", "<html", "__bunfallback", process.cwd()]) expect(answer).not.toContain(leak);
+      }
+      const lines = gw.log.find("unexpected error answering a request; answered 500");
+      expect(lines.length).toBe(1);
+      expect(lines[0]).toMatchObject({ severity_text: "WARN", protocol: "ws", "error.message": "gate failed reading /secret/state" });
+      expect(JSON.stringify(lines[0])).not.toContain("at ");
+    } finally {
+      await gw.stop();
+    }
+  });
+});
+
+/** Writes a raw HTTP request and collects the answer until the server closes or its body is complete. */
 async function rawHttp(port: number, request: string): Promise<string> {
   let answer = "";
   let closed = false;
