@@ -300,6 +300,7 @@ group("client port output (1 KiB frames, a socket that takes everything)", () =>
     onClientViolation() {},
     onConnectionRefused() {},
     onForwardedForMalformed() {},
+    onListenerError() {},
     onClientClosed() {},
   };
   const buffers = new BufferPool();

@@ -10,6 +10,7 @@ import { type BufferPoolOptions, DEFAULT_CLASSES } from "../net/buffer-pool.ts";
 import { CidrBlock, CidrList } from "../net/cidr.ts";
 import type { TlsFiles } from "../net/tls-material.ts";
 import type { WsListenerOptions } from "../net/ws-listener.ts";
+import { bunIdleTimeoutSeconds } from "../net/ws-idle-timeout.ts";
 import { OriginAllowList, type UpgradePolicy } from "../net/upgrade-request.ts";
 import type { ProxyProtocolOptions, TcpListenerOptions, TcpListenerSettings } from "../net/tcp-listener.ts";
 import type { SessionSettings } from "../session/session-service.ts";
@@ -221,8 +222,8 @@ export function wsListenerFromConfig(c: GatewayConfig): WsListenerOptions | null
     port: listen.port,
     path: c.server.ws_path,
     maxPayloadLength: c.server.ws_max_payload_length,
-    // Bun takes whole seconds; a sub-second setting still means "on".
-    idleTimeoutSec: Math.ceil(c.server.ws_idle_timeout / 1000),
+    // Whole seconds on Bun's 4 s tick, chosen so no client is closed before the setting.
+    idleTimeoutSec: bunIdleTimeoutSeconds(c.server.ws_idle_timeout),
     sendPings: c.server.ws_send_pings,
     ...wsListenerLimitsFromConfig(c),
   };

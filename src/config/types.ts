@@ -77,7 +77,7 @@ export interface ServerConfig {
   readonly ws_path: string;
   /** Largest WebSocket message a client may send (the connection closes with 1009 past it). */
   readonly ws_max_payload_length: Bytes;
-  /** A WebSocket client silent this long (pings unanswered) is closed; 0 = off. Bun counts in ~4 s steps. */
+  /** A WebSocket client silent this long (pings unanswered) is closed, never before; 0 = off. Bun: up to 4 s after, rounded up to 4 s. */
   readonly ws_idle_timeout: Millis;
   /** Ping a quiet WebSocket client before ws_idle_timeout closes it. */
   readonly ws_send_pings: boolean;

@@ -36,7 +36,10 @@ export type CloseReason =
   | "backend_lost"
   | "backend_congested"
   | "rate_limited"
-  /** Refused at admission (per-IP limits or the PROXY protocol), or plain HTTP on the client port (answered 426). */
+  /**
+   * Refused at admission (per-IP limits, the PROXY protocol, an upgrade's Origin: counted as a
+   * refusal, not as a client close), or plain HTTP on the client port (answered 426).
+   */
   | "rejected"
   | "shutdown";
 
@@ -87,8 +90,18 @@ export interface ClientEvents<S = unknown> {
   onClientFrame(port: ClientPort<S>, b: Uint8Array, off: number, len: number): boolean;
   /** The client broke the wire contract; the port is to be closed with the matching reason. */
   onClientViolation(port: ClientPort<S>, reason: ClientViolation): void;
-  /** A connection refused before it could carry a session, by client address and refusal label. */
-  onConnectionRefused(client: string, protocol: ClientProtocol, refusal: string): void;
+  /**
+   * A connection refused before it could carry a session, by client address and refusal label.
+   * `port`: the refused connection's port when it had one (onClientOpen came first: on the TCP
+   * port, where connections are opened at accept); its close then follows with reason "rejected"
+   * and is not counted again as a client close, so a refusal counts alike on every listener.
+   */
+  onConnectionRefused(client: string, protocol: ClientProtocol, refusal: string, port?: ClientPort<S>): void;
+  /**
+   * A listener hit an error it did not expect while answering a request (the request got a plain
+   * 500, with no details): logged without a stack, throttled, as a client can cause it at will.
+   */
+  onListenerError(protocol: ClientProtocol, error: unknown): void;
   /**
    * A trusted proxy's X-Forwarded-For was not a list of addresses: the proxy's own address
    * (`peer`) stands for the client. `value` is the header as received.

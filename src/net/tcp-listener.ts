@@ -347,7 +347,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
 
   private refuse(reason: ConnectionRefusal): void {
     this.headerDecided();
-    this.ctx.service.onConnectionRefused(this.remoteAddress || this.socket.remoteAddress || "unknown", this.protocol, reason);
+    this.ctx.service.onConnectionRefused(this.remoteAddress || this.socket.remoteAddress || "unknown", this.protocol, reason, this);
     this.closing = true;
     this.reason = "rejected";
     this.reader.stop();
@@ -410,12 +410,14 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
       return this.feed(held);
     }
     const end = kind === "http" ? httpHeaderEnd(held) : -1;
+    // The bound holds however the header was cut into reads: one that ends past it is too long too.
+    if (end < 0 ? held.length > MAX_HTTP_HEADER : end > MAX_HTTP_HEADER) {
+      const header = end < 0 ? held : held.subarray(0, end);
+      // Not a handshake (a game client whose first frame starts "GET ", or plain HTTP): 426, as
+      // the reference answers any HTTP that names no upgrade. Only an over-long handshake gets 431.
+      return this.answerHttp(isWebSocketHandshake(header) ? HEADER_TOO_LARGE_RESPONSE : UPGRADE_REQUIRED_RESPONSE);
+    }
     if (end < 0) {
-      if (held.length > MAX_HTTP_HEADER) {
-        // Not a handshake (a game client whose first frame starts "GET ", or plain HTTP): 426, as
-        // the reference answers any HTTP that names no upgrade. Only an over-long handshake gets 431.
-        return this.answerHttp(isWebSocketHandshake(held) ? HEADER_TOO_LARGE_RESPONSE : UPGRADE_REQUIRED_RESPONSE);
-      }
       // Bounded by MAX_HTTP_HEADER; a client that stops here is closed by first_message_timeout.
       this.sniffed = held === chunk ? chunk.slice() : held;
       return;
@@ -473,7 +475,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
 
   /** A refused upgrade: counted and logged as any refusal, and answered with `status` before the close. */
   private refuseUpgrade(refusal: ConnectionRefusal, status: number): void {
-    this.ctx.service.onConnectionRefused(this.remoteAddress, "ws", refusal);
+    this.ctx.service.onConnectionRefused(this.remoteAddress, "ws", refusal, this);
     this.closing = true;
     this.reason = "rejected";
     this.reader.stop();

@@ -18,14 +18,19 @@ export interface UpgradePolicy {
  * security.allowed_origins: the Origins a browser page may open a WebSocket from. Empty allows
  * every origin, as the reference does (it never looks at Origin). An entry is an exact origin,
  * "scheme://host[:port]", compared without regard to case; "scheme://*.domain[:port]" allows every
- * subdomain of domain (any depth) but not domain itself; "*" allows all.
+ * subdomain of domain (any depth) but not domain itself; "null" allows the opaque origin browsers
+ * send from file:// pages and sandboxed iframes; "*" allows all.
+ * The header is read strictly as an RFC 6454 serialized origin (scheme "://" host [":" port], no
+ * path, query, fragment, userinfo, spaces or empty labels): anything else, such as two Origin
+ * headers joined with ", ", is refused unless the list holds "*". Browsers omit a scheme's default
+ * port, so entries naming one are refused by the config check (they could never match).
  * A request without an Origin header is not a browser's (browsers always send one on a WebSocket
  * upgrade), so the list, which exists to stop other sites' pages, does not apply to it: a native
  * client could write any Origin it liked anyway.
  */
 export class OriginAllowList {
   private readonly exact: ReadonlySet<string>;
-  /** [scheme "://", "." + domain, port suffix ("" or ":8443")] of each wildcard entry. */
+  /** [scheme, "." + domain, port ("" when none)] of each wildcard entry. */
   private readonly wildcards: readonly (readonly [string, string, string])[];
   private readonly any: boolean;
 
@@ -37,7 +42,7 @@ export class OriginAllowList {
       const e = raw.trim().toLowerCase();
       if (e === "*") any = true;
       const m = WILDCARD_ORIGIN.exec(e);
-      if (m !== null) wildcards.push([`${m[1]}://`, `.${m[2]}`, m[3] ?? ""]);
+      if (m !== null) wildcards.push([m[1]!, `.${m[2]}`, m[3] ?? ""]);
       else exact.add(e);
     }
     this.exact = exact;
@@ -49,26 +54,48 @@ export class OriginAllowList {
   allows(origin: string | null | undefined): boolean {
     if (this.any || origin == null) return true;
     const o = origin.trim().toLowerCase();
+    // Exact entries are origins (or "null") themselves: equal text is an allowed origin.
     if (this.exact.has(o)) return true;
-    for (const [scheme, domain, port] of this.wildcards) {
-      if (!o.startsWith(scheme)) continue;
-      const hostPort = o.slice(scheme.length);
-      const host = port === "" ? hostPort : hostPort.endsWith(port) ? hostPort.slice(0, -port.length) : null;
-      if (host === null || host.includes(":")) continue;
-      if (host.endsWith(domain) && host.length > domain.length) return true;
+    if (this.wildcards.length === 0) return false;
+    const m = SERIALIZED_ORIGIN.exec(o);
+    if (m === null) return false;
+    const [, scheme, host, port = ""] = m;
+    for (const [s, domain, p] of this.wildcards) {
+      if (s === scheme && p === port && host!.endsWith(domain) && host!.length > domain.length) return true;
     }
     return false;
   }
 }
 
-const WILDCARD_ORIGIN = /^([a-z][a-z0-9+.-]*):\/\/\*\.([a-z0-9-]+(?:\.[a-z0-9-]+)*)(:\d{1,5})?$/;
-const EXACT_ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/(\[[0-9a-f:.]+\]|[a-z0-9-]+(\.[a-z0-9-]+)*)(:\d{1,5})?$/;
+/** A DNS label: letters, digits and inner hyphens (no empty labels, so no "a..b" nor a trailing "."). */
+const LABEL = "[a-z0-9](?:[a-z0-9-]*[a-z0-9])?";
+const HOSTNAME = `${LABEL}(?:\\.${LABEL})*`;
+const SCHEME = "[a-z][a-z0-9+.-]*";
+/** RFC 6454 section 6.1's serialization, lower-cased: [scheme, host, port]. */
+const SERIALIZED_ORIGIN = new RegExp(`^(${SCHEME}):\\/\\/(${HOSTNAME}|\\[[0-9a-f:.]+\\])(?::(\\d{1,5}))?$`);
+/** "scheme://*.domain[:port]": [scheme, domain, port]. */
+const WILDCARD_ORIGIN = new RegExp(`^(${SCHEME}):\\/\\/\\*\\.(${HOSTNAME})(?::(\\d{1,5}))?$`);
+/** The port a browser leaves out of the origins of each scheme. */
+const DEFAULT_PORTS: Readonly<Record<string, string>> = { http: "80", https: "443", ws: "80", wss: "443" };
 
 /** Why an allowed_origins entry is not one (config validation), or null when it is. */
 export function originEntryProblem(entry: string): string | null {
   const e = entry.trim().toLowerCase();
-  if (e === "*" || EXACT_ORIGIN.test(e) || WILDCARD_ORIGIN.test(e)) return null;
-  return 'an origin "scheme://host[:port]" (no path, no trailing slash), "scheme://*.domain[:port]" for every subdomain, or "*"';
+  if (e === "*" || e === "null") return null;
+  const wildcard = WILDCARD_ORIGIN.exec(e);
+  const m = wildcard ?? SERIALIZED_ORIGIN.exec(e);
+  if (m === null) {
+    return 'an origin "scheme://host[:port]" (no path, no trailing slash), "scheme://*.domain[:port]" for every subdomain, "null" (file:// pages, sandboxed iframes), or "*"';
+  }
+  const [, scheme, host, port] = m;
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return "a port from 1 to 65535";
+  if (port !== undefined && DEFAULT_PORTS[scheme!] === port) {
+    return `the origin without its default port (browsers send "${scheme}://${wildcard === null ? host : `*.${host}`}", never ":${port}", so this entry could never match)`;
+  }
+  if (wildcard !== null && !host!.includes(".")) {
+    return `a wildcard under a domain of two labels or more ("${scheme}://*.${host}" would allow every site under the public suffix ".${host}")`;
+  }
+  return null;
 }
 
 /** The client address an upgrade request stands for, and whether its X-Forwarded-For was unusable. */

@@ -35,7 +35,7 @@ export interface WsListenerOptions {
   readonly maxMessageSize: number;
   /** Largest WebSocket message accepted; larger ones close with 1009 (server.ws_max_payload_length). */
   readonly maxPayloadLength: number;
-  /** Bun's idle timeout in seconds (0: off; Bun counts in ~4 s steps and rounds 1..7 up to 8). */
+  /** Bun's idle timeout in seconds (0: off): bunIdleTimeoutSeconds of server.ws_idle_timeout. */
   readonly idleTimeoutSec: number;
   /** Ping a quiet client before the idle timeout closes it (server.ws_send_pings). */
   readonly sendPings: boolean;
@@ -322,8 +322,9 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink, Clien
     this.ctx.admission.release(this.remoteAddress);
     this.ctx.portClosed(this);
     // Bun's idle timeout (server.ws_idle_timeout; with pings, a client that did not answer one)
-    // closes with 1006 and its own reason; any other 1006 dropped without a close frame.
-    this.reason ??= code === 1006 ? (reason === BUN_IDLE_CLOSE_REASON ? "idle_timeout" : "client_error") : "client_closed";
+    // closes with 1006 and its own reason. Any other close, with a close frame or without one (a
+    // dropped connection, 1006), is the client's, as a TCP client's FIN is on the TCP port.
+    this.reason ??= code === 1006 && reason === BUN_IDLE_CLOSE_REASON ? "idle_timeout" : "client_closed";
     this.ctx.events.onClientClosed(this, this.reason);
   }
 
@@ -354,6 +355,16 @@ export class WsClientPort<S = unknown> implements ClientPort<S>, ByteSink, Clien
   onFramingError(reason: ClientViolation): void {
     this.ctx.events.onClientViolation(this, reason);
   }
+}
+
+/**
+ * The path of a request's URL (Bun gives an absolute URL built from the Host header), or null
+ * when it is not a URL at all: a Host of "a b" or "[zz", a port past 65535, or none (HTTP/1.0).
+ * Once per request, never per message.
+ */
+export function requestPath(url: string): string | null {
+  if (!URL.canParse(url)) return null;
+  return new URL(url).pathname;
 }
 
 /** The waiter handed to a gate that never keeps anyone waiting. */
@@ -449,7 +460,14 @@ export class WsListener<S = unknown> {
         port,
         reusePort,
         ...(tls === null ? {} : { tls }),
+        // Never Bun's development error page: it shows the source, its path and the cwd to anyone.
+        development: false,
         fetch: (req, server) => this.upgrade(req, server),
+        // Nothing in fetch is meant to throw; if something does, a plain 500 and one throttled log line.
+        error: (error) => {
+          this.parts.events.onListenerError("ws", error);
+          return new Response("internal error\n", { status: 500 });
+        },
         websocket: {
           maxPayloadLength: o.maxPayloadLength,
           idleTimeout: o.idleTimeoutSec,
@@ -475,7 +493,9 @@ export class WsListener<S = unknown> {
 
   private upgrade(req: Request, server: Server<WsClientPort<S>>): Response | undefined | Promise<Response | undefined> {
     const ctx = this.ctx;
-    if (new URL(req.url).pathname !== ctx.options.path) return new Response("not found\n", { status: 404 });
+    const path = requestPath(req.url);
+    if (path === null) return new Response("bad request\n", { status: 400 });
+    if (path !== ctx.options.path) return new Response("not found\n", { status: 404 });
     if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return new Response("this endpoint speaks WebSocket only\n", { status: 426, headers: { upgrade: "websocket" } });
     }

@@ -85,6 +85,11 @@ export class SessionService implements ClientEvents {
   };
   /** Connections that have not completed a first frame yet, with their accept time. */
   private readonly awaitingFirst = new Map<ClientPort, number>();
+  /**
+   * Opened connections refused at admission or upgrade (their refusal is counted), until their
+   * close: bounded by the open connections, each refused one being closed at once.
+   */
+  private readonly refusedPorts = new Set<ClientPort>();
   /** Connections refused for their first frame's route, until closed: that frame's ServerID. */
   private readonly unrouted = new Map<ClientPort, number>();
   private readonly sessions: SessionManager;
@@ -198,7 +203,9 @@ export class SessionService implements ClientEvents {
    * with how many were left out since the last line) and given an access record with status
    * "rejected" (within the access log's budget for refusals; past it, summarised).
    */
-  onConnectionRefused(client: string, protocol: ClientProtocol, refusal: string): void {
+  onConnectionRefused(client: string, protocol: ClientProtocol, refusal: string, port?: ClientPort): void {
+    // Counted here once: the port's close (reason "rejected") is then not a client close too.
+    if (port !== undefined) this.refusedPorts.add(port);
     this.metrics.connectionRefused(refusal);
     this.throttled.warn(`refused:${refusal}`, "connection refused", { client, reason: refusal });
     this.accessLog?.rejected({
@@ -211,6 +218,16 @@ export class SessionService implements ClientEvents {
       errorMessage: `connection refused: ${refusal}`,
       durationMs: 0,
       refusal,
+    });
+  }
+
+  /** A listener's unexpected error (the request got a plain 500): one throttled line, no stack. */
+  onListenerError(protocol: ClientProtocol, error: unknown): void {
+    const e = error instanceof Error ? error : new Error(String(error));
+    this.throttled.warn(`listener-error:${protocol}`, "unexpected error answering a request; answered 500", {
+      protocol,
+      "error.type": e.name,
+      "error.message": e.message.slice(0, 200),
     });
   }
 
@@ -228,7 +245,7 @@ export class SessionService implements ClientEvents {
     const openedAt = this.awaitingFirst.get(port);
     this.awaitingFirst.delete(port);
     this.metrics.connectionsActive.dec();
-    this.metrics.clientCloses.inc({ reason });
+    if (!this.refusedPorts.delete(port)) this.metrics.clientCloses.inc({ reason });
     const s = port.session;
     if (s === null) {
       // Never a session (no first frame, or refused by it): its two connection spans only.

@@ -237,6 +237,14 @@ describe("rejections name the key path, the value and what was expected", () => 
     ["server:\n  use_grpc: 1", "server.use_grpc: expected true or false, got 1"],
     ["server:\n  ws_listen_addr: 8081", 'server.ws_listen_addr: expected "host:port", ":port" or "[ipv6]:port" with a port 0..65535, got 8081'],
     ["server:\n  ws_path: ws", 'server.ws_path: expected a URL path starting with "/", e.g. "/ws", got "ws"'],
+    [
+      "security:\n  allowed_origins: ['https://play.example.com:443']",
+      'security.allowed_origins[0]: expected the origin without its default port (browsers send "https://play.example.com", never ":443", so this entry could never match), got "https://play.example.com:443"',
+    ],
+    [
+      "security:\n  allowed_origins: ['https://*.com']",
+      'security.allowed_origins[0]: expected a wildcard under a domain of two labels or more ("https://*.com" would allow every site under the public suffix ".com"), got "https://*.com"',
+    ],
     ["server:\n  ws_idle_timeout: 20m", 'server.ws_idle_timeout: expected a duration from 0s (off) to 960s (Bun\'s WebSocket idle timeout is at most 960 seconds), got "20m"'],
     [
       "routing:\n  rules:\n    - { server_type: 1, endpoints: ['a:1'], transport: grpc }\n    - { server_type: 2, endpoints: ['a:1'] }",

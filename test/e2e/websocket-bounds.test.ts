@@ -74,16 +74,47 @@ describe("idle WebSocket clients: pings and server.ws_idle_timeout", () => {
     expect(await closes(gw, "idle_timeout")).toBe(1);
   });
 
-  test("on the dedicated listener Bun's idle close is counted with the same reason, idle_timeout", async () => {
+  test("on the dedicated listener a silent client is still open just before ws_idle_timeout, then Bun closes it as idle_timeout", async () => {
     const backend = await scope.backend();
-    // Bun rounds 1-7 s up to 8 s: the shortest it has.
-    const gw = scope.gateway({ server: { ws_listen_addr: "127.0.0.1:0", ws_idle_timeout: "1s" }, routing: { rules: [rule(GAME, [`127.0.0.1:${backend.port}`])] } });
-    const silent = await silentClient(gw.gateway.wsPort, "/ws");
-    await eventually(() => silent.state.closed, "Bun to close the silent client", 30_000);
-    expect(silent.answer().pings).toBeGreaterThanOrEqual(1);
-    expect(await closes(gw, "idle_timeout")).toBe(1);
+    // Bun's timer fires on a 4 s tick, up to 4 s before what it is given: given 8 s as it was, a
+    // silent client was closed 4-8 s after its last message, depending on where in the tick that
+    // message fell. Four clients a second apart fall at four places in the tick, so with the old
+    // setting at least three of them were closed before 7.5 s.
+    const gw = scope.gateway({ server: { ws_listen_addr: "127.0.0.1:0", ws_idle_timeout: "8s" }, routing: { rules: [rule(GAME, [`127.0.0.1:${backend.port}`])] } });
+    const clients: { silent: Awaited<ReturnType<typeof silentClient>>; lastHeard: number }[] = [];
+    for (let i = 0; i < 4; i++) {
+      if (i > 0) await Bun.sleep(1_000);
+      const silent = await silentClient(gw.gateway.wsPort, "/ws");
+      // The echo came after its frame arrived: the silence counts from no later than now.
+      clients.push({ silent, lastHeard: performance.now() });
+    }
+    for (const [i, { silent, lastHeard }] of clients.entries()) {
+      await Bun.sleep(Math.max(0, lastHeard + 7_500 - performance.now()));
+      expect(silent.state.closed, `client ${i}, 7.5 s after its last message`).toBe(false);
+    }
+    await eventually(() => clients.every((c) => c.silent.state.closed), "Bun to close the silent clients", 30_000);
+    for (const { silent } of clients) expect(silent.answer().pings).toBeGreaterThanOrEqual(1);
+    expect(await closes(gw, "idle_timeout")).toBe(4);
     expect(await closes(gw, "client_error")).toBe(0);
-  }, 40_000);
+  }, 50_000);
+});
+
+describe("a client that drops without a close frame", () => {
+  test("is counted client_closed on both ways in, as a TCP game client's FIN is", async () => {
+    const backend = await scope.backend();
+    const gw = scope.gateway({ server: { ws_listen_addr: "127.0.0.1:0" }, routing: { rules: [rule(GAME, [`127.0.0.1:${backend.port}`])] } });
+    for (const [port, path] of [[gw.gateway.wsPort, "/ws"], [gw.gateway.port, "/game"]] as const) {
+      const peer = await WsPeer.connect(port, path);
+      await peer.send(encodeClientFrame(1, SERVER_ID, text("hello")));
+      await eventually(() => peer.received().length > 0, "the echo");
+      peer.dropConnection();
+    }
+    await eventually(() => gw.gateway.clientConnections === 0, "both clients gone");
+    expect(await closes(gw, "client_closed")).toBe(2);
+    expect(await closes(gw, "client_error")).toBe(0);
+    await eventually(() => gw.accessLog.lines.length === 2, "both access records");
+    for (const r of gw.accessLog.lines) expect(r).toMatchObject({ reason: "client_closed", status: "success" });
+  });
 });
 
 describe("server.pending_input_limit covers the dedicated WebSocket listener", () => {

@@ -65,6 +65,29 @@ describe("security.allowed_origins", () => {
     for (const r of gw.accessLog.lines.filter((l) => l.refusal === "origin_not_allowed")) {
       expect(r).toMatchObject({ status: "rejected", "client.address": "127.0.0.1", "network.protocol.name": "ws" });
     }
+    // A refusal is counted once, as a refusal, on both ways in: not also as a client close.
+    await eventually(() => gw.gateway.clientConnections === 0, "every client gone");
+    expect(await m.value("client_closes_total", { reason: "rejected" })).toBe(0);
+  });
+
+  test("an Origin that is not a serialized origin is refused by a wildcard entry, on both ways in; \"null\" can be listed", async () => {
+    const backend = await scope.backend();
+    const gw = scope.gateway({
+      server: { ws_listen_addr: "127.0.0.1:0" },
+      security: { allowed_origins: ["https://*.example.com", "null"] },
+      routing: { rules: [rule(GAME, [`127.0.0.1:${backend.port}`])] },
+    });
+    for (const [way, port, path] of waysIn(gw)) {
+      for (const origin of ["https://evil.net/.example.com", "https://evil.net?.example.com", "https://evil.net#.example.com", "https://user@evil.net/x.example.com", "https:// .example.com", "https://a..example.com"]) {
+        await expect(WsPeer.connect(port, path, "127.0.0.1", { Origin: origin }), `${way}: ${origin}`).rejects.toThrow("status 403");
+      }
+      for (const origin of ["https://eu.example.com", "null"]) {
+        const ok = await WsPeer.connect(port, path, "127.0.0.1", { Origin: origin });
+        await roundTrip(ok, `${way} from ${origin}`);
+        ok.end();
+      }
+    }
+    expect(await gw.gateway.metrics.value("connection_refusals_total", { refusal: "origin_not_allowed" })).toBe(12);
   });
 
   test("unset, every Origin gets in, as in the reference", async () => {

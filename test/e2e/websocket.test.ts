@@ -10,6 +10,7 @@ import { concat } from "../support/bytes.ts";
 import { eventually, rule, startGateway, str, text, type TestGateway } from "../support/harness.ts";
 import { clientFrame, handshakeRequest, readServerAnswer } from "../support/raw-ws.ts";
 import { WsPeer } from "../support/ws-peer.ts";
+import type { AdmissionGate } from "../../src/net/admission-gate.ts";
 
 const GAME = 200;
 const SERVER_ID = serverIdFor(GAME);
@@ -107,7 +108,84 @@ describe("dedicated WebSocket listener", () => {
     const plain = await fetch(`${base}/play`);
     expect(plain.status).toBe(426);
   });
+
+  test("a request whose Host makes no URL gets a plain 400: no error page, no source, no path, nothing logged", async () => {
+    const upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+    // The outside review's requests (each got Bun's development error page, with the cwd, the
+    // file and its source lines, and a stack trace on stderr).
+    const requests = [
+      "GET /play HTTP/1.1\r\nHost: a b\r\n\r\n",
+      "GET /play HTTP/1.1\r\nHost: [zz\r\n\r\n",
+      "GET /play HTTP/1.1\r\nHost: x:99999\r\n\r\n",
+      `GET /play HTTP/1.1\r\nHost: a b\r\n${upgrade}\r\n`,
+      "GET /play HTTP/1.0\r\n\r\n",
+      "GET /x HTTP/1.0\r\n\r\n",
+      `GET /play HTTP/1.0\r\n${upgrade}\r\n`,
+    ];
+    const linesBefore = gw.log.lines.length;
+    for (const request of requests) {
+      const answer = await rawHttp(gw.gateway.wsPort, request);
+      expect(answer, request).toStartWith("HTTP/1.1 400 ");
+      expect(answer.length, request).toBeLessThan(400);
+      for (const leak of ["src/", "ws-listener", "<html", "__bunfallback", process.cwd()]) expect(answer, request).not.toContain(leak);
+    }
+    expect(gw.log.lines.slice(linesBefore)).toEqual([]);
+    // Still serving.
+    const c = await browserStyleClient(url);
+    c.ws.close();
+  });
 });
+
+describe("an unexpected error on the dedicated listener", () => {
+  test("the client gets a plain 500 with no details; the log one WARN line, no stack, throttled", async () => {
+    // A gate that throws stands for any fault behind fetch (nothing there is meant to throw).
+    const gate: AdmissionGate = {
+      answersAtOnce: true,
+      request: () => {
+        throw new Error("gate failed reading /secret/state");
+      },
+      cancel: () => {},
+      release: () => {},
+      update: () => {},
+    };
+    const gw = startGateway({ server: { ws_listen_addr: "127.0.0.1:0" } }, { admissionGate: gate });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const answer = await rawHttp(gw.gateway.wsPort, handshakeRequest("/ws"));
+        expect(answer).toStartWith("HTTP/1.1 500 ");
+        expect(answer).toEndWith("\r\n\r\ninternal error\n");
+        for (const leak of ["secret", "src/", "<html", "__bunfallback", process.cwd()]) expect(answer).not.toContain(leak);
+      }
+      const lines = gw.log.find("unexpected error answering a request; answered 500");
+      expect(lines.length).toBe(1);
+      expect(lines[0]).toMatchObject({ severity_text: "WARN", protocol: "ws", "error.message": "gate failed reading /secret/state" });
+      expect(JSON.stringify(lines[0])).not.toContain("at ");
+    } finally {
+      await gw.stop();
+    }
+  });
+});
+
+/** Writes a raw HTTP request and collects the answer until the server closes or its body is complete. */
+async function rawHttp(port: number, request: string): Promise<string> {
+  let answer = "";
+  let closed = false;
+  const s = await Bun.connect({
+    hostname: "127.0.0.1",
+    port,
+    socket: { data: (_s, chunk) => void (answer += new TextDecoder().decode(chunk)), close: () => void (closed = true), error: () => {} },
+  });
+  s.write(request);
+  // A server may keep an HTTP/1.1 connection open after a complete answer: stop at the body's end too.
+  const complete = () => {
+    const head = answer.indexOf("\r\n\r\n");
+    const length = /content-length: *(\d+)/i.exec(answer);
+    return head >= 0 && length !== null && answer.length >= head + 4 + Number(length[1]);
+  };
+  await eventually(() => closed || complete(), "the answer");
+  s.end();
+  return answer;
+}
 
 describe("WebSocket admission is TCP's", () => {
   test("past security.max_connections_per_ip the upgrade is refused and counted like a TCP refusal", async () => {
@@ -200,6 +278,37 @@ describe("WebSocket on the TCP client port (the reference's sniffing)", () => {
   test("a handshake header past 8 KiB gets 431 and is closed", async () => {
     const answer = await rawExchange(`GET / HTTP/1.1\r\nUpgrade: websocket\r\nX-Filler: ${"a".repeat(9000)}`);
     expect(answer).toStartWith("HTTP/1.1 431 ");
+  });
+
+  /** A complete handshake whose header is `size` bytes, written at once or in `chunk`-byte writes. */
+  async function handshakeOfSize(size: number, chunk: number): Promise<string> {
+    const bare = handshakeRequest("/game", "X-Pad: \r\n");
+    const request = new TextEncoder().encode(handshakeRequest("/game", `X-Pad: ${"p".repeat(size - bare.length)}\r\n`));
+    expect(request.length).toBe(size);
+    let answer = "";
+    let closed = false;
+    const s = await Bun.connect({
+      hostname: "127.0.0.1",
+      port: gw.gateway.port,
+      socket: { data: (_s, data) => void (answer += new TextDecoder().decode(data)), close: () => void (closed = true), error: () => {} },
+    });
+    s.setNoDelay(true);
+    for (let off = 0; off < request.length; off += chunk) {
+      s.write(request.subarray(off, off + chunk));
+      await Bun.sleep(5);
+    }
+    await eventually(() => closed || answer.includes("\r\n\r\n"), "the answer");
+    s.end();
+    return answer;
+  }
+
+  test("the 8 KiB header bound holds however the header is cut into writes: 431 past it, 101 within it", async () => {
+    for (const size of [9000, 20_000, 60_000]) {
+      expect(await handshakeOfSize(size, size), `${size} bytes in one write`).toStartWith("HTTP/1.1 431 ");
+      expect(await handshakeOfSize(size, 4096), `${size} bytes in 4 KiB writes`).toStartWith("HTTP/1.1 431 ");
+    }
+    expect(await handshakeOfSize(7 * 1024, 7 * 1024), "7 KiB in one write").toStartWith("HTTP/1.1 101 ");
+    expect(await handshakeOfSize(7 * 1024, 4096), "7 KiB in 4 KiB writes").toStartWith("HTTP/1.1 101 ");
   });
 
   test("a game client whose first frame starts with the bytes \"GET \" is HTTP, as in the reference: 426 once 8 KiB came with no blank line", async () => {

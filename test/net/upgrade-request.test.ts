@@ -103,11 +103,54 @@ describe("OriginAllowList", () => {
     expect(new OriginAllowList(["*"]).allows("https://anything.example")).toBe(true);
   });
 
+  test("the header must be a serialized origin: strings that only end in the domain are refused by a wildcard", () => {
+    const list = new OriginAllowList(["https://*.example.com"]);
+    expect(list.allows("https://x.example.com")).toBe(true);
+    // The outside review's list (each got 101 before): a path, query, fragment, userinfo, a space,
+    // an empty label, and two Origin headers joined by the HTTP layer.
+    for (const no of [
+      "https://evil.net/.example.com",
+      "https://evil.net?.example.com",
+      "https://evil.net#.example.com",
+      "https://user@evil.net/x.example.com",
+      "https:// .example.com",
+      "https://a..example.com",
+      "https://evil.net, x.example.com",
+      "https://x.example.com.",
+      "https://x.example.com/",
+      "https://-x.example.com",
+      "https://x.example.com:",
+      "https://x.example.com:8443",
+      "null",
+    ]) {
+      expect(list.allows(no), no).toBe(false);
+    }
+    // "*" still allows whatever is sent.
+    expect(new OriginAllowList(["*"]).allows("https://evil.net/.example.com")).toBe(true);
+  });
+
+  test('"null" is listed as an exact entry: the opaque origin of file:// pages and sandboxed iframes', () => {
+    const list = new OriginAllowList(["null", "https://play.example.com"]);
+    expect(list.allows("null")).toBe(true);
+    expect(list.allows("NULL")).toBe(true);
+    expect(list.allows("https://play.example.com")).toBe(true);
+    expect(new OriginAllowList(["https://play.example.com"]).allows("null")).toBe(false);
+  });
+
   test("config entries: what is not an origin is named", () => {
-    for (const ok of ["https://play.example.com", "http://localhost:5173", "https://*.example.com", "*", "http://[::1]:8080"]) expect(originEntryProblem(ok), ok).toBeNull();
-    for (const no of ["https://play.example.com/", "play.example.com", "https://*.example.com/game", "https://a.*.example.com", "*.example.com", ""]) {
+    for (const ok of ["https://play.example.com", "http://localhost:5173", "https://*.example.com", "*", "http://[::1]:8080", "null", "https://play.example.com:8443", "https://*.co.uk"]) {
+      expect(originEntryProblem(ok), ok).toBeNull();
+    }
+    for (const no of ["https://play.example.com/", "play.example.com", "https://*.example.com/game", "https://a.*.example.com", "*.example.com", "", "https://a..example.com", "https://x:70000"]) {
       expect(originEntryProblem(no), no).not.toBeNull();
     }
+  });
+
+  test("config entries that could never match (a default port) or allow a whole public suffix are refused, saying why", () => {
+    expect(originEntryProblem("https://play.example.com:443")).toContain('browsers send "https://play.example.com", never ":443"');
+    expect(originEntryProblem("http://localhost:80")).toContain('browsers send "http://localhost", never ":80"');
+    expect(originEntryProblem("https://*.example.com:443")).toContain('browsers send "https://*.example.com", never ":443"');
+    expect(originEntryProblem("https://*.com")).toContain('every site under the public suffix ".com"');
   });
 });
 

@@ -28,6 +28,11 @@ export class RecordedEvents<S = unknown> implements ClientEvents<S> {
   onConnectionRefused(_client: string, _protocol: ClientProtocol, refusal: string): void {
     this.refused.push(refusal);
   }
+  /** Errors a listener reported (onListenerError). */
+  readonly listenerErrors: unknown[] = [];
+  onListenerError(_protocol: ClientProtocol, error: unknown): void {
+    this.listenerErrors.push(error);
+  }
   onForwardedForMalformed(_peer: string, value: string): void {
     this.malformedForwardedFor.push(value);
   }

@@ -113,6 +113,11 @@ export class WsPeer {
   terminate(): void {
     this.socket.terminate();
   }
+
+  /** Ends the TCP connection (FIN) with no close frame: a client that just drops off. */
+  dropConnection(): void {
+    this.socket.end();
+  }
 }
 
 /** A WsPeer as the ClientPort contract suite drives it; disposing it also stops the listener it reached. */
