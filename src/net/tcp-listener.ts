@@ -249,7 +249,8 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
   private wsCloseCode = 0;
   /**
    * A trusted proxy's connection, not yet admitted: a WebSocket handshake may name the client in
-   * X-Forwarded-For, so admission waits for the first bytes (first_message_timeout bounds the wait).
+   * X-Forwarded-For, so admission waits for the first bytes (first_message_timeout bounds the wait,
+   * max_pending_proxy_headers the number waiting, counted in ListenerState.awaitingHeader).
    */
   private admissionWaits = false;
   /** When (listener clock) the last ping went to a quiet WebSocket client; a ping per quiet spell. */
@@ -300,8 +301,22 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
    */
   private waitForForwardedAddress(): boolean {
     if (!this.sniffing || !this.ctx.upgrade.trustedProxies.contains(this.remoteAddress)) return false;
+    // Not admitted yet, so no per-IP limit holds these: the PROXY header waiters' bound does.
+    const state = this.ctx.state;
+    if (state.awaitingHeader >= this.ctx.proxy.maxPendingHeaders) {
+      this.refuse("proxy_pending_limit");
+      return true;
+    }
+    state.awaitingHeader++;
     this.admissionWaits = true;
     return true;
+  }
+
+  /** The first bytes have decided how a trusted proxy's connection is admitted (or it is gone): it no longer waits. */
+  private forwardedAddressDecided(): void {
+    if (!this.admissionWaits) return;
+    this.admissionWaits = false;
+    this.ctx.state.awaitingHeader--;
   }
 
   /**
@@ -385,13 +400,15 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
       case "absent":
         if (this.trustedPeer && this.ctx.proxy.mode === "required") return this.refuse("proxy_missing");
         this.headerDecided();
-        if (this.admitted || this.waitForForwardedAddress() || this.admit(bytes)) this.input(bytes);
+        if ((this.admitted || this.waitForForwardedAddress() || this.admit(bytes)) && !this.closing) this.input(bytes);
         return;
       case "header":
         if (!this.trustedPeer) return this.refuse("proxy_untrusted");
         this.headerDecided();
         if (parsed.address !== null) this.remoteAddress = parsed.address;
-        if ((this.waitForForwardedAddress() || this.admit(bytes.subarray(parsed.length))) && parsed.length < bytes.length) this.input(bytes.subarray(parsed.length));
+        if ((this.waitForForwardedAddress() || this.admit(bytes.subarray(parsed.length))) && !this.closing && parsed.length < bytes.length) {
+          this.input(bytes.subarray(parsed.length));
+        }
         return;
     }
   }
@@ -412,7 +429,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
       this.sniffed = null;
       if (this.admissionWaits) {
         // A game client behind a trusted proxy: admitted by the peer's address, as any game client.
-        this.admissionWaits = false;
+        this.forwardedAddressDecided();
         if (!this.admit(held)) return; // refused, or held until the gate answers
       }
       return this.feed(held);
@@ -457,12 +474,12 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
       this.remoteAddress = forwarded.address;
     }
     if (!policy.origins.allows(fields.get("origin"))) {
-      this.admissionWaits = false;
+      this.forwardedAddressDecided();
       this.refuseUpgrade("origin_not_allowed", 403);
       return false;
     }
     if (this.admissionWaits) {
-      this.admissionWaits = false;
+      this.forwardedAddressDecided();
       const answer = this.ctx.admission.request(this.remoteAddress, this);
       if (answer === ADMISSION_PENDING) {
         this.upgradeAwaitsAdmission = true;
@@ -800,6 +817,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
       this.ctx.admission.cancel(this);
     }
     this.headerDecided();
+    this.forwardedAddressDecided();
     this.reader.stop();
     this.pausedInput?.clear();
     this.output.discard();
