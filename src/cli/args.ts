@@ -14,7 +14,13 @@ export type Command =
       readonly workers: number | null;
     }
   | { readonly kind: "check-config"; readonly configPath: string }
-  | { readonly kind: "demo-backend"; readonly host: string; readonly port: number }
+  | {
+      readonly kind: "demo-backend";
+      readonly host: string;
+      readonly port: number;
+      /** --trace-header: Trans frames carry the 33-byte gate header (tracing.enable_trace_propagation on the gateway). */
+      readonly traceHeader: boolean;
+    }
   | { readonly kind: "loadtest"; readonly argv: readonly string[] }
   /** The container HEALTHCHECK: GET url, exit 0 on 2xx (src/cli/healthcheck.ts). */
   | { readonly kind: "healthcheck"; readonly url: string }
@@ -34,8 +40,10 @@ Usage:
                                       N worker processes sharing the client ports under one supervisor and
                                       one admin port (0 = one per CPU, 1 = one process); else server.workers
   game-gateway --check-config FILE    validate FILE and exit (0 valid, 1 invalid)
-  game-gateway demo-backend [--host H] [--port N]
-                                      run the demo game backend alone (default 127.0.0.1:9000)
+  game-gateway demo-backend [--host H] [--port N] [--trace-header]
+                                      run the demo game backend alone (default 127.0.0.1:9000);
+                                      --trace-header when the gateway runs tracing.enable_trace_propagation:
+                                      its Trans frames then carry 24 trace bytes after the gate header
   game-gateway loadtest [flags]       round-trip load test of a gateway (loadtest --help)
   game-gateway healthcheck [--url URL] GET URL (default http://127.0.0.1:9090/health): exit 0 on 2xx, else 1;
                                       the container image's HEALTHCHECK (it has no shell or curl)
@@ -65,6 +73,13 @@ export function withTwoDashFlags(argv: readonly string[]): string[] {
   return out;
 }
 
+/** A switch: bare (on), or --name=true / --name=false. */
+function booleanFlag(name: string, inline: string | null): boolean {
+  if (inline === null || inline === "true") return true;
+  if (inline === "false") return false;
+  throw new UsageError(`--${name}: got "${inline}", expected no value, true or false`);
+}
+
 export function parseArgs(argv: readonly string[]): Command {
   const list = [...tokens(argv)];
   let i = 0;
@@ -80,16 +95,19 @@ export function parseArgs(argv: readonly string[]): Command {
   if (list[0]?.flag === null && list[0].value === "demo-backend") {
     let host = "127.0.0.1";
     let port = 9000;
+    let traceHeader = false;
     for (i = 1; i < list.length; i++) {
       const t = list[i]!;
+      if (t.flag === "help" || t.flag === "h") return { kind: "help" };
       if (t.flag === "host") host = valueOf("host", t.value);
+      else if (t.flag === "trace-header") traceHeader = booleanFlag("trace-header", t.value);
       else if (t.flag === "port") {
         const v = valueOf("port", t.value);
         port = Number(v);
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: got "${v}", expected 0..65535`);
       } else throw new UsageError(`demo-backend: unknown argument "${t.raw}"`);
     }
-    return { kind: "demo-backend", host, port };
+    return { kind: "demo-backend", host, port, traceHeader };
   }
 
   if (list[0]?.flag === null && list[0].value === "healthcheck") {

@@ -234,7 +234,15 @@ async function runGateway(flagPath: string | null, demoFlag: boolean, workersFla
   // A worker's supervisor logged the file's warnings once for the group.
   const warnings = slot === null ? loaded.warnings : [];
   const demo = demoMode
-    ? await DemoBackend.start({ host: "127.0.0.1", port: 0, name: "embedded-demo", binder: state.binder, listenKey: "embedded demo backend" })
+    ? await DemoBackend.start({
+        host: "127.0.0.1",
+        port: 0,
+        name: "embedded-demo",
+        binder: state.binder,
+        listenKey: "embedded demo backend",
+        // It reads Trans frames in the form this gateway sends (--demo reads the file once).
+        traceHeader: fileConfig.tracing.enable_trace_propagation,
+      })
     : null;
   const config = demo === null ? fileConfig : withDemoRoutes(fileConfig, demo.port, configPath === null, SERVE_DEMO_PAGE);
   const log = new Logger(config.log.level, undefined, slot === null ? { gateway: config.server.gateway_name } : { gateway: config.server.gateway_name, worker: slot.index });
@@ -350,6 +358,7 @@ async function run(cmd: Command): Promise<void> {
         log: (l) => console.log(l),
         binder: state.binder,
         listenKey: "demo-backend --port",
+        traceHeader: cmd.traceHeader,
       });
       console.log(`demo backend listening on ${cmd.host}:${backend.port}`);
       // Its connections close with their sockets; a retired backend holds nothing else.

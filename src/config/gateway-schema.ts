@@ -8,7 +8,7 @@ import type { AccessLogTarget, LogLevel, RateLimitAction, RouteRule, WhenBreaker
 import { CidrBlock } from "../net/cidr.ts";
 import { originEntryProblem } from "../net/upgrade-request.ts";
 import type { ProxyProtocolMode } from "../net/proxy-protocol.ts";
-import { MAX_CLIENT_BODY } from "../protocol/client-frame.ts";
+import { MAX_CLIENT_BODY, MAX_CLIENT_FRAME } from "../protocol/client-frame.ts";
 import { MAX_WORKERS } from "../session/session-id.ts";
 
 /** Gate header (9) + multicast count (u16) + 65,535 session IDs (i64) + the largest client body. */
@@ -32,6 +32,29 @@ const maxMessageSize = custom<number>(
   undefined,
   anySize.traits,
 ).zeroMeansDefault();
+
+/**
+ * The least server.pending_input_limit can be: the pooled buffer that holds one partial frame of
+ * the largest size a client may send (MAX_CLIENT_FRAME, in the buffer pool's 65,544-byte class).
+ * A smaller budget would close every client that sends one large frame in more than one read.
+ */
+export const MIN_PENDING_INPUT_LIMIT = 65_544;
+const anyPendingInput = size("64MiB", 1);
+const pendingInputLimit = custom<number>(
+  64 * 1024 * 1024,
+  (v, p, ctx) => {
+    const n = anyPendingInput.read(v, p, ctx);
+    if (n === undefined || n >= MIN_PENDING_INPUT_LIMIT) return n;
+    return issue(
+      ctx,
+      p,
+      v,
+      `a size of at least ${MIN_PENDING_INPUT_LIMIT}: room for one partial frame of the largest a client may send (${MAX_CLIENT_FRAME} bytes: 8-byte header + ${MAX_CLIENT_BODY}-byte body)`,
+    );
+  },
+  undefined,
+  anyPendingInput.traits,
+);
 
 /** consul.address: "" or an http(s) URL with a host. */
 function readConsulAddress(v: unknown, p: string, ctx: ReadContext): string | undefined {
@@ -95,7 +118,7 @@ export const GATEWAY_SCHEMA = {
     first_message_timeout: duration("10s", "positive"),
     client_write_queue_limit: size("1MiB", 1),
     partial_frame_timeout: duration("10s", "positive"),
-    pending_input_limit: size("64MiB", 1),
+    pending_input_limit: pendingInputLimit,
     drain_delay: duration("0s", 0),
     // Ours: worker processes sharing the client listeners (SO_REUSEPORT) under a supervisor; 0 (or
     // unset) = one per CPU, 1 = one process and no supervisor (src/supervisor).

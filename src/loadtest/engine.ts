@@ -15,14 +15,11 @@ import { CLIENT_HEADER_SIZE, MAX_CLIENT_BODY, writeClientHeader } from "../proto
 import { ClientFrameLayout } from "../protocol/layouts.ts";
 import type { ClientViolation } from "../protocol/violations.ts";
 import { Histogram } from "./histogram.ts";
+import { certificateRefusal, type ClientTls } from "./tls-probe.ts";
 import { MIN_BODY_SIZE, sourceAddress } from "./options.ts";
 import { type ErrorKind, type ProgressSnapshot, type RunResult, zeroErrors } from "./result.ts";
 
-/** How a --tls client checks the server: against `ca` (PEM), the system's CAs, or not at all. */
-export interface ClientTls {
-  readonly rejectUnauthorized: boolean;
-  readonly ca?: string;
-}
+export type { ClientTls } from "./tls-probe.ts";
 
 export interface EngineConfig {
   readonly host: string;
@@ -299,6 +296,13 @@ export class Engine {
   private bytesOut = 0;
   bytesIn = 0;
 
+  /** Why the server's certificate is refused (one probe per run, asked once a wss:// connection fails to open). */
+  private certificateProbe: Promise<string | null> | null = null;
+
+  private wssCertificateRefusal(): Promise<string | null> {
+    return (this.certificateProbe ??= certificateRefusal(this.connectHost, this.cfg.port, this.cfg.tls!));
+  }
+
   /** --tls with the certificate checked (a CA given, or the system's). */
   get verifiesCertificates(): boolean {
     return this.cfg.tls !== null && this.cfg.tls.rejectUnauthorized;
@@ -526,7 +530,11 @@ export class Engine {
       c.reader.feed(chunk);
     };
     ws.onerror = () => {
-      if (c.state === CONNECTING) this.onConnectError(c, new Error(`WebSocket to ${ws.url} failed to open`));
+      if (c.state !== CONNECTING) return;
+      const failed = `WebSocket to ${ws.url} failed to open`;
+      if (!this.verifiesCertificates) return this.onConnectError(c, new Error(failed));
+      // Bun does not say why: a refused certificate is named as the TCP --tls clients name it.
+      void this.wssCertificateRefusal().then((why) => this.onConnectError(c, new Error(why === null ? failed : `${failed}: ${why}`)));
     };
     ws.onclose = (e: CloseEvent) => {
       this.onClose(c, e.code === 1000 || e.code === 1005 ? undefined : new Error(`WebSocket closed with ${e.code}${e.reason === "" ? "" : ` (${e.reason})`}`));

@@ -4,6 +4,7 @@
 // started from source starts its workers.
 import { makeServerId } from "../protocol/client-frame.ts";
 import { readFileSync } from "node:fs";
+import { readCaFile } from "./ca-file.ts";
 import { type ClientTls, Engine, LOADTEST_MESSAGE_ID } from "./engine.ts";
 import {
   LOADTEST_USAGE,
@@ -58,10 +59,9 @@ export async function runLoadtest(argv: string[], out?: LoadtestOutput): Promise
   if (o.worker) return runWorker(o, io);
 
   if (o.tlsCa !== "") {
-    try {
-      readFileSync(o.tlsCa, "utf8");
-    } catch (e) {
-      io.stderr(`game-gateway loadtest: --tls-ca ${o.tlsCa}: cannot read it (${(e as Error).message}); expected a PEM file of a CA certificate\n\n${LOADTEST_USAGE}\n`);
+    const ca = readCaFile(o.tlsCa);
+    if ("problem" in ca) {
+      io.stderr(`game-gateway loadtest: --tls-ca ${o.tlsCa}: ${ca.problem}; expected a PEM file of a CA certificate\n\n${LOADTEST_USAGE}\n`);
       return EXIT_USAGE;
     }
   }

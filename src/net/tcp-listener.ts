@@ -38,6 +38,7 @@ import { ALLOW_EVERY_UPGRADE, forwardedClientAddress, readHeaderFields, refusalR
 // max_pending_proxy_headers such connections at once, so silent sockets cannot hold the slots.
 // Input bytes held across reads (partial frames, input read while paused) come from one global
 // budget (pending_input_limit); a frame once started must complete within partial_frame_timeout.
+// A sniffed WebSocket's unfinished message (held by its driver) counts and is timed the same way.
 
 export interface TcpListenerOptions {
   readonly host: string;
@@ -220,6 +221,13 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
   private outputWaitingSince = 0;
   /** A frame completed during the current feed (the pending bytes, if any, are a newer frame). */
   private frameDone = false;
+  /**
+   * Since when (listener clock) the WebSocket driver has held an unfinished message; 0 when it
+   * holds none. Timed by partial_frame_timeout like a partial game frame.
+   */
+  private messageSince = 0;
+  /** A WebSocket message completed during the current input (what the driver holds is a newer one). */
+  private messageDone = false;
   /** Held input counted in the listener's budget. */
   private heldCounted = 0;
   /** Paused for backend backpressure: input is kept here, not framed, until resumed. */
@@ -241,7 +249,8 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
   private wsCloseCode = 0;
   /**
    * A trusted proxy's connection, not yet admitted: a WebSocket handshake may name the client in
-   * X-Forwarded-For, so admission waits for the first bytes (first_message_timeout bounds the wait).
+   * X-Forwarded-For, so admission waits for the first bytes (first_message_timeout bounds the wait,
+   * max_pending_proxy_headers the number waiting, counted in ListenerState.awaitingHeader).
    */
   private admissionWaits = false;
   /** When (listener clock) the last ping went to a quiet WebSocket client; a ping per quiet spell. */
@@ -292,8 +301,22 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
    */
   private waitForForwardedAddress(): boolean {
     if (!this.sniffing || !this.ctx.upgrade.trustedProxies.contains(this.remoteAddress)) return false;
+    // Not admitted yet, so no per-IP limit holds these: the PROXY header waiters' bound does.
+    const state = this.ctx.state;
+    if (state.awaitingHeader >= this.ctx.proxy.maxPendingHeaders) {
+      this.refuse("proxy_pending_limit");
+      return true;
+    }
+    state.awaitingHeader++;
     this.admissionWaits = true;
     return true;
+  }
+
+  /** The first bytes have decided how a trusted proxy's connection is admitted (or it is gone): it no longer waits. */
+  private forwardedAddressDecided(): void {
+    if (!this.admissionWaits) return;
+    this.admissionWaits = false;
+    this.ctx.state.awaitingHeader--;
   }
 
   /**
@@ -377,20 +400,22 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
       case "absent":
         if (this.trustedPeer && this.ctx.proxy.mode === "required") return this.refuse("proxy_missing");
         this.headerDecided();
-        if (this.admitted || this.waitForForwardedAddress() || this.admit(bytes)) this.input(bytes);
+        if ((this.admitted || this.waitForForwardedAddress() || this.admit(bytes)) && !this.closing) this.input(bytes);
         return;
       case "header":
         if (!this.trustedPeer) return this.refuse("proxy_untrusted");
         this.headerDecided();
         if (parsed.address !== null) this.remoteAddress = parsed.address;
-        if ((this.waitForForwardedAddress() || this.admit(bytes.subarray(parsed.length))) && parsed.length < bytes.length) this.input(bytes.subarray(parsed.length));
+        if ((this.waitForForwardedAddress() || this.admit(bytes.subarray(parsed.length))) && !this.closing && parsed.length < bytes.length) {
+          this.input(bytes.subarray(parsed.length));
+        }
         return;
     }
   }
 
   /** Bytes read from the client, past any PROXY header: a game client's frames, or HTTP/WebSocket. */
   private input(chunk: Uint8Array): void {
-    if (this.ws !== null) this.ws.input(chunk);
+    if (this.ws !== null) this.webSocketInput(this.ws, chunk);
     else if (this.sniffing) this.sniff(chunk);
     else this.feed(chunk);
   }
@@ -404,7 +429,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
       this.sniffed = null;
       if (this.admissionWaits) {
         // A game client behind a trusted proxy: admitted by the peer's address, as any game client.
-        this.admissionWaits = false;
+        this.forwardedAddressDecided();
         if (!this.admit(held)) return; // refused, or held until the gate answers
       }
       return this.feed(held);
@@ -431,6 +456,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     this.ws = ws;
     this.output.redirect(ws);
     ws.handshake(held.subarray(0, end), held.subarray(end));
+    this.countWebSocketHeld(ws); // frames pipelined behind the handshake
   }
 
   /**
@@ -450,12 +476,12 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
       this.remoteAddress = forwarded.address;
     }
     if (!policy.origins.allows(fields.get("origin"))) {
-      this.admissionWaits = false;
+      this.forwardedAddressDecided();
       this.refuseUpgrade("origin_not_allowed", 403);
       return false;
     }
     if (this.admissionWaits) {
-      this.admissionWaits = false;
+      this.forwardedAddressDecided();
       const answer = this.ctx.admission.request(this.remoteAddress, this);
       if (answer === ADMISSION_PENDING) {
         this.upgradeAwaitsAdmission = true;
@@ -492,13 +518,32 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     this.close("rejected");
   }
 
+  /**
+   * WebSocket frames: the driver keeps an unfinished message's bytes, which count in the held-input
+   * budget and are timed by partial_frame_timeout, as the FrameReader's partial frame is.
+   */
+  private webSocketInput(ws: WebSocketStream, chunk: Uint8Array): void {
+    ws.input(chunk);
+    this.countWebSocketHeld(ws);
+  }
+
+  /** After input reached the driver: times and counts what it holds for an unfinished message. */
+  private countWebSocketHeld(ws: WebSocketStream): void {
+    if (ws.heldBytes === 0) this.messageSince = 0;
+    else if (this.messageSince === 0 || this.messageDone) this.messageSince = this.ctx.now();
+    this.messageDone = false;
+    if (this.countHeld()) this.close("pending_input_limit");
+  }
+
   // ---- WebSocketStreamOwner ---------------------------------------------------------------------
 
   onStreamBytes(b: Uint8Array): void {
+    this.messageDone = true;
     if (!this.closing) this.feed(b);
   }
 
   onStreamText(): void {
+    this.messageDone = true;
     if (this.closing) return;
     this.wsCloseCode = TEXT_MESSAGE_CODE;
     this.close("malformed_frame");
@@ -543,7 +588,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
 
   /** Brings this port's share of the held-input budget up to date; true when it grew past the budget. */
   private countHeld(): boolean {
-    const held = this.reader.heldBytes + (this.pausedInput === null ? 0 : this.pausedInput.capacity);
+    const held = this.reader.heldBytes + (this.pausedInput === null ? 0 : this.pausedInput.capacity) + (this.ws === null ? 0 : this.ws.heldBytes);
     const grew = held - this.heldCounted;
     if (grew === 0) return false;
     const state = this.ctx.state;
@@ -562,8 +607,7 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
       if (now >= this.headerDeadline) this.refuse("proxy_timeout");
       return;
     }
-    const since = this.partialSince;
-    if (since !== 0 && !this.paused && now - since >= this.ctx.options.partialFrameTimeoutMs) return this.close("partial_frame_timeout");
+    if (!this.paused && (this.overdue(this.partialSince, now) || this.overdue(this.messageSince, now))) return this.close("partial_frame_timeout");
     // Socket deadlines, as the reference set them on client sockets. A paused client is not read
     // from, so its silence is the gateway's doing, not the client's.
     const { readTimeoutMs = 0, writeTimeoutMs = 0 } = this.ctx.options;
@@ -571,6 +615,11 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     if (this.ws !== null && !this.paused && this.webSocketIdle(now)) return;
     if (this.queuedBytes === 0) this.outputWaitingSince = 0;
     else if (writeTimeoutMs > 0 && this.outputWaitingSince !== 0 && now - this.outputWaitingSince >= writeTimeoutMs) this.abort("write_timeout");
+  }
+
+  /** A partial frame or WebSocket message started at `since` (0: none) has passed partial_frame_timeout. */
+  private overdue(since: number, now: number): boolean {
+    return since !== 0 && now - since >= this.ctx.options.partialFrameTimeoutMs;
   }
 
   /**
@@ -652,7 +701,9 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
     if (this.closing || !this.paused) return;
     this.paused = false;
     this.socket.resume();
-    if (this.partialSince !== 0) this.partialSince = this.ctx.now(); // its clock restarts
+    // Their clocks restart: the client could not finish while the gateway was not reading.
+    if (this.partialSince !== 0) this.partialSince = this.ctx.now();
+    if (this.messageSince !== 0) this.messageSince = this.ctx.now();
     if (this.pausedInput !== null && this.pausedInput.length > 0) {
       // Framed after the caller (a backend connection resuming a batch) has finished its loop.
       queueMicrotask(this.feedPausedInput!);
@@ -768,11 +819,12 @@ export class TcpClientPort<S = unknown> implements ClientPort<S>, WebSocketStrea
       this.ctx.admission.cancel(this);
     }
     this.headerDecided();
+    this.forwardedAddressDecided();
     this.reader.stop();
     this.pausedInput?.clear();
-    this.countHeld();
     this.output.discard();
-    this.ws?.release();
+    this.ws?.release(); // before the count: a released stream holds nothing
+    this.countHeld();
     this.sniffed = null;
     this.closing = true;
     this.ctx.portClosed(this);

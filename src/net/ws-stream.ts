@@ -38,15 +38,25 @@ export function firstOfferedSubprotocol(offer: string | undefined): string {
   return (comma < 0 ? offer : offer.slice(0, comma)).trim();
 }
 
-/** websocket-driver's per-connection (Hybi) driver, created once the handshake's header is parsed. */
+/**
+ * websocket-driver's per-connection (Hybi) driver, created once the handshake's header is parsed.
+ * Its parser keeps a message's bytes until the message is whole: frame bytes not parsed yet in
+ * `_reader` (StreamReader's `_queueSize`), finished fragments of an unfinished message in
+ * `_message` (`length`). The driver has no public way to ask (hybi.js, 0.7/0.8).
+ */
 interface HybiDriver {
   ERRORS?: Record<string, number>;
+  _reader?: { _queueSize?: number };
+  _message?: { length?: number };
 }
 
 export class WebSocketStream implements ByteSink {
   private readonly driver: Driver;
   /** Frames the socket has not taken yet. */
   private readonly raw: QueuedSocketWriter;
+  /** The driver's parser once the handshake is answered: what it holds is read from it. */
+  private hybi: HybiDriver | null = null;
+  private released = false;
 
   constructor(socket: ByteSink, pool: BufferPool, writeQueueLimit: number, maxPayload: number, owner: WebSocketStreamOwner) {
     const driver = (this.driver = websocket.server({ maxLength: maxPayload }));
@@ -59,6 +69,7 @@ export class WebSocketStream implements ByteSink {
     driver.on("connect", () => {
       const hybi = (driver as unknown as { _delegate?: HybiDriver })._delegate;
       if (hybi?.ERRORS !== undefined) hybi.ERRORS = { ...hybi.ERRORS, unacceptable: PROTOCOL_ERROR };
+      this.hybi = hybi ?? null;
       // Browsers refuse a 101 that answers no subprotocol when they offered some.
       const chosen = firstOfferedSubprotocol(driver.headers["sec-websocket-protocol"]);
       if (chosen !== "") driver.setHeader("Sec-WebSocket-Protocol", chosen);
@@ -84,6 +95,17 @@ export class WebSocketStream implements ByteSink {
     // A copy, as a Buffer: the driver parses Buffers only and keeps a partial frame's chunks by
     // reference, while the caller's bytes may be reused (held input is drained from a pooled ring).
     this.driver.io.write(Buffer.from(chunk));
+  }
+
+  /**
+   * Input bytes the driver holds for a message not yet whole (a partial frame, and earlier
+   * fragments of a fragmented message): counted in the held-input budget like a partial game
+   * frame, since a client can make them as large as ws_max_payload_length. 0 once released.
+   */
+  get heldBytes(): number {
+    const hybi = this.hybi;
+    if (hybi === null || this.released) return 0;
+    return (hybi._reader?._queueSize ?? 0) + (hybi._message?.length ?? 0);
   }
 
   write(data: Uint8Array, byteOffset = 0, byteLength = data.length - byteOffset): number {
@@ -113,6 +135,7 @@ export class WebSocketStream implements ByteSink {
   }
 
   release(): void {
+    this.released = true;
     this.raw.release();
   }
 }

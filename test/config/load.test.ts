@@ -236,6 +236,11 @@ describe("rejections name the key path, the value and what was expected", () => 
     ["redis:\n  key_prefix: { a: 1 }", 'redis.key_prefix: expected a string, got {"a":1}'],
     ["server:\n  use_grpc: 1", "server.use_grpc: expected true or false, got 1"],
     ["server:\n  ws_listen_addr: 8081", 'server.ws_listen_addr: expected "host:port", ":port" or "[ipv6]:port" with a port 0..65535, got 8081'],
+    [
+      "server:\n  pending_input_limit: 10",
+      "server.pending_input_limit: expected a size of at least 65544: room for one partial frame of the largest a client may send (65543 bytes: 8-byte header + 65535-byte body), got 10",
+    ],
+    ["server:\n  pending_input_limit: 64KiB", "server.pending_input_limit: expected a size of at least 65544"],
     ["server:\n  ws_path: ws", 'server.ws_path: expected a URL path starting with "/", e.g. "/ws", got "ws"'],
     [
       "security:\n  allowed_origins: ['https://play.example.com:443']",

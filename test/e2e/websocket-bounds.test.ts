@@ -32,7 +32,7 @@ async function silentClient(port: number, path: string) {
   const answer = () => readServerAnswer(concat(chunks));
   await eventually(() => answer().binary.length === 1, "the handshake and the echo");
   scope.defer(() => void socket.terminate());
-  return { answer, state };
+  return { answer, state, socket };
 }
 
 describe("idle WebSocket clients: pings and server.ws_idle_timeout", () => {
@@ -152,5 +152,55 @@ describe("server.pending_input_limit covers the dedicated WebSocket listener", (
     await eventually(() => gw.gateway.buffers.stats().outstanding === 1, "a new client's partial frame held");
     expect(again.closed).toBe(false);
     again.end();
+  });
+});
+
+describe("a sniffed WebSocket client's unfinished message is held input (websocket-driver keeps it until whole)", () => {
+  /** Most of one 60,000-byte binary message: its frame with the last 1,000 payload bytes not sent. */
+  const unfinishedMessage = () => clientFrame(new Uint8Array(60_000)).subarray(0, 60_008 - 1_000);
+
+  test("it counts in server.pending_input_limit: the client whose message passes the budget is closed with 1009", async () => {
+    const backend = await scope.backend();
+    const gw = scope.gateway({
+      // Room for one unfinished 60 KB message, not two.
+      server: { pending_input_limit: "100KiB", first_message_timeout: "1m" },
+      routing: { rules: [rule(GAME, [`127.0.0.1:${backend.port}`])] },
+    });
+    const first = await silentClient(gw.gateway.port, "/game");
+    first.socket.write(unfinishedMessage());
+    await Bun.sleep(100); // nothing to wait for: the first client must stay open
+    const second = await silentClient(gw.gateway.port, "/game");
+    second.socket.write(unfinishedMessage());
+    await eventually(() => second.state.closed, "the client past the budget closed");
+    expect([second.answer().closeCode, second.answer().closeReason]).toEqual([1009, "pending_input_limit"]);
+    expect(await closes(gw, "pending_input_limit")).toBe(1);
+    expect(first.state.closed).toBe(false);
+    // The second client's share went back with it: a third fits beside the first.
+    const third = await silentClient(gw.gateway.port, "/game");
+    third.socket.write(clientFrame(new Uint8Array(30_000), true, 2, false)); // a whole fragment of an unfinished message
+    await Bun.sleep(100);
+    expect(third.state.closed).toBe(false);
+    expect(await closes(gw, "pending_input_limit")).toBe(1);
+  });
+
+  test("it is timed by server.partial_frame_timeout, a partial frame or a fragment alike", async () => {
+    const backend = await scope.backend();
+    const gw = scope.gateway({
+      server: { partial_frame_timeout: "300ms", first_message_timeout: "1m" },
+      session: { sweep_interval: "50ms" },
+      routing: { rules: [rule(GAME, [`127.0.0.1:${backend.port}`])] },
+    });
+    const partialFrame = await silentClient(gw.gateway.port, "/game");
+    partialFrame.socket.write(unfinishedMessage());
+    const fragment = await silentClient(gw.gateway.port, "/game");
+    fragment.socket.write(clientFrame(new Uint8Array(1_000), true, 2, false));
+    // A client whose messages are whole holds nothing and is not timed.
+    const whole = await silentClient(gw.gateway.port, "/game");
+    for (const c of [partialFrame, fragment]) {
+      await eventually(() => c.state.closed, "the unfinished message's client closed");
+      expect([c.answer().closeCode, c.answer().closeReason]).toEqual([1008, "partial_frame_timeout"]);
+    }
+    expect(await closes(gw, "partial_frame_timeout")).toBe(2);
+    expect(whole.state.closed).toBe(false);
   });
 });

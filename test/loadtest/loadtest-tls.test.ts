@@ -2,7 +2,7 @@
 // certificates made by openssl: TCP clients over TLS and wss:// clients, the certificate checked
 // (a private CA via --tls-ca, or not at all via --tls-insecure) or refused.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DemoBackend } from "../../src/demo/demo-backend.ts";
 import { runLoadtest } from "../../src/loadtest/main.ts";
@@ -99,6 +99,36 @@ describe("loadtest --tls: clients round-tripping through a gateway's TLS listene
     expect(j.errors.connect_failed).toBe(10);
     expect(j.connections.ok).toBe(0);
     expect(j.messages.received).toBe(0);
+  });
+
+  test("--ws --tls with a CA it does not trust: -verbose names the certificate error, as for TCP", async () => {
+    for (const [port, path] of [[gw.gateway.wsPort, "/ws"], [gw.gateway.port, "/game"]] as const) {
+      let stderr = "";
+      const code = await runLoadtest([...load, "-port", String(port), "--ws", "--ws-path", path, "--tls", "--tls-ca", join(dir, "gw-b.crt"), "-verbose"], {
+        stdout: () => {},
+        stderr: (s) => void (stderr += s),
+      });
+      expect(code).toBe(1);
+      expect(stderr).toContain("failed to open: TLS: server certificate not accepted: ");
+    }
+  });
+
+  test("a --tls-ca file that is no certificate (a private key, junk, a truncated certificate): exit 2 before any connection, naming the flag and why", async () => {
+    const junk = join(dir, "junk.pem");
+    writeFileSync(junk, "not a certificate\n");
+    const truncated = join(dir, "truncated.pem");
+    const cert = readFileSync(join(dir, "ca.crt"), "utf8");
+    writeFileSync(truncated, cert.replace(/\n[A-Za-z0-9+/=]{64}\n/, "\nAAAA\n"));
+    for (const [file, why] of [
+      ["ip.key", "not a PEM certificate (it holds a PRIVATE KEY, no CERTIFICATE)"],
+      ["junk.pem", "not a PEM certificate (no PEM block in it)"],
+      ["truncated.pem", "not a PEM certificate (certificate 1 of 1 does not parse"],
+    ] as const) {
+      let stderr = "";
+      const code = await runLoadtest([...load, "-port", String(gw.gateway.port), "--tls", "--tls-ca", join(dir, file)], { stdout: () => {}, stderr: (s) => void (stderr += s) });
+      expect(code).toBe(2);
+      expect(stderr).toContain(`--tls-ca ${join(dir, file)}: ${why}`);
+    }
   });
 
   test("plain clients on the TLS listener get no round trip: the listener really is TLS", async () => {

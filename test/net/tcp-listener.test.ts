@@ -112,6 +112,42 @@ describe("PROXY mode admission", () => {
   });
 });
 
+describe("a trusted proxy's connections wait for their first bytes within max_pending_proxy_headers", () => {
+  test("silent connections from a trusted X-Forwarded-For proxy: past the bound refused as proxy_pending_limit; a decided one frees its slot", async () => {
+    const a = await scope.backend();
+    const gw = scope.gateway({
+      // proxy_protocol off: these wait because an upgrade's X-Forwarded-For may name the client.
+      security: { trusted_proxies: ["127.0.0.2/32"], max_pending_proxy_headers: 3, max_connections_per_ip: 5, connection_rate_limit: 100 },
+      routing: { rules: [rule(T, [`127.0.0.1:${a.port}`])] },
+    });
+    const silent: Raw[] = [];
+    for (let i = 0; i < 5; i++) silent.push(await raw(gw.gateway.port, "127.0.0.2"));
+    await eventually(async () => (await rejected(gw, "proxy_pending_limit")) === 2, "two refusals past the bound");
+    await eventually(() => silent.filter((s) => s.closed).length === 2, "the two refused closed");
+    expect(gw.gateway.clientConnections).toBe(3);
+    // A waiting one speaks (a game client behind the proxy): admitted, and its slot is free again.
+    const speaker = silent.find((s) => !s.closed)!;
+    speaker.socket.write(encodeClientFrame(1, serverIdFor(T), text("hi")));
+    await eventually(() => speaker.received > 0, "the game client's reply");
+    const next = await raw(gw.gateway.port, "127.0.0.2");
+    await Bun.sleep(100); // a refusal would come at accept
+    expect(next.closed).toBe(false);
+    expect(await rejected(gw, "proxy_pending_limit")).toBe(2);
+    // Another one past the bound again, and closing the waiting ones gives every slot back.
+    const over = await raw(gw.gateway.port, "127.0.0.2");
+    await eventually(() => over.closed, "the connection past the bound closed");
+    expect(await rejected(gw, "proxy_pending_limit")).toBe(3);
+    for (const s of [...silent, next]) if (s !== speaker) s.socket.end();
+    await eventually(() => gw.gateway.clientConnections === 1, "only the game client left");
+    const after = await Promise.all(Array.from({ length: 3 }, () => raw(gw.gateway.port, "127.0.0.2")));
+    await Bun.sleep(100);
+    expect(after.some((s) => s.closed)).toBe(false);
+    expect(await rejected(gw, "proxy_pending_limit")).toBe(3);
+    speaker.socket.end();
+    for (const s of after) s.socket.end();
+  });
+});
+
 describe("peers without an address", () => {
   test("a peer that sends and resets before accept is refused and counted; nothing it sent is forwarded", async () => {
     const a = await scope.backend();

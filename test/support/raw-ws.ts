@@ -11,12 +11,15 @@ export function handshakeRequest(path = "/game", extraHeaders = ""): string {
   );
 }
 
-/** One final frame (opcode 2: binary) as a client sends it: masked, unless `masked` is false. */
-export function clientFrame(payload: Uint8Array, masked = true, opcode = 2): Uint8Array {
+/**
+ * One frame (opcode 2: binary) as a client sends it: masked, unless `masked` is false; the last
+ * of its message unless `final` is false (a fragment that continuation frames, opcode 0, follow).
+ */
+export function clientFrame(payload: Uint8Array, masked = true, opcode = 2, final = true): Uint8Array {
   const extended = payload.length < 126 ? 0 : 2;
   const headerLength = 2 + extended + (masked ? 4 : 0);
   const out = new Uint8Array(headerLength + payload.length);
-  out[0] = 0x80 | opcode;
+  out[0] = (final ? 0x80 : 0) | opcode;
   if (extended === 0) out[1] = payload.length;
   else {
     out[1] = 126;
