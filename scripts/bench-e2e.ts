@@ -577,25 +577,7 @@ async function startHaproxy(bin: string, tempDir: string, maxconn: number): Prom
   const port = freePort();
   const cfg = join(tempDir, `haproxy-${port}.cfg`);
   writeFileSync(cfg, haproxyConfig(port, echo.port, maxconn));
-  const child = new Child("haproxy", [bin, "-db", "-f", cfg]);
-  try {
-    await waitForPort(port, 15_000, () => child.alive);
-  } catch (e) {
-    await echo.child.stop();
-    throw new Error(`haproxy did not start: ${(e as Error).message}\n${child.lastLines()}`);
-  }
-  return {
-    name: "haproxy",
-    port,
-    proxy: child,
-    backend: echo.child,
-    tempDir,
-    adminPort: null,
-    stop: async () => {
-      await child.stop();
-      await echo.child.stop();
-    },
-  };
+  return proxyTarget("haproxy", [bin, "-db", "-f", cfg], port, echo, tempDir);
 }
 
 async function startNginx(install: NginxInstall, tempDir: string, maxConnections: number): Promise<Target> {
@@ -605,15 +587,20 @@ async function startNginx(install: NginxInstall, tempDir: string, maxConnections
   mkdirSync(dir, { recursive: true });
   const cfg = join(dir, "nginx.conf");
   writeFileSync(cfg, nginxConfig({ install, dir, host: HOST, port, echoPort: echo.port, maxConnections }));
-  const child = new Child("nginx", nginxCommand(install, cfg, dir));
+  return proxyTarget("nginx", nginxCommand(install, cfg, dir), port, echo, tempDir);
+}
+
+/** A peer proxy (haproxy, nginx) started on `port` in front of its own echo server: up once the port answers. */
+async function proxyTarget(name: "haproxy" | "nginx", command: string[], port: number, echo: { child: Child; port: number }, tempDir: string): Promise<Target> {
+  const child = new Child(name, command);
   try {
     await waitForPort(port, 15_000, () => child.alive);
   } catch (e) {
     await echo.child.stop();
-    throw new Error(`nginx did not start: ${(e as Error).message}\n${child.lastLines()}`);
+    throw new Error(`${name} did not start: ${(e as Error).message}\n${child.lastLines()}`);
   }
   return {
-    name: "nginx",
+    name,
     port,
     proxy: child,
     backend: echo.child,

@@ -9,8 +9,9 @@ import type { Subprocess } from "bun";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { workerOfSessionId } from "../../src/session/session-id.ts";
 import { startReferenceBackend, type ReferenceBackend } from "../support/reference-backend.ts";
-import { ChildOutput, eventually, str, text } from "../support/harness.ts";
+import { eventually, str, text } from "../support/harness.ts";
 import { parseExposition, samplesOf, sumOf } from "../support/prom-text.ts";
+import { groupConfig, scrapeGroup, startGroupProcess, type StartedGroup } from "../support/worker-group.ts";
 
 const root = join(import.meta.dir, "../..");
 const dir = mkdtempSync(join(tmpdir(), "gw-group-admin-"));
@@ -24,36 +25,12 @@ afterAll(() => {
   backend.stop();
 });
 
-interface Group {
-  readonly proc: Subprocess;
-  readonly out: ChildOutput;
-  readonly port: number;
-  readonly adminPort: number;
-  readonly pids: number[];
-}
+type Group = StartedGroup;
 
-async function startGroup(name: string): Promise<Group> {
+function startGroup(name: string): Promise<Group> {
   const cfg = join(dir, `${name}.yaml`);
-  writeFileSync(
-    cfg,
-    [
-      "server:",
-      '  listen_addr: "127.0.0.1:0"',
-      "  workers: 2",
-      'admin: { listen_addr: "127.0.0.1:0" }',
-      "graceful_shutdown_timeout: 2s",
-      "backend: { mode: per_session }",
-      "security: { connection_rate_limit: 100000, max_connections_per_ip: 100000 }",
-      "routing:",
-      "  rules:",
-      `    - { server_type: 10, endpoints: ["127.0.0.1:${backend.port}"] }`,
-    ].join("\n"),
-  );
-  const proc = Bun.spawn([process.execPath, join(root, "src/cli/main.ts"), "--config", cfg], { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  procs.push(proc);
-  const out = new ChildOutput(proc);
-  const started = await out.logLine("gateway group listening", 30_000);
-  return { proc, out, port: Number(String(started.listen).split(":").at(-1)), adminPort: started.admin_port as number, pids: started.pids as number[] };
+  writeFileSync(cfg, groupConfig(backend.port));
+  return startGroupProcess([process.execPath, join(root, "src/cli/main.ts"), "--config", cfg], dir, procs);
 }
 
 /** Clients that each round-tripped once, until both workers have at least `each`. */
@@ -70,11 +47,7 @@ async function clientsOnBoth(g: Group, each: number): Promise<{ client: GameClie
   return clients;
 }
 
-async function scrape(adminPort: number) {
-  const res = await fetch(`http://127.0.0.1:${adminPort}/metrics`);
-  expect(res.status).toBe(200);
-  return parseExposition(await res.text());
-}
+const scrape = scrapeGroup;
 
 /** The summed series a dashboard rate()s: each must never fall between two scrapes. */
 function counters(e: ReturnType<typeof parseExposition>) {

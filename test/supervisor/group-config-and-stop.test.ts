@@ -9,8 +9,9 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { startReferenceBackend, type ReferenceBackend } from "../support/reference-backend.ts";
-import { ChildOutput, eventually, str, text } from "../support/harness.ts";
+import { eventually, str, text } from "../support/harness.ts";
 import { parseExposition, samplesOf } from "../support/prom-text.ts";
+import { alive, groupConfig, serves, startGroupProcess } from "../support/worker-group.ts";
 
 const root = join(import.meta.dir, "../..");
 const dir = mkdtempSync(join(tmpdir(), "gw-group-config-"));
@@ -28,20 +29,7 @@ afterAll(() => {
 });
 
 function configText(listen = "127.0.0.1:0", extra: string[] = []): string {
-  return [
-    "server:",
-    `  listen_addr: "${listen}"`,
-    "  workers: 2",
-    "  drain_delay: 0s",
-    'admin: { listen_addr: "127.0.0.1:0" }',
-    "graceful_shutdown_timeout: 1s",
-    "backend: { mode: per_session }",
-    "security: { connection_rate_limit: 100000, max_connections_per_ip: 100000 }",
-    "routing:",
-    "  rules:",
-    `    - { server_type: 10, endpoints: ["127.0.0.1:${backend.port}"] }`,
-    ...extra,
-  ].join("\n");
+  return groupConfig(backend.port, { listen, extra, drainDelay: "0s", gracefulShutdown: "1s" });
 }
 
 const route15 = () => `    - { server_type: 15, endpoints: ["127.0.0.1:${backend.port}"] }`;
@@ -49,12 +37,9 @@ const route15 = () => `    - { server_type: 15, endpoints: ["127.0.0.1:${backend
 async function startGroup(name: string, contents: string) {
   const cfg = join(dir, `${name}.yaml`);
   writeFileSync(cfg, contents);
-  const proc = Bun.spawn([process.execPath, join(root, "src/cli/main.ts"), "--config", cfg], { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  procs.push(proc);
-  const out = new ChildOutput(proc);
-  const started = await out.logLine("gateway group listening", 30_000);
-  workerPids.push(...(started.pids as number[]));
-  return { cfg, proc, out, pids: started.pids as number[], port: Number(String(started.listen).split(":").at(-1)), adminPort: started.admin_port as number };
+  const g = await startGroupProcess([process.execPath, join(root, "src/cli/main.ts"), "--config", cfg], dir, procs);
+  workerPids.push(...g.pids);
+  return { cfg, ...g };
 }
 
 function freePort(): number {
@@ -62,24 +47,6 @@ function freePort(): number {
   const port = l.port;
   l.stop(true);
   return port;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function serves(port: number, serverType: number): Promise<boolean> {
-  const c = await GameClient.connect("127.0.0.1", port).catch(() => null);
-  if (c === null) return false;
-  c.send(1, serverIdFor(serverType), text("probe"));
-  const ok = await c.next(2000).then((f) => str(f.body) === "probe", () => false);
-  c.close();
-  return ok;
 }
 
 async function configVersions(adminPort: number): Promise<number[]> {

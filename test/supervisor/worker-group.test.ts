@@ -12,8 +12,9 @@ import { chromium } from "playwright-core";
 import { GameClient, serverIdFor } from "../../src/client/game-client.ts";
 import { workerOfSessionId } from "../../src/session/session-id.ts";
 import { startReferenceBackend, type ReferenceBackend } from "../support/reference-backend.ts";
-import { ChildOutput, eventually, str, text } from "../support/harness.ts";
-import { parseExposition, samplesOf, sumOf } from "../support/prom-text.ts";
+import { eventually, str, text } from "../support/harness.ts";
+import { samplesOf, sumOf } from "../support/prom-text.ts";
+import { alive, groupConfig, scrapeGroup, serves, startGroupProcess } from "../support/worker-group.ts";
 
 const root = join(import.meta.dir, "../..");
 const binary = join(root, "dist/game-gateway");
@@ -34,35 +35,10 @@ afterAll(() => {
   backend.stop();
 });
 
-function configLines(extraRules: string[] = []): string[] {
-  return [
-    "server:",
-    '  listen_addr: "127.0.0.1:0"',
-    "  workers: 2",
-    'admin: { listen_addr: "127.0.0.1:0" }',
-    "graceful_shutdown_timeout: 2s",
-    "backend: { mode: per_session }",
-    "security: { connection_rate_limit: 100000, max_connections_per_ip: 100000 }",
-    "routing:",
-    "  rules:",
-    `    - { server_type: 10, endpoints: ["127.0.0.1:${backend.port}"] }`,
-    ...extraRules,
-  ];
-}
-
 const ways = {
   source: (cfg: string) => [process.execPath, join(root, "src/cli/main.ts"), "--config", cfg],
   binary: (cfg: string) => [binary, "--config", cfg],
 };
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** A client that has round-tripped once, and the worker its session is on (from the ID the backend saw). */
 async function connectOne(port: number, name: string): Promise<{ client: GameClient; worker: number }> {
@@ -77,32 +53,16 @@ async function roundTrips(client: GameClient, body: string): Promise<boolean> {
   return client.next(3000).then((f) => str(f.body) === body, () => false);
 }
 
-async function scrape(adminPort: number) {
-  const res = await fetch(`http://127.0.0.1:${adminPort}/metrics`);
-  expect(res.status).toBe(200);
-  return parseExposition(await res.text());
-}
-
-async function serves(port: number, serverType: number): Promise<boolean> {
-  const c = await GameClient.connect("127.0.0.1", port);
-  c.send(1, serverIdFor(serverType), text("probe"));
-  const ok = await c.next(2000).then((f) => str(f.body) === "probe", () => false);
-  c.close();
-  return ok;
-}
-
 for (const [way, command] of Object.entries(ways)) {
   describe(`a group of 2 workers (${way})`, () => {
     test("both take clients; a killed worker is restarted, the other's players carry on; SIGHUP reloads all; SIGTERM drains and exits 0", async () => {
       const cfg = join(dir, `${way}.yaml`);
-      writeFileSync(cfg, configLines().join("\n"));
-      const proc = Bun.spawn(command(cfg), { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-      procs.push(proc);
-      const out = new ChildOutput(proc);
-      const started = await out.logLine("gateway group listening", 30_000);
-      const port = Number(String(started.listen).split(":").at(-1));
-      const pids = started.pids as number[];
-      const adminPort = started.admin_port as number;
+      writeFileSync(cfg, groupConfig(backend.port));
+      const group = await startGroupProcess(command(cfg), dir, procs);
+      const { proc, out } = group;
+      const port = group.port;
+      const pids = group.pids;
+      const adminPort = group.adminPort;
       expect(pids).toHaveLength(2);
 
       // The kernel spreads connections over the workers roughly, not in turn: connect until both have some.
@@ -112,7 +72,7 @@ for (const [way, command] of Object.entries(ways)) {
       expect(new Set(backend.sessions).size).toBe(backend.sessions.length);
 
       // One admin port for the group: /metrics merges both workers' series and parses as Prometheus text.
-      const merged = await scrape(adminPort);
+      const merged = await scrapeGroup(adminPort);
       expect(sumOf(merged, "game_gateway_connections_total")).toBe(clients.length);
       expect(sumOf(merged, "game_gateway_connections_active")).toBe(clients.length);
       expect(sumOf(merged, "game_gateway_messages_processed_total", { direction: "client_to_backend" })).toBe(clients.length);
@@ -139,7 +99,7 @@ for (const [way, command] of Object.entries(ways)) {
       expect(back.worker).toBe(1);
       expect(back.pid).not.toBe(pids[1]);
       for (const [i, c] of onZero.entries()) expect(await roundTrips(c.client, `still here ${i}`)).toBe(true);
-      expect(samplesOf(await scrape(adminPort), "game_gateway_worker_restarts_total", { worker: "1" }).map((s) => s.value)).toEqual([1]);
+      expect(samplesOf(await scrapeGroup(adminPort), "game_gateway_worker_restarts_total", { worker: "1" }).map((s) => s.value)).toEqual([1]);
       for (const c of onOne) await c.client.closed;
       // New clients reach the restarted worker too.
       const again: { client: GameClient; worker: number }[] = [];
@@ -181,30 +141,26 @@ for (const [way, command] of Object.entries(ways)) {
 
 test("workers do not outlive their supervisor", async () => {
   const cfg = join(dir, "orphans.yaml");
-  writeFileSync(cfg, configLines().join("\n"));
-  const proc = Bun.spawn(ways.source(cfg), { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  procs.push(proc);
-  const out = new ChildOutput(proc);
-  const started = await out.logLine("gateway group listening", 30_000);
-  const pids = started.pids as number[];
+  writeFileSync(cfg, groupConfig(backend.port));
+  const group = await startGroupProcess(ways.source(cfg), dir, procs);
+  const { proc } = group;
+  const pids = group.pids;
   proc.kill("SIGKILL");
   await eventually(() => pids.every((pid) => !alive(pid)), "both workers to exit after the supervisor was killed");
 }, 60_000);
 
 test("a worker that does not answer in time is left out of /metrics and flagged; /health and /ready name it; after 3 unanswered pings it is killed and restarted", async () => {
   const cfg = join(dir, "stopped.yaml");
-  writeFileSync(cfg, configLines().join("\n"));
-  const proc = Bun.spawn(ways.source(cfg), { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  procs.push(proc);
-  const out = new ChildOutput(proc);
-  const started = await out.logLine("gateway group listening", 30_000);
-  const pids = started.pids as number[];
-  const adminPort = started.admin_port as number;
+  writeFileSync(cfg, groupConfig(backend.port));
+  const group = await startGroupProcess(ways.source(cfg), dir, procs);
+  const { proc, out } = group;
+  const pids = group.pids;
+  const adminPort = group.adminPort;
   const from = out.stdout.length;
   process.kill(pids[0]!, "SIGSTOP");
   // All at once: each waits out the 2 s answer deadline, and the watchdog kills the worker about 6 s after the stop.
   const [e, health, ready, status] = await Promise.all([
-    scrape(adminPort),
+    scrapeGroup(adminPort),
     fetch(`http://127.0.0.1:${adminPort}/health`),
     fetch(`http://127.0.0.1:${adminPort}/ready`),
     fetch(`http://127.0.0.1:${adminPort}/api/status`),
@@ -229,7 +185,7 @@ test("a worker that does not answer in time is left out of /metrics and flagged;
   expect(back.worker).toBe(0);
   expect(alive(pids[0]!)).toBe(false);
   expect((await fetch(`http://127.0.0.1:${adminPort}/ready`)).status).toBe(200);
-  expect(samplesOf(await scrape(adminPort), "game_gateway_worker_restarts_total", { worker: "0" }).map((s) => s.value)).toEqual([1]);
+  expect(samplesOf(await scrapeGroup(adminPort), "game_gateway_worker_restarts_total", { worker: "0" }).map((s) => s.value)).toEqual([1]);
   proc.kill("SIGTERM");
   expect(await proc.exited).toBe(0);
 }, 60_000);
@@ -239,19 +195,17 @@ test("a worker that does not answer in time is left out of /metrics and flagged;
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 (existsSync(CHROMIUM) ? test : test.skip)("the status page shows each worker: pid, state, sessions, restarts", async () => {
   const cfg = join(dir, "page.yaml");
-  writeFileSync(cfg, configLines().join("\n"));
-  const proc = Bun.spawn(ways.source(cfg), { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  procs.push(proc);
-  const out = new ChildOutput(proc);
-  const started = await out.logLine("gateway group listening", 30_000);
-  const pids = started.pids as number[];
-  const port = Number(String(started.listen).split(":").at(-1));
+  writeFileSync(cfg, groupConfig(backend.port));
+  const group = await startGroupProcess(ways.source(cfg), dir, procs);
+  const { proc } = group;
+  const pids = group.pids;
+  const port = group.port;
   const clients: { client: GameClient; worker: number }[] = [];
   for (let i = 0; i < 64 && new Set(clients.map((c) => c.worker)).size < 2; i++) clients.push(await connectOne(port, `page player ${i}`));
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu"], timeout: 30_000 });
   try {
     const page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${started.admin_port}/`);
+    await page.goto(`http://127.0.0.1:${group.adminPort}/`);
     await page.locator("#workers-panel").waitFor({ state: "visible", timeout: 15_000 });
     const rows = page.locator("tr[data-testid=worker-row]");
     await eventually(async () => (await rows.count()) === 2, "two worker rows");
@@ -279,14 +233,12 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 for (const [way, command] of Object.entries(ways)) {
   test(`max_connections_per_ip 3 over 2 workers admits exactly 3 of 8 connections from one address; a dead worker's share is freed (${way})`, async () => {
     const cfg = join(dir, `per-ip-${way}.yaml`);
-    writeFileSync(cfg, configLines().join("\n").replace("max_connections_per_ip: 100000", "max_connections_per_ip: 3"));
-    const proc = Bun.spawn(command(cfg), { cwd: dir, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-    procs.push(proc);
-    const out = new ChildOutput(proc);
-    const started = await out.logLine("gateway group listening", 30_000);
-    const port = Number(String(started.listen).split(":").at(-1));
-    const pids = started.pids as number[];
-    const adminPort = started.admin_port as number;
+    writeFileSync(cfg, groupConfig(backend.port).replace("max_connections_per_ip: 100000", "max_connections_per_ip: 3"));
+    const group = await startGroupProcess(command(cfg), dir, procs);
+    const { proc, out } = group;
+    const port = group.port;
+    const pids = group.pids;
+    const adminPort = group.adminPort;
 
     /** Connects n clients at once; the ones that round-trip were admitted, each with the worker its session is on. */
     const attempt = async (n: number, tag: string): Promise<{ client: GameClient; worker: number }[]> => {
@@ -300,7 +252,7 @@ for (const [way, command] of Object.entries(ways)) {
 
     const first = await attempt(8, "first");
     expect(first).toHaveLength(3);
-    const e = await scrape(adminPort);
+    const e = await scrapeGroup(adminPort);
     expect(sumOf(e, "game_gateway_connection_rejected_total", { reason: "ip_rate_limit" })).toBe(5);
     expect(sumOf(e, "game_gateway_connection_refusals_total", { refusal: "per_ip_limit" })).toBe(5);
 
