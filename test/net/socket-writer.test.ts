@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { gcAndSweep, heapStats } from "bun:jsc";
-import { BatchedSocketWriter, type ByteSink } from "../../src/net/socket-writer.ts";
+import { BatchedSocketWriter, EARLY_WRITE_BYTES, type ByteSink } from "../../src/net/socket-writer.ts";
 
 // A socket whose kernel buffer takes `room` more bytes: the partial writes a real socket makes
 // under load, in an order a test can choose (a loopback socket drains too fast to pin one down).
@@ -154,5 +154,84 @@ describe("BatchedSocketWriter: one flush per event-loop turn for every writer", 
     expect([first.writes, second.writes]).toEqual([1, 0]);
     await nextTurn();
     expect([first.writes, second.writes]).toEqual([2, 1]);
+  });
+});
+
+describe("BatchedSocketWriter: a batch past EARLY_WRITE_BYTES is written before the turn ends", () => {
+  // Bun can starve immediates for 100+ ms while it dispatches reads, so the end-of-turn flush is not
+  // the only point at which a large batch goes out.
+  const FRAME = 1000;
+
+  test("the reservation after the threshold writes everything queued, in order, without waiting for the turn", async () => {
+    const sink = new ByteLimitedSink();
+    sink.room = Number.MAX_SAFE_INTEGER;
+    let relieved = 0;
+    const writer = new BatchedSocketWriter(1024, 1 << 20, 1 << 22, () => relieved++);
+    writer.attach(sink);
+    await nextTurn();
+    const frames = Math.ceil(EARLY_WRITE_BYTES / FRAME);
+    for (let i = 0; i < frames; i++) reserveFilled(writer, FRAME);
+    expect(sink.written).toBe(0); // at the threshold, not past it: still one write per turn
+    reserveFilled(writer, FRAME);
+    expect(sink.written).toBe(frames * FRAME); // everything before the new frame, synchronously
+    expect(writer.queuedBytes).toBe(FRAME);
+    expect(relieved).toBe(0); // relief waits for the turn's flush
+    await nextTurn();
+    expect(sink.written).toBe((frames + 1) * FRAME);
+  });
+
+  test("a socket that took part of an early write gets no more until the flush, then early writes resume", async () => {
+    let calls = 0;
+    const sink = new ByteLimitedSink();
+    const counted: ByteSink = { write: (d, o, l) => (calls++, sink.write(d, o, l)) };
+    const writer = new BatchedSocketWriter(1024, 1 << 20, 1 << 22, () => {});
+    writer.attach(counted);
+    await nextTurn();
+    calls = 0;
+    sink.room = 10_000; // the kernel buffer takes a little, then is full
+    const frames = Math.ceil(EARLY_WRITE_BYTES / FRAME) + 1;
+    for (let i = 0; i < frames * 3; i++) reserveFilled(writer, FRAME);
+    expect(calls).toBe(1); // one short early write, not one per frame while the socket is full
+    expect(sink.written).toBe(10_000);
+    sink.room = Number.MAX_SAFE_INTEGER; // drained: the drain handler calls flush()
+    writer.flush();
+    expect(writer.queuedBytes).toBe(0);
+    calls = 0;
+    for (let i = 0; i < frames; i++) reserveFilled(writer, FRAME);
+    expect(calls).toBe(1);
+  });
+
+  test("through a real loopback socket, a 1 MiB burst reaches the peer intact", async () => {
+    const got: Uint8Array[] = [];
+    let received = 0;
+    const server = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: { data: (_s, d) => { got.push(new Uint8Array(d)); received += d.length; } },
+    });
+    let writes = 0;
+    const client = await Bun.connect({ hostname: "127.0.0.1", port: server.port, socket: { data() {}, drain: () => writer.flush() } });
+    const sink: ByteSink = { write: (d, o, l) => (writes++, client.write(d, o, l)) };
+    const writer = new BatchedSocketWriter(1024, 4 << 20, 8 << 20, () => {});
+    writer.attach(sink);
+    await nextTurn();
+    writes = 0;
+    const count = Math.ceil((1 << 20) / FRAME);
+    for (let i = 0; i < count; i++) {
+      const at = writer.reserve(FRAME);
+      for (let j = 0; j < FRAME; j++) writer.bytes[at + j] = (i + j) & 0xff;
+    }
+    expect(writes).toBeGreaterThan(1); // written during the burst, not only at the end of the turn
+    const want = count * FRAME;
+    const deadline = Date.now() + 10_000;
+    while (received < want && Date.now() < deadline) await Bun.sleep(5);
+    client.end();
+    server.stop(true);
+    const all = Buffer.concat(got);
+    expect(all.length).toBe(want);
+    for (let i = 0; i < count; i++) {
+      const at = i * FRAME;
+      if (all[at] !== (i & 0xff) || all[at + FRAME - 1] !== ((i + FRAME - 1) & 0xff)) throw new Error(`frame ${i} out of order or corrupt`);
+    }
   });
 });
