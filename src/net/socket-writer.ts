@@ -110,10 +110,11 @@ function scheduleFlush(writer: BatchedSocketWriter): void {
 
 /**
  * Queued bytes past which reserve() writes the batch at once instead of waiting for the end of the
- * turn. Bun can go 100-300 ms without running immediates while it keeps dispatching socket reads
- * (measured under workload c: a setImmediate from a data callback ran 11,928 reads later), and a
- * batch held that long is latency for every session on the connection and, past high water, pauses
- * their clients. 64 KiB is far above a normal turn's batch, so the common path is unchanged.
+ * turn. An event loop with a backlog of reads dispatches them before it runs immediates (Bun and
+ * Node alike; under workload c's bursts a setImmediate from a data callback ran 11,928 reads and
+ * 211 ms later), and a batch held that long is latency for every session on the connection and,
+ * past high water, pauses their clients. 64 KiB is far above a normal turn's batch, so the common
+ * path is unchanged.
  */
 export const EARLY_WRITE_BYTES = 64 * 1024;
 

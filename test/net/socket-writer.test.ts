@@ -158,7 +158,7 @@ describe("BatchedSocketWriter: one flush per event-loop turn for every writer", 
 });
 
 describe("BatchedSocketWriter: a batch past EARLY_WRITE_BYTES is written before the turn ends", () => {
-  // Bun can starve immediates for 100+ ms while it dispatches reads, so the end-of-turn flush is not
+  // A loop with a backlog of reads runs immediates only after it, so the end-of-turn flush is not
   // the only point at which a large batch goes out.
   const FRAME = 1000;
 
