@@ -58,7 +58,7 @@ export async function superviseGroup(start: GroupStart): Promise<void> {
   });
   // The group's one admin port, bound before any worker starts: a port already taken stops the start.
   const adminAddr = adminAddressFromConfig(config);
-  const admin = adminAddr === null ? null : new GroupAdmin(adminAddr.host, adminAddr.port, supervisor, () => config.admin);
+  const admin = adminAddr === null ? null : new GroupAdmin(adminAddr.host, adminAddr.port, supervisor, () => config.admin, start.countReason);
   try {
     admin?.start(config.admin.listen_addr !== "" ? "admin.listen_addr" : "server.health_check_port");
     probeClientPorts(config);

@@ -1,6 +1,6 @@
 // The default worker count inside a real cgroup with a CPU quota of 1.5 CPUs: the gateway
 // (src/cli/main.ts, server.workers: 0) is started in it and must run 2 workers (1.5 rounded up),
-// say why on its start line, and keep its workers in the cgroup. Needs a cgroup this test can
+// say why on its start line and in /api/status, and keep its workers in the cgroup. Needs a cgroup this test can
 // create (root, and a writable cgroup v1 cpu controller or v2 with cpu in the parent's
 // cgroup.subtree_control); skipped, saying why, where there is none.
 import { afterAll, beforeAll, expect, test } from "bun:test";
@@ -112,6 +112,9 @@ test.skipIf(!canRun)("in a cgroup with a CPU quota of 1.5 CPUs, server.workers: 
   // The workers run inside the quota, beside their supervisor.
   const members = readFileSync(join(group.dir, "cgroup.procs"), "utf8").split("\n").map(Number);
   expect(members).toEqual(expect.arrayContaining([proc.pid, ...pids]));
+  const status = (await (await fetch(`http://127.0.0.1:${String(started.admin_port)}/api/status`)).json()) as Record<string, unknown>;
+  expect(status.workers_reason).toBe(started.workers_reason);
+  expect(status.workers).toHaveLength(2);
   expect(await serves(Number(String(started.listen).split(":").at(-1)), 10)).toBe(true);
   proc.kill("SIGTERM");
   expect(await proc.exited).toBe(0);
