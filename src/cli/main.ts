@@ -261,6 +261,8 @@ async function runGateway(flagPath: string | null, demoFlag: boolean, workersFla
     binder: state.binder,
     tracer,
     grpc,
+    // A single process the default count chose (a CPU quota of one CPU, or one CPU) says why.
+    ...(slot === null && (workersFlag ?? loaded.config.server.workers) === 0 && demo === null && !HOT ? { workersReason: countReason } : {}),
     ...(slot === null || worker === null
       ? {}
       : { worker: slot, pinConfig: (c: GatewayConfig) => pinWorkerConfig(c, pinned), admissionGate: worker.admission, initialVersion: handed?.version ?? 1 }),

@@ -1,6 +1,7 @@
 // The default worker count inside a real cgroup with a CPU quota of 1.5 CPUs: the gateway
 // (src/cli/main.ts, server.workers: 0) is started in it and must run 2 workers (1.5 rounded up),
-// say why on its start line and in /api/status, and keep its workers in the cgroup. Needs a cgroup this test can
+// say why on its start line and in /api/status, and keep its workers in the cgroup; with 0.5 CPUs,
+// one process whose start line says why. Needs a cgroup this test can
 // create (root, and a writable cgroup v1 cpu controller or v2 with cpu in the parent's
 // cgroup.subtree_control); skipped, saying why, where there is none.
 import { afterAll, beforeAll, expect, test } from "bun:test";
@@ -86,9 +87,8 @@ afterAll(async () => {
   if (typeof cgroup !== "string") await eventually(() => removed(cgroup.dir), `${cgroup.dir} removed`);
 });
 
-test.skipIf(!canRun)("in a cgroup with a CPU quota of 1.5 CPUs, server.workers: 0 starts 2 workers and says why", async () => {
-  const group = cgroup as TestCgroup;
-  group.setQuota(150_000, 100_000);
+/** The gateway (server.workers: 0) started inside the cgroup, and its start line (the supervisor's, or the single process's). */
+async function startInCgroup(group: TestCgroup): Promise<{ proc: Subprocess; started: Record<string, unknown> }> {
   const dir = mkdtempSync(join(tmpdir(), "gw-quota-"));
   const cfg = join(dir, "gateway.yaml");
   writeFileSync(cfg, groupConfig(backend.port, { workers: 0 }));
@@ -103,7 +103,13 @@ test.skipIf(!canRun)("in a cgroup with a CPU quota of 1.5 CPUs, server.workers: 
   const out = new ChildOutput(proc);
   // One worker is a single process ("gateway listening", no worker field), more a group: either line ends the wait.
   const [line] = await out.line(/^\{(?![^\n]*"worker":)[^\n]*"body":"gateway (group )?listening"[^\n]*$/m, 30_000);
-  const started = JSON.parse(line) as Record<string, unknown>;
+  return { proc, started: JSON.parse(line) as Record<string, unknown> };
+}
+
+test.skipIf(!canRun)("in a cgroup with a CPU quota of 1.5 CPUs, server.workers: 0 starts 2 workers and says why", async () => {
+  const group = cgroup as TestCgroup;
+  group.setQuota(150_000, 100_000);
+  const { proc, started } = await startInCgroup(group);
   expect(started.body).toBe("gateway group listening");
   expect(started.workers).toBe(2);
   expect(started.workers_reason).toMatch(/^CPU quota 1\.5 of \d+ CPUs$/);
@@ -115,6 +121,18 @@ test.skipIf(!canRun)("in a cgroup with a CPU quota of 1.5 CPUs, server.workers: 
   const status = (await (await fetch(`http://127.0.0.1:${String(started.admin_port)}/api/status`)).json()) as Record<string, unknown>;
   expect(status.workers_reason).toBe(started.workers_reason);
   expect(status.workers).toHaveLength(2);
+  expect(await serves(Number(String(started.listen).split(":").at(-1)), 10)).toBe(true);
+  proc.kill("SIGTERM");
+  expect(await proc.exited).toBe(0);
+}, 60_000);
+
+test.skipIf(!canRun)("with a quota of half a CPU, one process, whose start line says why", async () => {
+  const group = cgroup as TestCgroup;
+  group.setQuota(50_000, 100_000);
+  const { proc, started } = await startInCgroup(group);
+  expect(started.body).toBe("gateway listening");
+  expect(started.workers).toBe(1);
+  expect(started.workers_reason).toMatch(/^CPU quota 0\.5 of \d+ CPUs$/);
   expect(await serves(Number(String(started.listen).split(":").at(-1)), 10)).toBe(true);
   proc.kill("SIGTERM");
   expect(await proc.exited).toBe(0);
