@@ -99,6 +99,11 @@ export interface GatewayOptions {
    * so a worker restarted after reloads reports the group's version, not 1.
    */
   readonly initialVersion?: number;
+  /**
+   * Why the default worker count (server.workers: 0) came to one process ("CPU quota 1.0 of 8
+   * CPUs"): the start line says it, as a group's does. Unset: the count was asked for.
+   */
+  readonly workersReason?: string;
 }
 
 /** What asked for a reload: the admin API, a change of the config file, or SIGHUP. */
@@ -334,6 +339,7 @@ export class Gateway {
       admin_port: gw.admin?.boundPort ?? null,
       routes: config.routing.rules.length,
       backend_mode: config.backend.mode,
+      ...(options.workersReason === undefined ? {} : { workers: 1, workers_reason: options.workersReason }),
       ...(gw.wsListener === null ? {} : { ws_listen: `${gw.wsListener.hostname}:${gw.wsListener.port}${config.server.ws_path}` }),
     });
     return gw;

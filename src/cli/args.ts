@@ -38,7 +38,8 @@ Usage:
                                       routes instead of FILE's; FILE is read once, not watched
   game-gateway --config FILE --workers N
                                       N worker processes sharing the client ports under one supervisor and
-                                      one admin port (0 = one per CPU, 1 = one process); else server.workers
+                                      one admin port (0 = one per CPU within the CPU quota, 1 = one process);
+                                      else server.workers
   game-gateway --check-config FILE    validate FILE and exit (0 valid, 1 invalid)
   game-gateway demo-backend [--host H] [--port N] [--trace-header]
                                       run the demo game backend alone (default 127.0.0.1:9000);

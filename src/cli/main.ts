@@ -225,9 +225,9 @@ async function runGateway(flagPath: string | null, demoFlag: boolean, workersFla
   const loaded =
     handed !== null ? { config: handed.config, warnings: [] } : configPath === null ? { config: defaultConfig(), warnings: [] } : await loadOrExit(configPath, !demoMode);
   // Workers share the client ports under a supervisor; the demo and the dev loop (--hot) stay one process.
-  const workers = workerCountFrom(workersFlag, loaded.config);
+  const { count: workers, reason: countReason } = workerCountFrom(workersFlag, loaded.config);
   if (slot === null && configPath !== null && !demoMode && !HOT && workers > 1) {
-    return superviseGroup({ configPath, config: loaded.config, warnings: loaded.warnings, count: workers, why: flagPath === null ? why : null });
+    return superviseGroup({ configPath, config: loaded.config, warnings: loaded.warnings, count: workers, countReason, why: flagPath === null ? why : null });
   }
   const pinned = slot === null ? null : pinnedPortsFromEnv(process.env);
   const fileConfig = slot === null ? loaded.config : pinWorkerConfig(loaded.config, pinned);
@@ -261,6 +261,8 @@ async function runGateway(flagPath: string | null, demoFlag: boolean, workersFla
     binder: state.binder,
     tracer,
     grpc,
+    // A single process the default count chose (a CPU quota of one CPU, or one CPU) says why.
+    ...(slot === null && (workersFlag ?? loaded.config.server.workers) === 0 && demo === null && !HOT ? { workersReason: countReason } : {}),
     ...(slot === null || worker === null
       ? {}
       : { worker: slot, pinConfig: (c: GatewayConfig) => pinWorkerConfig(c, pinned), admissionGate: worker.admission, initialVersion: handed?.version ?? 1 }),

@@ -2,13 +2,13 @@
 // reloads it as one: the file is read and validated here, once, and every worker is handed the
 // same result. The workers are this program again (src/supervisor/launch.ts).
 
-import { availableParallelism } from "node:os";
 import { ConfigError } from "../config/load.ts";
 import { loadConfigFileOffThread } from "../config/load-off-thread.ts";
 import { ConfigWatcher } from "../config/watcher.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import { Logger } from "../log/logger.ts";
 import { MAX_WORKERS } from "../session/session-id.ts";
+import { defaultWorkerCount, type WorkerCountChoice } from "../supervisor/default-worker-count.ts";
 import { selfCommand } from "../supervisor/launch.ts";
 import { Supervisor } from "../supervisor/supervisor.ts";
 import { GroupAdmin } from "../supervisor/group-admin.ts";
@@ -18,10 +18,11 @@ import { probeExclusiveBind } from "../supervisor/port-probe.ts";
 import { AdmissionBroker } from "../net/admission-broker.ts";
 import { ListenError } from "../net/binder.ts";
 
-/** --workers, else server.workers; 0 means one per CPU (at most MAX_WORKERS). */
-export function workerCountFrom(flag: number | null, config: GatewayConfig): number {
+/** --workers, else server.workers; 0 means one per CPU within the cgroup's CPU quota (at most MAX_WORKERS). */
+export function workerCountFrom(flag: number | null, config: GatewayConfig): WorkerCountChoice {
   const n = flag ?? config.server.workers;
-  return n === 0 ? Math.min(MAX_WORKERS, Math.max(1, availableParallelism())) : n;
+  if (n !== 0) return { count: n, reason: flag === null ? "server.workers" : "--workers" };
+  return defaultWorkerCount(MAX_WORKERS);
 }
 
 export interface GroupStart {
@@ -29,6 +30,8 @@ export interface GroupStart {
   readonly config: GatewayConfig;
   readonly warnings: readonly string[];
   readonly count: number;
+  /** Why that many workers (`server.workers`, `--workers`, "one per CPU", "CPU quota 1.5 of 8 CPUs"), for the start line. */
+  readonly countReason: string;
   /** Why this config file (when found at the default location), for the start line; null: --config. */
   readonly why: string | null;
 }
@@ -55,7 +58,7 @@ export async function superviseGroup(start: GroupStart): Promise<void> {
   });
   // The group's one admin port, bound before any worker starts: a port already taken stops the start.
   const adminAddr = adminAddressFromConfig(config);
-  const admin = adminAddr === null ? null : new GroupAdmin(adminAddr.host, adminAddr.port, supervisor, () => config.admin);
+  const admin = adminAddr === null ? null : new GroupAdmin(adminAddr.host, adminAddr.port, supervisor, () => config.admin, start.countReason);
   try {
     admin?.start(config.admin.listen_addr !== "" ? "admin.listen_addr" : "server.health_check_port");
     probeClientPorts(config);
@@ -167,6 +170,7 @@ export async function superviseGroup(start: GroupStart): Promise<void> {
   const ports = supervisor.boundPorts;
   log.info("gateway group listening", {
     workers: count,
+    workers_reason: start.countReason,
     pids: supervisor.info().map((w) => w.pid),
     admin_port: admin?.boundPort ?? null,
     listen: ports === null ? null : withPort(config.server.listen_addr, ports.tcp),

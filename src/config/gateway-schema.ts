@@ -121,7 +121,7 @@ export const GATEWAY_SCHEMA = {
     pending_input_limit: pendingInputLimit,
     drain_delay: duration("0s", 0),
     // Ours: worker processes sharing the client listeners (SO_REUSEPORT) under a supervisor; 0 (or
-    // unset) = one per CPU, 1 = one process and no supervisor (src/supervisor).
+    // unset) = one per CPU within the cgroup's CPU quota, 1 = one process and no supervisor (src/supervisor).
     workers: int(0, 0, MAX_WORKERS, `0 (one per CPU) or 1..${MAX_WORKERS} worker processes`).zeroMeansDefault(),
     // The reference's connection_pool.read_timeout / write_timeout as client socket deadlines; 0s: off.
     client_read_timeout: duration("0s", 0),

@@ -65,7 +65,7 @@ export interface ServerConfig {
   readonly pending_input_limit: Bytes;
   /** Delay between "not ready" and closing the listener on drain. */
   readonly drain_delay: Millis;
-  /** Worker processes sharing the client listeners under a supervisor; 0 = one per CPU, 1 = a single process. */
+  /** Worker processes sharing the client listeners under a supervisor; 0 = one per CPU within the cgroup's CPU quota, 1 = a single process. */
   readonly workers: number;
   /** Nothing received from a client for this long closes it (reason read_timeout); 0 = off. The reference: connection_pool.read_timeout. */
   readonly client_read_timeout: Millis;

@@ -80,6 +80,8 @@ export class GroupAdmin {
     private readonly port: number,
     private readonly supervisor: Supervisor,
     private readonly settings: () => GroupAdminSettings,
+    /** Why the group has this many workers (the start line's workers_reason), shown by /api/status. */
+    private readonly workersReason: string,
   ) {
     this.metrics = new GroupMetrics({ workerRestarts: () => supervisor.info() });
   }
@@ -149,6 +151,7 @@ export class GroupAdmin {
       ready: notReady.length === 0,
       not_ready_reason: notReady.length === 0 ? null : notReady.join("; "),
       uptime_s: Math.round(process.uptime()),
+      workers_reason: this.workersReason,
       workers: answers.map((a, i) => ({
         worker: a.worker.index,
         pid: a.worker.pid,

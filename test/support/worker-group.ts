@@ -6,6 +6,8 @@ import { ChildOutput, str, text } from "./harness.ts";
 import { parseExposition } from "./prom-text.ts";
 
 export interface GroupConfigOptions {
+  /** server.workers (default 2; 0: the default count, one per CPU within the CPU quota). */
+  readonly workers?: number;
   /** server.listen_addr (default an ephemeral loopback port). */
   readonly listen?: string;
   /** server.drain_delay; unset leaves the default. */
@@ -15,12 +17,12 @@ export interface GroupConfigOptions {
   readonly extra?: readonly string[];
 }
 
-/** Two workers on loopback, admin on an ephemeral port, one per_session rule for server type 10 to the backend. */
+/** Two workers (or `workers`) on loopback, admin on an ephemeral port, one per_session rule for server type 10 to the backend. */
 export function groupConfig(backendPort: number, o: GroupConfigOptions = {}): string {
   return [
     "server:",
     `  listen_addr: "${o.listen ?? "127.0.0.1:0"}"`,
-    "  workers: 2",
+    `  workers: ${o.workers ?? 2}`,
     ...(o.drainDelay === undefined ? [] : [`  drain_delay: ${o.drainDelay}`]),
     'admin: { listen_addr: "127.0.0.1:0" }',
     `graceful_shutdown_timeout: ${o.gracefulShutdown ?? "2s"}`,
