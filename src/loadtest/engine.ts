@@ -431,7 +431,7 @@ export class Engine {
     this.lastPacedAt = now;
     const n = this.conns.length;
     const due = Math.floor((until - this.t0) / this.slotMs) + 1;
-    let k = due - this.issued;
+    const k = due - this.issued;
     if (k <= 0) return;
     const cap = this.catchUpSlots;
     if (k > cap) {
@@ -439,20 +439,20 @@ export class Engine {
       // never asked for, so slots older than the catch-up window are counted, not sent.
       this.skipped += Math.round(((k - cap) * this.open) / n);
       this.issued = due - cap;
-      k = cap;
     }
-    const oldestDueAt = this.t0 + this.issued * this.slotMs;
     const sentBefore = this.sent;
+    // The first slot that really went out (a slot of a connection not open yet sends nothing).
+    let oldestSent = -1;
     let cur = this.issued % n;
-    for (; k > 0; k--) {
+    for (let slot = this.issued; slot < due; slot++) {
       const c = this.conns[cur]!;
-      if (c.state === OPEN) this.send(c, now);
+      if (c.state === OPEN && this.send(c, now) && oldestSent < 0) oldestSent = slot;
       if (++cur === n) cur = 0;
     }
     this.issued = due;
     const sent = this.sent - sentBefore;
     if (sent === 0) return;
-    this.pacingLate.record((now - oldestDueAt) * 1000);
+    this.pacingLate.record((now - (this.t0 + oldestSent * this.slotMs)) * 1000);
     if (fromReply) this.sentFromReplies += sent;
     else this.sentFromTimer += sent;
   }
