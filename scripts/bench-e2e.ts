@@ -54,6 +54,9 @@
 //      x rate/1,000 each), with each of --fixed-bodies, through every target; CPU per round trip
 //      and p50/p99 at the same load. A run whose generator could not send the offered rate, or
 //      used about a core, is labelled GEN (generator-limited), here and in the JSON.
+// Open loop (c, f): the offered rate counts the ramp (connection i starts at i / ramp seconds,
+// bench/e2e/offered-load.ts), and each result carries the generator's pacing lateness
+// (generatorPacing); a p99 over 5 ms is labelled GEN too: the generator sent bursts.
 //   e  noisy neighbour (gateway only): one quiet client (64-byte round trips, one every 10 ms,
 //      from this process) alone, then beside --heavy N clients (the load tester, 4 frames of
 //      60,000 bytes in flight each: 240 KB writes in a loop) on the same shared backend
@@ -91,6 +94,7 @@ import { dirname, join, resolve } from "node:path";
 import { withTwoDashFlags } from "../src/cli/args.ts";
 import { GameClient, serverIdFor } from "../src/client/game-client.ts";
 import { findNginx, nginxCommand, nginxConfig, type NginxInstall } from "../bench/e2e/nginx.ts";
+import { offeredPerSecond as rampedOfferedPerSecond } from "../bench/e2e/offered-load.ts";
 
 // Measure what ships: the release build sets NODE_ENV=production, which drops the development
 // invariant checks (src/invariant.ts); the gateway, backend and load tester inherit this.
@@ -806,6 +810,8 @@ interface LoadtestJson {
   messages: { sent: number; received: number; timedOut: number; lost: number; late: number; skipped: number };
   throughput: { messagesPerSecond: number };
   latencyMs: { count: number; p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+  /** Open loop: how late the load tester's pacing ran (src/loadtest/README.md, "Pacing"); null in a closed loop. */
+  pacing?: { lateMs: { p50: number; p99: number; max: number }; fromReplies: number; fromTimer: number } | null;
   errors: Record<string, number> & { total: number };
   passed: boolean;
   warnings: string[];
@@ -838,9 +844,19 @@ interface LoadResult {
   generatorCpuSeconds: number | null;
   /** The load tester's CPU over its run (worker processes included) / its elapsed time. */
   generatorCores: number | null;
-  /** Open loop: the rate asked for (clients x per-client rate), and frames actually sent per second of sending. */
+  /**
+   * Open loop: the rate the schedule asks for, ramp included (connection i starts at i / ramp s;
+   * bench/e2e/offered-load.ts), and frames actually sent per second of sending.
+   */
   offeredPerSecond: number | null;
+  /** Open loop: clients x per-client rate, the rate once every client is connected. */
+  nominalPerSecond: number | null;
   sentPerSecond: number;
+  /**
+   * Open loop: how late the generator's pacing ran (the oldest slot each pacing call sent, ms),
+   * and what drove it. Late pacing sends the target bursts the schedule never asked for.
+   */
+  generatorPacing: { lateP50Ms: number; lateP99Ms: number; lateMaxMs: number; fromReplies: number; fromTimer: number } | null;
   /**
    * Why this result depends on the load generator rather than on the target, when it does: it
    * sent less than the offered rate, or its CPU was near one core per process (in a closed loop
@@ -958,8 +974,14 @@ async function runLoad(t: Target, w: LoadWorkload, seconds = w.seconds, census =
   const proxyTap = t.proxy;
   const proxyLines = proxyTap === null ? 0 : proxyTap.out.lines + proxyTap.err.lines - proxyLinesBefore;
   const generatorCores = genCpu === null || j === null ? null : genCpu / Math.max(0.001, j.elapsedSeconds);
-  const offeredPerSecond = w.rate > 0 ? w.rate * w.connections : null;
+  const offeredPerSecond = w.rate > 0 ? rampedOfferedPerSecond(w.connections, w.ramp, seconds, w.rate) : null;
+  const nominalPerSecond = w.rate > 0 ? w.rate * w.connections : null;
   const sentPerSecond = (j?.messages.sent ?? 0) / seconds;
+  const pacing = j?.pacing ?? null;
+  const generatorPacing =
+    pacing === null
+      ? null
+      : { lateP50Ms: pacing.lateMs.p50, lateP99Ms: pacing.lateMs.p99, lateMaxMs: pacing.lateMs.max, fromReplies: pacing.fromReplies, fromTimer: pacing.fromTimer };
   const errors: Record<string, number> = {};
   if (j !== null) for (const [k, v] of Object.entries(j.errors)) if (k !== "total" && v > 0) errors[k] = v;
   const failure =
@@ -998,8 +1020,18 @@ async function runLoad(t: Target, w: LoadWorkload, seconds = w.seconds, census =
     generatorCpuSeconds: genCpu,
     generatorCores,
     offeredPerSecond,
+    nominalPerSecond,
     sentPerSecond,
-    generatorLimited: generatorLimit(offeredPerSecond, sentPerSecond, j?.messages.skipped ?? 0, generatorCores, w.processes, genCpu === null ? null : Math.max(0, busy - ours) / wallS),
+    generatorPacing,
+    generatorLimited: generatorLimit(
+      offeredPerSecond,
+      sentPerSecond,
+      j?.messages.skipped ?? 0,
+      generatorCores,
+      w.processes,
+      genCpu === null ? null : Math.max(0, busy - ours) / wallS,
+      generatorPacing?.lateP99Ms ?? null,
+    ),
     machineBusyCores: busy / wallS,
     otherCores: genCpu === null ? null : Math.max(0, busy - ours) / wallS,
     proxyLogLines: proxyLines,
@@ -1024,8 +1056,22 @@ async function runLoad(t: Target, w: LoadWorkload, seconds = w.seconds, census =
 const OFFERED_SHARE = 0.97;
 /** Generator CPU per load-tester process at or above this: near one core, saturated. */
 const GENERATOR_SATURATED_CORES = 0.9;
+/**
+ * Open loop: the generator's pacing p99 lateness above this (ms) sent the target bursts it
+ * cannot tell from its own queueing: c's target is p99 < 5 ms, which a generator that cannot hold
+ * its schedule to 5 ms cannot resolve.
+ */
+const GENERATOR_PACING_P99_MS = 5;
 
-function generatorLimit(offered: number | null, sent: number, skipped: number, cores: number | null, processes: number, otherCores: number | null): string | null {
+function generatorLimit(
+  offered: number | null,
+  sent: number,
+  skipped: number,
+  cores: number | null,
+  processes: number,
+  otherCores: number | null,
+  pacingP99Ms: number | null,
+): string | null {
   const why: string[] = [];
   if (offered !== null && sent < OFFERED_SHARE * offered) {
     // A generator far from a core that still could not send: the machine's other work starved it.
@@ -1036,6 +1082,7 @@ function generatorLimit(offered: number | null, sent: number, skipped: number, c
     );
   }
   if (cores !== null && cores >= GENERATOR_SATURATED_CORES * processes) why.push(`generator at ${fmt(cores)} cores (${processes} process${processes > 1 ? "es" : ""})`);
+  if (pacingP99Ms !== null && pacingP99Ms > GENERATOR_PACING_P99_MS) why.push(`generator pacing p99 ${fmt(pacingP99Ms)} ms late`);
   return why.length === 0 ? null : why.join("; ");
 }
 
@@ -1043,9 +1090,10 @@ function describeLoad(r: LoadResult): string {
   if (!r.ok) return `${r.key}/${r.target}: FAILED: ${r.failure}`;
   const cpu = r.proxyCpuUsPerRoundTrip !== null ? `, proxy ${fmt(r.proxyCpuUsPerRoundTrip)} µs/rt (${fmt(r.proxyCoresSteady)} cores)` : "";
   const offered = r.offeredPerSecond === null ? "" : ` (offered ${fmtInt(r.offeredPerSecond)}, sent ${fmtInt(r.sentPerSecond)}/s)`;
+  const pacing = r.generatorPacing === null ? "" : `, pacing p99 ${fmt(r.generatorPacing.lateP99Ms)} ms late (max ${fmt(r.generatorPacing.lateMaxMs)})`;
   return (
     `${r.key}/${r.target}: ${fmtInt(r.roundTripsPerSecond)} rt/s${offered}, p50 ${fmt(r.latencyMs.p50, 3)} ms, p99 ${fmt(r.latencyMs.p99, 3)} ms, ` +
-    `errors ${r.errorsTotal}${cpu}, backend ${fmt(r.backendCpuUsPerRoundTrip)} µs/rt, generator ${fmt(r.generatorCores)} cores, others ${fmt(r.otherCores)} cores` +
+    `errors ${r.errorsTotal}${cpu}, backend ${fmt(r.backendCpuUsPerRoundTrip)} µs/rt, generator ${fmt(r.generatorCores)} cores${pacing}, others ${fmt(r.otherCores)} cores` +
     (r.generatorLimited === null ? "" : ` [GENERATOR-LIMITED: ${r.generatorLimited}]`)
   );
 }
@@ -1592,6 +1640,8 @@ async function main(): Promise<void> {
     p50: number;
     p99: number;
     generatorCores: number | null;
+    /** Open loop: the worst round's generator pacing p99 lateness (ms); null in a closed loop. */
+    generatorPacingP99Ms: number | null;
     /** Set when any round was generator-limited. */
     generatorLimited: string | null;
     rounds: LoadResult[];
@@ -1614,6 +1664,7 @@ async function main(): Promise<void> {
       p50: mean((r) => r.latencyMs.p50),
       p99: mean((r) => r.latencyMs.p99),
       generatorCores: rs.some((r) => r.generatorCores === null) ? null : mean((r) => r.generatorCores!),
+      generatorPacingP99Ms: rs.some((r) => r.generatorPacing === null) ? null : Math.max(...rs.map((r) => r.generatorPacing!.lateP99Ms)),
       generatorLimited: limited.length === 0 ? null : `${limited.length} of ${rs.length} runs: ${limited.map((r) => r.generatorLimited).join(" | ")}`,
       rounds: rs,
     };
@@ -1663,6 +1714,7 @@ async function main(): Promise<void> {
   };
 
   const out: string[] = [];
+  const pacingP99 = (r: LoadResult): string => (r.generatorPacing === null ? "-" : fmt(r.generatorPacing.lateP99Ms));
   const closedOrC = loadResults.filter((r) => r.workload !== "f");
   const fixedResults = loadResults.filter((r) => r.workload === "f");
   if (closedOrC.length > 0) {
@@ -1678,12 +1730,13 @@ async function main(): Promise<void> {
       fmt(r.backendCpuUsPerRoundTrip),
       fmt(r.backendCoresSteady),
       fmt(r.generatorCores),
+      pacingP99(r),
       fmt(r.otherCores),
       r.generatorLimited === null ? "" : "GEN",
     ]);
     out.push(
       table(
-        ["workload", "target", "round trips/s", "p50 ms", "p99 ms", "errors", "proxy µs/rt", "proxy cores", "backend µs/rt", "backend cores", "generator cores", "other cores", "limit"],
+        ["workload", "target", "round trips/s", "p50 ms", "p99 ms", "errors", "proxy µs/rt", "proxy cores", "backend µs/rt", "backend cores", "generator cores", "gen pacing p99 ms", "other cores", "limit"],
         rows,
         2,
       ),
@@ -1691,7 +1744,9 @@ async function main(): Promise<void> {
     out.push(
       "proxy = HAProxy, nginx or the gateway (none for direct); backend = the echo server (direct, haproxy, nginx) or the demo backend (gateway*);",
       "µs/rt = CPU microseconds per round trip over the whole run; cores = CPU over the steady 30-90% window; other = machine busy time no process of this run used;",
-      `limit GEN = generator-limited: the load tester sent under ${OFFERED_SHARE * 100}% of the offered rate, or used >= ${GENERATOR_SATURATED_CORES} core per process (its ceiling, not the target's).`,
+      "gen pacing p99 = open loop: how late the load tester sent the oldest due frame of each send, 99th percentile (- in a closed loop);",
+      `limit GEN = generator-limited: the load tester sent under ${OFFERED_SHARE * 100}% of the offered rate (ramp included), used >= ${GENERATOR_SATURATED_CORES} core per process (its ceiling, not the target's), ` +
+        `or paced more than ${GENERATOR_PACING_P99_MS} ms late at p99.`,
     );
   }
   if (fixedResults.length > 0) {
@@ -1708,6 +1763,7 @@ async function main(): Promise<void> {
       fmt(r.proxyCoresSteady),
       fmt(r.backendCpuUsPerRoundTrip),
       fmt(r.generatorCores),
+      pacingP99(r),
       fmt(r.otherCores),
       r.generatorLimited === null ? "" : "GEN",
     ]);
@@ -1715,7 +1771,7 @@ async function main(): Promise<void> {
       "",
       `f, equal offered load (open loop; ${fmtInt(opts.fixedClients)} clients, 1 load-tester process):`,
       table(
-        ["run", "target", "offered rt/s", "sent/s", "received rt/s", "p50 ms", "p99 ms", "errors", "proxy µs/rt", "proxy cores", "backend µs/rt", "generator cores", "other cores", "limit"],
+        ["run", "target", "offered rt/s", "sent/s", "received rt/s", "p50 ms", "p99 ms", "errors", "proxy µs/rt", "proxy cores", "backend µs/rt", "generator cores", "gen pacing p99 ms", "other cores", "limit"],
         rows,
         2,
       ),
@@ -1760,6 +1816,7 @@ async function main(): Promise<void> {
           fmt(x),
           ov === undefined || other === undefined ? "-" : `${other} ${num(f.of(ov), f.digits)}`,
           `${fmt(g.generatorCores)} / ${fmt(best.pooled.generatorCores)}`,
+          g.generatorPacingP99Ms === null ? "-" : `${fmt(g.generatorPacingP99Ms)} / ${fmt(best.pooled.generatorPacingP99Ms)}`,
           g.generatorLimited !== null || best.pooled.generatorLimited !== null ? "GEN" : "",
         ]);
       }
@@ -1886,7 +1943,7 @@ async function main(): Promise<void> {
     out.push(
       "",
       "the gateway against the best peer (HAProxy or nginx, whichever is better on that figure), pooled over the rounds:",
-      table(["workload", "figure", "gateway", "best peer", "gateway / best", "other peer", "generator cores (gateway / best peer's run)", "limit"], bestRows, 2),
+      table(["workload", "figure", "gateway", "best peer", "gateway / best", "other peer", "generator cores (gateway / best peer's run)", "gen pacing p99 ms (same)", "limit"], bestRows, 2),
     );
   }
   const transportRows: string[][] = [];

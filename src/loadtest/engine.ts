@@ -6,7 +6,9 @@
 // It shares a small machine with the gateway it measures, so the per-message path allocates
 // nothing: one handler object for every socket (state in socket.data), frames parsed in place by
 // FrameReader, each frame encoded into one preallocated buffer, and a single interval timer per
-// process drives dials, open-loop sends, timeouts and progress for all connections.
+// process drives dials, open-loop sends, timeouts and progress for all connections. Replies pace
+// the open-loop sends as well: Bun can starve that timer for 100s of ms under load while it keeps
+// dispatching reads, and the sends due meanwhile would otherwise leave in one burst.
 import type { Socket, TCPSocketConnectOptions } from "bun";
 import { BufferPool, DEFAULT_CLASSES } from "../net/buffer-pool.ts";
 import { FrameReader, type FrameHandler } from "../net/frame-reader.ts";
@@ -50,6 +52,11 @@ export interface EngineConfig {
   readonly verbose: boolean;
   readonly log: (line: string) => void;
   readonly onProgress?: (p: ProgressSnapshot) => void;
+  /**
+   * Open loop: the pacing timer's period in ms (default OPEN_LOOP_TICK_MS). Internal: tests make
+   * the timer slow to show that replies pace the sends too; not a CLI flag.
+   */
+  readonly pacingTickMs?: number;
 }
 
 /**
@@ -80,6 +87,19 @@ const DONE = 3;
 const SCAN_INTERVAL_MS = 100;
 /** Open loop: sends overdue by more than this (a stalled event loop) are skipped, not bunched. */
 const CATCH_UP_MS = 100;
+/**
+ * The timer's period: open loop (its pacing is late by up to a period: at 5 ms the oldest send
+ * of each tick was 4-6 ms late even on a quiet machine), a ramped closed loop, any other.
+ */
+const OPEN_LOOP_TICK_MS = 1;
+const RAMP_TICK_MS = 5;
+const CLOSED_LOOP_TICK_MS = 50;
+/**
+ * Open loop: a reply paces the sends due too, at most once per this many ms. Bun can leave its
+ * timers unrun for 100-300 ms while it keeps dispatching socket reads; replies keep the schedule
+ * then, and the throttle keeps the per-reply cost to one comparison.
+ */
+const PACE_FROM_REPLY_MS = 1;
 const PROGRESS_INTERVAL_MS = 1000;
 /** How long closing waits for sockets to report closed before terminating them. */
 const CLOSE_GRACE_MS = 2000;
@@ -258,6 +278,8 @@ export class Engine {
   private readonly writeLimit: number;
   private readonly connectHost: string;
   private readonly latency = new Histogram();
+  /** Open loop: lateness of the oldest slot each pacing call sent, in µs. */
+  private readonly pacingLate = new Histogram();
   private readonly errors = zeroErrors();
   private readonly logged = zeroErrors();
   private readonly warnings: string[] = [];
@@ -276,8 +298,10 @@ export class Engine {
   /** Open loop: send slots issued since t0 (slot k is due at t0 + k * slotMs, for connection k mod n). */
   private issued = 0;
   private readonly slotMs: number;
-  /** Open loop: the most overdue slots sent in one tick. */
+  /** Open loop: the most overdue slots sent in one pacing call. */
   private readonly catchUpSlots: number;
+  /** Open loop: when the sends due were last paced (by the timer or by a reply). */
+  private lastPacedAt = 0;
   private sourceChecked = false;
 
   // Counters (plain fields: the hot path bumps them directly).
@@ -293,6 +317,8 @@ export class Engine {
   private lost = 0;
   private late = 0;
   private skipped = 0;
+  private sentFromReplies = 0;
+  private sentFromTimer = 0;
   private bytesOut = 0;
   bytesIn = 0;
 
@@ -338,8 +364,10 @@ export class Engine {
       this.t0 = now;
       this.deadline = now + this.cfg.durationMs;
       this.lastScan = now;
+      this.lastPacedAt = now;
       this.nextProgress = now + PROGRESS_INTERVAL_MS;
-      const tickMs = this.cfg.rate > 0 || this.cfg.ramp > 0 ? 5 : 50;
+      const tickMs =
+        this.cfg.rate > 0 ? (this.cfg.pacingTickMs ?? OPEN_LOOP_TICK_MS) : this.cfg.ramp > 0 ? RAMP_TICK_MS : CLOSED_LOOP_TICK_MS;
       this.timer = setInterval(this.tickFn, tickMs);
       this.dialDue(now);
     });
@@ -363,11 +391,11 @@ export class Engine {
         this.deadline = now;
       }
       if (now >= this.deadline) {
-        if (this.cfg.rate > 0) this.openLoop(this.deadline);
+        if (this.cfg.rate > 0) this.openLoop(this.deadline, now, false);
         this.startDrain(now);
       } else {
         this.dialDue(now);
-        if (this.cfg.rate > 0) this.openLoop(now);
+        if (this.cfg.rate > 0) this.openLoop(now, now, false);
       }
     }
     if (now - this.lastScan >= SCAN_INTERVAL_MS || this.phase !== RUNNING) {
@@ -394,13 +422,16 @@ export class Engine {
   }
 
   /**
-   * Sends every slot due up to now. The slots of all connections interleave evenly over each
-   * 1/rate period, so the work per tick is proportional to the sends, not to the connections.
+   * Sends every slot due up to `until` (now, or the deadline when the run is over), stamped
+   * `now`. The slots of all connections interleave evenly over each 1/rate period, so the work
+   * per call is proportional to the sends, not to the connections. Called from the timer and,
+   * at most once per PACE_FROM_REPLY_MS, from a reply (fromReply).
    */
-  private openLoop(now: number): void {
+  private openLoop(until: number, now: number, fromReply: boolean): void {
+    this.lastPacedAt = now;
     const n = this.conns.length;
-    const due = Math.floor((now - this.t0) / this.slotMs) + 1;
-    let k = due - this.issued;
+    const due = Math.floor((until - this.t0) / this.slotMs) + 1;
+    const k = due - this.issued;
     if (k <= 0) return;
     const cap = this.catchUpSlots;
     if (k > cap) {
@@ -408,15 +439,22 @@ export class Engine {
       // never asked for, so slots older than the catch-up window are counted, not sent.
       this.skipped += Math.round(((k - cap) * this.open) / n);
       this.issued = due - cap;
-      k = cap;
     }
+    const sentBefore = this.sent;
+    // The first slot that really went out (a slot of a connection not open yet sends nothing).
+    let oldestSent = -1;
     let cur = this.issued % n;
-    for (; k > 0; k--) {
+    for (let slot = this.issued; slot < due; slot++) {
       const c = this.conns[cur]!;
-      if (c.state === OPEN) this.send(c, now);
+      if (c.state === OPEN && this.send(c, now) && oldestSent < 0) oldestSent = slot;
       if (++cur === n) cur = 0;
     }
     this.issued = due;
+    const sent = this.sent - sentBefore;
+    if (sent === 0) return;
+    this.pacingLate.record((now - (this.t0 + oldestSent * this.slotMs)) * 1000);
+    if (fromReply) this.sentFromReplies += sent;
+    else this.sentFromTimer += sent;
   }
 
   private scan(now: number): void {
@@ -635,9 +673,20 @@ export class Engine {
     return true;
   }
 
-  /** One echoed frame: match it to the oldest frame in flight and compare every byte. */
+  /** One echoed frame: matched and timed, then (open loop) the sends due are paced. */
   onReply(c: Conn, b: Uint8Array, off: number, len: number): boolean {
     const now = performance.now();
+    this.matchReply(c, b, off, len, now);
+    // Bun may leave the timer unrun for 100s of ms while it keeps dispatching reads: a reply
+    // paces the open loop too, so the sends due meanwhile go out on time, not in one burst.
+    if (this.slotMs > 0 && now - this.lastPacedAt >= PACE_FROM_REPLY_MS && this.phase === RUNNING && now < this.deadline) {
+      this.openLoop(now, now, true);
+    }
+    return true;
+  }
+
+  /** Matches a reply to the oldest frame in flight on c and compares every byte. */
+  private matchReply(c: Conn, b: Uint8Array, off: number, len: number, now: number): void {
     const expected = c.ackSeq;
     const f = this.frame;
     const whole = len === this.frameLen;
@@ -645,7 +694,7 @@ export class Engine {
     if (expected === c.nextSeq) {
       if (this.isLate(c, b, off, bodySeq)) this.late++;
       else this.mismatch(c, b, off, len, "a frame with nothing in flight");
-      return true;
+      return;
     }
     let why: string | null = null;
     if (!whole) why = "length";
@@ -660,7 +709,7 @@ export class Engine {
     if (why === null && bodySeq !== expected >>> 0) {
       if (this.isLate(c, b, off, bodySeq)) {
         this.late++;
-        return true;
+        return;
       }
       why = "sequence number";
     }
@@ -686,7 +735,6 @@ export class Engine {
     if (why === null) this.latency.record((now - sentAt) * 1000);
     else this.mismatch(c, b, off, len, why);
     if (this.cfg.rate === 0 && this.phase === RUNNING) this.send(c, now);
-    return true;
   }
 
   /** A well-formed echo of a frame already counted as timed out on this connection. */
@@ -769,6 +817,8 @@ export class Engine {
       bytes: { sent: this.bytesOut, received: this.bytesIn },
       errors: { ...this.errors },
       latency: this.latency.toJSON(),
+      pacing:
+        this.cfg.rate > 0 ? { late: this.pacingLate.toJSON(), fromReplies: this.sentFromReplies, fromTimer: this.sentFromTimer } : null,
       warnings,
     };
   }

@@ -28,6 +28,10 @@ function fmtMs(us: number): string {
   return Number.isNaN(us) ? "-" : (us / 1000).toFixed(3);
 }
 
+function fmt3(ms: number): string {
+  return ms.toFixed(3);
+}
+
 function pct(rate: number): string {
   return `${(rate * 100).toFixed(4)}%`;
 }
@@ -66,6 +70,13 @@ export function progressLine(p: ProgressSnapshot, receivedBefore: number, msSinc
   );
 }
 
+/** Open loop: how late the generator's pacing ran (ms), and what drove it. */
+export interface PacingSummary {
+  readonly lateMs: { p50: number; p99: number; max: number };
+  readonly fromReplies: number;
+  readonly fromTimer: number;
+}
+
 export interface Summary {
   readonly throughput: { messagesPerSecond: number; megabytesPerSecondSent: number; megabytesPerSecondReceived: number };
   readonly latencyMs: { count: number; min: number; mean: number; p50: number; p90: number; p99: number; p999: number; max: number };
@@ -73,6 +84,19 @@ export interface Summary {
   readonly errorRate: number;
   readonly connectionErrorRate: number;
   readonly passed: boolean;
+  /** null in a closed loop. */
+  readonly pacing: PacingSummary | null;
+}
+
+function summarizePacing(r: RunResult): PacingSummary | null {
+  if (r.pacing === null) return null;
+  const h = Histogram.fromJSON(r.pacing.late);
+  const ms = (us: number): number => (Number.isNaN(us) ? 0 : us / 1000);
+  return {
+    lateMs: { p50: ms(h.percentileUs(50)), p99: ms(h.percentileUs(99)), max: ms(h.maxUs) },
+    fromReplies: r.pacing.fromReplies,
+    fromTimer: r.pacing.fromTimer,
+  };
 }
 
 export function summarize(r: RunResult, maxErrorRate: number): Summary {
@@ -100,6 +124,7 @@ export function summarize(r: RunResult, maxErrorRate: number): Summary {
     errorRate: rate,
     connectionErrorRate: connectionErrorRate(r),
     passed: passes(r, maxErrorRate),
+    pacing: summarizePacing(r),
   };
 }
 
@@ -132,6 +157,7 @@ export function resultJson(d: RunDescription, r: RunResult): string {
     bytes: r.bytes,
     throughput: s.throughput,
     latencyMs: s.latencyMs,
+    pacing: s.pacing,
     errors: { ...r.errors, total: s.errorsTotal },
     errorRate: s.errorRate,
     connectionErrorRate: s.connectionErrorRate,
@@ -188,6 +214,13 @@ export function resultTable(d: RunDescription, r: RunResult): string {
   for (const row of rows) {
     if (typeof row === "string") lines.push(row);
     else lines.push(`  ${row[0].padEnd(labelWidth)}${row[1].padStart(valueWidth)}`);
+  }
+  const p = s.pacing;
+  if (p !== null) {
+    lines.push(
+      `pacing: oldest due send ${fmt3(p.lateMs.p50)} ms late at p50, ${fmt3(p.lateMs.p99)} ms at p99, ${fmt3(p.lateMs.max)} ms at most; ` +
+        `sends paced from replies ${fmtInt(p.fromReplies)}, from the timer ${fmtInt(p.fromTimer)}`,
+    );
   }
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   const rates = `error rate ${pct(s.errorRate)}, connection error rate ${pct(s.connectionErrorRate)}`;

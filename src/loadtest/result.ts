@@ -23,6 +23,20 @@ export function zeroErrors(): ErrorCounts {
   return e;
 }
 
+/**
+ * Open loop: how well the generator held its schedule. Each pacing call that sent anything
+ * records how late the oldest slot it sent was (now minus that slot's due time): a late slot
+ * goes out together with the ones due after it, a burst the schedule never asked for.
+ */
+export interface PacingData {
+  /** Lateness of the oldest slot per pacing call that sent, in µs. */
+  late: HistogramData;
+  /** Frames sent by pacing run from a reply's handling. */
+  fromReplies: number;
+  /** Frames sent by pacing run from the interval timer. */
+  fromTimer: number;
+}
+
 export interface RunResult {
   /** From the first dial to the end of sending, or to the last reply if that came later. */
   elapsedMs: number;
@@ -52,6 +66,8 @@ export interface RunResult {
   bytes: { sent: number; received: number };
   errors: ErrorCounts;
   latency: HistogramData;
+  /** Open loop only; null in a closed loop (and for a worker that sent no result). */
+  pacing: PacingData | null;
   warnings: string[];
 }
 
@@ -63,8 +79,24 @@ export function emptyResult(): RunResult {
     bytes: { sent: 0, received: 0 },
     errors: zeroErrors(),
     latency: new Histogram().toJSON(),
+    pacing: null,
     warnings: [],
   };
+}
+
+/** Pacing of several processes: lateness histograms merge, counts add; null when none paced. */
+export function mergePacing(parts: readonly (PacingData | null)[]): PacingData | null {
+  let late: Histogram | null = null;
+  let fromReplies = 0;
+  let fromTimer = 0;
+  for (const p of parts) {
+    if (p === null) continue;
+    late ??= new Histogram();
+    late.merge(p.late);
+    fromReplies += p.fromReplies;
+    fromTimer += p.fromTimer;
+  }
+  return late === null ? null : { late: late.toJSON(), fromReplies, fromTimer };
 }
 
 function addInto<T extends Record<string, number>>(into: T, from: T): void {
@@ -85,6 +117,7 @@ export function mergeResults(parts: readonly RunResult[]): RunResult {
     for (const w of p.warnings) warnings.add(w);
   }
   out.latency = h.toJSON();
+  out.pacing = mergePacing(parts.map((p) => p.pacing));
   out.warnings = [...warnings];
   return out;
 }

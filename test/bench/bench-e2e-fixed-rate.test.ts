@@ -21,6 +21,7 @@ interface Result {
   messages: { sent: number; received: number };
   proxyCpuUsPerRoundTrip: number | null;
   generatorCores: number | null;
+  generatorPacing: { lateP50Ms: number; lateP99Ms: number; lateMaxMs: number; fromReplies: number; fromTimer: number } | null;
   generatorLimited: string | null;
 }
 
@@ -46,6 +47,11 @@ test("f through nginx and the gateway: measured at the offered rate, compared wi
     expect(r.messages.received).toBe(r.messages.sent);
     expect(r.proxyCpuUsPerRoundTrip).toBeGreaterThan(0);
     expect(r.generatorCores).not.toBeNull();
+    // The generator's pacing comes with every open-loop result: every frame sent was paced by a reply or by the timer.
+    const pacing = r.generatorPacing!;
+    expect(pacing).not.toBeNull();
+    expect(pacing.fromReplies + pacing.fromTimer).toBe(r.messages.sent);
+    expect(pacing.lateMaxMs).toBeGreaterThanOrEqual(pacing.lateP99Ms);
     // 1,000,000 round trips/s from 10 clients and one load-tester process cannot be sent here.
     const impossible = run("f1000k-64B", target);
     expect(impossible.offeredPerSecond).toBe(1_000_000);

@@ -28,6 +28,7 @@ interface Json {
   messages: { sent: number; received: number; timedOut: number; lost: number; late: number; skipped: number };
   bytes: { sent: number; received: number };
   latencyMs: { count: number; p50: number; p99: number; max: number };
+  pacing: { lateMs: { p50: number; p99: number; max: number }; fromReplies: number; fromTimer: number } | null;
   errors: Record<"connect_failed" | "connect_timeout" | "closed_by_peer" | "reply_mismatch" | "reply_timeout" | "send_failed" | "worker_failed" | "total", number>;
   errorRate: number;
   connectionErrorRate: number;
@@ -77,6 +78,16 @@ function expectClean(r: Run, j: Json, connections: number): void {
   expect(j.bytes.received).toBe(j.bytes.sent);
   expect(j.bytes.sent).toBe(j.messages.sent * (8 + j.options.messageSize));
   expectBalanced(j);
+}
+
+/** Open loop: every frame was sent by a pacing call (from a reply or from the timer), each call's lateness recorded. */
+function expectPacing(j: Json): void {
+  const p = j.pacing!;
+  expect(p).not.toBeNull();
+  expect(p.fromReplies + p.fromTimer).toBe(j.messages.sent);
+  expect(p.lateMs.p50).toBeGreaterThanOrEqual(0);
+  expect(p.lateMs.p99).toBeGreaterThanOrEqual(p.lateMs.p50);
+  expect(p.lateMs.max).toBeGreaterThanOrEqual(p.lateMs.p99);
 }
 
 /** A port with nothing listening on it (bound, then released). */
@@ -160,6 +171,8 @@ describe("loadtest against a gateway and the demo backend", () => {
   test("closed loop, 20 connections for 1s: exit 0, every frame echoed intact, --json parses", async () => {
     const { r, j } = await runJson([...target, "-connections", "20", "-duration", "1s", "-rate", "0"]);
     expectClean(r, j, 20);
+    // Nothing is paced in a closed loop.
+    expect(j.pacing).toBeNull();
     // The default body size carries the payload as it is: no warning on a plain run.
     expect(j.options.messageSize).toBe(16);
     expect(r.stderr).not.toContain("-message-size");
@@ -181,9 +194,27 @@ describe("loadtest against a gateway and the demo backend", () => {
     expect(r.stderr).toBe("");
   });
 
-  test("open loop, 20 connections at 50 msgs/s for 1s", async () => {
+  test("open loop, 20 connections at 50 msgs/s for 1s: the pacing is reported", async () => {
     const { r, j } = await runJson([...target, "-connections", "20", "-duration", "1s", "-rate", "50", "-message-size", "32"]);
     expectClean(r, j, 20);
+    expectPacing(j);
+  });
+
+  test("open loop over two worker processes: the workers' pacing is merged", async () => {
+    const { r, j } = await runJson([...target, "-connections", "20", "-duration", "1s", "-rate", "50", "--processes", "2", "-message-size", "32"]);
+    expectClean(r, j, 20);
+    expect(j.options.processes).toBe(2);
+    // Each worker counts only its own sends: the sum covers both only if the counts were added.
+    expectPacing(j);
+  });
+
+  test("the table prints the pacing line in an open loop, not in a closed one", async () => {
+    const open = await run([...target, "-connections", "5", "-duration", "300ms", "-rate", "50", "-message-size", "16"]);
+    expect(open.code).toBe(0);
+    expect(open.stdout).toMatch(/^pacing: oldest due send [\d.]+ ms late at p50, [\d.]+ ms at p99, [\d.]+ ms at most; sends paced from replies [\d,]+, from the timer [\d,]+$/m);
+    const closed = await run([...target, "-connections", "5", "-duration", "300ms", "-rate", "0", "-message-size", "16"]);
+    expect(closed.code).toBe(0);
+    expect(closed.stdout).not.toContain("pacing:");
   });
 
   test("ramped connections", async () => {
