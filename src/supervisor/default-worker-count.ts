@@ -60,8 +60,15 @@ function readOrNull(path: string): string | null {
   }
 }
 
-/** 2 → "2.0", 1.5 → "1.5", 0.25 → "0.25": as many decimals as the quota has, at least one, at most two. */
+/**
+ * 2 → "2.0", 1.5 → "1.5", 0.25 → "0.25", 7.999 → "7.999": as many decimals as the quota has, at
+ * least one, at most three (a Kubernetes limit is whole millicores). Two were not enough: 0.001
+ * printed as "0.00" and 7.999 as "8.00", quotas that read as none.
+ */
 function formatCpus(cpus: number): string {
-  const tenths = cpus * 10;
-  return Math.abs(tenths - Math.round(tenths)) < 1e-9 ? cpus.toFixed(1) : cpus.toFixed(2);
+  for (let decimals = 1; decimals < 3; decimals++) {
+    const scaled = cpus * 10 ** decimals;
+    if (Math.abs(scaled - Math.round(scaled)) < 1e-9) return cpus.toFixed(decimals);
+  }
+  return cpus.toFixed(3);
 }

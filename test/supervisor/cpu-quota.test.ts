@@ -74,6 +74,15 @@ describe("cgroup v2", () => {
     const large = tree({ "proc/self/cgroup": "0::/a\n", "proc/self/mountinfo": V2_MOUNT, "sys/fs/cgroup/a/cpu.max": "1200000 100000\n" });
     expect(workersOn8(large)).toEqual({ count: 8, reason: "one per CPU; the CPU quota (12.0) allows all 8" });
   });
+
+  test("a quota of a few thousandths of a CPU, or just under the CPU count, is printed as it is, not rounded to 0 or to the count", () => {
+    // A 1 s period (systemd's CPUQuotaPeriodSec=1s with CPUQuota=0.1%): two decimals printed "0.00".
+    const tiny = tree({ "proc/self/cgroup": "0::/a\n", "proc/self/mountinfo": V2_MOUNT, "sys/fs/cgroup/a/cpu.max": "1000 1000000\n" });
+    expect(workersOn8(tiny)).toEqual({ count: 1, reason: "CPU quota 0.001 of 8 CPUs" });
+    // Kubernetes' limit: 7999m: two decimals printed "8.00 of 8 CPUs", a quota that reads as none.
+    const under = tree({ "proc/self/cgroup": "0::/a\n", "proc/self/mountinfo": V2_MOUNT, "sys/fs/cgroup/a/cpu.max": "799900 100000\n" });
+    expect(workersOn8(under)).toEqual({ count: 8, reason: "CPU quota 7.999 of 8 CPUs" });
+  });
 });
 
 describe("cgroup v1", () => {
