@@ -7,8 +7,9 @@
 // nothing: one handler object for every socket (state in socket.data), frames parsed in place by
 // FrameReader, each frame encoded into one preallocated buffer, and a single interval timer per
 // process drives dials, open-loop sends, timeouts and progress for all connections. Replies pace
-// the open-loop sends as well: Bun can starve that timer for 100s of ms under load while it keeps
-// dispatching reads, and the sends due meanwhile would otherwise leave in one burst.
+// the open-loop sends as well: an event loop with a backlog of reads runs its timers only after
+// it (100s of ms under load, in Bun as in Node), and the sends due meanwhile would otherwise leave
+// in one burst.
 import type { Socket, TCPSocketConnectOptions } from "bun";
 import { BufferPool, DEFAULT_CLASSES } from "../net/buffer-pool.ts";
 import { FrameReader, type FrameHandler } from "../net/frame-reader.ts";
@@ -95,9 +96,9 @@ const OPEN_LOOP_TICK_MS = 1;
 const RAMP_TICK_MS = 5;
 const CLOSED_LOOP_TICK_MS = 50;
 /**
- * Open loop: a reply paces the sends due too, at most once per this many ms. Bun can leave its
- * timers unrun for 100-300 ms while it keeps dispatching socket reads; replies keep the schedule
- * then, and the throttle keeps the per-reply cost to one comparison.
+ * Open loop: a reply paces the sends due too, at most once per this many ms. Behind a backlog of
+ * socket reads the timer can go unrun for 100-300 ms; replies keep the schedule then, and the
+ * throttle keeps the per-reply cost to one comparison.
  */
 const PACE_FROM_REPLY_MS = 1;
 const PROGRESS_INTERVAL_MS = 1000;
