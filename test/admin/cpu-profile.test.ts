@@ -40,13 +40,13 @@ async function gatewayWithTraffic(): Promise<{ gw: TestGateway; clients: GameCli
     admin: { listen_addr: "127.0.0.1:0", debug_token: TOKEN },
     routing: { rules: [rule(T, [`127.0.0.1:${be.port}`])] },
   });
-  const clients = await Promise.all([0, 1, 2, 3].map(() => gw.connect()));
+  const clients = await Promise.all(Array.from({ length: 16 }, () => gw.connect()));
   for (const c of clients) scope.defer(() => c.close());
   return { gw, clients };
 }
 
 describe("/debug/pprof/profile", () => {
-  test("returns, after ?seconds=N, a gzipped pprof CPU profile whose stacks run through the gateway's client listener", async () => {
+  test("returns, after ?seconds=N, a gzipped pprof CPU profile whose stacks run through the gateway's data path", async () => {
     const { gw, clients } = await gatewayWithTraffic();
     const pending = admin(gw, "/debug/pprof/profile?seconds=2", withToken);
     const trips = await driveTraffic(clients, pending);
@@ -63,9 +63,13 @@ describe("/debug/pprof/profile", () => {
     expect(profile.durationNanos).toBeGreaterThanOrEqual(2e9);
     expect(profile.samples.length).toBeGreaterThan(0);
     for (const s of profile.samples) expect(s.values[1]).toBe(s.values[0]! * profile.period);
-    // The client listener's data handler is the gateway's, not the test's client or demo backend's.
-    const throughListener = profile.samples.filter((s) => s.stack.some((f) => /^\S+ \S*\/src\/net\/tcp-listener\.ts:\d+$/.test(f)));
-    expect(throughListener.length).toBeGreaterThan(0);
+    // Frames only the gateway runs (its client listener and output, sessions, backend connections),
+    // not the test's clients or the demo backend, which share src/net's reader and writer. Not the
+    // listener alone: most samples land under the relay's client writes, and in 2 s at 100 Hz the
+    // listener's own share (under 1%) can come out as none.
+    const gatewayCode = /^\S+ \S*\/src\/(?:session\/|backend\/|net\/(?:tcp-listener|client-output)\.ts:)\S*$/;
+    const throughGateway = profile.samples.filter((s) => s.stack.some((f) => gatewayCode.test(f)));
+    expect(throughGateway.length).toBeGreaterThan(0);
   });
 
   test("token-gated as /debug is: 401 without or with a wrong token, 404 when admin.debug_token is unset", async () => {
