@@ -31,17 +31,14 @@ import { parseConfig } from "../src/config/load.ts";
 import { Gateway } from "../src/gateway.ts";
 import { TcpClientPort } from "../src/net/tcp-listener.ts";
 import { BackendConnection } from "../src/backend/backend-connection.ts";
-import { withTwoDashFlags } from "../src/cli/args.ts";
+import { flagValue, withTwoDashFlags } from "../src/cli/args.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const CLI = join(ROOT, "src/cli/main.ts");
 const HOST = "127.0.0.1";
 
 const argv = withTwoDashFlags(process.argv.slice(2));
-function arg(name: string, fallback: string): string {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
-}
+const arg = (name: string, fallback: string): string => flagValue(argv, name, fallback);
 const targets = arg("targets", "gateway,direct").split(",") as ("gateway" | "direct")[];
 const clients = Number(arg("clients", "2000"));
 const rate = Number(arg("rate", "10"));

@@ -18,7 +18,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { withTwoDashFlags } from "../src/cli/args.ts";
+import { flagValue, withTwoDashFlags } from "../src/cli/args.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const CLI = join(ROOT, "src/cli/main.ts");
@@ -26,10 +26,7 @@ const ECHO = join(ROOT, "bench/e2e/echo-server.ts");
 const HOST = "127.0.0.1";
 
 const argv = withTwoDashFlags(process.argv.slice(2));
-function arg(name: string, fallback: string): string {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
-}
+const arg = (name: string, fallback: string): string => flagValue(argv, name, fallback);
 const targets = arg("targets", "gateway").split(",");
 const variants = arg("variants", "default").split(";");
 const clients = Number(arg("clients", "5000"));

@@ -18,15 +18,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { flagValue, withTwoDashFlags } from "../src/cli/args.ts";
 
-const args = process.argv.slice(2);
-function arg(name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-}
-const clients = arg("clients", 5000);
-const size = arg("size", 1024);
-const seconds = arg("seconds", 10);
+const argv = withTwoDashFlags(process.argv.slice(2));
+const clients = Number(flagValue(argv, "clients", "5000"));
+const size = Number(flagValue(argv, "size", "1024"));
+const seconds = Number(flagValue(argv, "seconds", "10"));
 
 // The probes, shared by both servers (plain JavaScript, so Node runs it as is).
 const PROBES = `

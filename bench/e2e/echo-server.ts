@@ -12,7 +12,7 @@
 // take is copied into the connection's pending list and flushed on `drain`; while anything is
 // pending the socket stops reading, so a peer that does not read cannot grow this process.
 import type { Socket } from "bun";
-import { withTwoDashFlags } from "../../src/cli/args.ts";
+import { flagValue, withTwoDashFlags } from "../../src/cli/args.ts";
 
 interface Conn {
   /** Bytes not yet taken by the socket, oldest first (null: nothing pending). */
@@ -21,10 +21,7 @@ interface Conn {
 
 const argv = withTwoDashFlags(process.argv.slice(2));
 
-function arg(name: string, fallback: string): string {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
-}
+const arg = (name: string, fallback: string): string => flagValue(argv, name, fallback);
 
 const host = arg("host", "127.0.0.1");
 const port = Number(arg("port", "0"));

@@ -17,14 +17,11 @@
 // addresses from 127.0.0.1 up, which keeps the ephemeral ports of one address far from exhausted.
 import type { Socket, TCPSocketConnectOptions } from "bun";
 import { makeServerId, writeClientHeader } from "../../src/protocol/client-frame.ts";
-import { withTwoDashFlags } from "../../src/cli/args.ts";
+import { flagValue, withTwoDashFlags } from "../../src/cli/args.ts";
 
 const argv = withTwoDashFlags(process.argv.slice(2));
 
-function arg(name: string, fallback: string): string {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
-}
+const arg = (name: string, fallback: string): string => flagValue(argv, name, fallback);
 const flag = (name: string): boolean => argv.includes(`--${name}`);
 
 const host = arg("host", "127.0.0.1");

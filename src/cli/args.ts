@@ -74,6 +74,15 @@ export function withTwoDashFlags(argv: readonly string[]): string[] {
   return out;
 }
 
+/**
+ * The dev tools' flag lookup over withTwoDashFlags' output: the value after `--name`, or
+ * `fallback` when the flag is absent or has no value.
+ */
+export function flagValue(argv: readonly string[], name: string, fallback: string): string {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
+}
+
 /** A switch: bare (on), or --name=true / --name=false. */
 function booleanFlag(name: string, inline: string | null): boolean {
   if (inline === null || inline === "true") return true;
